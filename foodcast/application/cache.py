@@ -1,0 +1,80 @@
+"""Find a finished run of a stage that can be reused instead of recomputed."""
+
+from __future__ import annotations
+
+from mlflow.tracking import MlflowClient
+
+from foodcast.application import catalog
+
+PARAM_TYPES = {"int": int, "float": float, "string": str, "str": str, "path": str, "uri": str}
+
+
+def entry_point_params(project_dir) -> dict[str, dict[str, tuple[type, object]]]:
+    """``{entry point: {parameter: (python type, default)}}`` as declared in MLproject."""
+    import os
+
+    import yaml
+
+    with open(os.path.join(project_dir, "MLproject"), encoding="utf-8") as f:
+        spec = yaml.safe_load(f)
+    declared = {}
+    for name, entry in spec["entry_points"].items():
+        params = {}
+        for param, value in (entry.get("parameters") or {}).items():
+            if not isinstance(value, dict):
+                value = {"type": "string", "default": value}
+            params[param] = (PARAM_TYPES[value.get("type", "string")], value.get("default"))
+        declared[name] = params
+    return declared
+
+
+def normalise_params(declared: dict, values: dict) -> dict:
+    """Values cast to their MLproject types, defaults filled in, undeclared names refused."""
+    unknown = set(values) - set(declared)
+    if unknown:
+        raise ValueError(f"parameters {sorted(unknown)} are not declared in MLproject")
+    out = {}
+    for name, (kind, default) in declared.items():
+        value = values.get(name, default)
+        out[name] = None if value is None else kind(value)
+    return out
+
+
+def find_reusable(client: MlflowClient, experiment_id: str, stage: str, key: str):
+    """The newest FINISHED run of ``experiment_id`` tagged with cache key ``key`` whose outputs
+    are all still there, or ``None``.
+
+    One ``search_runs`` query (filtered on the key tag and the status, newest first,
+    ``max_results=1``) then a look at the hit's artifacts and logged models.
+    """
+    runs = client.search_runs(
+        experiment_ids=[experiment_id],
+        filter_string=f"tags.`{catalog.CACHE_KEY_TAG}` = '{key}' AND attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs:
+        return None
+    run = runs[0]
+    return run if outputs_present(client, run, stage) else None
+
+
+def outputs_present(client: MlflowClient, run, stage: str) -> bool:
+    """Whether every artifact and logged model ``stage`` produces is still stored for ``run``."""
+    run_id = run.info.run_id
+    for directory in sorted({d for d, _ in catalog.ARTIFACTS[stage]}):
+        listed = {f.path for f in client.list_artifacts(run_id, directory)}
+        wanted = {f"{d}/{name}" for d, name in catalog.ARTIFACTS[stage] if d == directory}
+        if not wanted <= listed:
+            return False
+    names = catalog.MODELS.get(stage)
+    if names:
+        outputs = client.get_run(run_id).outputs
+        found = {}
+        for output in (outputs.model_outputs if outputs else []):
+            model = client.get_logged_model(output.model_id)
+            found[model.name] = model.model_id
+        for name in names:
+            if name not in found or not client.list_logged_model_artifacts(found[name]):
+                return False
+    return True

@@ -1,0 +1,64 @@
+"""Stage names, artifact paths, model names and tags: written once, used everywhere.
+
+Steps, ``main.py`` and the tests import these names, so renaming an artifact is a one-line
+change here.
+"""
+
+LOAD, FEATURES, VALIDATE, TRAIN, FUTURE, PREDICT = (
+    "load", "features", "validate", "train", "future", "predict",
+)
+STAGES = (LOAD, FEATURES, VALIDATE, TRAIN, FUTURE, PREDICT)
+
+# (directory, file name) of each artifact, as logged with mlflow_log_pandas / mlflow_log_plotly.
+DATA = ("data", "data.csv")
+X_TRAIN = ("training_set", "x_train.csv")
+Y_TRAIN = ("training_set", "y_train.csv")
+CV_PREDICTIONS = ("cross_validation", "predictions.csv")
+VALIDATION_PLOT = ("plots", "validation.html")
+X_PRED = ("prediction_set", "x_pred.csv")
+Y_PRED = ("predictions", "y_pred.csv")
+PREDICTIONS_PLOT = ("plots", "predictions.html")
+
+SIMPLE_MODEL = "simple_model"
+MULTI_MODEL = "multi_model"
+
+# What each stage leaves behind: run artifacts, and logged models.
+ARTIFACTS = {
+    LOAD: [DATA],
+    FEATURES: [X_TRAIN, Y_TRAIN],
+    VALIDATE: [CV_PREDICTIONS, VALIDATION_PLOT],
+    TRAIN: [],
+    FUTURE: [X_PRED],
+    PREDICT: [Y_PRED, PREDICTIONS_PLOT],
+}
+MODELS = {TRAIN: [SIMPLE_MODEL, MULTI_MODEL]}
+
+# The run id parameter through which a stage receives each upstream stage.
+UPSTREAM = {
+    LOAD: [],
+    FEATURES: [LOAD],
+    VALIDATE: [FEATURES],
+    TRAIN: [FEATURES],
+    FUTURE: [],
+    PREDICT: [TRAIN, FUTURE],
+}
+
+STEP_TAG = "foodcast.step"
+CACHE_KEY_TAG = "foodcast.cache_key"
+ERROR_TAG = "foodcast.error"
+LINEAGE_FILE = "lineage.json"
+
+
+def run_id_param(stage: str) -> str:
+    """Name of the parameter carrying an upstream ``stage``'s run id, e.g. ``load_run_id``."""
+    return f"{stage}_run_id"
+
+
+def upstream_tag(stage: str) -> str:
+    """Tag a step sets for each run it consumed, e.g. ``foodcast.upstream.load_run_id``."""
+    return f"foodcast.upstream.{run_id_param(stage)}"
+
+
+def artifact_path(artifact) -> str:
+    """``dir/file`` path of an artifact pair."""
+    return "/".join(artifact)

@@ -1,0 +1,72 @@
+"""Record the tables a step consumed as MLflow datasets whose source is the upstream artifact."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlflow.data.dataset_source import DatasetSource
+
+
+class RunArtifactDatasetSource(DatasetSource):
+    """A dataset stored as an artifact of an MLflow run, addressed as ``runs:/<run_id>/<path>``.
+
+    MLflow's own artifact sources leave out the ``runs:/`` scheme, yet it is the address that
+    says which run produced the table; the UI shows it as the dataset's source.
+    """
+
+    def __init__(self, uri: str):
+        self._uri = uri
+
+    @property
+    def uri(self) -> str:
+        """The ``runs:/`` URI of the artifact."""
+        return self._uri
+
+    @staticmethod
+    def _get_source_type() -> str:
+        return "mlflow_run_artifact"
+
+    def load(self, dst_path=None) -> str:
+        """Download the artifact; returns its local path."""
+        import mlflow
+
+        return mlflow.artifacts.download_artifacts(artifact_uri=self._uri, dst_path=dst_path)
+
+    @staticmethod
+    def _can_resolve(raw_source: Any) -> bool:
+        return isinstance(raw_source, str) and raw_source.startswith("runs:/")
+
+    @classmethod
+    def _resolve(cls, raw_source: str) -> "RunArtifactDatasetSource":
+        return cls(raw_source)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"uri": self._uri}
+
+    @classmethod
+    def from_dict(cls, source_dict: dict[str, Any]) -> "RunArtifactDatasetSource":
+        return cls(source_dict["uri"])
+
+
+def log_input_frame(df, run_id: str, artifact: tuple[str, str], context: str, targets: str | None = None) -> None:
+    """Log ``df`` (read from ``artifact`` of run ``run_id``) as an input dataset of the active run.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The table as the step read it (its digest is computed from it).
+    run_id : str
+        Run that logged the artifact.
+    artifact : (str, str)
+        ``(directory, file name)`` from :mod:`foodcast.application.catalog`.
+    context : str
+        ``training``, ``validation``, ``prediction``...
+    targets : str, optional
+        Name of the target column, if ``df`` has one.
+    """
+    import mlflow
+
+    path = "/".join(artifact)
+    source = RunArtifactDatasetSource(f"runs:/{run_id}/{path}")
+    dataset = mlflow.data.from_pandas(df, source=source, targets=targets, name=path)
+    mlflow.log_input(dataset, context=context)

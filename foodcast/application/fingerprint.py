@@ -1,0 +1,43 @@
+"""Content fingerprints: of the project's sources, and of the batch files a stage reads.
+
+Content, not git state, so that a cache key holds outside git and sees uncommitted edits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+SOURCE_PATTERNS = ("MLproject", "main.py", "steps/**/*.py", "foodcast/**/*.py", "foodcast/**/*.yaml")
+
+
+def _digest(root: Path, paths) -> str:
+    sha = hashlib.sha256()
+    for path in sorted(paths):
+        sha.update(path.relative_to(root).as_posix().encode())
+        sha.update(b"\0")
+        sha.update(hashlib.sha256(path.read_bytes()).digest())
+    return sha.hexdigest()
+
+
+def source_fingerprint(project_dir) -> str:
+    """SHA-256 over the relative paths and contents of MLproject, main.py, steps/ and foodcast/."""
+    root = Path(project_dir).resolve()
+    paths = {p for pattern in SOURCE_PATTERNS for p in root.glob(pattern)
+             if p.is_file() and "__pycache__" not in p.parts}
+    return _digest(root, paths)
+
+
+def batches_fingerprint(data_dir, start_week: int, end_week: int) -> str:
+    """SHA-256 over exactly the batch files a read of weeks ``start_week..end_week`` opens."""
+    from foodcast.infrastructure.batches import batch_files
+
+    root = Path(data_dir).resolve()
+    return _digest(root, [p.resolve() for p in batch_files(root, start_week, end_week)])
+
+
+def cache_key(entry_point: str, params: dict, sources: str, batches: str | None = None) -> str:
+    """The identity of a stage's result: entry point, typed parameters and input fingerprints."""
+    payload = {"entry_point": entry_point, "params": params, "sources": sources, "batches": batches}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

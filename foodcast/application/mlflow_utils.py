@@ -1,0 +1,54 @@
+"""Log data frames and figures to the active MLflow run without leaving files behind."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import mlflow
+
+
+def _log_file(write, artifact_path: str, file_name: str) -> None:
+    """Write ``file_name`` in a private temporary directory with ``write(path)``, then log it."""
+    with tempfile.TemporaryDirectory(prefix="foodcast-") as tmp:
+        path = os.path.join(tmp, file_name)
+        write(path)
+        mlflow.log_artifact(path, artifact_path)
+
+
+def mlflow_log_pandas(df, artifact_path: str, file_name: str) -> None:
+    """Log ``df`` as ``<artifact_path>/<file_name>`` on the active run.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Logged without its index (``reset_index()`` first to keep it).
+    artifact_path : str
+        Directory inside the run's artifacts.
+    file_name : str
+        ``*.csv`` or ``*.json`` (records orientation, ISO dates).
+    """
+    if file_name.endswith(".csv"):
+        _log_file(lambda p: df.to_csv(p, index=False, lineterminator="\n"), artifact_path, file_name)
+    elif file_name.endswith(".json"):
+        _log_file(lambda p: df.to_json(p, orient="records", date_format="iso", indent=1),
+                  artifact_path, file_name)
+    else:
+        raise ValueError(f"mlflow_log_pandas writes .csv or .json files, not {file_name!r}")
+
+
+def mlflow_log_plotly(fig, artifact_path: str, file_name: str) -> None:
+    """Log a plotly figure as a self-contained HTML page (plotly.js inlined, no internet needed).
+
+    Parameters
+    ----------
+    fig : plotly.graph_objects.Figure
+    artifact_path : str
+        Directory inside the run's artifacts.
+    file_name : str
+        ``*.html``.
+    """
+    if not file_name.endswith(".html"):
+        raise ValueError(f"mlflow_log_plotly writes .html files, not {file_name!r}")
+    _log_file(lambda p: fig.write_html(p, include_plotlyjs=True, full_html=True),
+              artifact_path, file_name)

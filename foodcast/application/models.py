@@ -1,0 +1,105 @@
+"""Log the trained models, and load the one a predict run uses."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import mlflow
+
+from foodcast.application import catalog
+
+# Stated rather than inferred: MLflow's inference runs the model in a subprocess, which costs
+# seconds per model and adds nothing here, since the pipeline knows what its models import.
+RUNTIME_PACKAGES = ("mlflow", "scikit-learn", "pandas", "numpy", "skops", "cloudpickle")
+
+
+def pip_requirements() -> list[str]:
+    """Pinned requirements of the logged models, from the running environment."""
+    pins = []
+    for package in RUNTIME_PACKAGES:
+        try:
+            pins.append(f"{package}=={version(package)}")
+        except PackageNotFoundError:
+            pins.append(package)
+    return pins
+
+
+def log_models(model, x) -> None:
+    """Log ``model.single_estimator`` as ``simple_model`` (sklearn, skops) and ``model`` as
+    ``multi_model`` (pyfunc), both with signature and input example.
+
+    Parameters
+    ----------
+    model : MultiModel
+        Fitted.
+    x : DataFrame
+        Training features (the first rows become the input example).
+    """
+    import mlflow.pyfunc
+    import mlflow.sklearn
+    import skops.io
+    from mlflow.models import infer_signature
+
+    example = x.head(5).reset_index(drop=True)
+    requirements = pip_requirements()
+    estimator = model.single_estimator
+    mlflow.sklearn.log_model(
+        estimator,
+        name=catalog.SIMPLE_MODEL,
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+        # The types skops will not load unless told: those of the forest we just fitted.
+        skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(estimator)),
+        signature=infer_signature(example, estimator.predict(example)),
+        input_example=example,
+        pip_requirements=requirements,
+    )
+    package_dir = Path(__file__).resolve().parents[1]
+    mlflow.pyfunc.log_model(
+        name=catalog.MULTI_MODEL,
+        python_model=model,
+        code_paths=[str(package_dir)],
+        signature=infer_signature(example, model.predict(None, example)),
+        input_example=example,
+        pip_requirements=requirements,
+    )
+
+
+def load_multi_model(train_run):
+    """Load the ``multi_model`` of a checked train run and record it as an input of the active run.
+
+    Returns
+    -------
+    callable
+        ``predict(x)`` for features ``x`` indexed by timestamp, returning the predictions
+        indexed the same way.
+
+    Raises
+    ------
+    FoodcastError
+        If the run has no such model, or ``x`` does not have the columns the model was
+        trained on (e.g. ``degree`` / ``lag_in_week`` differ between features and future).
+    """
+    import mlflow.pyfunc
+    from mlflow.entities import LoggedModelInput
+
+    from foodcast.application.upstream import logged_model
+    from foodcast.errors import FoodcastError
+
+    run_id = train_run.info.run_id
+    info = logged_model(train_run, catalog.MULTI_MODEL, catalog.TRAIN)
+    mlflow.log_input(model=LoggedModelInput(info.model_id))
+    pyfunc = mlflow.pyfunc.load_model(f"runs:/{run_id}/{catalog.MULTI_MODEL}")
+    expected = pyfunc.metadata.get_input_schema().input_names()
+
+    def predict(x):
+        if list(x.columns) != list(expected):
+            raise FoodcastError(
+                f"the prediction set has features {list(x.columns)} but the model of train run "
+                f"{run_id} expects {expected}: use the same degree and lag_in_week"
+            )
+        preds = pyfunc.predict(x.reset_index(drop=True))
+        preds.index = x.index
+        return preds
+
+    return predict

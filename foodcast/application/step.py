@@ -1,0 +1,53 @@
+"""The frame every stage script runs in: one MLflow run, parameters first, clean user errors."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+import click
+import mlflow
+
+from foodcast.application import catalog
+from foodcast.errors import FoodcastError
+from foodcast.settings import configure_logging
+
+logger = logging.getLogger("foodcast.step")
+
+
+@contextmanager
+def step_run(stage: str, params: dict, upstream: dict | None = None):
+    """Run the body of a stage inside its MLflow run.
+
+    The run is the one ``mlflow run`` prepared (``MLFLOW_RUN_ID``) or a new one. Parameters
+    are logged first, so a crash still leaves them; the run is tagged
+    ``foodcast.step=<stage>`` and ``foodcast.upstream.<stage>_run_id=<id>`` per input run.
+    A :class:`FoodcastError` in the body marks the run FAILED with a ``foodcast.error`` tag
+    and ends the command with one line on stderr and exit code 1.
+
+    Parameters
+    ----------
+    stage : str
+        Stage name from :mod:`foodcast.application.catalog`.
+    params : dict
+        The stage's parameters.
+    upstream : dict, optional
+        ``{upstream stage: run id}`` of the runs this stage consumes.
+    """
+    configure_logging()
+    upstream = upstream or {}
+    with mlflow.start_run() as run:
+        run_id = run.info.run_id
+        mlflow.log_params(params)
+        tags = {catalog.STEP_TAG: stage, "mlflow.runName": stage}
+        tags.update({catalog.upstream_tag(s): rid for s, rid in upstream.items()})
+        mlflow.set_tags(tags)
+        logger.info("%s: run %s started", stage, run_id)
+        try:
+            yield run
+        except FoodcastError as exc:
+            mlflow.set_tag(catalog.ERROR_TAG, str(exc)[:5000])
+            logger.debug("%s failed", stage, exc_info=True)
+            raise click.ClickException(f"{stage} (run {run_id}): {exc}") from None
+        logger.info("%s: run %s finished", stage, run_id)
+

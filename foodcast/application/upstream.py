@@ -1,0 +1,95 @@
+"""Fetch what an upstream step produced, by run id, after checking the run is usable."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import mlflow
+from mlflow.entities import RunStatus
+from mlflow.exceptions import MlflowException
+
+from foodcast.application import catalog
+from foodcast.errors import FoodcastError
+
+
+def check_run(run_id: str, stage: str):
+    """Return the upstream run ``run_id`` if it exists, is FINISHED and is a ``stage`` run.
+
+    Raises
+    ------
+    FoodcastError
+        One line naming the run id and what is wrong.
+    """
+    if not run_id:
+        raise FoodcastError(f"a {catalog.run_id_param(stage)} is required")
+    try:
+        run = mlflow.tracking.MlflowClient().get_run(run_id)
+    except MlflowException:
+        raise FoodcastError(f"run {run_id} ({catalog.run_id_param(stage)}) does not exist in "
+                            f"the tracking store {mlflow.get_tracking_uri()}") from None
+    actual = run.data.tags.get(catalog.STEP_TAG)
+    if actual != stage:
+        raise FoodcastError(f"run {run_id} is a {actual or 'non-foodcast'} run, "
+                            f"not a {stage} run ({catalog.run_id_param(stage)})")
+    if run.info.status != RunStatus.to_string(RunStatus.FINISHED):
+        raise FoodcastError(f"run {run_id} ({stage}) is {run.info.status}, not FINISHED")
+    return run
+
+
+def read_frame(run_id: str, artifact: tuple[str, str], stage: str, parse_dates=("order_date",)):
+    """Download a CSV artifact of a checked ``stage`` run and read it.
+
+    Raises
+    ------
+    FoodcastError
+        If the run has no such artifact.
+    """
+    import pandas as pd
+
+    path = catalog.artifact_path(artifact)
+    with tempfile.TemporaryDirectory(prefix="foodcast-") as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=tmp)
+        except (MlflowException, OSError):
+            raise FoodcastError(f"run {run_id} ({stage}) has no artifact {path}") from None
+        if not os.path.isfile(local):
+            raise FoodcastError(f"run {run_id} ({stage}) has no artifact {path}")
+        return pd.read_csv(local, parse_dates=list(parse_dates))
+
+
+def logged_model(run, name: str, stage: str):
+    """The LoggedModel ``name`` that the checked ``stage`` run ``run`` logged.
+
+    Raises
+    ------
+    FoodcastError
+        If the run logged no model of that name.
+    """
+    client = mlflow.tracking.MlflowClient()
+    outputs = run.outputs.model_outputs if run.outputs else []
+    for output in outputs:
+        model = client.get_logged_model(output.model_id)
+        if model.name == name:
+            return model
+    raise FoodcastError(f"run {run.info.run_id} ({stage}) has no logged model {name}")
+
+
+def training_set(features_run_id: str):
+    """Check a features run, read its training set and log it as this run's input.
+
+    Returns
+    -------
+    x : DataFrame
+        Features indexed by ``order_date``.
+    y : Series
+        ``cash_in`` indexed by ``order_date``.
+    """
+    from foodcast.application.datasets import log_input_frame
+
+    check_run(features_run_id, catalog.FEATURES)
+    x = read_frame(features_run_id, catalog.X_TRAIN, catalog.FEATURES)
+    y = read_frame(features_run_id, catalog.Y_TRAIN, catalog.FEATURES)
+    log_input_frame(x.merge(y, on="order_date"), features_run_id, catalog.X_TRAIN,
+                    context="training", targets="cash_in")
+    return x.set_index("order_date"), y.set_index("order_date")["cash_in"]
