@@ -19,15 +19,15 @@ def predict(train_run_id, future_run_id):
     with step_run(catalog.PREDICT, params, upstream=upstream):
         from foodcast.application.datasets import log_input_frame
         from foodcast.application.mlflow_utils import mlflow_log_pandas, mlflow_log_plotly
-        from foodcast.application.models import load_multi_model
+        from foodcast.application.models import multi_model_predictor
         from foodcast.application.upstream import check_run, read_frame
         from foodcast.domain.forecast import plotly_predictions
 
         check_run(future_run_id, catalog.FUTURE)
-        model = load_multi_model(check_run(train_run_id, catalog.TRAIN))
+        predict_with_model = multi_model_predictor(check_run(train_run_id, catalog.TRAIN))
         x_pred = read_frame(future_run_id, catalog.X_PRED, catalog.FUTURE)
         log_input_frame(x_pred, future_run_id, catalog.X_PRED, context="prediction")
-        y_pred = model.predict(x_pred.set_index("order_date"))
+        y_pred = predict_with_model(x_pred.set_index("order_date"))
         mlflow_log_pandas(y_pred.reset_index(), *catalog.Y_PRED)
         mlflow_log_plotly(plotly_predictions(y_pred), *catalog.PREDICTIONS_PLOT)
 

@@ -65,7 +65,7 @@ def log_models(model, x) -> None:
     )
 
 
-def load_multi_model(train_run):
+def multi_model_predictor(train_run):
     """Load the ``multi_model`` of a checked train run and record it as an input of the active run.
 
     Returns

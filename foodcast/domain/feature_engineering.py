@@ -12,7 +12,9 @@ import pandas as pd
 
 from foodcast.errors import FoodcastError
 
-WEEKDAY_COLUMNS = [f"weekday_{d}" for d in range(1, 7)]  # Monday (0) is the dropped level
+# Monday (0) is the dropped level. Floats, not ints: an MLflow signature with integer columns
+# refuses inputs that went through a float representation.
+WEEKDAY_COLUMNS = [f"weekday_{d}" for d in range(1, 7)]
 
 
 def feature_columns(degree: int = 1, lag_in_week: int = 1) -> list[str]:
@@ -54,7 +56,7 @@ def build_features(timestamps: pd.Series, history: pd.DataFrame, degree: int, la
     out = {"order_date": timestamps.to_numpy()}
     weekday = timestamps.dt.weekday.to_numpy()
     for d, column in enumerate(WEEKDAY_COLUMNS, start=1):
-        out[column] = (weekday == d).astype("int64")
+        out[column] = (weekday == d).astype("float64")
     hour = timestamps.dt.hour.to_numpy()
     for k in range(1, degree + 1):
         angle = 2 * np.pi * k * hour / 24

@@ -64,7 +64,7 @@ class MultiModel(BaseEstimator, RegressorMixin, PythonModel):
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         return self
 
-    def predict(self, context, model_input, params=None):
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         """Predictions of every member (clipped at 0) and of the single estimator.
 
         Parameters
