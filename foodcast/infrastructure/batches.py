@@ -129,6 +129,9 @@ def parse_orders(raw: pd.DataFrame, source: str) -> pd.DataFrame:
             fail(values.isna(), column, "not a number:")
         if (values < 0).any():
             fail(values < 0, column, "negative value")
+        if column != PRICE and (values != values.round()).any():
+            # Counts of items: a fraction would be silently truncated by the integer cast.
+            fail(values != values.round(), column, "not a whole number:")
         numbers[column] = values
     return pd.DataFrame(
         {

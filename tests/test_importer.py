@@ -1,0 +1,252 @@
+"""Importing raw exports into weekly batches, and the command line around it."""
+
+import hashlib
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from foodcast.__main__ import cli
+from foodcast.errors import FoodcastError
+from foodcast.infrastructure import generator
+from foodcast.infrastructure.batches import list_batches, read_batches
+from foodcast.infrastructure.importer import import_export
+
+HEADER = ["Order ID", "Order Date", "Item Name", "Quantity", "Product Price", "Total products"]
+# Three weeks: 36 (2015-08-31..09-06), 37 and 39; day-first dates as some tills export them.
+RAW_ROWS = [
+    ["5001", "06/09/2015 19:05", "Chicken Tikka Masala", "1", "8.95", "4"],
+    ["5001", "06/09/2015 19:05", "Pilau Rice", "2", "2.95", "4"],
+    ["5001", "06/09/2015 19:05", "Plain Naan", "1", "2.50", "4"],
+    ["5002", "07/09/2015 12:41", "Lamb Bhuna", "1", "9.50", "3"],
+    # The same dish entered twice in one order: two lines, both kept.
+    ["5002", "07/09/2015 12:41", "Garlic Naan", "1", "2.95", "3"],
+    ["5002", "07/09/2015 12:41", "Garlic Naan", "1", "2.95", "3"],
+    ["5003", "13/09/2015 23:59", "Onion Bhajee", "3", "3.50", "3"],
+    ["5004", "21/09/2015 00:10", "Mango Chutney", "1", "0.70", "1"],
+]
+
+
+def write_raw(path, rows, header=HEADER):
+    lines = [",".join(header)] + [",".join(row) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def digests(root):
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def normalised(lines):
+    columns = ["order_id", "order_date", "item_name", "quantity", "product_price", "total_products"]
+    return lines[columns].sort_values(columns).reset_index(drop=True)
+
+
+def expected_lines(rows):
+    frame = pd.DataFrame(rows, columns=HEADER)
+    return normalised(
+        pd.DataFrame(
+            {
+                "order_id": frame["Order ID"],
+                "order_date": pd.to_datetime(frame["Order Date"], format="%d/%m/%Y %H:%M"),
+                "item_name": frame["Item Name"],
+                "quantity": frame["Quantity"].astype("int64"),
+                "product_price": frame["Product Price"].astype(float),
+                "total_products": frame["Total products"].astype("int64"),
+            }
+        )
+    )
+
+
+def test_round_trip_splits_by_week_and_reimport_changes_nothing(tmp_path):
+    raw = write_raw(tmp_path / "orders.csv", RAW_ROWS)
+    data = tmp_path / "data"
+    written = import_export(raw, "curry_house", data)
+    assert [p.name for p in written] == ["week_036.csv.gz", "week_037.csv.gz", "week_039.csv.gz"]
+    assert sorted(list_batches(data)["curry_house"]) == [36, 37, 39]
+    back = read_batches(written)
+    assert (back["restaurant"] == "curry_house").all()
+    pd.testing.assert_frame_equal(normalised(back), expected_lines(RAW_ROWS), check_dtype=False)
+    week_36 = read_batches([written[0]])
+    assert set(week_36["order_id"]) == {"5001"}
+
+    before = digests(data)
+    import_export(raw, "curry_house", data)
+    assert digests(data) == before
+
+
+def test_overlapping_exports_merge_without_duplicates(tmp_path):
+    data = tmp_path / "data"
+    import_export(write_raw(tmp_path / "a.csv", RAW_ROWS[:6]), "curry_house", data)
+    # The second export repeats order 5002 and adds the later orders, in ISO dates.
+    later = [
+        [r[0], pd.to_datetime(r[1], format="%d/%m/%Y %H:%M").strftime("%Y-%m-%d %H:%M:%S"), *r[2:]]
+        for r in RAW_ROWS[3:]
+    ]
+    import_export(write_raw(tmp_path / "b.csv", later), "curry_house", data)
+    paths = list(list_batches(data)["curry_house"].values())
+    pd.testing.assert_frame_equal(
+        normalised(read_batches(paths)), expected_lines(RAW_ROWS), check_dtype=False
+    )
+    # Importing the first export again, in the other order, still changes nothing.
+    before = digests(data)
+    import_export(tmp_path / "a.csv", "curry_house", data)
+    assert digests(data) == before
+
+
+def test_an_existing_plain_csv_batch_is_merged_and_replaced(tmp_path):
+    data = tmp_path / "data"
+    first = import_export(write_raw(tmp_path / "a.csv", RAW_ROWS[:3]), "curry_house", data)
+    plain = first[0].with_name("week_36.csv")
+    pd.read_csv(first[0], dtype=str).to_csv(plain, index=False)
+    first[0].unlink()
+    extra = [["5000", "31/08/2015 18:00", "Plain Rice", "1", "2.75", "1"]]
+    import_export(write_raw(tmp_path / "b.csv", extra), "curry_house", data)
+    batches = list_batches(data)["curry_house"]
+    assert list(batches) == [36] and batches[36].name == "week_036.csv.gz"
+    assert not plain.exists()
+    assert len(read_batches([batches[36]])) == 4
+
+
+def test_gzipped_export_and_order_number_column(tmp_path):
+    raw = tmp_path / "orders.csv.gz"
+    frame = pd.DataFrame(RAW_ROWS, columns=["Order Number", *HEADER[1:]])
+    frame.to_csv(raw, index=False)
+    written = import_export(raw, "curry_house", tmp_path / "data")
+    assert len(read_batches(written)) == len(RAW_ROWS)
+
+
+def test_generated_batches_reimport_unchanged(tmp_path):
+    data = tmp_path / "data"
+    generator.generate(data, first_week=10, last_week=10)
+    before = digests(data)
+    for restaurant, weeks in list_batches(data).items():
+        import_export(weeks[10], restaurant, data)
+    assert digests(data) == before
+
+
+def with_row(rows, bad):
+    return [*rows, ["5001", *bad]]
+
+
+QTY_RENAMED = [h if h != "Quantity" else "Qty" for h in HEADER]
+REFUSALS = {
+    "missing-column": (RAW_ROWS, QTY_RENAMED, None, "Quantity"),
+    "bad-date": (
+        with_row(RAW_ROWS[:2], ["31/02/2015 19:05", "Plain Naan", "1", "2.50", "4"]),
+        HEADER, 3, "Order Date",
+    ),
+    "negative-quantity": (
+        with_row(RAW_ROWS[:4], ["07/09/2015 12:41", "Plain Naan", "-1", "2.50", "3"]),
+        HEADER, 5, "Quantity",
+    ),
+    "negative-price": (
+        with_row(RAW_ROWS[:1], ["06/09/2015 19:05", "Plain Naan", "1", "-2.50", "4"]),
+        HEADER, 2, "Product Price",
+    ),
+    "fractional-quantity": (
+        with_row(RAW_ROWS[:1], ["06/09/2015 19:05", "Plain Naan", "1.5", "2.50", "4"]),
+        HEADER, 2, "Quantity",
+    ),
+    "before-week-1": (
+        with_row(RAW_ROWS[:3], ["28/12/2014 20:00", "Plain Naan", "1", "2.50", "1"]),
+        HEADER, 4, "Order Date",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("rows", "header", "row", "column"), list(REFUSALS.values()), ids=list(REFUSALS)
+)
+def test_malformed_export_is_refused_in_one_line_and_writes_nothing(
+    tmp_path, rows, header, row, column
+):
+    raw = write_raw(tmp_path / "orders.csv", rows, header)
+    data = tmp_path / "data"
+    result = CliRunner().invoke(
+        cli, ["import", str(raw), "--restaurant", "curry_house", "--data-dir", str(data)]
+    )
+    assert result.exit_code != 0
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    assert "orders.csv" in message and f"'{column}'" in message
+    if row is not None:
+        assert f"row {row}," in message
+    assert "Traceback" not in result.output
+    assert not data.exists() or not any(data.rglob("*.gz"))
+
+
+def test_refusal_leaves_existing_batches_untouched(tmp_path):
+    data = tmp_path / "data"
+    import_export(write_raw(tmp_path / "good.csv", RAW_ROWS), "curry_house", data)
+    before = digests(data)
+    bad = [*RAW_ROWS, ["5009", "not a date", "Plain Naan", "1", "2.50", "1"]]
+    with pytest.raises(FoodcastError, match=r"row 9, column 'Order Date'"):
+        import_export(write_raw(tmp_path / "bad.csv", bad), "curry_house", data)
+    assert digests(data) == before
+
+
+def test_invalid_restaurant_name_is_refused(tmp_path):
+    raw = write_raw(tmp_path / "orders.csv", RAW_ROWS)
+    with pytest.raises(FoodcastError, match="restaurant name"):
+        import_export(raw, "../elsewhere", tmp_path / "data")
+    assert not (tmp_path / "data").exists()
+
+
+def test_cli_import_reports_the_weeks(tmp_path):
+    raw = write_raw(tmp_path / "orders.csv", RAW_ROWS)
+    result = CliRunner().invoke(
+        cli, ["import", str(raw), "--restaurant", "curry_house", "--data-dir", str(tmp_path / "d")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "weeks 36-37, 39" in result.output
+
+
+def test_cli_generate_reports_files_and_size(tmp_path, monkeypatch):
+    calls = []
+    real = generator.generate
+
+    def two_weeks(data_dir, seed):
+        calls.append(seed)
+        return real(data_dir, seed=seed, first_week=1, last_week=2)
+
+    monkeypatch.setattr(generator, "generate", two_weeks)
+    result = CliRunner().invoke(cli, ["generate", "--data-dir", str(tmp_path), "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert calls == [3]
+    assert "wrote 4 files" in result.output and "kB" in result.output
+    monkeypatch.setenv("FOODCAST_DATA_DIR", str(tmp_path / "env"))
+    result = CliRunner().invoke(cli, ["generate"])
+    assert result.exit_code == 0, result.output
+    assert calls[-1] == generator.DEFAULT_SEED
+    assert len(list_batches(tmp_path / "env")) == 2
+
+
+@pytest.mark.parametrize("command", [[], ["generate"], ["import"]])
+def test_help_explains_weeks_and_layout(command):
+    result = CliRunner().invoke(cli, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "2014-12-29" in result.output and "week_NNN.csv.gz" in result.output
+
+
+def test_module_entry_point_fails_with_one_line_and_no_traceback(tmp_path):
+    bad = with_row([], ["06/09/2015 19:05", "Naan", "x", "2", "1"])
+    raw = write_raw(tmp_path / "orders.csv", bad)
+    data = tmp_path / "d"
+    command = ["import", str(raw), "--restaurant", "r1", "--data-dir", str(data)]
+    result = subprocess.run(
+        [sys.executable, "-m", "foodcast", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"Error: {raw}: row 1, column 'Quantity': not a number: 'x'"
+    assert not data.exists()
+

@@ -1,0 +1,247 @@
+"""End to end: the MLflow project run as a user runs it, against a real temporary sqlite store."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from conftest import SMALL, Runner, copy_project, error_lines, stage_lines
+from fixtures import make_batches
+from mlflow.tracking import MlflowClient
+
+from foodcast.application import catalog
+from foodcast.settings import PROJECT_ROOT
+
+STAGES = list(catalog.STAGES)
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory):
+    """One store with a cold pipeline run on the small fixture data (shared by the module)."""
+    root = tmp_path_factory.mktemp("pipeline")
+    data = make_batches(root / "data", range(1, 15))
+    uri = f"sqlite:///{root}/mlflow.db"
+    runner = Runner(root, uri, data)
+    cold = runner.mlflow_run(**SMALL)
+    return runner, uri, cold
+
+
+def client_for(uri):
+    mlflow.set_tracking_uri(uri)
+    return MlflowClient(uri)
+
+
+def read_artifact(client, run_id, path) -> bytes:
+    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path)
+    return Path(local).read_bytes()
+
+
+def test_default_data_readme_command(tmp_path):
+    """README: `mlflow run . --env-manager local -P start_week=180` on the shipped data."""
+    if not list(Path(PROJECT_ROOT, "data").glob("*/week_*.csv*")):
+        pytest.fail("the default dataset data/ is missing")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    runner = Runner(tmp_path, uri, data_dir=None)
+    runner.env.pop("FOODCAST_DATA_DIR", None)
+    proc = runner.mlflow_run(start_week=180)
+    lines = stage_lines(proc.stdout)
+    assert {s: status for s, (status, _) in lines.items()} == {s: "launched" for s in STAGES}
+
+    client = client_for(uri)
+    parents = client.search_runs(["0"], filter_string="tags.`foodcast.step` = 'main'")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    parent = parents[0]
+    children = client.search_runs(["0"], filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert sorted(r.data.tags[catalog.STEP_TAG] for r in children) == sorted(STAGES)
+    assert all(r.info.status == "FINISHED" for r in children)
+    by_stage = {r.data.tags[catalog.STEP_TAG]: r for r in children}
+    for stage, artifacts in catalog.ARTIFACTS.items():
+        run_id = by_stage[stage].info.run_id
+        for directory, name in artifacts:
+            listed = {f.path for f in client.list_artifacts(run_id, directory)}
+            assert f"{directory}/{name}" in listed, (stage, directory, name)
+
+    data = pd.read_csv(read_artifact_path(by_stage["load"].info.run_id, catalog.DATA))
+    assert len(data) == 21 * 168
+    y_pred = pd.read_csv(read_artifact_path(by_stage["predict"].info.run_id, catalog.Y_PRED), parse_dates=["order_date"])
+    assert len(y_pred) == 168
+    assert y_pred["order_date"].min() == pd.Timestamp("2014-12-29") + pd.Timedelta(weeks=200)
+    assert (y_pred.drop(columns="order_date") >= 0).all().all()
+    assert y_pred["y_pred_simple"].sum() > 0
+
+    # Lineage on the parent, and validation headline metrics copied there.
+    lineage = json.loads(Path(read_artifact_path(parent.info.run_id, (catalog.LINEAGE_FILE,))).read_text())
+    assert {s: v["run_id"] for s, v in lineage.items()} == {s: r.info.run_id for s, r in by_stage.items()}
+    parent = client.get_run(parent.info.run_id)
+    assert parent.data.tags["foodcast.predict_run_id"] == by_stage["predict"].info.run_id
+    assert parent.data.metrics["MAE_SIMPLE_MEAN"] == by_stage["validate"].data.metrics["MAE_SIMPLE_MEAN"]
+    # Each step names the runs it consumed.
+    assert by_stage["predict"].data.tags[catalog.upstream_tag("train")] == by_stage["train"].info.run_id
+    assert by_stage["features"].data.tags[catalog.upstream_tag("load")] == by_stage["load"].info.run_id
+
+
+def read_artifact_path(run_id, artifact) -> str:
+    return mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="/".join(artifact))
+
+
+def test_second_run_reuses_every_stage(small_store):
+    runner, uri, cold = small_store
+    warm = runner.mlflow_run(**SMALL)
+    cold_lines, warm_lines = stage_lines(cold.stdout), stage_lines(warm.stdout)
+    assert {s: st for s, (st, _) in warm_lines.items()} == {s: "reused" for s in STAGES}
+    assert {s: rid for s, (_, rid) in warm_lines.items()} == {s: rid for s, (_, rid) in cold_lines.items()}
+
+
+def test_changed_model_parameter_relaunches_only_what_depends_on_it(small_store):
+    runner, uri, cold = small_store
+    proc = runner.mlflow_run(**{**SMALL, "n_estimators": 20})
+    status = {s: st for s, (st, _) in stage_lines(proc.stdout).items()}
+    assert status == {"load": "reused", "features": "reused", "future": "reused",
+                      "validate": "launched", "train": "launched", "predict": "launched"}
+
+
+def test_use_cache_false_relaunches_all_and_is_deterministic(small_store):
+    runner, uri, _ = small_store
+    outputs = []
+    for _ in range(2):
+        proc = runner.mlflow_run(**{**SMALL, "use_cache": "false"})
+        lines = stage_lines(proc.stdout)
+        assert {s: st for s, (st, _) in lines.items()} == {s: "launched" for s in STAGES}
+        client_for(uri)
+        outputs.append(Path(read_artifact_path(lines["predict"][1], catalog.Y_PRED)).read_bytes())
+    assert outputs[0] == outputs[1]
+
+
+def test_single_stages_run_on_their_own(small_store):
+    runner, uri, cold = small_store
+    lines = stage_lines(cold.stdout)
+    # A features run on the load run main made, then a standalone load and features on it.
+    proc = runner.mlflow_run("features", load_run_id=lines["load"][1])
+    assert "features: run" in proc.stderr
+    runner.mlflow_run("load", start_week=3, end_week=9)
+    client = client_for(uri)
+    load = client.search_runs(["0"], filter_string="params.start_week = '3' AND tags.`foodcast.step` = 'load'")[0]
+    runner.mlflow_run("features", load_run_id=load.info.run_id)
+    features = client.search_runs(["0"], filter_string=f"tags.`foodcast.upstream.load_run_id` = '{load.info.run_id}'")
+    assert [r.info.status for r in features] == ["FINISHED"]
+    x_train = pd.read_csv(read_artifact_path(features[0].info.run_id, catalog.X_TRAIN))
+    assert len(x_train) == 6 * 168  # weeks 4-9: week 3 only provides the lags
+    # The features run records its input table, with the load artifact as its source.
+    inputs = client.get_run(features[0].info.run_id).inputs.dataset_inputs
+    assert any(load.info.run_id in i.dataset.source for i in inputs)
+
+
+def test_predict_records_the_model_it_used(small_store):
+    runner, uri, cold = small_store
+    lines = stage_lines(cold.stdout)
+    client = client_for(uri)
+    predict = client.get_run(lines["predict"][1])
+    train = client.get_run(lines["train"][1])
+    multi = [o.model_id for o in train.outputs.model_outputs
+             if client.get_logged_model(o.model_id).name == catalog.MULTI_MODEL]
+    assert [m.model_id for m in predict.inputs.model_inputs] == multi
+
+
+def test_changed_batch_then_changed_source(tmp_path):
+    project = copy_project(tmp_path / "project")
+    data = make_batches(tmp_path / "data", range(1, 15))
+    runner = Runner(tmp_path, f"sqlite:///{tmp_path}/mlflow.db", data, project=project)
+    runner.mlflow_run(**SMALL)
+
+    # Week 5 is read by load (weeks 2-12) but not by future (week 12 only, for week 13).
+    batch = data / "alpha" / "week_005.csv.gz"
+    text = gzip.decompress(batch.read_bytes()).decode().splitlines()
+    text[1] = text[1].replace(",1,", ",3,", 1) if ",1," in text[1] else text[1] + "0"
+    batch.write_bytes(gzip.compress(("\n".join(text) + "\n").encode()))
+    status = {s: st for s, (st, _) in stage_lines(runner.mlflow_run(**SMALL).stdout).items()}
+    assert status == {"load": "launched", "features": "launched", "validate": "launched",
+                      "train": "launched", "future": "reused", "predict": "launched"}
+
+    source = project / "foodcast" / "domain" / "forecast.py"
+    source.write_text(source.read_text() + "\n# an edit\n")
+    status = {s: st for s, (st, _) in stage_lines(runner.mlflow_run(**SMALL).stdout).items()}
+    assert status == {s: "launched" for s in STAGES}
+
+
+def test_reused_run_whose_artifacts_are_gone_is_relaunched(tmp_path):
+    data = make_batches(tmp_path / "data", range(1, 15))
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    runner = Runner(tmp_path, uri, data)
+    lines = stage_lines(runner.mlflow_run(**SMALL).stdout)
+    client = client_for(uri)
+    artifact_dir = client.get_run(lines["future"][1]).info.artifact_uri.removeprefix("file://")
+    shutil.rmtree(Path(artifact_dir) / catalog.X_PRED[0])
+    status = {s: st for s, (st, _) in stage_lines(runner.mlflow_run(**SMALL).stdout).items()}
+    assert status["future"] == "launched" and status["predict"] == "launched"
+    assert status["train"] == "reused"
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"start_week": 12, "end_week": 2}, "start_week 12 is after end_week 2"),
+    ({"start_week": 300, "end_week": 310}, "no data for weeks 300-310"),
+    ({"start_week": 2, "end_week": 12, "next_week": 12}, "next_week 12 must come after end_week 12"),
+    ({"start_week": 2, "end_week": 12, "n_fold": 1}, "n_fold must be >= 2"),
+])
+def test_bad_main_parameters_fail_with_one_line(tmp_path, small_data, params, message):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    runner = Runner(tmp_path, uri, small_data)
+    proc = runner.mlflow_run(check=False, **params)
+    assert proc.returncode != 0
+    errors = error_lines(proc.stderr)
+    assert len(errors) == 1 and message in errors[0], proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    client = client_for(uri)
+    runs = client.search_runs(["0"])
+    assert runs and all(r.info.status == "FAILED" for r in runs)
+
+
+def test_bad_run_ids_fail_with_one_line(small_store):
+    runner, uri, cold = small_store
+    lines = stage_lines(cold.stdout)
+    client = client_for(uri)
+    running = client.create_run("0", tags={catalog.STEP_TAG: "load"}).info.run_id
+    cases = [
+        ({"load_run_id": "0123456789abcdef0123456789abcdef"}, "does not exist"),
+        ({"load_run_id": lines["train"][1]}, "is a train run, not a load run"),
+        ({"load_run_id": running}, "is RUNNING, not FINISHED"),
+    ]
+    for params, message in cases:
+        before = {r.info.run_id for r in client.search_runs(["0"], max_results=1000)}
+        proc = runner.mlflow_run("features", check=False, **params)
+        assert proc.returncode != 0
+        errors = error_lines(proc.stderr)
+        assert len(errors) == 1 and message in errors[0], proc.stderr[-3000:]
+        new = [r for r in client.search_runs(["0"], max_results=1000) if r.info.run_id not in before]
+        assert [r.info.status for r in new] == ["FAILED"]
+        assert message in new[0].data.tags[catalog.ERROR_TAG]
+
+
+def test_failing_stage_fails_main_and_next_run_reuses_finished_stages(tmp_path):
+    data = make_batches(tmp_path / "data", range(1, 15))
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    runner = Runner(tmp_path, uri, data)
+    # A malformed batch inside the training weeks: load fails, future (week 12) does not.
+    batch = data / "beta" / "week_007.csv.gz"
+    good = batch.read_bytes()
+    lines = gzip.decompress(good).decode().splitlines()
+    fields = lines[3].split(",")
+    fields[4] = "-" + fields[4]
+    lines[3] = ",".join(fields)
+    batch.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+
+    proc = runner.mlflow_run(check=False, **SMALL)
+    assert proc.returncode != 0
+    errors = error_lines(proc.stderr)
+    assert len(errors) == 1, proc.stderr[-3000:]
+    assert "stage load failed" in errors[0] and "row 3, column 'Product Price'" in errors[0]
+    future_run = stage_lines(proc.stdout)["future"][1]
+
+    batch.write_bytes(good)
+    status = stage_lines(runner.mlflow_run(**SMALL).stdout)
+    assert status["future"] == ("reused", future_run)
+    assert status["load"][0] == "launched"
