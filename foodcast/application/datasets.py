@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from mlflow.data.dataset_source import DatasetSource
@@ -69,4 +70,11 @@ def log_input_frame(df, run_id: str, artifact: tuple[str, str], context: str, ta
     path = "/".join(artifact)
     source = RunArtifactDatasetSource(f"runs:/{run_id}/{path}")
     dataset = mlflow.data.from_pandas(df, source=source, targets=targets, name=path)
-    mlflow.log_input(dataset, context=context)
+    try:
+        mlflow.log_input(dataset, context=context)
+    except mlflow.exceptions.MlflowException:
+        # Stages running side by side (validate and train) register the same dataset; the
+        # store's get-or-create can then lose the race on its unique key. The dataset exists
+        # by now, so a second attempt links it.
+        time.sleep(0.5)
+        mlflow.log_input(dataset, context=context)
