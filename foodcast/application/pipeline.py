@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 import mlflow
+from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import ExecutionException
 from mlflow.tracking import MlflowClient
 
@@ -160,11 +161,14 @@ def record_lineage(client: MlflowClient, run_id: str, resolved: dict[str, Resolu
     tags = {f"foodcast.{stage}_run_id": r.run_id for stage, r in resolved.items()}
     for stage, r in resolved.items():
         tags[f"foodcast.{stage}_status"] = r.status
-    for name, value in tags.items():
-        client.set_tag(run_id, name, value)
-    mlflow.log_dict(lineage, catalog.LINEAGE_FILE)
     validation = client.get_run(resolved[catalog.VALIDATE].run_id).data.metrics
-    mlflow.log_metrics({name: validation[name] for name in HEADLINE_METRICS if name in validation})
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run_id,
+        metrics=[Metric(name, validation[name], now, 0) for name in HEADLINE_METRICS if name in validation],
+        tags=[RunTag(name, value) for name, value in tags.items()],
+    )
+    mlflow.log_dict(lineage, catalog.LINEAGE_FILE)
 
 
 def run_pipeline(options: dict) -> dict[str, Resolution]:

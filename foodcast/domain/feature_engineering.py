@@ -54,7 +54,7 @@ def build_features(timestamps: pd.Series, history: pd.DataFrame, degree: int, la
     _check_settings(degree, lag_in_week)
     timestamps = pd.Series(pd.to_datetime(timestamps).to_numpy(), name="order_date")
     out = {"order_date": timestamps.to_numpy()}
-    weekday = timestamps.dt.weekday.to_numpy()
+    weekday = timestamps.dt.day_of_week.to_numpy()
     for d, column in enumerate(WEEKDAY_COLUMNS, start=1):
         out[column] = (weekday == d).astype("float64")
     hour = timestamps.dt.hour.to_numpy()

@@ -8,7 +8,7 @@ from mlflow.pyfunc import PythonModel
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 
 
-class MultiModel(BaseEstimator, RegressorMixin, PythonModel):
+class MultiModel(RegressorMixin, BaseEstimator, PythonModel):
     """An estimator fitted on all rows and ``n_models`` clones fitted on bootstrap resamples.
 
     It is a scikit-learn regressor (``get_params`` / ``set_params`` / ``clone`` work) and an
@@ -63,6 +63,16 @@ class MultiModel(BaseEstimator, RegressorMixin, PythonModel):
             self.estimators_.append(member)
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         return self
+
+    def score(self, X, y, sample_weight=None):
+        """R² of the single estimator's prediction (``y_pred_simple``) on ``X``.
+
+        ``RegressorMixin.score`` would call ``predict(X)``, but a pyfunc ``predict`` also
+        takes the context.
+        """
+        from sklearn.metrics import r2_score
+
+        return r2_score(y, self.predict(None, X)["y_pred_simple"], sample_weight=sample_weight)
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         """Predictions of every member (clipped at 0) and of the single estimator.

@@ -75,9 +75,12 @@ def etl(data_dir, start_week: int, end_week: int) -> pd.DataFrame:
     from foodcast.infrastructure.batches import list_batches, read_batches
 
     start_week, end_week = int(start_week), int(end_week)
-    check_week_range(start_week, end_week)
     batches = list_batches(data_dir)
     held = {w for weeks in batches.values() for w in weeks}
+    try:
+        check_week_range(start_week, end_week)
+    except FoodcastError as exc:
+        raise FoodcastError(f"{exc}; {data_dir} holds weeks {describe_weeks(held)}") from None
     wanted = set(range(start_week, end_week + 1))
     present = sorted(wanted & held)
     if not present:

@@ -1,0 +1,34 @@
+"""Every command explains itself: `python steps/<stage>.py --help` and `python main.py --help`."""
+
+import subprocess
+import sys
+
+import pytest
+from conftest import PROJECT
+
+from foodcast.application import catalog
+
+EXPECTED = {
+    "load": ["--start-week", "--end-week", "data/data.csv"],
+    "features": ["--load-run-id", "--degree", "--lag-in-week", "training_set/x_train.csv"],
+    "validate": ["--features-run-id", "--n-fold", "--n-estimators", "--n-models", "cross_validation/predictions.csv", "MAE_MIN"],
+    "train": ["--features-run-id", "--n-estimators", "--n-models", "simple_model", "multi_model"],
+    "future": ["--next-week", "--degree", "--lag-in-week", "prediction_set/x_pred.csv"],
+    "predict": ["--train-run-id", "--future-run-id", "predictions/y_pred.csv", "plots/predictions.html"],
+}
+
+
+@pytest.mark.parametrize("stage", catalog.STAGES)
+def test_step_help_explains_every_option(stage):
+    proc = subprocess.run([sys.executable, f"steps/{stage}.py", "--help"], cwd=PROJECT,
+                          capture_output=True, text=True, check=True)
+    text = " ".join(proc.stdout.split())
+    for needle in EXPECTED[stage]:
+        assert needle in text, (stage, needle)
+
+
+def test_main_help_lists_every_parameter():
+    proc = subprocess.run([sys.executable, "main.py", "--help"], cwd=PROJECT, capture_output=True, text=True, check=True)
+    for option in ("--start-week", "--end-week", "--next-week", "--n-fold", "--n-estimators",
+                   "--n-models", "--degree", "--lag-in-week", "--use-cache"):
+        assert option in proc.stdout

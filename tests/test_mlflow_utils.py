@@ -1,0 +1,134 @@
+"""mlflow_log_pandas / mlflow_log_plotly: artifacts on the active run, no files left behind."""
+
+import json
+import os
+import re
+import tempfile
+
+import mlflow
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from foodcast.application.mlflow_utils import mlflow_log_pandas, mlflow_log_plotly
+
+
+@pytest.fixture(scope="module")
+def experiment_id(tmp_path_factory):
+    """One real sqlite tracking store for the module (creating one takes a few seconds)."""
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root}/mlflow.db"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mlflow.set_tracking_uri(uri)
+        try:
+            yield mlflow.create_experiment("mlflow-utils", artifact_location=(root / "artifacts").as_uri())
+        finally:
+            mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """An empty working directory, and a private temp directory to check for leftovers."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    return cwd, tmp
+
+
+@pytest.fixture
+def run(experiment_id, workdir):
+    with mlflow.start_run(experiment_id=experiment_id) as active:
+        yield active
+
+
+def listing(path):
+    return sorted(os.path.relpath(os.path.join(d, f), path) for d, _, files in os.walk(path) for f in files) + \
+        sorted(os.path.relpath(os.path.join(d, s), path) for d, subs, _ in os.walk(path) for s in subs)
+
+
+def download(run, artifact, dst):
+    return mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=artifact, dst_path=str(dst))
+
+
+def logged(run, artifact_path):
+    client = mlflow.MlflowClient()
+    return [f.path for f in client.list_artifacts(run.info.run_id, artifact_path)]
+
+
+def frame():
+    return pd.DataFrame({
+        "order_date": pd.date_range("2015-01-05", periods=5, freq="h"),
+        "cash_in": [0.0, 12.5, 3.1415926535, 1e6 + 0.01, 42.0],
+        "label": ["a", "b", "c,d", "e", "f"],
+    })
+
+
+def test_csv_round_trips_without_files_in_cwd(run, workdir, tmp_path):
+    cwd, tmp = workdir
+    before = listing(cwd)
+    df = frame()
+
+    mlflow_log_pandas(df, "tables", "preds.csv")
+
+    assert listing(cwd) == before == []
+    assert listing(tmp) == []
+    assert logged(run, "tables") == ["tables/preds.csv"]
+    back = pd.read_csv(download(run, "tables/preds.csv", tmp_path / "dl"), parse_dates=["order_date"])
+    assert list(back.columns) == list(df.columns)
+    back["order_date"] = back["order_date"].dt.as_unit("ns")
+    df["order_date"] = df["order_date"].dt.as_unit("ns")
+    pd.testing.assert_frame_equal(back, df, check_dtype=False)
+    assert np.isclose(back["cash_in"], df["cash_in"], rtol=0, atol=1e-9).all()
+
+
+def test_json_records_with_iso_dates(run, workdir, tmp_path):
+    cwd, tmp = workdir
+    df = frame()
+
+    mlflow_log_pandas(df, "tables", "preds.json")
+
+    assert listing(cwd) == [] and listing(tmp) == []
+    with open(download(run, "tables/preds.json", tmp_path / "dl"), encoding="utf-8") as f:
+        records = json.load(f)
+    assert isinstance(records, list) and len(records) == 5
+    assert set(records[1]) == {"order_date", "cash_in", "label"}
+    assert records[1]["cash_in"] == 12.5 and records[2]["label"] == "c,d"
+    assert pd.Timestamp(records[1]["order_date"]).tz_localize(None) == pd.Timestamp("2015-01-05 01:00")
+    assert records[1]["order_date"].startswith("2015-01-05T01:00:00")
+
+
+@pytest.mark.parametrize("name", ["preds.txt", "preds.parquet", "preds"])
+def test_other_extensions_are_refused(run, workdir, name):
+    with pytest.raises(ValueError):
+        mlflow_log_pandas(frame(), "tables", name)
+    assert logged(run, "tables") == []
+    assert listing(workdir[0]) == []
+
+
+def test_plotly_html_is_self_contained(run, workdir, tmp_path):
+    cwd, tmp = workdir
+    fig = go.Figure(go.Scatter(x=[1, 2, 3], y=[4.0, 1.0, 7.0], name="cash-in"))
+
+    mlflow_log_plotly(fig, "plots", "forecast.html")
+
+    assert listing(cwd) == [] and listing(tmp) == []
+    assert logged(run, "plots") == ["plots/forecast.html"]
+    with open(download(run, "plots/forecast.html", tmp_path / "dl"), encoding="utf-8") as f:
+        html = f.read()
+    assert "<html" in html.lower()
+    assert '<script src="http' not in html and "<script src='http" not in html
+    assert re.findall(r"<script[^>]*\bsrc=", html) == []  # no external script at all
+    assert len(html) > 1_000_000  # plotly.js itself is inlined (~4 MB)
+    assert "cash-in" in html
+
+
+def test_plotly_refuses_a_non_html_name(run, workdir):
+    fig = go.Figure()
+    with pytest.raises(ValueError):
+        mlflow_log_plotly(fig, "plots", "forecast.png")
+    assert logged(run, "plots") == []
