@@ -19,16 +19,13 @@ def future(next_week, degree, lag_in_week):
 
     params = {"next_week": next_week, "degree": degree, "lag_in_week": lag_in_week}
     with step_run(catalog.FUTURE, params):
-        import mlflow
-
-        from foodcast.application.fingerprint import batches_fingerprint
+        from foodcast.application.datasets import log_batches_input
         from foodcast.application.mlflow_utils import mlflow_log_pandas
         from foodcast.domain.forecast import prediction_set
         from foodcast.settings import data_dir
 
         x_pred = prediction_set(data_dir(), next_week, degree, lag_in_week)
-        first, last = next_week - lag_in_week, next_week - 1
-        mlflow.set_tag("foodcast.batches_sha256", batches_fingerprint(data_dir(), first, last))
+        log_batches_input(x_pred, data_dir(), next_week - lag_in_week, next_week - 1)
         mlflow_log_pandas(x_pred, *catalog.X_PRED)
 
 

@@ -19,13 +19,13 @@ def load(start_week, end_week):
     with step_run(catalog.LOAD, {"start_week": start_week, "end_week": end_week}):
         import mlflow
 
-        from foodcast.application.fingerprint import batches_fingerprint
+        from foodcast.application.datasets import log_batches_input
         from foodcast.application.mlflow_utils import mlflow_log_pandas
         from foodcast.domain.transform import etl
         from foodcast.settings import data_dir
 
         data = etl(data_dir(), start_week, end_week)
-        mlflow.set_tag("foodcast.batches_sha256", batches_fingerprint(data_dir(), start_week, end_week))
+        log_batches_input(data, data_dir(), start_week, end_week)
         mlflow_log_pandas(data, *catalog.DATA)
         mlflow.log_metrics({"n_hours": len(data), "total_cash_in": float(data["cash_in"].sum())})
 

@@ -69,7 +69,13 @@ def log_input_frame(df, run_id: str, artifact: tuple[str, str], context: str, ta
 
     path = "/".join(artifact)
     source = RunArtifactDatasetSource(f"runs:/{run_id}/{path}")
-    dataset = mlflow.data.from_pandas(df, source=source, targets=targets, name=path)
+    _log_dataset(mlflow.data.from_pandas(df, source=source, targets=targets, name=path), context)
+
+
+def _log_dataset(dataset, context: str) -> None:
+    """``mlflow.log_input``, once more if the first attempt lost a race with another stage."""
+    import mlflow
+
     try:
         mlflow.log_input(dataset, context=context)
     except mlflow.exceptions.MlflowException:
@@ -78,3 +84,25 @@ def log_input_frame(df, run_id: str, artifact: tuple[str, str], context: str, ta
         # by now, so a second attempt links it.
         time.sleep(0.5)
         mlflow.log_input(dataset, context=context)
+
+
+def log_batches_input(df, data_dir, first_week: int, last_week: int) -> None:
+    """Record the batch files a stage read: ``df`` as a dataset whose source is the data
+    directory, and the fingerprint of exactly the files read as tag ``foodcast.batches_sha256``.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The table the stage built from the batches.
+    data_dir : str
+        The batch directory.
+    first_week, last_week : int
+        The weeks read.
+    """
+    import mlflow
+
+    from foodcast.application.fingerprint import batches_fingerprint
+
+    mlflow.set_tag("foodcast.batches_sha256", batches_fingerprint(data_dir, first_week, last_week))
+    name = f"batches weeks {first_week}-{last_week}"
+    _log_dataset(mlflow.data.from_pandas(df, source=str(data_dir), name=name), context="source")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import threading
 import time
@@ -52,6 +53,15 @@ def batch_weeks(stage: str, options: dict):
     return None
 
 
+def max_parallel() -> int:
+    """How many stages may run at once: ``FOODCAST_MAX_PARALLEL``, else the number of cores."""
+    value = os.environ.get("FOODCAST_MAX_PARALLEL") or os.cpu_count() or 1
+    try:
+        return max(1, int(value))
+    except ValueError:
+        raise click.ClickException(f"FOODCAST_MAX_PARALLEL must be a whole number, got {value!r}") from None
+
+
 class Pipeline:
     """One resolution of the stage DAG under the active (parent) run.
 
@@ -70,6 +80,7 @@ class Pipeline:
         self.declared = entry_point_params(self.project_dir)
         self.sources = source_fingerprint(self.project_dir)
         self.resolved: dict[str, Resolution] = {}
+        self.max_parallel = max_parallel()
 
     def stage_params(self, stage: str) -> dict:
         """The stage's MLproject parameters: main's options plus its upstream run ids."""
@@ -94,6 +105,8 @@ class Pipeline:
                     continue
                 if not all(u in self.resolved for u in catalog.UPSTREAM[stage]):
                     continue
+                if len(running) >= self.max_parallel:
+                    break
                 params = self.stage_params(stage)
                 key = self.stage_key(stage, params)
                 hit = None
