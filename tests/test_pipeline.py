@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import mlflow
@@ -247,3 +248,23 @@ def test_failing_stage_fails_main_and_next_run_reuses_finished_stages(tmp_path):
     status = stage_lines(runner.mlflow_run(**SMALL).stdout)
     assert status["future"] == ("reused", future_run)
     assert status["load"][0] == "launched"
+
+
+def test_models_load_in_a_fresh_process_and_reproduce_the_predictions(small_store):
+    runner, uri, cold = small_store
+    lines = stage_lines(cold.stdout)
+    script = f"""
+import mlflow, pandas as pd
+x = pd.read_csv(mlflow.artifacts.download_artifacts(run_id="{lines['future'][1]}",
+                artifact_path="{catalog.artifact_path(catalog.X_PRED)}"), parse_dates=["order_date"])
+x = x.drop(columns="order_date")
+multi = mlflow.pyfunc.load_model("runs:/{lines['train'][1]}/{catalog.MULTI_MODEL}").predict(x)
+simple = mlflow.sklearn.load_model("runs:/{lines['train'][1]}/{catalog.SIMPLE_MODEL}").predict(x)
+multi.assign(simple=simple).to_csv("fresh.csv", index=False)
+"""
+    runner.run(sys.executable, "-c", script)
+    fresh = pd.read_csv(runner.workdir / "fresh.csv")
+    client_for(uri)
+    logged = pd.read_csv(read_artifact_path(lines["predict"][1], catalog.Y_PRED))
+    pd.testing.assert_frame_equal(fresh.drop(columns="simple"), logged.drop(columns="order_date"))
+    assert (fresh["simple"].clip(lower=0) - logged["y_pred_simple"]).abs().max() < 1e-9
