@@ -21,6 +21,7 @@ from foodcast.application import catalog
 from foodcast.application.cache import entry_point_params, find_reusable, normalise_params
 from foodcast.application.fingerprint import batches_fingerprint, cache_key, source_fingerprint
 from foodcast.application.metrics import HEADLINE_METRICS
+from foodcast.application.step import exit_without_final_collection
 from foodcast.settings import PROJECT_ROOT, configure_logging, data_dir
 
 logger = logging.getLogger("foodcast.main")
@@ -214,7 +215,8 @@ def run_pipeline(options: dict) -> dict[str, Resolution]:
             f"{time.perf_counter() - started:.1f}s; predictions: runs:/{resolved[catalog.PREDICT].run_id}/"
             f"{catalog.artifact_path(catalog.Y_PRED)}"
         )
-        return resolved
+    exit_without_final_collection()
+    return resolved
 
 
 def lineage_of(run_id: str) -> dict:

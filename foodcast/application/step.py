@@ -50,4 +50,18 @@ def step_run(stage: str, params: dict, upstream: dict | None = None):
             logger.debug("%s failed", stage, exc_info=True)
             raise click.ClickException(f"{stage} (run {run_id}): {exc}") from None
         logger.info("%s: run %s finished", stage, run_id)
+    exit_without_final_collection()
+
+
+def exit_without_final_collection() -> None:
+    """Let the process end without the garbage collector walking every object first.
+
+    A process that imported MLflow spends about half a second at exit collecting the objects
+    of some 3,000 modules, time every stage (and ``main``, which waits for it) would pay.
+    Freezing moves them all out of the collector's reach; the OS reclaims the memory anyway.
+    Call it when the process's work is done.
+    """
+    import gc
+
+    gc.freeze()
 
