@@ -44,12 +44,12 @@ def find_reusable(client: MlflowClient, experiment_id: str, stage: str, key: str
     """The newest FINISHED run of ``experiment_id`` tagged with cache key ``key`` whose outputs
     are all still there, or ``None``.
 
-    One ``search_runs`` query (filtered on the key tag and the status, newest first,
+    One ``search_runs`` query (filtered on the key's index tag and the status, newest first,
     ``max_results=1``) then a look at the hit's artifacts and logged models.
     """
     runs = client.search_runs(
         experiment_ids=[experiment_id],
-        filter_string=f"tags.`{catalog.CACHE_KEY_TAG}` = '{key}' AND attributes.status = 'FINISHED'",
+        filter_string=f"tags.`{catalog.cache_index_tag(key)}` = '{stage}' AND attributes.status = 'FINISHED'",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )

@@ -45,6 +45,7 @@ UPSTREAM = {
 
 STEP_TAG = "foodcast.step"
 CACHE_KEY_TAG = "foodcast.cache_key"
+CACHE_INDEX_PREFIX = "foodcast.cache."
 ERROR_TAG = "foodcast.error"
 LINEAGE_FILE = "lineage.json"
 
@@ -62,3 +63,13 @@ def upstream_tag(stage: str) -> str:
 def artifact_path(artifact) -> str:
     """``dir/file`` path of an artifact pair."""
     return "/".join(artifact)
+
+
+def cache_index_tag(key: str) -> str:
+    """Tag whose *name* carries a cache key, e.g. ``foodcast.cache.<sha256>``.
+
+    The tracking store indexes tags by name, not by value: a lookup on this tag's name stays
+    as fast with 10,000 runs in the experiment as with 100, where one on the value of
+    ``foodcast.cache_key`` grows with the number of runs.
+    """
+    return f"{CACHE_INDEX_PREFIX}{key}"

@@ -145,7 +145,9 @@ class Pipeline:
                 str(self.project_dir), entry_point=stage, parameters=params,
                 experiment_id=experiment_id, env_manager="local", synchronous=True,
             )
-            self.client.set_tag(submitted.run_id, catalog.CACHE_KEY_TAG, key)
+            self.client.log_batch(submitted.run_id, tags=[
+                RunTag(catalog.CACHE_KEY_TAG, key), RunTag(catalog.cache_index_tag(key), stage),
+            ])
             done.put((stage, Resolution(submitted.run_id, "launched", key)))
         except ExecutionException:
             done.put((stage, self._failure(stage, parent_id, experiment_id)))
