@@ -1,0 +1,259 @@
+"""Cache scaling: how long main takes to resolve all six stages (all cache hits) when the
+experiment also holds 100, 1,000 and 10,000 other runs.
+
+One fresh store; one real cold ``mlflow run`` (so all six stages are cached); then the
+experiment is filled with other runs through the public MlflowClient API (``create_run`` with
+tags, ``log_batch`` with parameters, ``set_terminated(FINISHED)``), incrementally
+100 -> 1,000 -> 10,000, with the tags and parameters real stage runs carry
+(foodcast.step, foodcast.cache_key = random hex, foodcast.upstream.*, mlflow.* system tags,
+start_week/end_week/... parameters). At each size:
+
+* in-process: a new interpreter starts a parent run (``mlflow.start_run()``) and times
+  ``Pipeline(options).run(parent_id, experiment_id)`` (after one untimed warm-up), median of
+  --resolve-repeats (default 7); also the six ``find_reusable`` calls alone and the bare
+  ``search_runs`` queries, both ways: on the *value* of ``foodcast.cache_key`` (the lookup before
+  commit 2043aae) and on the *name* of ``foodcast.cache.<key>`` (``catalog.cache_index_tag``, the
+  lookup since; the bench adds that tag itself when the code predates it). Filler runs carry
+  both tags. The tags table's primary key is (key, run_uuid): a filter on a tag's name is an
+  index seek, one on its value scans every run carrying the tag;
+* the whole warm ``mlflow run`` command, median of --run-repeats (default 3), with main's own
+  "in X s".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import random
+import secrets
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as c  # noqa: E402
+
+GOAL = 1.2
+STAGE_PARAMS = {
+    "load": lambda r: {"start_week": r.randint(1, 200), "end_week": r.randint(20, 259)},
+    "features": lambda r: {"load_run_id": secrets.token_hex(16), "degree": r.randint(1, 3),
+                           "lag_in_week": r.randint(1, 4)},
+    "validate": lambda r: {"features_run_id": secrets.token_hex(16), "n_fold": 10,
+                           "n_estimators": r.choice([10, 50, 100]), "n_models": 10},
+    "train": lambda r: {"features_run_id": secrets.token_hex(16), "n_estimators": r.choice([10, 50, 100]),
+                        "n_models": 10},
+    "future": lambda r: {"next_week": r.randint(20, 260), "degree": r.randint(1, 3), "lag_in_week": r.randint(1, 4)},
+    "predict": lambda r: {"train_run_id": secrets.token_hex(16), "future_run_id": secrets.token_hex(16)},
+    "main": lambda r: {"start_week": r.randint(1, 200), "end_week": r.randint(20, 259), "next_week": 0,
+                       "n_fold": 10, "n_estimators": 10, "n_models": 10, "degree": 1, "lag_in_week": 1,
+                       "use_cache": "true"},
+}
+UPSTREAM = {"features": ["load"], "validate": ["features"], "train": ["features"], "predict": ["train", "future"]}
+
+
+# ============================================================================ filling the store
+
+def _fill_worker(args) -> int:
+    uri, count, seed = args
+    import mlflow
+    from mlflow.entities import Param, RunTag
+
+    client = mlflow.MlflowClient(uri)
+    rng = random.Random(seed)
+    now_ms = int(time.time() * 1000)
+    for _ in range(count):
+        stage = rng.choice(list(STAGE_PARAMS))
+        tags = {"foodcast.step": stage, "mlflow.runName": stage, "mlflow.user": "bench",
+                "mlflow.source.name": str(c.REPO), "mlflow.source.type": "PROJECT",
+                "mlflow.project.entryPoint": stage, "mlflow.project.backend": "local",
+                "mlflow.source.git.commit": secrets.token_hex(20)}
+        if stage != "main":
+            key = secrets.token_hex(32)
+            tags["foodcast.cache_key"] = key
+            tags[f"foodcast.cache.{key}"] = stage  # the key in the tag's name (catalog.cache_index_tag)
+            tags["mlflow.parentRunId"] = secrets.token_hex(16)
+            for up in UPSTREAM.get(stage, []):
+                tags[f"foodcast.upstream.{up}_run_id"] = secrets.token_hex(16)
+        else:
+            tags["foodcast.next_week"] = str(rng.randint(20, 260))
+        start = now_ms - rng.randint(0, 30 * 24 * 3600 * 1000)
+        run = client.create_run("0", start_time=start, tags=tags)
+        params = [Param(k, str(v)) for k, v in STAGE_PARAMS[stage](rng).items()]
+        client.log_batch(run.info.run_id, params=params, tags=[RunTag("bench.filler", "true")])
+        client.set_terminated(run.info.run_id, "FINISHED", end_time=start + rng.randint(2000, 90000))
+    return count
+
+
+def fill(store, count: int, workers: int) -> float:
+    """Add ``count`` finished runs to experiment 0; returns the seconds it took."""
+    started = time.perf_counter()
+    if count <= 0:
+        return 0.0
+    shares = [count // workers + (1 if i < count % workers else 0) for i in range(workers)]
+    jobs = [(store.uri, n, random.randrange(1 << 30)) for n in shares if n]
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(len(jobs)) as pool:
+        done = sum(pool.map(_fill_worker, jobs))
+    assert done == count
+    return time.perf_counter() - started
+
+
+# ============================================================================ resolution worker
+
+def resolve_worker(repeats: int) -> None:
+    """In a new interpreter (cwd = store dir): time Pipeline(options).run under a parent run."""
+    import statistics
+
+    sys.path.insert(0, str(c.REPO))
+    import mlflow
+
+    import main as main_module
+    from foodcast.application import catalog
+    from foodcast.application.cache import find_reusable
+    from foodcast.application.pipeline import Pipeline
+
+    def index_tag(key):
+        return catalog.cache_index_tag(key) if hasattr(catalog, "cache_index_tag") else f"foodcast.cache.{key}"
+
+    client = mlflow.MlflowClient()
+    options = main_module.check_options({"start_week": 180, "end_week": 200, "next_week": 0, "n_fold": 10,
+                                         "n_estimators": 10, "n_models": 10, "degree": 1, "lag_in_week": 1,
+                                         "use_cache": "true"})
+    samples, inits, finds, searches, named, relaunched = [], [], [], [], [], 0
+    for i in range(repeats + 1):
+        with mlflow.start_run() as parent:
+            t0 = time.perf_counter()
+            pipeline = Pipeline(options)
+            t1 = time.perf_counter()
+            resolved = pipeline.run(parent.info.run_id, parent.info.experiment_id)
+            t2 = time.perf_counter()
+            experiment_id = parent.info.experiment_id
+        if any(r.status != "reused" for r in resolved.values()):
+            relaunched += 1  # sources changed since the cold run: this pass refilled the cache
+            continue
+        if i == 0:
+            # the lookup on a tag whose *name* carries the key (the tags table's primary key is
+            # (key, run_uuid), so it is an index seek; a tag's value is not indexed). Code that
+            # predates catalog.cache_index_tag did not set that tag: the bench adds it.
+            if not hasattr(catalog, "cache_index_tag"):
+                for stage, r in resolved.items():
+                    client.set_tag(r.run_id, index_tag(r.cache_key), stage)
+            continue  # warm-up
+        samples.append(t2 - t1)
+        inits.append(t1 - t0)
+        t = time.perf_counter()
+        for stage, r in resolved.items():
+            find_reusable(client, experiment_id, stage, r.cache_key)
+        finds.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        for r in resolved.values():
+            client.search_runs(experiment_ids=[experiment_id],
+                               filter_string=f"tags.`foodcast.cache_key` = '{r.cache_key}' "
+                                             "AND attributes.status = 'FINISHED'",
+                               order_by=["attributes.start_time DESC"], max_results=1)
+        searches.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        for stage, r in resolved.items():
+            client.search_runs(experiment_ids=[experiment_id],
+                               filter_string=f"tags.`{index_tag(r.cache_key)}` = '{stage}' "
+                                             "AND attributes.status = 'FINISHED'",
+                               order_by=["attributes.start_time DESC"], max_results=1)
+        named.append(time.perf_counter() - t)
+    print("RESOLVE " + json.dumps({
+        "run": statistics.median(samples) if samples else None, "run_samples": samples,
+        "init": statistics.median(inits) if inits else None,
+        "find_reusable": statistics.median(finds) if finds else None,
+        "search_runs": statistics.median(searches) if searches else None,
+        "search_runs_named": statistics.median(named) if named else None,
+        "relaunched": relaunched}), flush=True)
+
+
+# ============================================================================ benchmark
+
+def measure(sizes, resolve_repeats, run_repeats, workers) -> dict:
+    out = {"sizes": []}
+    with c.Store() as store:
+        store.init()
+        c.log("cold run")
+        res = c.run(c.mlflow_run_cmd(), store.env(), store.dir)
+        out["cold"] = res.seconds
+        have = 0
+        for size in sizes:
+            c.log(f"filling the experiment to {size} other runs")
+            fill_seconds = fill(store, size - have, workers)
+            have = size
+            c.log(f"{size}: in-process resolution x{resolve_repeats}")
+            worker = c.run([c.PYTHON, str(Path(__file__).resolve()), "--worker-resolve", str(resolve_repeats)],
+                           store.env(), store.dir)
+            line = next(ln for ln in worker.stdout.splitlines() if ln.startswith("RESOLVE "))
+            resolved = json.loads(line[len("RESOLVE "):])
+            c.log(f"{size}: warm mlflow run x{run_repeats}")
+            walls, mains = [], []
+            for _ in range(run_repeats):
+                r = c.run(c.mlflow_run_cmd(), store.env(), store.dir)
+                summary = c.main_summary(r.stdout)
+                if summary and summary[0] == 0:
+                    walls.append(r.seconds)
+                    mains.append(summary[2])
+            out["sizes"].append({"size": size, "fill_seconds": fill_seconds, "resolve": resolved,
+                                 "warm_run": walls, "warm_main": mains})
+    return out
+
+
+def report(data: dict) -> str:
+    rows = []
+    for s in data["sizes"]:
+        r = s["resolve"]
+        rows.append((f"{s['size']:,}", r["run"], c.spread(r["run_samples"]), r["find_reusable"], r["search_runs"],
+                     r["search_runs_named"], c.median(s["warm_main"]), c.median(s["warm_run"]),
+                     len(r["run_samples"]), len(s["warm_run"]), s["fill_seconds"]))
+    out = [c.table(["other runs", "Pipeline.run s", "range s", "6x find_reusable s", "6x search on value s",
+                    "6x search on name s", "main 'in X s'", "warm mlflow run s", "n res", "n run",
+                    "fill s"], rows,
+                   title="Cache scaling: resolving six cached stages vs runs in the experiment (medians)")]
+    first, last = data["sizes"][0], data["sizes"][-1]
+    ratio_rows = []
+    for label, get in (("Pipeline.run (in-process)", lambda s: s["resolve"]["run"]),
+                       ("6x find_reusable", lambda s: s["resolve"]["find_reusable"]),
+                       ("6x search on tag value (foodcast.cache_key = <key>)", lambda s: s["resolve"]["search_runs"]),
+                       ("6x search on tag name (foodcast.cache.<key> = <stage>)",
+                        lambda s: s["resolve"]["search_runs_named"]),
+                       ("warm mlflow run (whole command)", lambda s: c.median(s["warm_run"]))):
+        a, b = get(first), get(last)
+        ratio = b / a if a and b else float("nan")
+        goal = f"<= {GOAL}" if label.startswith("Pipeline.run") else "(info)"
+        status = c.verdict(ratio, GOAL) if label.startswith("Pipeline.run") else ""
+        ratio_rows.append((f"{label}: {last['size']:,} / {first['size']:,}", f"{ratio:.2f}x", goal, status))
+    out.append("")
+    out.append(c.table(["ratio", "value", "goal", "status"], ratio_rows))
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100,1000,10000", help="other runs, increasing (default 100,1000,10000)")
+    parser.add_argument("--resolve-repeats", type=int, default=7, help="timed in-process resolutions per size")
+    parser.add_argument("--run-repeats", type=int, default=3, help="warm mlflow runs per size")
+    parser.add_argument("--fill-workers", type=int, default=2, help="processes filling the store (default 2)")
+    parser.add_argument("--quick", action="store_true", help="sizes 100,1000,3000; 5 resolutions, 1 run each")
+    parser.add_argument("--repeats", type=int, help="alias of --resolve-repeats (at least 5 are used)")
+    parser.add_argument("--worker-resolve", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker_resolve is not None:
+        resolve_worker(args.worker_resolve)
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    resolve_repeats = max(args.repeats, 5) if args.repeats else args.resolve_repeats
+    run_repeats = args.run_repeats
+    if args.quick:
+        sizes, resolve_repeats, run_repeats = [100, 1000, 3000], 5, 1
+    data = measure(sizes, max(resolve_repeats, 1), run_repeats, max(args.fill_workers, 1))
+    text = report(data)
+    c.save("cache_scaling", data, text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
