@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -220,8 +219,3 @@ def run_pipeline(options: dict) -> dict[str, Resolution]:
     exit_without_final_collection()
     return resolved
 
-
-def lineage_of(run_id: str) -> dict:
-    """The lineage a main run logged: ``{stage: {run_id, status, cache_key}}``."""
-    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=catalog.LINEAGE_FILE)
-    return json.loads(Path(path).read_text())
