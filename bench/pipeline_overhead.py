@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -214,8 +215,11 @@ def probe_run() -> dict:
     with c.Store() as store:
         store.init()
         probe_dir = Path(tempfile.mkdtemp(prefix="foodcast-probe-"))
-        res = c.run(c.mlflow_run_cmd(), store.env(probe_dir=probe_dir), store.dir)
-        records = c.read_probe(probe_dir)
+        try:
+            res = c.run(c.mlflow_run_cmd(), store.env(probe_dir=probe_dir), store.dir)
+            records = c.read_probe(probe_dir)
+        finally:
+            shutil.rmtree(probe_dir, ignore_errors=True)
     return {"wall": res.seconds, "records": records, "stdout": res.stdout}
 
 

@@ -12,6 +12,7 @@ into CLI, main start-up, store opening, resolution, lineage and exit.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -70,8 +71,11 @@ def probe(store) -> dict:
     out = {}
     for label, cmd in (("warm", c.mlflow_run_cmd()), ("noop", c.mlflow_run_cmd("noop"))):
         directory = Path(tempfile.mkdtemp(prefix="foodcast-probe-"))
-        res = c.run(cmd, store.env(probe_dir=directory), store.dir)
-        kinds = A.by_kind(c.read_probe(directory))
+        try:
+            res = c.run(cmd, store.env(probe_dir=directory), store.dir)
+            kinds = A.by_kind(c.read_probe(directory))
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
         cli = kinds["cli"]
         child = kinds.get("main") or kinds.get("noop")
         entry = {"wall": res.seconds, "cli": A.cli_phases(cli, child)}
