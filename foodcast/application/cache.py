@@ -5,6 +5,7 @@ from __future__ import annotations
 from mlflow.tracking import MlflowClient
 
 from foodcast.application import catalog
+from foodcast.application.upstream import logged_models
 
 PARAM_TYPES = {"int": int, "float": float, "string": str, "str": str, "path": str, "uri": str}
 
@@ -69,12 +70,9 @@ def outputs_present(client: MlflowClient, run, stage: str) -> bool:
             return False
     names = catalog.MODELS.get(stage)
     if names:
-        outputs = client.get_run(run_id).outputs
-        found = {}
-        for output in (outputs.model_outputs if outputs else []):
-            model = client.get_logged_model(output.model_id)
-            found[model.name] = model.model_id
+        # Search results carry no run outputs: fetch the run to see its logged models.
+        found = logged_models(client, client.get_run(run_id))
         for name in names:
-            if name not in found or not client.list_logged_model_artifacts(found[name]):
+            if name not in found or not client.list_logged_model_artifacts(found[name].model_id):
                 return False
     return True

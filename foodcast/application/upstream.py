@@ -58,6 +58,13 @@ def read_frame(run_id: str, artifact: tuple[str, str], stage: str, parse_dates=(
         return pd.read_csv(local, parse_dates=list(parse_dates))
 
 
+def logged_models(client, run) -> dict:
+    """``{name: LoggedModel}`` of the models ``run`` logged (``run`` as from ``get_run``)."""
+    outputs = run.outputs.model_outputs if run.outputs else []
+    models = (client.get_logged_model(output.model_id) for output in outputs)
+    return {model.name: model for model in models}
+
+
 def logged_model(run, name: str, stage: str):
     """The LoggedModel ``name`` that the checked ``stage`` run ``run`` logged.
 
@@ -66,13 +73,10 @@ def logged_model(run, name: str, stage: str):
     FoodcastError
         If the run logged no model of that name.
     """
-    client = mlflow.tracking.MlflowClient()
-    outputs = run.outputs.model_outputs if run.outputs else []
-    for output in outputs:
-        model = client.get_logged_model(output.model_id)
-        if model.name == name:
-            return model
-    raise FoodcastError(f"run {run.info.run_id} ({stage}) has no logged model {name}")
+    model = logged_models(mlflow.tracking.MlflowClient(), run).get(name)
+    if model is None:
+        raise FoodcastError(f"run {run.info.run_id} ({stage}) has no logged model {name}")
+    return model
 
 
 def training_set(features_run_id: str):

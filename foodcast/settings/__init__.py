@@ -8,13 +8,15 @@ import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DATA_DIR = os.path.abspath(os.environ.get("FOODCAST_DATA_DIR") or PROJECT_ROOT / "data")
 LOGGING_CONFIGURATION_FILE = str(Path(__file__).resolve().parent / "logging.yaml")
 
 
 def data_dir() -> str:
     """The data directory in force now (re-reads ``FOODCAST_DATA_DIR``)."""
     return os.path.abspath(os.environ.get("FOODCAST_DATA_DIR") or PROJECT_ROOT / "data")
+
+
+DATA_DIR = data_dir()  # as at import, for the tutorial's `settings.DATA_DIR`
 
 
 def configure_logging() -> None:
