@@ -266,7 +266,9 @@ def read_probe(directory) -> list[dict]:
 
 
 def process_kind(record) -> str:
-    """cli, main, <stage>, noop or other, from a probe record's command line."""
+    """cli, main, <stage>, noop, handover or other, from a probe record's command line."""
+    if record.get("handover"):
+        return "handover"  # the stage command's own process; the stage ran in a fork
     cmd = record["cmdline"]
     joined = " ".join(cmd)
     if "-m mlflow run" in joined or joined.endswith("mlflow run") or " mlflow run " in joined:

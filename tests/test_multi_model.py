@@ -139,3 +139,19 @@ def test_log_and_load_with_mlflow_gives_the_same_predictions(tmp_path, monkeypat
         pd.testing.assert_frame_equal(got, expected)
     finally:
         mlflow.set_tracking_uri(None)
+
+
+def test_environment_drift_names_each_difference_from_the_model_pins():
+    import sys
+    from importlib.metadata import version
+
+    from foodcast.application.models import environment_drift, pip_requirements
+
+    here = ".".join(map(str, sys.version_info[:3]))
+    assert environment_drift(pip_requirements(), here) == []
+    pins = [f"pandas=={version('pandas')}", "numpy==0.0.1", "no-such-package==1.0", "click", "# comment"]
+    assert environment_drift(pins, "2.7.18") == [
+        "numpy: model 0.0.1, here " + version("numpy"),
+        "no-such-package: model 1.0, here not installed",
+        "python: model 2.7.18, here " + ".".join(map(str, sys.version_info[:2])),
+    ]

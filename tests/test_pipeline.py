@@ -109,12 +109,14 @@ def test_changed_model_parameter_relaunches_only_what_depends_on_it(small_store)
 def test_use_cache_false_relaunches_all_and_is_deterministic(small_store):
     runner, uri, _ = small_store
     outputs = []
-    for _ in range(2):
+    for prefork in ("1", "0"):  # stages forked from main's server, then started cold
+        runner.env["FOODCAST_PREFORK"] = prefork
         proc = runner.mlflow_run(**{**SMALL, "use_cache": "false"})
         lines = stage_lines(proc.stdout)
         assert {s: st for s, (st, _) in lines.items()} == {s: "launched" for s in STAGES}
         client_for(uri)
         outputs.append(Path(read_artifact_path(lines["predict"][1], catalog.Y_PRED)).read_bytes())
+    runner.env.pop("FOODCAST_PREFORK")
     assert outputs[0] == outputs[1]
 
 

@@ -213,14 +213,36 @@ if _OUT:
         _FUNCTIONS.setdefault("logging", [])
         _WATCH_IMPORTS.add("logging")
 
+    _forked_from = [None]
+
+    def _after_fork():
+        """A fork of main's fork server becomes a stage: it starts recording afresh, now."""
+        global _START, _SITE
+        _forked_from[0] = os.getppid()
+        _START = _SITE = time.time()
+        del _spans[:]
+        _imports.clear()
+        del _logs[:]
+        _sql.clear()
+        _connects[0] = 0
+
+    os.register_at_fork(after_in_child=_after_fork)
+
     def _dump():
         try:
             with open("/proc/self/cmdline", "rb") as f:
                 cmdline = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
         except OSError:
             cmdline = list(sys.argv)
+        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+        if _forked_from[0] is not None and spec is not None:
+            # /proc shows the server's command line: say which module the fork ran instead
+            cmdline = [sys.executable, "-m", spec.name, *sys.argv[1:]]
+        # A stage command that handed its work to the fork server imported neither MLflow...
+        handover = "foodcast.application.prefork" in sys.modules and "mlflow" not in sys.modules
         record = {
             "pid": os.getpid(), "ppid": os.getppid(), "cmdline": cmdline,
+            "forked_from": _forked_from[0], "handover": handover,
             "proc_start": _START, "site": _SITE, "exit": time.time(),
             "spans": _spans, "imports": _imports, "logs": _logs, "sql": _sql,
             "connects": _connects[0], "modules": len(sys.modules), "module_names": sorted(sys.modules),

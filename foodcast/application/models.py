@@ -65,6 +65,59 @@ def log_models(model, x) -> None:
     )
 
 
+def environment_drift(requirements: list[str], python_version: str | None) -> list[str]:
+    """How this environment differs from a model's pinned requirements and Python version.
+
+    Parameters
+    ----------
+    requirements : list of str
+        The model's pip requirements (``name==version`` pins; other lines are not checked).
+    python_version : str, optional
+        The Python version the model was logged with.
+
+    Returns
+    -------
+    list of str
+        One ``name: model <pin>, here <version>`` line per difference.
+    """
+    import sys
+
+    differences = []
+    for line in requirements:
+        name, sep, pinned = line.strip().partition("==")
+        if not sep or not name or name.startswith(("-", "#")):
+            continue
+        try:
+            here = version(name)
+        except PackageNotFoundError:
+            here = "not installed"
+        if here != pinned:
+            differences.append(f"{name}: model {pinned}, here {here}")
+    here = ".".join(map(str, sys.version_info[:2]))
+    if python_version and ".".join(python_version.split(".")[:2]) != here:
+        differences.append(f"python: model {python_version}, here {here}")
+    return differences
+
+
+def warn_on_environment_drift(model_uri: str, metadata) -> None:
+    """Log a warning if the environment differs from the one the model was logged in.
+
+    ``mlflow.pyfunc.load_model`` does this unless ``suppress_warnings``, by checking each
+    requirement against all installed distributions, which costs about a second per load;
+    the pipeline's models pin exact versions (:func:`pip_requirements`), so comparing the
+    versions is enough.
+    """
+    import logging
+
+    requirements = Path(mlflow.artifacts.download_artifacts(f"{model_uri}/requirements.txt")).read_text().splitlines()
+    python_version = metadata.flavors.get("python_function", {}).get("python_version")
+    differences = environment_drift(requirements, python_version)
+    if differences:
+        logging.getLogger("foodcast.models").warning(
+            "the model %s was logged in another environment (%s); to reproduce it, install "
+            "the requirements of mlflow.pyfunc.get_model_dependencies(%r)", model_uri, "; ".join(differences), model_uri)
+
+
 def multi_model_predictor(train_run):
     """Load the ``multi_model`` of a checked train run and record it as an input of the active run.
 
@@ -89,7 +142,9 @@ def multi_model_predictor(train_run):
     run_id = train_run.info.run_id
     info = logged_model(train_run, catalog.MULTI_MODEL, catalog.TRAIN)
     mlflow.log_input(model=LoggedModelInput(info.model_id))
-    pyfunc = mlflow.pyfunc.load_model(f"runs:/{run_id}/{catalog.MULTI_MODEL}")
+    uri = f"runs:/{run_id}/{catalog.MULTI_MODEL}"
+    pyfunc = mlflow.pyfunc.load_model(uri, suppress_warnings=True)
+    warn_on_environment_drift(uri, pyfunc.metadata)
     expected = pyfunc.metadata.get_input_schema().input_names()
 
     def predict(x):

@@ -20,12 +20,28 @@ from foodcast.application import catalog
 from foodcast.application.cache import entry_point_params, find_reusable, normalise_params
 from foodcast.application.fingerprint import batches_fingerprint, cache_key, source_fingerprint
 from foodcast.application.metrics import HEADLINE_METRICS
+from foodcast.application.prefork import ForkServer, enabled as prefork_enabled
 from foodcast.application.step import exit_without_final_collection
 from foodcast.settings import PROJECT_ROOT, configure_logging, data_dir
 
 logger = logging.getLogger("foodcast.main")
 
 MAIN = "main"
+
+# What the fork server imports for the stages, in the order they need it: the first stages
+# (load, future, features) want MLflow, its sqlite store and pandas; then train's, validate's
+# and predict's libraries, imported while the first stages run. A stage imports whatever is
+# not there yet itself, so this list is about speed only.
+PRELOAD = (
+    "mlflow", "mlflow.store.tracking.sqlalchemy_store", "pandas", "mlflow.data.pandas_dataset",
+    "foodcast.application.step", "foodcast.application.datasets", "foodcast.application.upstream",
+    "foodcast.application.mlflow_utils", "foodcast.domain.transform", "foodcast.domain.feature_engineering",
+    "click",
+    "sklearn.ensemble", "foodcast.domain.multi_model", "skops.io", "mlflow.sklearn", "mlflow.pyfunc",
+    "mlflow.models", "foodcast.application.models",
+    "sklearn.model_selection", "plotly.graph_objects", "plotly.io", "foodcast.domain.forecast",
+    "foodcast.application.metrics",
+)
 
 
 @dataclass
@@ -96,6 +112,14 @@ class Pipeline:
     def run(self, parent_id: str, experiment_id: str) -> dict[str, Resolution]:
         """Resolve every stage, launching ready ones concurrently; raise on the first failure
         once the stages already running have ended (so that they can be reused next time)."""
+        server = ForkServer(PRELOAD, self.project_dir) if prefork_enabled() else None
+        try:
+            return self._resolve(parent_id, experiment_id, server)
+        finally:
+            if server is not None:
+                server.stop()
+
+    def _resolve(self, parent_id: str, experiment_id: str, server: ForkServer | None) -> dict[str, Resolution]:
         done: queue.Queue = queue.Queue()
         running: set[str] = set()
         failures: list[StageFailed] = []
@@ -116,6 +140,10 @@ class Pipeline:
                     self.resolved[stage] = Resolution(hit.info.run_id, "reused", key)
                     click.echo(f"{stage}: reused run {hit.info.run_id}")
                     continue
+                if server is not None and server.process is None:
+                    server.start()  # only once a stage must run: a fully reused pipeline needs none
+                    logger.info("stages start as forks of a server with their libraries imported "
+                                "(pid %d); FOODCAST_PREFORK=0 starts them cold", server.process.pid)
                 running.add(stage)
                 click.echo(f"{stage}: launching")
                 threading.Thread(

@@ -1,0 +1,144 @@
+"""The fork server main starts for its stage commands, with a toy package in place of steps/.
+
+The pipeline tests run every stage through the server (it is on by default on Linux); these
+check the hand-over itself: arguments, environment, directory, output and exit status reach
+the fork and come back, a command without a server (or refused) runs by itself, signals to
+the command reach the fork, and stopping the server leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from foodcast.application.prefork import SOCKET_ENV, ForkServer
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the server runs on Linux only")
+
+TOY = {
+    "toy/__init__.py": """
+        from foodcast.application.prefork import hand_over
+
+        hand_over(__name__)
+    """,
+    "toy/report.py": """
+        import os, sys
+
+        print("argv", sys.argv[1:])
+        print("cwd", os.getcwd())
+        print("colour", os.environ.get("TOY_COLOUR"))
+        print("ppid", os.getppid())
+        print("socket", os.environ.get("FOODCAST_PREFORK_SOCKET"))
+        print("to stderr", file=sys.stderr)
+        sys.exit(int(sys.argv[1]))
+    """,
+    "toy/crash.py": """
+        raise RuntimeError("the toy crashed")
+    """,
+    "toy/wait.py": """
+        import os, sys, time
+
+        print(os.getpid(), flush=True)
+        time.sleep(60)
+    """,
+}
+
+
+@pytest.fixture
+def toy(tmp_path):
+    for name, text in TOY.items():
+        path = tmp_path / "project" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return tmp_path / "project"
+
+
+@pytest.fixture
+def server(toy, monkeypatch):
+    monkeypatch.delenv(SOCKET_ENV, raising=False)
+    forks = ForkServer(["json"], toy)
+    forks.start()
+    yield forks
+    forks.stop()
+
+
+def command(module, *args, cwd, **env):
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=120)
+
+
+def fields(stdout):
+    return dict(line.split(" ", 1) for line in stdout.splitlines())
+
+
+def test_command_runs_in_a_fork_of_the_server_with_its_own_args_env_cwd_and_output(server, toy):
+    proc = command("toy.report", "7", "--flag", cwd=toy, TOY_COLOUR="teal")
+    assert proc.returncode == 7
+    out = fields(proc.stdout)
+    assert out["ppid"] == str(server.process.pid)  # the server forked it
+    assert out["argv"] == "['7', '--flag']"
+    assert out["cwd"] == str(toy)
+    assert out["colour"] == "teal"
+    assert out["socket"] == "None"  # a fork never hands over again
+    assert proc.stderr.strip() == "to stderr"
+
+
+def test_successive_commands_each_get_a_fresh_fork(server, toy):
+    first = command("toy.report", "0", cwd=toy, TOY_COLOUR="red")
+    second = command("toy.report", "0", cwd=toy)
+    assert first.returncode == second.returncode == 0
+    assert fields(first.stdout)["colour"] == "red"
+    assert fields(second.stdout)["colour"] == "None"
+
+
+def test_a_crash_in_the_fork_prints_its_traceback_and_exits_1(server, toy):
+    proc = command("toy.crash", cwd=toy)
+    assert proc.returncode == 1
+    assert "RuntimeError: the toy crashed" in proc.stderr
+
+
+def test_without_a_server_the_command_runs_by_itself(toy, tmp_path):
+    proc = command("toy.report", "0", cwd=toy, FOODCAST_PREFORK_SOCKET=str(tmp_path / "nothing-here"))
+    assert proc.returncode == 0
+    assert fields(proc.stdout)["ppid"] == str(os.getpid())
+
+
+def test_a_command_from_another_directory_is_refused_and_runs_by_itself(server, toy, tmp_path):
+    other = tmp_path / "other"
+    (other / "toy").mkdir(parents=True)
+    for name in ("__init__.py", "report.py"):
+        (other / "toy" / name).write_text((toy / "toy" / name).read_text())
+    proc = command("toy.report", "3", cwd=other)
+    assert proc.returncode == 3
+    assert fields(proc.stdout)["ppid"] == str(os.getpid())
+
+
+def test_sigterm_to_the_command_reaches_the_fork(server, toy):
+    proc = subprocess.Popen([sys.executable, "-m", "toy.wait"], cwd=toy, stdout=subprocess.PIPE, text=True)
+    fork_pid = int(proc.stdout.readline())
+    assert fork_pid != proc.pid
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    deadline = time.monotonic() + 10  # the server reaps its forks as they end
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{fork_pid}"):
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{fork_pid}")
+
+
+def test_stop_ends_the_server_and_removes_its_socket(toy, monkeypatch):
+    monkeypatch.delenv(SOCKET_ENV, raising=False)
+    forks = ForkServer(["json"], toy)
+    forks.start()
+    path = os.environ[SOCKET_ENV]
+    process = forks.process
+    forks.stop()
+    assert process.poll() is not None
+    assert SOCKET_ENV not in os.environ
+    assert not os.path.exists(os.path.dirname(path))
+    assert command("toy.report", "0", cwd=toy, FOODCAST_PREFORK_SOCKET=path).returncode == 0
