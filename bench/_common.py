@@ -67,7 +67,8 @@ def bench_env(store_dir, probe_dir=None, extra: dict | None = None) -> dict:
     env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(store_dir).resolve()}/mlflow.db"
     for name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "FOODCAST_DATA_DIR",
-                 "FOODCAST_MAX_PARALLEL", "FOODCAST_BENCH_PROBE_DIR"):
+                 "FOODCAST_MAX_PARALLEL", "FOODCAST_BENCH_PROBE_DIR", "FOODCAST_PREFORK",
+                 "FOODCAST_PREFORK_SOCKET"):
         env.pop(name, None)
     if probe_dir is not None:
         env["PYTHONPATH"] = str(PROBE_PATH) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")

@@ -5,7 +5,9 @@ Per repeat, side by side (each in a fresh, initialised, empty sqlite store):
 
 * noop  - ``python -m mlflow run <repo> -e noop --env-manager local``
 * cold  - ``python -m mlflow run <repo> --env-manager local`` (default parameters: weeks
-  180-200, forecast 201); all six stages launched
+  180-200, forecast 201); all six stages launched, each in a fork of main's fork server
+* cold, stages started cold - the same with ``FOODCAST_PREFORK=0`` (each stage command runs
+  in its own fresh interpreter), for comparison
 * in-process - this file with ``--worker-inprocess`` in a new interpreter: imports what the
   six stages and main import, then does main's work (parent run, cache keys and lookups,
   lineage) and runs the six step commands' click callbacks one after the other, each resuming a
@@ -157,6 +159,14 @@ def measure(repeats: int) -> dict:
             row["cold_main_reported"] = summary[2]
         with c.Store() as store:
             store.init()
+            c.log(f"repeat {i + 1}/{repeats}: cold mlflow run, stages started cold (FOODCAST_PREFORK=0)")
+            cold = c.run(c.mlflow_run_cmd(), store.env(extra={"FOODCAST_PREFORK": "0"}), store.dir)
+            summary = c.main_summary(cold.stdout)
+            if not summary or summary[0] != 6:
+                raise RuntimeError(f"cold run did not launch six stages: {summary}\n{cold.stdout}")
+            row["cold_noprefork"] = cold.seconds
+        with c.Store() as store:
+            store.init()
             c.log(f"repeat {i + 1}/{repeats}: in-process")
             res = c.run([c.PYTHON, str(Path(__file__).resolve()), "--worker-inprocess"], store.env(), store.dir)
             line = next(ln for ln in res.stdout.splitlines() if ln.startswith("INPROCESS "))
@@ -302,6 +312,7 @@ def report(data: dict) -> str:
         ("noop mlflow run (-e noop)", lambda r: r["noop"]),
         ("cold mlflow run (6 stages launched)", lambda r: r["cold"]),
         ("  main's own 'in X s' line (cold)", lambda r: r["cold_main_reported"]),
+        ("cold, stages started cold (FOODCAST_PREFORK=0)", lambda r: r.get("cold_noprefork")),
         ("in-process (one interpreter, same work)", lambda r: r["inprocess"]),
         ("  in-process: imports", lambda r: r["inprocess_detail"]["imports"]),
         ("  in-process: store init", lambda r: r["inprocess_detail"]["store_init"]),
@@ -323,6 +334,8 @@ def report(data: dict) -> str:
     r_floor = [r["cold"] / r["floor"]["total"] for r in reps]
     r_floor_c = [r["cold"] / r["floor_connect"]["total"] for r in reps]
     r_inproc = [r["cold"] / r["inprocess"] for r in reps]
+    r_nopre = [r["cold_noprefork"] / r["floor"]["total"] for r in reps if r.get("cold_noprefork")]
+    r_nopre_in = [r["cold_noprefork"] / r["inprocess"] for r in reps if r.get("cold_noprefork")]
     out.append("")
     out.append(c.table(
         ["ratio (median of per-repeat ratios)", "value", "range", "goal", "status"],
@@ -330,7 +343,10 @@ def report(data: dict) -> str:
           c.verdict(med(r_floor), GOAL_FLOOR)),
          ("cold / floor with store connect", f"{med(r_floor_c):.2f}x", c.spread(r_floor_c), "(info)", ""),
          ("cold / in-process", f"{med(r_inproc):.2f}x", c.spread(r_inproc), f"<= {GOAL_INPROCESS}",
-          c.verdict(med(r_inproc), GOAL_INPROCESS))]))
+          c.verdict(med(r_inproc), GOAL_INPROCESS))]
+        + ([("stages started cold / floor", f"{med(r_nopre):.2f}x", c.spread(r_nopre), "(info)", ""),
+            ("stages started cold / in-process", f"{med(r_nopre_in):.2f}x", c.spread(r_nopre_in), "(info)", "")]
+           if r_nopre else [])))
     out.append("")
     rows = []
     for stage in c.STAGES:

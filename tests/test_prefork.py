@@ -142,3 +142,13 @@ def test_stop_ends_the_server_and_removes_its_socket(toy, monkeypatch):
     assert SOCKET_ENV not in os.environ
     assert not os.path.exists(os.path.dirname(path))
     assert command("toy.report", "0", cwd=toy, FOODCAST_PREFORK_SOCKET=path).returncode == 0
+
+
+def test_a_command_of_another_python_or_environment_is_refused(toy):
+    from foodcast.application import prefork
+
+    own = {"interpreter": prefork._interpreter(), "cwd": os.getcwd()}
+    assert prefork._refusal(own, [0, 1, 2]) is None
+    other_env = {**own, "interpreter": [sys.version, "/some/other/venv", "/some/other/venv"]}
+    assert "/some/other/venv" in prefork._refusal(other_env, [0, 1, 2])
+    assert "descriptors" in prefork._refusal(own, [0, 1])

@@ -62,11 +62,15 @@ def find_reusable(client: MlflowClient, experiment_id: str, stage: str, key: str
 
 def outputs_present(client: MlflowClient, run, stage: str) -> bool:
     """Whether every artifact and logged model ``stage`` produces is still stored for ``run``."""
+    import mlflow.artifacts
+
     run_id = run.info.run_id
     for directory in sorted({d for d, _ in catalog.ARTIFACTS[stage]}):
-        listed = {f.path for f in client.list_artifacts(run_id, directory)}
-        wanted = {f"{d}/{name}" for d, name in catalog.ARTIFACTS[stage] if d == directory}
-        if not wanted <= listed:
+        # Listed from the run's artifact URI, which the search result carries:
+        # client.list_artifacts would look the run up in the store again for each directory.
+        listed = {f.path for f in mlflow.artifacts.list_artifacts(artifact_uri=f"{run.info.artifact_uri}/{directory}")}
+        wanted = {name for d, name in catalog.ARTIFACTS[stage] if d == directory}
+        if not wanted <= {path.rsplit("/", 1)[-1] for path in listed}:
             return False
     names = catalog.MODELS.get(stage)
     if names:

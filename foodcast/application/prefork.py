@@ -16,7 +16,8 @@ stage command hands its work over to a fork of that server:
   and SIGHUP sent to the command are passed on to the fork.
 
 The command runs the stage itself when the variable is absent (a stage run on its own), when
-the server cannot be reached or refuses (another interpreter, another project directory), and
+the server cannot be reached or refuses (another Python or environment, another project
+directory), and
 on platforms without a safe ``fork`` (only Linux uses the server). ``FOODCAST_PREFORK=0``
 switches the server off. The server imports modules only: it opens no tracking-store
 connection and starts no thread, so a fork starts from a clean state.
@@ -67,7 +68,7 @@ def hand_over(package: str) -> None:
         "args": command[at + 2:],
         "cwd": os.getcwd(),
         "env": dict(os.environ),
-        "executable": os.path.realpath(sys.executable),
+        "interpreter": _interpreter(),
     }
     try:
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -92,6 +93,11 @@ def hand_over(package: str) -> None:
         raise SystemExit(1)
     code = json.loads(ended)["exit_code"]
     raise SystemExit(code if code >= 0 else 128 - code)
+
+
+def _interpreter() -> list[str]:
+    """Which Python and which environment: the server only runs commands of its own."""
+    return [sys.version, sys.prefix, sys.exec_prefix]
 
 
 def _forward(pid: int, signum: int) -> None:
@@ -221,8 +227,8 @@ def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
 def _refusal(request: dict, fds: list[int]) -> str | None:
     if len(fds) != 3:
         return f"expected stdin, stdout and stderr, got {len(fds)} descriptors"
-    if request["executable"] != os.path.realpath(sys.executable):
-        return f"the command runs {request['executable']}, the server {sys.executable}"
+    if request["interpreter"] != _interpreter():
+        return f"the command runs Python {request['interpreter']}, the server {_interpreter()}"
     if os.path.realpath(request["cwd"]) != os.path.realpath(os.getcwd()):
         return f"the command runs in {request['cwd']}, the server in {os.getcwd()}"
     return None
