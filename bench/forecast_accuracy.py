@@ -50,10 +50,12 @@ class Config:
     window: int = 21
     min_samples_leaf: int = 1
     full_multi_model: bool = False  # fit the whole MultiModel (n_models=10), else the single forest
+    without_lags: bool = False  # leave the lag_{L}W columns out of the training and prediction rows
 
 
 DEFAULT = Config("default (10 trees, degree 1, lag 1, 21 weeks)", full_multi_model=True)
 EXTRA = [
+    Config("calendar features only (lag columns left out)", without_lags=True),
     Config("n_estimators=50", n_estimators=50),
     Config("n_estimators=100", n_estimators=100),
     Config("degree=2", degree=2),
@@ -111,7 +113,8 @@ def evaluate_week(args):
     cfg, w = args
     cfg = Config(**cfg)
     train = features_offline(weeks_slice(w - cfg.window, w - 1), degree=cfg.degree, lag_in_week=cfg.lag_in_week)
-    x = train.drop(columns=["order_date", "cash_in"])
+    lags = [col for col in train.columns if col.startswith("lag_")] if cfg.without_lags else []
+    x = train.drop(columns=["order_date", "cash_in", *lags])
     y = train["cash_in"]
     x_pred = prediction_rows(w, cfg.degree, cfg.lag_in_week).set_index("order_date")
     truth = weeks_slice(w, w)["cash_in"].to_numpy()

@@ -36,6 +36,9 @@ TOY = {
         print("ppid", os.getppid())
         print("socket", os.environ.get("FOODCAST_PREFORK_SOCKET"))
         print("to stderr", file=sys.stderr)
+        import subprocess
+
+        print("subprocess", subprocess.run([sys.executable, "-c", "raise SystemExit(5)"]).returncode)
         sys.exit(int(sys.argv[1]))
     """,
     "toy/crash.py": """
@@ -62,7 +65,7 @@ def toy(tmp_path):
 @pytest.fixture
 def server(toy, monkeypatch):
     monkeypatch.delenv(SOCKET_ENV, raising=False)
-    forks = ForkServer(["json"], toy)
+    forks = ForkServer(["json"], ["csv"], toy)
     forks.start()
     yield forks
     forks.stop()
@@ -86,6 +89,7 @@ def test_command_runs_in_a_fork_of_the_server_with_its_own_args_env_cwd_and_outp
     assert out["cwd"] == str(toy)
     assert out["colour"] == "teal"
     assert out["socket"] == "None"  # a fork never hands over again
+    assert out["subprocess"] == "5"  # the server does not reap the stage's own children
     assert proc.stderr.strip() == "to stderr"
 
 
@@ -133,7 +137,7 @@ def test_sigterm_to_the_command_reaches_the_fork(server, toy):
 
 def test_stop_ends_the_server_and_removes_its_socket(toy, monkeypatch):
     monkeypatch.delenv(SOCKET_ENV, raising=False)
-    forks = ForkServer(["json"], toy)
+    forks = ForkServer(["json"], ["csv"], toy)
     forks.start()
     path = os.environ[SOCKET_ENV]
     process = forks.process

@@ -234,10 +234,13 @@ if _OUT:
                 cmdline = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
         except OSError:
             cmdline = list(sys.argv)
-        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-        if _forked_from[0] is not None and spec is not None:
+        if _forked_from[0] is not None and sys.argv:
             # /proc shows the server's command line: say which module the fork ran instead
-            cmdline = [sys.executable, "-m", spec.name, *sys.argv[1:]]
+            # (the server sets argv[0] to the module's name; runpy restores it after the run)
+            module = sys.argv[0]
+            if module.endswith(".py"):
+                module = ".".join([os.path.basename(os.path.dirname(module)), os.path.basename(module)[:-3]])
+            cmdline = [sys.executable, "-m", module, *sys.argv[1:]]
         # A stage command that handed its work to the fork server imported neither MLflow...
         handover = "foodcast.application.prefork" in sys.modules and "mlflow" not in sys.modules
         record = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 from mlflow.data.dataset_source import DatasetSource
@@ -105,4 +106,9 @@ def log_batches_input(df, data_dir, first_week: int, last_week: int) -> None:
 
     mlflow.set_tag("foodcast.batches_sha256", batches_fingerprint(data_dir, first_week, last_week))
     name = f"batches weeks {first_week}-{last_week}"
-    _log_dataset(mlflow.data.from_pandas(df, source=str(data_dir), name=name), context="source")
+    with warnings.catch_warnings():
+        # MLflow registers its local-file dataset source twice (for "" and "file" URIs), so it
+        # calls any local path ambiguous between two identical candidates: nothing to act on.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
+        dataset = mlflow.data.from_pandas(df, source=str(data_dir), name=name)
+    _log_dataset(dataset, context="source")

@@ -28,19 +28,20 @@ logger = logging.getLogger("foodcast.main")
 
 MAIN = "main"
 
-# What the fork server imports for the stages, in the order they need it: the first stages
-# (load, future, features) want MLflow, its sqlite store and pandas; then train's, validate's
-# and predict's libraries, imported while the first stages run. A stage imports whatever is
-# not there yet itself, so this list is about speed only.
-PRELOAD = (
-    "mlflow", "mlflow.store.tracking.sqlalchemy_store", "pandas", "mlflow.data.pandas_dataset",
+# What the fork server imports for the stages. Before serving, what the first stages (load,
+# future, features) need: MLflow, its sqlite store, pandas. Then, one at a time while the first
+# stages run, train's, validate's and predict's libraries. A stage imports whatever is not
+# there yet itself, so these lists are about speed only.
+PRELOAD_READY = (
+    "mlflow", "mlflow.store.tracking.sqlalchemy_store", "pandas", "mlflow.data.pandas_dataset", "click",
     "foodcast.application.step", "foodcast.application.datasets", "foodcast.application.upstream",
-    "foodcast.application.mlflow_utils", "foodcast.domain.transform", "foodcast.domain.feature_engineering",
-    "click",
+    "foodcast.application.fingerprint", "foodcast.application.mlflow_utils", "foodcast.domain.transform",
+    "foodcast.domain.feature_engineering", "foodcast.domain.forecast",
+)
+PRELOAD_IDLE = (
     "sklearn.ensemble", "foodcast.domain.multi_model", "skops.io", "mlflow.sklearn", "mlflow.pyfunc",
-    "mlflow.models", "foodcast.application.models",
-    "sklearn.model_selection", "plotly.graph_objects", "plotly.io", "foodcast.domain.forecast",
-    "foodcast.application.metrics",
+    "mlflow.models", "foodcast.application.models", "sklearn.model_selection", "plotly.graph_objects",
+    "plotly.io", "foodcast.application.metrics",
 )
 
 
@@ -112,7 +113,7 @@ class Pipeline:
     def run(self, parent_id: str, experiment_id: str) -> dict[str, Resolution]:
         """Resolve every stage, launching ready ones concurrently; raise on the first failure
         once the stages already running have ended (so that they can be reused next time)."""
-        server = ForkServer(PRELOAD, self.project_dir) if prefork_enabled() else None
+        server = ForkServer(PRELOAD_READY, PRELOAD_IDLE, self.project_dir) if prefork_enabled() else None
         try:
             return self._resolve(parent_id, experiment_id, server)
         finally:

@@ -39,7 +39,7 @@ SWITCH_ENV = "FOODCAST_PREFORK"
 
 _LENGTH = struct.Struct("!I")
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_REAP_EVERY = 0.02  # seconds between checks for finished forks while the server idles
+_IDLE_WAIT = 0.5  # seconds; select() wakes up earlier for a command, a signal or main's exit
 
 
 def enabled() -> bool:
@@ -118,15 +118,18 @@ class ForkServer:
 
     Parameters
     ----------
-    preload : sequence of str
-        Modules to import, in order; the server forks between two imports, so put first what
-        the first stages need.
+    ready : sequence of str
+        Modules to import before serving: what the first stages need (their commands wait
+        meanwhile, instead of each importing them itself).
+    idle : sequence of str
+        Modules to import afterwards, one at a time between commands, in order.
     cwd : path
         The project directory the stage commands run in.
     """
 
-    def __init__(self, preload, cwd):
-        self.preload = list(preload)
+    def __init__(self, ready, idle, cwd):
+        self.ready = list(ready)
+        self.idle = list(idle)
         self.cwd = str(cwd)
         self.process = None
         self._directory = None
@@ -142,7 +145,7 @@ class ForkServer:
         listener.listen(64)
         with listener:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(listener.fileno()), *self.preload],
+                [sys.executable, "-m", __name__, str(listener.fileno()), *self.ready, "--", *self.idle],
                 stdin=subprocess.PIPE, cwd=self.cwd, pass_fds=[listener.fileno()],
             )
         os.environ[SOCKET_ENV] = path
@@ -164,28 +167,31 @@ class ForkServer:
 
 # ============================================================================ the server
 
-def serve(listener: socket.socket, preload: list[str]) -> None:
-    """Accept stage commands and fork for each; import ``preload`` while idle.
+def serve(listener: socket.socket, ready: list[str], idle: list[str]) -> None:
+    """Import ``ready``, then accept stage commands and fork for each, importing ``idle``
+    between them.
 
+    A fork's end is reported from a SIGCHLD handler, so at once, even while a module imports.
     Ends when its stdin closes (``main`` is done or gone), after the forks still running
     have ended and their commands have their status.
     """
-    import importlib
     import select
     import time
-    import traceback
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the commands and main, not the server
+    for name in ready:
+        _preload(name)
     waiting: dict[int, socket.socket] = {}
+    signal.signal(signal.SIGCHLD, lambda _signum, _frame: _report_ended(waiting))
     watched = [listener, sys.stdin]
-    pending = list(preload)
+    pending = list(idle)
     while watched or waiting:
         importing = bool(pending) and bool(watched)
         if watched:
-            readable = select.select(watched, [], [], 0 if importing else _REAP_EVERY)[0]
+            readable = select.select(watched, [], [], 0 if importing else _IDLE_WAIT)[0]
         else:  # no more commands: wait for the last forks to end
             readable = []
-            time.sleep(_REAP_EVERY)
+            time.sleep(_IDLE_WAIT)
         for source in readable:
             if source is listener:
                 conn = listener.accept()[0]
@@ -197,14 +203,19 @@ def serve(listener: socket.socket, preload: list[str]) -> None:
             elif not os.read(sys.stdin.fileno(), 4096):
                 watched = []
                 listener.close()
-        _report_ended(waiting)
         if importing and not readable:
-            name = pending.pop(0)
-            try:
-                importlib.import_module(name)
-            except Exception:
-                print(f"foodcast prefork: could not preload {name}:", file=sys.stderr)
-                traceback.print_exc()
+            _preload(pending.pop(0))
+
+
+def _preload(name: str) -> None:
+    import importlib
+    import traceback
+
+    try:
+        importlib.import_module(name)
+    except Exception:  # the stage will import it, or fail, itself
+        print(f"foodcast prefork: could not preload {name}:", file=sys.stderr)
+        traceback.print_exc()
 
 
 def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
@@ -245,13 +256,18 @@ def _fork_for(conn: socket.socket, listener: socket.socket, waiting: dict) -> No
         return
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        _become(request, fds, [listener, conn, *waiting.values()])  # never returns
-    for fd in fds:
-        os.close(fd)
-    conn.sendall((json.dumps({"pid": pid}) + "\n").encode())
-    waiting[pid] = conn
+    # Until the fork is in `waiting`, its end must not be reported (nor lost): hold SIGCHLD.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    try:
+        pid = os.fork()
+        if pid == 0:
+            _become(request, fds, [listener, conn, *waiting.values()])  # never returns
+        for fd in fds:
+            os.close(fd)
+        waiting[pid] = conn
+        conn.sendall((json.dumps({"pid": pid}) + "\n").encode())
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
 
 
 def _report_ended(waiting: dict) -> None:
@@ -282,6 +298,10 @@ def _become(request: dict, fds: list[int], inherited: list) -> None:
     import traceback
 
     try:
+        # The stage's own subprocesses are its business: no more reporting (SIGCHLD was held
+        # across the fork, and a child starts with no pending signal).
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         for sock in inherited:
             sock.close()
         for target, fd in enumerate(fds):
@@ -306,4 +326,6 @@ def _become(request: dict, fds: list[int], inherited: list) -> None:
 
 
 if __name__ == "__main__":
-    serve(socket.socket(fileno=int(sys.argv[1])), sys.argv[2:])
+    _names = sys.argv[2:]
+    _split = _names.index("--")
+    serve(socket.socket(fileno=int(sys.argv[1])), _names[:_split], _names[_split + 1:])
