@@ -3,7 +3,8 @@
 The stages form a small DAG: load -> features -> {validate, train}; future (independent of
 load); {train, future} -> predict. Each stage is either reused (a FINISHED run with the same
 cache key and its outputs still stored) or launched with ``mlflow.run(..., env_manager="local")``
-nested under this run. Independent stages run concurrently.
+nested under this run. Independent stages run concurrently, and their commands hand their work
+to a server of pre-imported libraries that forks for each (foodcast.application.prefork).
 """
 
 import click
@@ -17,7 +18,14 @@ predict) as child runs of one MLflow run, training on weeks START_WEEK..END_WEEK
 week NEXT_WEEK (0 = END_WEEK + 1). Week 1 starts Monday 2014-12-29. A stage whose cache key
 (entry point, parameters, source code, batch files read, upstream run ids) matches a FINISHED
 run whose outputs are still stored is reused instead of recomputed, unless --use-cache false.
-Prints one line per stage (reused or launched, run id) and logs lineage.json on this run.""")
+Prints one line per stage (reused or launched, run id) and logs lineage.json on this run.
+
+\b
+Environment:
+  FOODCAST_DATA_DIR      batch directory (default: data/ in the project)
+  FOODCAST_MAX_PARALLEL  stages run at once (default: the number of cores)
+  FOODCAST_PREFORK=0     start each launched stage in a fresh interpreter instead of
+                         forking it from main's server of pre-imported libraries""")
 @click.option("--start-week", type=int, default=180, show_default=True, help="First training week.")
 @click.option("--end-week", type=int, default=200, show_default=True, help="Last training week (inclusive).")
 @click.option("--next-week", type=int, default=0, show_default=True,
