@@ -115,10 +115,14 @@ class Pipeline:
         once the stages already running have ended (so that they can be reused next time)."""
         server = ForkServer(PRELOAD_READY, PRELOAD_IDLE, self.project_dir) if prefork_enabled() else None
         try:
-            return self._resolve(parent_id, experiment_id, server)
-        finally:
+            resolved = self._resolve(parent_id, experiment_id, server)
+        except BaseException:
             if server is not None:
-                server.stop()
+                server.stop(grace=10)  # interrupted: let the forks report how they ended
+            raise
+        if server is not None:
+            server.stop()  # every stage has ended
+        return resolved
 
     def _resolve(self, parent_id: str, experiment_id: str, server: ForkServer | None) -> dict[str, Resolution]:
         done: queue.Queue = queue.Queue()

@@ -150,15 +150,26 @@ class ForkServer:
             )
         os.environ[SOCKET_ENV] = path
 
-    def stop(self) -> None:
-        """Stop serving: called once no stage command is running any more."""
+    def stop(self, grace: float = 0.0) -> None:
+        """Stop serving.
+
+        Parameters
+        ----------
+        grace : float
+            Seconds to let forks still running end and have their status reported (e.g. after
+            Ctrl-C, which the stage commands pass on to them); 0 when none can be running.
+        """
         import shutil
+        import subprocess
 
         os.environ.pop(SOCKET_ENV, None)
         if self.process is not None:
-            self.process.stdin.close()  # the server's cue; terminate in case it is mid-import
-            self.process.terminate()
-            self.process.wait()
+            self.process.stdin.close()  # the server's cue: it ends once its forks have
+            try:
+                self.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.process.terminate()  # e.g. in the middle of a preload: no fork to wait for
+                self.process.wait()
             self.process = None
         if self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
