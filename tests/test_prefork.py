@@ -128,11 +128,20 @@ def test_sigterm_to_the_command_reaches_the_fork(server, toy):
     fork_pid = int(proc.stdout.readline())
     assert fork_pid != proc.pid
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    assert proc.wait(timeout=30) == -signal.SIGTERM  # killed by it, as the fork was
     deadline = time.monotonic() + 10  # the server reaps its forks as they end
     while time.monotonic() < deadline and os.path.exists(f"/proc/{fork_pid}"):
         time.sleep(0.05)
     assert not os.path.exists(f"/proc/{fork_pid}")
+
+
+def test_ctrl_c_to_the_command_interrupts_the_fork_like_python(server, toy):
+    proc = subprocess.Popen([sys.executable, "-m", "toy.wait"], cwd=toy, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.readline()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == -signal.SIGINT  # as a plain `python` ends on Ctrl-C
+    assert "KeyboardInterrupt" in proc.stderr.read()
 
 
 def test_stop_ends_the_server_and_removes_its_socket(toy, monkeypatch):

@@ -92,6 +92,11 @@ def hand_over(package: str) -> None:
               file=sys.stderr)
         raise SystemExit(1)
     code = json.loads(ended)["exit_code"]
+    if code < 0:  # the fork was killed by a signal: end the same way
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
     raise SystemExit(code if code >= 0 else 128 - code)
 
 
@@ -303,7 +308,8 @@ def _become(request: dict, fds: list[int], inherited: list) -> None:
     """In the fork: become the stage command, run its module, exit with its status.
 
     Exits by raising SystemExit, which unwinds to the interpreter's normal exit (atexit
-    handlers, flushed output); anything else the module raises is printed and exits 1.
+    handlers, flushed output); a KeyboardInterrupt ends it as it ends Python (killed by
+    SIGINT); anything else the module raises is printed and exits 1.
     """
     import runpy
     import traceback
@@ -330,6 +336,12 @@ def _become(request: dict, fds: list[int], inherited: list) -> None:
         runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
     except SystemExit:
         raise
+    except KeyboardInterrupt:  # as Python itself ends on Ctrl-C: traceback, then killed by SIGINT
+        traceback.print_exc()
+        sys.stderr.flush()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        raise SystemExit(128 + signal.SIGINT) from None
     except BaseException:
         traceback.print_exc()
         raise SystemExit(1) from None
