@@ -171,6 +171,17 @@ def main_summary(stdout: str):
     return (int(match.group(1)), int(match.group(2)), float(match.group(3))) if match else None
 
 
+def cold_run(store, extra: dict | None = None):
+    """``mlflow run`` of the whole project in ``store`` (default parameters), checked to have
+    launched all six stages; returns the completed run (``.seconds``, ``.stdout``) and main's
+    own ``in X s`` figure."""
+    res = run(mlflow_run_cmd(), store.env(extra=extra), store.dir)
+    summary = main_summary(res.stdout)
+    if not summary or summary[0] != 6:
+        raise RuntimeError(f"the cold run did not launch six stages: {summary}\n{res.stdout}")
+    return res, summary[2]
+
+
 def import_cmd(modules, teardown: bool = False, then: str = "") -> list[str]:
     """``python -c "import <modules>[; then]"``, ending with ``os._exit(0)`` unless ``teardown``:
     a floor counts starting and importing, not the interpreter's final clean-up, which a process

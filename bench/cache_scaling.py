@@ -177,8 +177,7 @@ def measure(sizes, resolve_repeats, run_repeats, workers) -> dict:
     with c.Store() as store:
         store.init()
         c.log("cold run")
-        res = c.run(c.mlflow_run_cmd(), store.env(), store.dir)
-        out["cold"] = res.seconds
+        out["cold"] = c.cold_run(store)[0].seconds
         have = 0
         for size in sizes:
             c.log(f"filling the experiment to {size} other runs")

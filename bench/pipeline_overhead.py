@@ -151,20 +151,12 @@ def measure(repeats: int) -> dict:
             c.log(f"repeat {i + 1}/{repeats}: noop")
             row["noop"] = c.run(c.mlflow_run_cmd("noop"), store.env(), store.dir).seconds
             c.log(f"repeat {i + 1}/{repeats}: cold mlflow run")
-            cold = c.run(c.mlflow_run_cmd(), store.env(), store.dir)
-            summary = c.main_summary(cold.stdout)
-            if not summary or summary[0] != 6:
-                raise RuntimeError(f"cold run did not launch six stages: {summary}\n{cold.stdout}")
+            cold, row["cold_main_reported"] = c.cold_run(store)
             row["cold"] = cold.seconds
-            row["cold_main_reported"] = summary[2]
         with c.Store() as store:
             store.init()
             c.log(f"repeat {i + 1}/{repeats}: cold mlflow run, stages started cold (FOODCAST_PREFORK=0)")
-            cold = c.run(c.mlflow_run_cmd(), store.env(extra={"FOODCAST_PREFORK": "0"}), store.dir)
-            summary = c.main_summary(cold.stdout)
-            if not summary or summary[0] != 6:
-                raise RuntimeError(f"cold run did not launch six stages: {summary}\n{cold.stdout}")
-            row["cold_noprefork"] = cold.seconds
+            row["cold_noprefork"] = c.cold_run(store, extra={"FOODCAST_PREFORK": "0"})[0].seconds
         with c.Store() as store:
             store.init()
             c.log(f"repeat {i + 1}/{repeats}: in-process")

@@ -25,14 +25,6 @@ import _common as c  # noqa: E402
 GOAL = 1.4
 
 
-def cold_fill(store) -> float:
-    res = c.run(c.mlflow_run_cmd(), store.env(), store.dir)
-    summary = c.main_summary(res.stdout)
-    if not summary or summary[1] != 0:
-        raise RuntimeError(f"the cold run reused stages in a fresh store: {summary}")
-    return res.seconds
-
-
 def warm_once(store, retries=2):
     """One warm run; if a stage was launched (someone edited the sources in between, which
     changes the cache keys), the run has refilled the cache: measure again."""
@@ -50,7 +42,7 @@ def measure(repeats: int) -> dict:
     with c.Store() as store:
         store.init()
         c.log("cold run to fill the store")
-        cold = cold_fill(store)
+        cold = c.cold_run(store)[0].seconds
         for i in range(repeats):
             c.log(f"repeat {i + 1}/{repeats}: warm, noop, import mlflow")
             warm, resolution = warm_once(store)

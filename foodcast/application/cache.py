@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mlflow.artifacts
 from mlflow.tracking import MlflowClient
 
 from foodcast.application import catalog
@@ -62,8 +63,6 @@ def find_reusable(client: MlflowClient, experiment_id: str, stage: str, key: str
 
 def outputs_present(client: MlflowClient, run, stage: str) -> bool:
     """Whether every artifact and logged model ``stage`` produces is still stored for ``run``."""
-    import mlflow.artifacts
-
     run_id = run.info.run_id
     for directory in sorted({d for d, _ in catalog.ARTIFACTS[stage]}):
         # Listed from the run's artifact URI, which the search result carries:

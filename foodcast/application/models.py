@@ -99,17 +99,26 @@ def environment_drift(requirements: list[str], python_version: str | None) -> li
     return differences
 
 
-def warn_on_environment_drift(model_uri: str, metadata) -> None:
+def warn_on_environment_drift(model_uri: str, model_dir: Path, metadata) -> None:
     """Log a warning if the environment differs from the one the model was logged in.
 
     ``mlflow.pyfunc.load_model`` does this unless ``suppress_warnings``, by checking each
     requirement against all installed distributions, which costs about a second per load;
     the pipeline's models pin exact versions (:func:`pip_requirements`), so comparing the
     versions is enough.
+
+    Parameters
+    ----------
+    model_uri : str
+        The model's URI, for the message.
+    model_dir : Path
+        The model downloaded (its ``requirements.txt`` is read).
+    metadata : mlflow.models.Model
+        The loaded model's metadata (its Python version is read).
     """
     import logging
 
-    requirements = Path(mlflow.artifacts.download_artifacts(f"{model_uri}/requirements.txt")).read_text().splitlines()
+    requirements = (model_dir / "requirements.txt").read_text().splitlines()
     python_version = metadata.flavors.get("python_function", {}).get("python_version")
     differences = environment_drift(requirements, python_version)
     if differences:
@@ -143,8 +152,9 @@ def multi_model_predictor(train_run):
     info = logged_model(train_run, catalog.MULTI_MODEL, catalog.TRAIN)
     mlflow.log_input(model=LoggedModelInput(info.model_id))
     uri = f"runs:/{run_id}/{catalog.MULTI_MODEL}"
-    pyfunc = mlflow.pyfunc.load_model(uri, suppress_warnings=True)
-    warn_on_environment_drift(uri, pyfunc.metadata)
+    model_dir = Path(mlflow.artifacts.download_artifacts(uri))  # once, for the model and its requirements
+    pyfunc = mlflow.pyfunc.load_model(str(model_dir), suppress_warnings=True)
+    warn_on_environment_drift(uri, model_dir, pyfunc.metadata)
     expected = pyfunc.metadata.get_input_schema().input_names()
 
     def predict(x):
