@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import _common as c
 
-UPSTREAM = {"load": [], "features": ["load"], "validate": ["features"], "train": ["features"],
-            "future": [], "predict": ["train", "future"]}
+UPSTREAM = {s.name: list(s.upstream) for s in c.stages.PIPELINE}
 
 _ARTIFACT_READ = {"foodcast.application.upstream.read_frame", "foodcast.application.upstream.check_run"}
 _ARTIFACT_WRITE = {"foodcast.application.mlflow_utils.mlflow_log_pandas",

@@ -20,40 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from foodcast.application import stages  # noqa: E402
 BENCH = REPO / "bench"
 RESULTS = BENCH / "results"
 PROBE_PATH = BENCH / "_probe"
 PYTHON = sys.executable
 VENV_BIN = str(Path(sys.executable).parent)
-STAGES = ("load", "features", "validate", "train", "future", "predict")
-# The stage DAG by level: stages of a level can run at the same time (main starts them together).
-LEVELS = (("load", "future"), ("features",), ("validate", "train"), ("predict",))
-
-# What each stage's process imports before and during its work (read off steps/*.py and the
-# foodcast modules they use, plus the MLflow modules their logging calls import lazily).
-_COMMON = ["click", "mlflow", "foodcast.application.step", "foodcast.application.mlflow_utils",
-           "foodcast.settings"]
-STAGE_IMPORTS = {
-    "load": _COMMON + ["foodcast.application.fingerprint", "foodcast.application.datasets",
-                       "foodcast.domain.transform", "mlflow.data.pandas_dataset"],
-    "future": _COMMON + ["foodcast.application.fingerprint", "foodcast.application.datasets",
-                         "foodcast.domain.forecast", "foodcast.domain.feature_engineering",
-                         "foodcast.domain.transform", "mlflow.data.pandas_dataset"],
-    "features": _COMMON + ["foodcast.application.datasets", "foodcast.application.upstream",
-                           "foodcast.domain.feature_engineering", "mlflow.data.pandas_dataset"],
-    "validate": _COMMON + ["foodcast.application.metrics", "foodcast.application.upstream",
-                           "foodcast.application.datasets", "foodcast.domain.forecast",
-                           "foodcast.domain.multi_model", "sklearn.ensemble", "sklearn.model_selection",
-                           "plotly.graph_objects", "plotly.io", "mlflow.data.pandas_dataset"],
-    "train": _COMMON + ["foodcast.application.models", "foodcast.application.upstream",
-                        "foodcast.application.datasets", "foodcast.domain.multi_model", "sklearn.ensemble",
-                        "mlflow.sklearn", "mlflow.pyfunc", "mlflow.models", "skops.io",
-                        "mlflow.data.pandas_dataset"],
-    "predict": _COMMON + ["foodcast.application.models", "foodcast.application.upstream",
-                          "foodcast.application.datasets", "foodcast.domain.forecast",
-                          "foodcast.domain.multi_model", "sklearn.ensemble", "mlflow.pyfunc",
-                          "plotly.graph_objects", "plotly.io", "mlflow.data.pandas_dataset"],
-}
+# The stage DAG, from the registry: stages of a level can run at the same time (main starts them together).
+STAGES = tuple(s.name for s in stages.PIPELINE)
+LEVELS = stages.levels()
+# What each stage's process imports: the stage frame's modules, then its body's (the registry's lists).
+STAGE_IMPORTS = {s.name: ["mlflow", *stages.COMMON_IMPORTS, *s.imports] for s in stages.PIPELINE}
 MAIN_IMPORTS = ["click", "mlflow", "foodcast.application.pipeline", "foodcast.domain.transform",
                 "foodcast.infrastructure.batches"]
 

@@ -36,21 +36,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c  # noqa: E402
 
 GOAL = 1.2
-STAGE_PARAMS = {
-    "load": lambda r: {"start_week": r.randint(1, 200), "end_week": r.randint(20, 259)},
-    "features": lambda r: {"load_run_id": secrets.token_hex(16), "degree": r.randint(1, 3),
-                           "lag_in_week": r.randint(1, 4)},
-    "validate": lambda r: {"features_run_id": secrets.token_hex(16), "n_fold": 10,
-                           "n_estimators": r.choice([10, 50, 100]), "n_models": 10},
-    "train": lambda r: {"features_run_id": secrets.token_hex(16), "n_estimators": r.choice([10, 50, 100]),
-                        "n_models": 10},
-    "future": lambda r: {"next_week": r.randint(20, 260), "degree": r.randint(1, 3), "lag_in_week": r.randint(1, 4)},
-    "predict": lambda r: {"train_run_id": secrets.token_hex(16), "future_run_id": secrets.token_hex(16)},
-    "main": lambda r: {"start_week": r.randint(1, 200), "end_week": r.randint(20, 259), "next_week": 0,
-                       "n_fold": 10, "n_estimators": 10, "n_models": 10, "degree": 1, "lag_in_week": 1,
-                       "use_cache": "true"},
-}
-UPSTREAM = {"features": ["load"], "validate": ["features"], "train": ["features"], "predict": ["train", "future"]}
+def _random_params(params, r) -> dict:
+    """Plausible values of an entry point's parameters, varied so that the runs differ."""
+    out = {}
+    for p in params:
+        if p.name.endswith("_run_id"):
+            out[p.name] = secrets.token_hex(16)
+        elif p.type is int:
+            low = int(p.min or 0)
+            out[p.name] = max(low, p.default + r.randint(-(p.default // 2), p.default))
+        else:
+            out[p.name] = p.default
+    return out
+
+
+STAGE_PARAMS = {s.name: (lambda r, ps=s.all_params: _random_params(ps, r)) for s in c.stages.PIPELINE}
+STAGE_PARAMS["main"] = lambda r: _random_params(c.stages.main_params(), r)
+UPSTREAM = {s.name: list(s.upstream) for s in c.stages.PIPELINE if s.upstream}
 
 
 # ============================================================================ filling the store

@@ -42,7 +42,6 @@ import _common as c  # noqa: E402
 
 GOAL_FLOOR = 1.2
 GOAL_INPROCESS = 2.0
-RUN_ORDER = ("load", "future", "features", "validate", "train", "predict")
 
 
 # ============================================================================ in-process worker
@@ -70,7 +69,7 @@ def inprocess_worker() -> None:
 
     from foodcast.application import catalog
     from foodcast.application.cache import find_reusable
-    from foodcast.application.pipeline import Pipeline, Resolution, record_lineage
+    from foodcast.application.pipeline import Pipeline, Resolution, record_lineage, stage_params
     from foodcast.settings import configure_logging
 
     t = time.perf_counter()
@@ -79,8 +78,7 @@ def inprocess_worker() -> None:
     timings["store_init"] = time.perf_counter() - t
 
     main_module = importlib.import_module("main")
-    defaults = {"start_week": 180, "end_week": 200, "next_week": 0, "n_fold": 10, "n_estimators": 10,
-                "n_models": 10, "degree": 1, "lag_in_week": 1, "use_cache": "true"}
+    defaults = {p.name: p.default for p in c.stages.main_params()}
     t = time.perf_counter()
     options = main_module.check_options(defaults)
     configure_logging()
@@ -109,11 +107,12 @@ def inprocess_worker() -> None:
         if errors:
             raise errors[0]
 
-    for stage in RUN_ORDER:
+    for node in pipeline.nodes.values():  # upstream stages first
+        stage = node.stage.name
         t = time.perf_counter()
-        params = pipeline.stage_params(stage)
-        key = pipeline.stage_key(stage, params)
-        if find_reusable(client, experiment_id, stage, key) is not None:
+        params = stage_params(node, options, pipeline.resolved)
+        key = pipeline.node_key(node, params)
+        if find_reusable(client, experiment_id, node.stage, key) is not None:
             raise RuntimeError(f"{stage} unexpectedly cached in a fresh store")
         child = client.create_run(experiment_id, run_name=stage, tags={
             "mlflow.parentRunId": parent_id, "mlflow.project.entryPoint": stage,
@@ -126,12 +125,12 @@ def inprocess_worker() -> None:
         run_stage(stage, argv, child_id)
         work = time.perf_counter() - before
         client.set_tag(child_id, catalog.CACHE_KEY_TAG, key)
-        pipeline.resolved[stage] = Resolution(child_id, "launched", key)
+        pipeline.resolved[node.key] = Resolution(child_id, "launched", key)
         timings["stages"][stage] = work
         timings["main_side"][stage] = time.perf_counter() - t - work
 
     t = time.perf_counter()
-    record_lineage(client, parent_id, pipeline.resolved)
+    record_lineage(client, parent_id, pipeline.nodes, pipeline.resolved)
     mlflow.end_run()
     timings["main_side"]["lineage_end"] = time.perf_counter() - t
     timings["total_inside"] = time.perf_counter() - t_begin

@@ -21,19 +21,15 @@ STARTED = re.compile(r"(\w+): run ([0-9a-f]{32}) started")
 
 
 def stage_cmd(stage: str, ids: dict) -> list[str]:
-    args = {
-        "load": ["--start-week", "180", "--end-week", "200"],
-        "future": ["--next-week", "201", "--degree", "1", "--lag-in-week", "1"],
-        "features": ["--load-run-id", ids.get("load", ""), "--degree", "1", "--lag-in-week", "1"],
-        "validate": ["--features-run-id", ids.get("features", ""), "--n-fold", "10", "--n-estimators", "10",
-                     "--n-models", "10"],
-        "train": ["--features-run-id", ids.get("features", ""), "--n-estimators", "10", "--n-models", "10"],
-        "predict": ["--train-run-id", ids.get("train", ""), "--future-run-id", ids.get("future", "")],
-    }[stage]
+    """The stage's command with default parameters, on the upstream runs ``ids``."""
+    args = []
+    for p in c.stages.STAGES[stage].all_params:
+        value = ids.get(p.name[: -len("_run_id")], "") if p.name.endswith("_run_id") else p.default
+        args += [p.option, str(value)]
     return [c.PYTHON, "-m", f"steps.{stage}", *args]
 
 
-ORDER = ("load", "future", "features", "validate", "train", "predict")
+ORDER = c.STAGES  # upstream stages first
 
 
 def measure(repeats: int) -> dict:

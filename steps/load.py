@@ -1,33 +1,27 @@
 """load: read the weekly batches of a range of weeks into the chain's hourly cash-in."""
 
-import click
+from foodcast.application import stages
+from foodcast.application.command import stage_command
 
-from foodcast.application import catalog
 
-
-@click.command(help="""Read every restaurant's weekly batches of weeks START_WEEK..END_WEEK
-from the data directory (FOODCAST_DATA_DIR, default data/) and log the chain's hourly
-cash-in as artifact data/data.csv (columns order_date, cash_in; every hour of the weeks
-held, hours without orders = 0). Week 1 starts Monday 2014-12-29.""")
-@click.option("--start-week", type=int, default=180, show_default=True,
-              help="First week of the training window.")
-@click.option("--end-week", type=int, default=200, show_default=True,
-              help="Last week of the training window (inclusive).")
+@stage_command(stages.LOAD)
 def load(start_week, end_week):
-    from foodcast.application.step import step_run
+    """Read every restaurant's weekly batches of weeks START_WEEK..END_WEEK from the data
+    directory (FOODCAST_DATA_DIR, default data/) and log the chain's hourly cash-in as artifact
+    data/data.csv (columns order_date, cash_in; every hour of the weeks held, hours without
+    orders = 0). Week 1 starts Monday 2014-12-29."""
+    import mlflow
 
-    with step_run(catalog.LOAD, {"start_week": start_week, "end_week": end_week}):
-        import mlflow
+    from foodcast.application import catalog
+    from foodcast.application.datasets import log_batches_input
+    from foodcast.application.mlflow_utils import mlflow_log_pandas
+    from foodcast.domain.transform import etl
+    from foodcast.settings import data_dir
 
-        from foodcast.application.datasets import log_batches_input
-        from foodcast.application.mlflow_utils import mlflow_log_pandas
-        from foodcast.domain.transform import etl
-        from foodcast.settings import data_dir
-
-        data = etl(data_dir(), start_week, end_week)
-        log_batches_input(data, data_dir(), start_week, end_week)
-        mlflow_log_pandas(data, *catalog.DATA)
-        mlflow.log_metrics({"n_hours": len(data), "total_cash_in": float(data["cash_in"].sum())})
+    data = etl(data_dir(), start_week, end_week)
+    log_batches_input(data, data_dir(), start_week, end_week)
+    mlflow_log_pandas(data, *catalog.DATA)
+    mlflow.log_metrics({"n_hours": len(data), "total_cash_in": float(data["cash_in"].sum())})
 
 
 if __name__ == "__main__":

@@ -1,38 +1,30 @@
 """validate: chronological cross-validation of the model on a features run's training set."""
 
-import click
+from foodcast.application import stages
+from foodcast.application.command import stage_command
 
-from foodcast.application import catalog
 
-
-@click.command(help="""Read training_set/x_train.csv and y_train.csv from the features run
-FEATURES_RUN_ID, cross-validate MultiModel(RandomForestRegressor(N_ESTIMATORS), N_MODELS) with
-a TimeSeriesSplit of N_FOLD folds, and log cross_validation/predictions.csv (out-of-fold
-predictions), plots/validation.html, and metrics: MAE_MIN / MAE_MAX (best and worst member)
-and MAE{j} per member j with step = fold, MAE_SIMPLE per fold, and their means over folds
-(MAE_SIMPLE_MEAN, MAE_MIN_MEAN, MAE_MAX_MEAN).""")
-@click.option("--features-run-id", required=True, help="Run id of a FINISHED features run.")
-@click.option("--n-fold", type=int, default=10, show_default=True, help="Number of chronological folds (>= 2).")
-@click.option("--n-estimators", type=int, default=10, show_default=True, help="Trees per random forest.")
-@click.option("--n-models", type=int, default=10, show_default=True, help="Bootstrap members of the multi-model.")
+@stage_command(stages.VALIDATE)
 def validate(features_run_id, n_fold, n_estimators, n_models):
-    from foodcast.application.step import step_run
+    """Read training_set/x_train.csv and y_train.csv from the features run FEATURES_RUN_ID,
+    cross-validate MultiModel(RandomForestRegressor(N_ESTIMATORS), N_MODELS) with a
+    TimeSeriesSplit of N_FOLD folds, and log cross_validation/predictions.csv (out-of-fold
+    predictions), plots/validation.html, and metrics: MAE_MIN / MAE_MAX (best and worst member)
+    and MAE{j} per member j with step = fold, MAE_SIMPLE per fold, and their means over folds
+    (MAE_SIMPLE_MEAN, MAE_MIN_MEAN, MAE_MAX_MEAN)."""
+    from foodcast.application import catalog
+    from foodcast.application.metrics import log_validation_metrics
+    from foodcast.application.mlflow_utils import mlflow_log_pandas, mlflow_log_plotly
+    from foodcast.application.upstream import training_set
+    from foodcast.domain.forecast import cross_validate, plotly_predictions
+    from foodcast.domain.multi_model import random_forest_multi_model
 
-    params = {"features_run_id": features_run_id, "n_fold": n_fold,
-              "n_estimators": n_estimators, "n_models": n_models}
-    with step_run(catalog.VALIDATE, params, upstream={catalog.FEATURES: features_run_id}):
-        from foodcast.application.metrics import log_validation_metrics
-        from foodcast.application.mlflow_utils import mlflow_log_pandas, mlflow_log_plotly
-        from foodcast.application.upstream import training_set
-        from foodcast.domain.forecast import cross_validate, plotly_predictions
-        from foodcast.domain.multi_model import random_forest_multi_model
-
-        model = random_forest_multi_model(n_estimators, n_models)
-        x, y = training_set(features_run_id)
-        maes, preds = cross_validate(model, x, y, n_fold=n_fold)
-        mlflow_log_pandas(preds.rename_axis("order_date").reset_index(), *catalog.CV_PREDICTIONS)
-        mlflow_log_plotly(plotly_predictions(preds, y.loc[preds.index]), *catalog.VALIDATION_PLOT)
-        log_validation_metrics(maes)
+    model = random_forest_multi_model(n_estimators, n_models)
+    x, y = training_set(features_run_id)
+    maes, preds = cross_validate(model, x, y, n_fold=n_fold)
+    mlflow_log_pandas(preds.rename_axis("order_date").reset_index(), *catalog.CV_PREDICTIONS)
+    mlflow_log_plotly(plotly_predictions(preds, y.loc[preds.index]), *catalog.VALIDATION_PLOT)
+    log_validation_metrics(maes)
 
 
 if __name__ == "__main__":

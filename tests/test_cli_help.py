@@ -6,7 +6,7 @@ import sys
 import pytest
 from conftest import PROJECT
 
-from foodcast.application import catalog
+from foodcast.application import catalog, stages
 
 EXPECTED = {
     "load": ["--start-week", "--end-week", "data/data.csv"],
@@ -18,7 +18,7 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("stage", catalog.STAGES)
+@pytest.mark.parametrize("stage", stages.STAGES)
 def test_step_help_explains_every_option(stage):
     proc = subprocess.run([sys.executable, f"steps/{stage}.py", "--help"], cwd=PROJECT,
                           capture_output=True, text=True, check=True)

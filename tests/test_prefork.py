@@ -3,7 +3,9 @@
 The pipeline tests run every stage through the server (it is on by default on Linux); these
 check the hand-over itself: arguments, environment, directory, output and exit status reach
 the fork and come back, a command without a server (or refused) runs by itself, signals to
-the command reach the fork, and stopping the server leaves nothing behind.
+the command reach the fork, the fork lives and dies with its command's process group (a
+terminal read works, a group kill leaves nothing), and stopping the server leaves nothing
+behind.
 """
 
 from __future__ import annotations
@@ -49,6 +51,20 @@ TOY = {
 
         print(os.getpid(), flush=True)
         time.sleep(60)
+    """,
+    "toy/group.py": """
+        import os
+
+        print(os.getpid(), os.getpgrp(), flush=True)
+    """,
+    "toy/ask.py": """
+        import os
+
+        print("pid", os.getpid(), "ppid", os.getppid(), flush=True)
+        print("got", input("name? "), flush=True)
+    """,
+    "toy/opener.py": """
+        HANDLE = open(__file__)  # a preload that keeps a file open: forks must not share it
     """,
 }
 
@@ -144,17 +160,132 @@ def test_ctrl_c_to_the_command_interrupts_the_fork_like_python(server, toy):
     assert "KeyboardInterrupt" in proc.stderr.read()
 
 
-def test_stop_ends_the_server_and_removes_its_socket(toy, monkeypatch):
+def test_stop_ends_the_server_and_leaves_nothing(toy, monkeypatch):
     monkeypatch.delenv(SOCKET_ENV, raising=False)
     forks = ForkServer(["json"], ["csv"], toy)
     forks.start()
-    path = os.environ[SOCKET_ENV]
+    name = os.environ[SOCKET_ENV]
+    assert "/" not in name  # an abstract socket: no file, no directory
     process = forks.process
     forks.stop()
     assert process.poll() is not None
     assert SOCKET_ENV not in os.environ
-    assert not os.path.exists(os.path.dirname(path))
-    assert command("toy.report", "0", cwd=toy, FOODCAST_PREFORK_SOCKET=path).returncode == 0
+    proc = command("toy.report", "0", cwd=toy, FOODCAST_PREFORK_SOCKET=name)
+    assert proc.returncode == 0 and fields(proc.stdout)["ppid"] == str(os.getpid())
+
+
+def gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True  # dead, waiting for its parent to collect it
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def start_waiting(toy, **popen):
+    proc = subprocess.Popen([sys.executable, "-m", "toy.wait"], cwd=toy, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)
+    fork_pid = int(proc.stdout.readline())
+    assert fork_pid != proc.pid
+    return proc, fork_pid
+
+
+def test_the_fork_joins_the_command_s_process_group(server, toy):
+    proc = subprocess.Popen([sys.executable, "-m", "toy.group"], cwd=toy, stdout=subprocess.PIPE, text=True,
+                            process_group=0)
+    out, _ = proc.communicate(timeout=60)
+    fork_pid, fork_group = map(int, out.split())
+    assert fork_pid != proc.pid  # printed by a fork, not by the command
+    assert fork_group == proc.pid  # the command leads its own group, and the fork is in it
+    assert proc.returncode == 0
+
+
+def test_kill_9_of_the_command_s_group_kills_the_fork(server, toy):
+    proc, fork_pid = start_waiting(toy, process_group=0)
+    assert os.getpgid(fork_pid) == proc.pid
+    os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.wait(timeout=10) == -signal.SIGKILL
+    assert gone_within(fork_pid, 5)
+
+
+def test_a_fork_whose_command_is_killed_is_stopped(server, toy):
+    proc, fork_pid = start_waiting(toy)
+    proc.kill()  # the command alone: its group (the test's) is not signalled
+    proc.wait(timeout=10)
+    assert gone_within(fork_pid, 5)
+    assert server.process.poll() is None  # the server goes on serving
+    assert command("toy.report", "0", cwd=toy).returncode == 0
+
+
+def test_forks_die_with_the_server(server, toy):
+    proc, fork_pid = start_waiting(toy)
+    server.process.kill()
+    assert gone_within(fork_pid, 5)
+    assert proc.wait(timeout=10) == 1
+    assert "the fork server ended before reporting" in proc.stderr.read()
+
+
+def test_a_terminal_read_works_in_the_fork(toy, tmp_path):
+    """As under a shell: the command runs in the terminal's foreground process group, and the
+    fork, in that group too, can read the terminal (in a group of its own it would be stopped
+    by SIGTTIN)."""
+    import pty
+    import select
+
+    driver = tmp_path / "driver.py"
+    driver.write_text(textwrap.dedent(f"""
+        import os, subprocess, sys
+        from foodcast.application.prefork import ForkServer
+
+        server = ForkServer(["json"], [], {str(toy)!r})
+        server.start()
+        code = subprocess.run([sys.executable, "-m", "toy.ask"], cwd={str(toy)!r}).returncode
+        server.stop()
+        print("server", server.process, "code", code, flush=True)
+    """))
+    pid, master = pty.fork()
+    if pid == 0:  # a new session whose controlling terminal is the pty, as a terminal window's
+        os.execv(sys.executable, [sys.executable, str(driver)])
+    output = b""
+    deadline = time.monotonic() + 60
+    answered = False
+    try:
+        while time.monotonic() < deadline and b"code" not in output:
+            if select.select([master], [], [], 0.5)[0]:
+                try:
+                    output += os.read(master, 4096)
+                except OSError:
+                    break
+            if not answered and b"name? " in output:
+                os.write(master, b"Ada\n")
+                answered = True
+    finally:
+        if b"code" not in output:
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(master)
+    text = output.decode(errors="replace")
+    assert "got Ada" in text, text
+    assert "code 0" in text, text
+    fork_ppid = int(text.split("ppid", 1)[1].split()[0])
+    assert fork_ppid != pid  # the read happened in a fork of the server, not in the command
+
+
+def test_a_server_holding_an_open_file_does_not_fork(toy, monkeypatch):
+    monkeypatch.delenv(SOCKET_ENV, raising=False)
+    forks = ForkServer(["toy.opener"], [], toy)
+    forks.start()
+    try:
+        proc = command("toy.report", "0", cwd=toy)
+    finally:
+        forks.stop()
+    assert proc.returncode == 0
+    assert fields(proc.stdout)["ppid"] == str(os.getpid())  # refused: it ran by itself
 
 
 def test_a_command_of_another_python_or_environment_is_refused(toy):
@@ -162,6 +293,9 @@ def test_a_command_of_another_python_or_environment_is_refused(toy):
 
     own = {"interpreter": prefork._interpreter(), "cwd": os.getcwd()}
     assert prefork._refusal(own, [0, 1, 2]) is None
+    own_group = {**own, "pgid": os.getpgrp()}
+    assert prefork._refusal(own_group, [0, 1, 2], (os.getpid(), os.getuid())) is None
+    assert "user" in prefork._refusal(own_group, [0, 1, 2], (os.getpid(), os.getuid() + 1))
     other_env = {**own, "interpreter": [sys.version, "/some/other/venv", "/some/other/venv"]}
     assert "/some/other/venv" in prefork._refusal(other_env, [0, 1, 2])
     assert "descriptors" in prefork._refusal(own, [0, 1])

@@ -85,7 +85,7 @@ if _OUT:
         "mlflow.sklearn": ["log_model", "load_model"],
         "mlflow.pyfunc": ["log_model", "load_model"],
         "mlflow.models": ["infer_signature"],
-        "foodcast.application.cache": ["find_reusable", "entry_point_params"],
+        "foodcast.application.cache": ["find_reusable"],
         "foodcast.application.fingerprint": ["source_fingerprint", "batches_fingerprint"],
         "foodcast.application.pipeline": ["record_lineage"],
         "foodcast.application.upstream": ["check_run", "read_frame"],

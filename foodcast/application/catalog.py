@@ -1,13 +1,12 @@
 """Stage names, artifact paths, model names and tags: written once, used everywhere.
 
 Steps, ``main.py`` and the tests import these names, so renaming an artifact is a one-line
-change here.
+change here. What each stage takes and leaves behind is in :mod:`foodcast.application.stages`.
 """
 
 LOAD, FEATURES, VALIDATE, TRAIN, FUTURE, PREDICT = (
     "load", "features", "validate", "train", "future", "predict",
 )
-STAGES = (LOAD, FEATURES, VALIDATE, TRAIN, FUTURE, PREDICT)
 
 # (directory, file name) of each artifact, as logged with mlflow_log_pandas / mlflow_log_plotly.
 DATA = ("data", "data.csv")
@@ -21,27 +20,6 @@ PREDICTIONS_PLOT = ("plots", "predictions.html")
 
 SIMPLE_MODEL = "simple_model"
 MULTI_MODEL = "multi_model"
-
-# What each stage leaves behind: run artifacts, and logged models.
-ARTIFACTS = {
-    LOAD: [DATA],
-    FEATURES: [X_TRAIN, Y_TRAIN],
-    VALIDATE: [CV_PREDICTIONS, VALIDATION_PLOT],
-    TRAIN: [],
-    FUTURE: [X_PRED],
-    PREDICT: [Y_PRED, PREDICTIONS_PLOT],
-}
-MODELS = {TRAIN: [SIMPLE_MODEL, MULTI_MODEL]}
-
-# The run id parameter through which a stage receives each upstream stage.
-UPSTREAM = {
-    LOAD: [],
-    FEATURES: [LOAD],
-    VALIDATE: [FEATURES],
-    TRAIN: [FEATURES],
-    FUTURE: [],
-    PREDICT: [TRAIN, FUTURE],
-}
 
 STEP_TAG = "foodcast.step"
 CACHE_KEY_TAG = "foodcast.cache_key"

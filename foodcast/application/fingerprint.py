@@ -1,4 +1,5 @@
-"""Content fingerprints: of the project's sources, and of the batch files a stage reads.
+"""Content fingerprints: of the project's sources, of the batch files a stage reads, and of
+the environment a stage runs in.
 
 Content, not git state, so that a cache key holds outside git and sees uncommitted edits.
 """
@@ -10,6 +11,7 @@ import json
 from pathlib import Path
 
 SOURCE_PATTERNS = ("MLproject", "main.py", "steps/**/*.py", "foodcast/**/*.py", "foodcast/**/*.yaml")
+DEPENDENCY_FILES = ("pyproject.toml", "conda.yaml")
 
 
 def _digest(root: Path, paths) -> str:
@@ -37,7 +39,48 @@ def batches_fingerprint(data_dir, start_week: int, end_week: int) -> str:
     return _digest(root, [p.resolve() for p in batch_files(root, start_week, end_week)])
 
 
-def cache_key(entry_point: str, params: dict, sources: str, batches: str | None = None) -> str:
-    """The identity of a stage's result: entry point, typed parameters and input fingerprints."""
-    payload = {"entry_point": entry_point, "params": params, "sources": sources, "batches": batches}
+def package_versions(packages) -> dict[str, str | None]:
+    """``{distribution: installed version}`` (``None`` where it is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in sorted(set(packages)):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def environment_fingerprint(project_dir, packages, versions: dict | None = None) -> str:
+    """SHA-256 over what a stage's result depends on besides its inputs and our sources: the
+    Python version, the installed versions of ``packages``, and the project's dependency files.
+
+    Parameters
+    ----------
+    project_dir : path-like
+        Where ``pyproject.toml`` and ``conda.yaml`` are.
+    packages : iterable of str
+        Distribution names (``scikit-learn``, ``pandas``...).
+    versions : dict, optional
+        Versions to use instead of the installed ones (what :func:`package_versions` returns).
+    """
+    import platform
+
+    root = Path(project_dir).resolve()
+    files = [root / name for name in DEPENDENCY_FILES if (root / name).is_file()]
+    payload = {
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "packages": package_versions(packages) if versions is None else versions,
+        "dependency_files": _digest(root, files),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def cache_key(entry_point: str, params: dict, sources: str, batches: str | None = None,
+              environment: str | None = None) -> str:
+    """The identity of a stage's result: entry point, typed parameters and the fingerprints of
+    its inputs (sources, batches read) and of its environment."""
+    payload = {"entry_point": entry_point, "params": params, "sources": sources, "batches": batches,
+               "environment": environment}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -9,8 +9,6 @@ from mlflow.entities import Metric
 
 from foodcast.domain.forecast import SIMPLE_COLUMN, member_columns
 
-HEADLINE_METRICS = ("MAE_SIMPLE_MEAN", "MAE_MIN_MEAN", "MAE_MAX_MEAN")
-
 
 def validation_metrics(maes) -> tuple[list[tuple[str, float, int]], dict[str, float]]:
     """Per-fold and headline metrics from the fold x prediction MAE table of ``cross_validate``.

@@ -1,14 +1,26 @@
-"""The orchestration behind ``main.py``: resolve each stage by cache lookup or by ``mlflow.run``."""
+"""The orchestration behind ``main.py``: a DAG of stage nodes, each reused or launched.
+
+The DAG is built from the stage registry (:mod:`foodcast.application.stages`). A node is a
+stage with a partition (``None`` for the weekly pipeline's one node per stage; a restaurant
+or a week when a stage fans out) and, for each upstream stage, where its run id comes from:
+another node of this invocation, or a run chosen beforehand (e.g. an earlier forecast found
+in the experiment by its tags). ``graphlib.TopologicalSorter`` orders the nodes; each ready
+node is either reused (a FINISHED run with the same cache key whose outputs are intact) or
+launched as an ``mlflow.run`` of its entry point, nested under the parent run, on a pool of
+``FOODCAST_MAX_PARALLEL`` threads.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
-import threading
+import re
 import time
-from dataclasses import asdict, dataclass
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from graphlib import TopologicalSorter
 from pathlib import Path
+from typing import Mapping
 
 import click
 import mlflow
@@ -16,38 +28,50 @@ from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import ExecutionException
 from mlflow.tracking import MlflowClient
 
-from foodcast.application import catalog
-from foodcast.application.cache import entry_point_params, find_reusable, normalise_params
-from foodcast.application.fingerprint import batches_fingerprint, cache_key, source_fingerprint
-from foodcast.application.metrics import HEADLINE_METRICS
+from foodcast.application import catalog, stages
+from foodcast.application.cache import find_reusable
+from foodcast.application.fingerprint import (
+    batches_fingerprint,
+    cache_key,
+    environment_fingerprint,
+    source_fingerprint,
+)
 from foodcast.application.prefork import ForkServer, enabled as prefork_enabled
+from foodcast.application.processes import Interrupted, children, interruptible, owner_tags, signal_all
+from foodcast.application.recovery import fail_abandoned_runs
 from foodcast.application.step import exit_without_final_collection
 from foodcast.settings import PROJECT_ROOT, configure_logging, data_dir
 
 logger = logging.getLogger("foodcast.main")
 
 MAIN = "main"
+STOP_GRACE = 10.0  # seconds interrupted stages get to end their runs before they are killed
 
-# What the fork server imports for the stages. Before serving, what the first stages (load,
-# future, features) need: MLflow, its sqlite store, pandas. Then, one at a time while the first
-# stages run, train's, validate's and predict's libraries. A stage imports whatever is not
-# there yet itself, so these lists are about speed only.
-PRELOAD_READY = (
-    "mlflow", "mlflow.store.tracking.sqlalchemy_store", "pandas", "mlflow.data.pandas_dataset", "click",
-    "foodcast.application.step", "foodcast.application.datasets", "foodcast.application.upstream",
-    "foodcast.application.fingerprint", "foodcast.application.mlflow_utils", "foodcast.domain.transform",
-    "foodcast.domain.feature_engineering", "foodcast.domain.forecast",
-)
-PRELOAD_IDLE = (
-    "sklearn.ensemble", "foodcast.domain.multi_model", "skops.io", "mlflow.sklearn", "mlflow.pyfunc",
-    "mlflow.models", "foodcast.application.models", "sklearn.model_selection", "plotly.graph_objects",
-    "plotly.io", "foodcast.application.metrics",
-)
+
+@dataclass(frozen=True)
+class Node:
+    """One run to resolve: ``stage`` for ``partition``, its upstream run ids from ``inputs``.
+
+    ``inputs`` maps each upstream stage name to the key of a node of this invocation, or to a
+    run id chosen beforehand.
+    """
+
+    stage: stages.Stage
+    partition: str | None = None
+    inputs: Mapping[str, tuple | str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        return (self.stage.name, self.partition)
+
+    @property
+    def label(self) -> str:
+        return self.stage.name if self.partition is None else f"{self.stage.name}[{self.partition}]"
 
 
 @dataclass
 class Resolution:
-    """How a stage was resolved in this pipeline run."""
+    """How a node was resolved in this pipeline run."""
 
     run_id: str
     status: str  # "reused" or "launched"
@@ -57,17 +81,50 @@ class Resolution:
 class StageFailed(Exception):
     """A launched stage ended FAILED; carries its one-line error."""
 
-    def __init__(self, stage: str, run_id: str | None, message: str):
-        super().__init__(f"stage {stage} failed (run {run_id or 'unknown'}): {message}")
+    def __init__(self, label: str, run_id: str | None, message: str):
+        self.run_id = run_id
+        super().__init__(f"stage {label} failed (run {run_id or 'unknown'}): {message}")
 
 
-def batch_weeks(stage: str, options: dict):
-    """The weeks of batches ``stage`` reads, or ``None`` for stages that read none."""
-    if stage == catalog.LOAD:
-        return options["start_week"], options["end_week"]
-    if stage == catalog.FUTURE:
-        return options["next_week"] - options["lag_in_week"], options["next_week"] - 1
-    return None
+def plan(options: Mapping, pipeline=None) -> list[Node]:
+    """The nodes of one weekly pipeline run: each stage of ``main`` (``pipeline``, by default
+    the registry's) whose condition holds, its upstream run ids taken from the nodes of this
+    invocation.
+
+    A stage whose condition does not hold is left out, and so is every stage downstream of it.
+    """
+    nodes: dict[str, Node] = {}
+    for stage in stages.PIPELINE if pipeline is None else pipeline:
+        reason = stage.runs_if(options) if stage.runs_if else None
+        if reason is not None or not all(u in nodes for u in stage.upstream):
+            logger.info("%s: skipped (%s)", stage.name, reason or "an upstream stage is skipped")
+            continue
+        nodes[stage.name] = Node(stage, inputs={u: nodes[u].key for u in stage.upstream})
+    return list(nodes.values())
+
+
+def stage_params(node: Node, options: Mapping, resolved: Mapping[tuple, Resolution]) -> dict:
+    """The node's entry-point parameters: main's option of the same name for each of the
+    stage's own parameters, and each upstream run id; cast to the declared types.
+
+    Raises
+    ------
+    KeyError
+        If ``options`` lacks one of the stage's parameters: a parameter renamed on one side
+        only is an error, never silently replaced by a default.
+    """
+    params = {}
+    for upstream, source in node.inputs.items():
+        run_id = resolved[source].run_id if isinstance(source, tuple) else source
+        params[catalog.run_id_param(upstream)] = run_id
+    for param in node.stage.params:
+        if param.name not in options:
+            raise KeyError(f"stage {node.stage.name} takes {param.name}, which main's options lack")
+        params[param.name] = param.type(options[param.name])
+    missing = {p.name for p in node.stage.all_params} - set(params)
+    if missing:
+        raise KeyError(f"stage {node.stage.name}: no value for {sorted(missing)}")
+    return params
 
 
 def max_parallel() -> int:
@@ -79,8 +136,26 @@ def max_parallel() -> int:
         raise click.ClickException(f"FOODCAST_MAX_PARALLEL must be a whole number, got {value!r}") from None
 
 
+def server_preloads() -> tuple[list[str], list[str]]:
+    """What the fork server imports: before serving, what the stages without upstream and their
+    direct successors need; then, between commands, what the later stages need."""
+    first = {s.name for s in stages.PIPELINE if not s.upstream}
+    early = first | {s.name for s in stages.PIPELINE if set(s.upstream) <= first}
+    store = "mlflow.store.tracking.rest_store" if mlflow.get_tracking_uri().startswith("http") \
+        else "mlflow.store.tracking.sqlalchemy_store"
+    ready = ["mlflow", store, *stages.COMMON_IMPORTS]
+    idle: list[str] = []
+    for stage in stages.PIPELINE:
+        target = ready if stage.name in early else idle
+        target.extend(m for m in stage.imports if m not in ready and m not in idle)
+    return ready, idle
+
+
+_FAILED_RUN = re.compile(r"Run \(ID '([0-9a-f]+)'\) failed")
+
+
 class Pipeline:
-    """One resolution of the stage DAG under the active (parent) run.
+    """One resolution of the DAG under the active (parent) run.
 
     Parameters
     ----------
@@ -88,32 +163,32 @@ class Pipeline:
         Checked ``main`` options (``next_week`` resolved, ``use_cache`` a bool).
     project_dir : Path
         The MLflow project launched for each stage.
+    nodes : list of Node, optional
+        The DAG; by default :func:`plan` of ``options``.
     """
 
-    def __init__(self, options: dict, project_dir: Path = PROJECT_ROOT):
+    def __init__(self, options: dict, project_dir: Path = PROJECT_ROOT, nodes: list[Node] | None = None):
         self.options = options
         self.project_dir = Path(project_dir)
         self.client = MlflowClient()
-        self.declared = entry_point_params(self.project_dir)
+        self.nodes = {n.key: n for n in (plan(options) if nodes is None else nodes)}
         self.sources = source_fingerprint(self.project_dir)
-        self.resolved: dict[str, Resolution] = {}
+        self.resolved: dict[tuple, Resolution] = {}
         self.max_parallel = max_parallel()
 
-    def stage_params(self, stage: str) -> dict:
-        """The stage's MLproject parameters: main's options plus its upstream run ids."""
-        values = {k: v for k, v in self.options.items() if k in self.declared[stage]}
-        values.update({catalog.run_id_param(u): self.resolved[u].run_id for u in catalog.UPSTREAM[stage]})
-        return normalise_params(self.declared[stage], values)
-
-    def stage_key(self, stage: str, params: dict) -> str:
-        weeks = batch_weeks(stage, self.options)
+    def node_key(self, node: Node, params: dict) -> str:
+        """The cache key of a node with these parameters."""
+        weeks = node.stage.batch_weeks(self.options) if node.stage.batch_weeks else None
         batches = batches_fingerprint(data_dir(), *weeks) if weeks else None
-        return cache_key(stage, params, self.sources, batches)
+        environment = environment_fingerprint(self.project_dir, node.stage.packages)
+        return cache_key(node.stage.name, params, self.sources, batches, environment)
 
-    def run(self, parent_id: str, experiment_id: str) -> dict[str, Resolution]:
-        """Resolve every stage, launching ready ones concurrently; raise on the first failure
-        once the stages already running have ended (so that they can be reused next time)."""
-        server = ForkServer(PRELOAD_READY, PRELOAD_IDLE, self.project_dir) if prefork_enabled() else None
+    def run(self, parent_id: str, experiment_id: str) -> dict[tuple, Resolution]:
+        """Resolve every node, launching ready ones concurrently; raise the first failure once
+        the stages already running have ended (so that they can be reused next time)."""
+        server = None
+        if prefork_enabled():
+            server = ForkServer(*server_preloads(), self.project_dir)
         try:
             resolved = self._resolve(parent_id, experiment_id, server)
         except BaseException:
@@ -124,103 +199,125 @@ class Pipeline:
             server.stop()  # every stage has ended
         return resolved
 
-    def _resolve(self, parent_id: str, experiment_id: str, server: ForkServer | None) -> dict[str, Resolution]:
-        done: queue.Queue = queue.Queue()
-        running: set[str] = set()
+    def _resolve(self, parent_id, experiment_id, server) -> dict[tuple, Resolution]:
+        graph = TopologicalSorter({key: [s for s in node.inputs.values() if isinstance(s, tuple)]
+                                   for key, node in self.nodes.items()})
+        graph.prepare()
         failures: list[StageFailed] = []
-        while len(self.resolved) < len(catalog.STAGES):
-            for stage in catalog.STAGES:
-                if stage in self.resolved or stage in running or failures:
-                    continue
-                if not all(u in self.resolved for u in catalog.UPSTREAM[stage]):
-                    continue
-                if len(running) >= self.max_parallel:
+        running = {}
+        # MLflow keeps the active run per thread: each worker joins the parent once, so that
+        # the runs mlflow.run creates there nest under it.
+        pool = ThreadPoolExecutor(self.max_parallel, thread_name_prefix="foodcast-stage",
+                                  initializer=_join_parent, initargs=(parent_id,))
+        try:
+            while graph.is_active():
+                started = False
+                for key in graph.get_ready() if not failures else ():
+                    node = self.nodes[key]
+                    params = stage_params(node, self.options, self.resolved)
+                    ckey = self.node_key(node, params)
+                    hit = find_reusable(self.client, experiment_id, node.stage, ckey) \
+                        if self.options["use_cache"] else None
+                    if hit is not None:
+                        self.resolved[key] = Resolution(hit.info.run_id, "reused", ckey)
+                        click.echo(f"{node.label}: reused run {hit.info.run_id}")
+                        graph.done(key)
+                        started = True
+                        continue
+                    if server is not None and server.process is None:
+                        server.start()  # only once a stage must run: a fully reused pipeline needs none
+                        logger.info("stages start as forks of a server with their libraries imported "
+                                    "(pid %d); FOODCAST_PREFORK=0 starts them cold", server.process.pid)
+                    click.echo(f"{node.label}: launching")
+                    future = pool.submit(self._launch, node, params, ckey, experiment_id)
+                    running[future] = node
+                if started:
+                    continue  # reused nodes may have made others ready
+                if not running:
                     break
-                params = self.stage_params(stage)
-                key = self.stage_key(stage, params)
-                hit = None
-                if self.options["use_cache"]:
-                    hit = find_reusable(self.client, experiment_id, stage, key)
-                if hit is not None:
-                    self.resolved[stage] = Resolution(hit.info.run_id, "reused", key)
-                    click.echo(f"{stage}: reused run {hit.info.run_id}")
-                    continue
-                if server is not None and server.process is None:
-                    server.start()  # only once a stage must run: a fully reused pipeline needs none
-                    logger.info("stages start as forks of a server with their libraries imported "
-                                "(pid %d); FOODCAST_PREFORK=0 starts them cold", server.process.pid)
-                running.add(stage)
-                click.echo(f"{stage}: launching")
-                threading.Thread(
-                    target=self._launch, args=(stage, params, key, parent_id, experiment_id, done),
-                    name=f"foodcast-{stage}", daemon=True,
-                ).start()
-            if not running:
-                break
-            stage, outcome = done.get()
-            running.discard(stage)
-            if isinstance(outcome, Exception):
-                failures.append(outcome)
-            else:
-                self.resolved[stage] = outcome
-                click.echo(f"{stage}: launched run {outcome.run_id}")
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    node = running.pop(future)
+                    try:
+                        self.resolved[node.key] = future.result()
+                    except StageFailed as exc:
+                        failures.append(exc)
+                        continue
+                    click.echo(f"{node.label}: launched run {self.resolved[node.key].run_id}")
+                    graph.done(node.key)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            self._stop(running, server)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         if failures:
             raise failures[0]
         return self.resolved
 
-    def _launch(self, stage, params, key, parent_id, experiment_id, done):
-        # MLflow keeps the active run per thread: resuming the parent here makes mlflow.run
-        # nest the stage's run under it.
+    @staticmethod
+    def _stop(running, server) -> None:
+        """Interrupted: stop the stages still running (SIGTERM to their commands, which pass it
+        on; SIGKILL after a grace period) and wait for their ``mlflow.run`` to return."""
+        import signal
+
+        if not running:
+            return
+        spare = {server.process.pid} if server is not None and server.process is not None else set()
+        signal_all(set(children()) - spare, signal.SIGTERM)
+        if wait(running, timeout=STOP_GRACE).not_done:
+            signal_all(set(children()) - spare, signal.SIGKILL)
+            wait(running, timeout=5)
+
+    def _launch(self, node: Node, params: dict, ckey: str, experiment_id: str) -> Resolution:
         try:
-            mlflow.start_run(run_id=parent_id)
             submitted = mlflow.run(
-                str(self.project_dir), entry_point=stage, parameters=params,
+                str(self.project_dir), entry_point=node.stage.name, parameters=params,
                 experiment_id=experiment_id, env_manager="local", synchronous=True,
             )
-            self.client.log_batch(submitted.run_id, tags=[
-                RunTag(catalog.CACHE_KEY_TAG, key), RunTag(catalog.cache_index_tag(key), stage),
-            ])
-            done.put((stage, Resolution(submitted.run_id, "launched", key)))
-        except ExecutionException:
-            done.put((stage, self._failure(stage, parent_id, experiment_id)))
+        except ExecutionException as exc:
+            found = _FAILED_RUN.search(str(exc))
+            run_id = found.group(1) if found else None
+            message = "it crashed; see its output above"
+            if run_id is not None:
+                message = self.client.get_run(run_id).data.tags.get(catalog.ERROR_TAG, message)
+            raise StageFailed(node.label, run_id, message) from None
         except Exception as exc:  # a bug, or the tracking store failing: report, don't hang main
-            logger.exception("%s could not be launched", stage)
-            done.put((stage, StageFailed(stage, None, f"{type(exc).__name__}: {exc}")))
-
-    def _failure(self, stage, parent_id, experiment_id) -> StageFailed:
-        """The failed child's one-line error, from the tag its step left."""
-        runs = self.client.search_runs(
-            experiment_ids=[experiment_id],
-            filter_string=(f"tags.`mlflow.parentRunId` = '{parent_id}' AND "
-                           f"tags.`mlflow.project.entryPoint` = '{stage}'"),
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-        )
-        if not runs:
-            return StageFailed(stage, None, "the run could not be created")
-        run = runs[0]
-        message = run.data.tags.get(catalog.ERROR_TAG, "it crashed; see its output above")
-        return StageFailed(stage, run.info.run_id, message)
+            logger.exception("%s could not be launched", node.label)
+            raise StageFailed(node.label, None, f"{type(exc).__name__}: {exc}") from None
+        self.client.log_batch(submitted.run_id, tags=[
+            RunTag(catalog.CACHE_KEY_TAG, ckey), RunTag(catalog.cache_index_tag(ckey), node.stage.name),
+        ])
+        return Resolution(submitted.run_id, "launched", ckey)
 
 
-def record_lineage(client: MlflowClient, run_id: str, resolved: dict[str, Resolution]) -> None:
-    """Log lineage.json, the per-stage run id tags and the validation headline metrics."""
-    lineage = {stage: asdict(resolved[stage]) for stage in catalog.STAGES}
-    tags = {f"foodcast.{stage}_run_id": r.run_id for stage, r in resolved.items()}
-    for stage, r in resolved.items():
-        tags[f"foodcast.{stage}_status"] = r.status
-    validation = client.get_run(resolved[catalog.VALIDATE].run_id).data.metrics
+def _join_parent(parent_id: str) -> None:
+    mlflow.start_run(run_id=parent_id)
+
+
+def record_lineage(client: MlflowClient, run_id: str, nodes: Mapping[tuple, Node],
+                   resolved: Mapping[tuple, Resolution]) -> None:
+    """Log lineage.json, the per-stage run id tags and the stages' headline metrics."""
+    lineage, tags, metrics = {}, {}, []
     now = int(time.time() * 1000)
-    client.log_batch(
-        run_id,
-        metrics=[Metric(name, validation[name], now, 0) for name in HEADLINE_METRICS if name in validation],
-        tags=[RunTag(name, value) for name, value in tags.items()],
-    )
+    for key, r in resolved.items():
+        node = nodes[key]
+        lineage[node.label] = {"run_id": r.run_id, "status": r.status, "cache_key": r.cache_key}
+        tags[f"foodcast.{node.label}_run_id"] = r.run_id
+        tags[f"foodcast.{node.label}_status"] = r.status
+        if node.stage.headline_metrics:
+            values = client.get_run(r.run_id).data.metrics
+            metrics += [Metric(m, values[m], now, 0) for m in node.stage.headline_metrics if m in values]
+    client.log_batch(run_id, metrics=metrics, tags=[RunTag(k, v) for k, v in tags.items()])
     mlflow.log_dict(lineage, catalog.LINEAGE_FILE)
 
 
-def run_pipeline(options: dict) -> dict[str, Resolution]:
+def run_pipeline(options: dict) -> dict[tuple, Resolution]:
     """Start (or resume, under ``mlflow run``) the parent run and resolve the whole DAG.
+
+    Runs of the experiment left RUNNING by pipelines that are gone are marked FAILED first.
+    Interrupted (SIGINT, SIGTERM, SIGHUP), it stops its running stages, marks them and itself
+    FAILED, and exits with 128 + the signal's number.
 
     Raises
     ------
@@ -228,27 +325,40 @@ def run_pipeline(options: dict) -> dict[str, Resolution]:
         One line naming the failed stage, its run id and its error.
     """
     configure_logging()
-    with mlflow.start_run() as parent:
-        parent_id, experiment_id = parent.info.run_id, parent.info.experiment_id
-        given = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in options.items()}
-        existing = parent.data.params
-        mlflow.log_params({k: v for k, v in given.items() if k not in existing})
-        mlflow.set_tags({catalog.STEP_TAG: MAIN, "foodcast.next_week": options["next_week"]})
-        click.echo(f"main: run {parent_id} (experiment {experiment_id})")
-        started = time.perf_counter()
-        pipeline = Pipeline(options)
-        try:
-            resolved = pipeline.run(parent_id, experiment_id)
-        except StageFailed as exc:
-            mlflow.set_tag(catalog.ERROR_TAG, str(exc))
-            raise click.ClickException(str(exc)) from None
-        record_lineage(pipeline.client, parent_id, resolved)
-        click.echo(
-            f"main: {sum(r.status == 'launched' for r in resolved.values())} launched, "
-            f"{sum(r.status == 'reused' for r in resolved.values())} reused in "
-            f"{time.perf_counter() - started:.1f}s; predictions: runs:/{resolved[catalog.PREDICT].run_id}/"
-            f"{catalog.artifact_path(catalog.Y_PRED)}"
-        )
-    exit_without_final_collection()
+    parent_id = None
+    try:
+        with interruptible(), mlflow.start_run() as parent:
+            parent_id, experiment_id = parent.info.run_id, parent.info.experiment_id
+            given = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in options.items()}
+            existing = parent.data.params
+            mlflow.log_params({k: v for k, v in given.items() if k not in existing})
+            mlflow.set_tags({catalog.STEP_TAG: MAIN, "foodcast.next_week": options["next_week"], **owner_tags()})
+            click.echo(f"main: run {parent_id} (experiment {experiment_id})")
+            started = time.perf_counter()
+            pipeline = Pipeline(options)
+            for run_id, reason in fail_abandoned_runs(pipeline.client, experiment_id, keep={parent_id}).items():
+                click.echo(f"main: marked run {run_id} FAILED: {reason}")
+            try:
+                resolved = pipeline.run(parent_id, experiment_id)
+            except StageFailed as exc:
+                mlflow.set_tag(catalog.ERROR_TAG, str(exc))
+                raise click.ClickException(str(exc)) from None
+            except Interrupted as exc:
+                mlflow.set_tag(catalog.ERROR_TAG, str(exc))
+                fail_abandoned_runs(pipeline.client, experiment_id, parent_id=parent_id)
+                raise
+            record_lineage(pipeline.client, parent_id, pipeline.nodes, resolved)
+            summary = (f"main: {sum(r.status == 'launched' for r in resolved.values())} launched, "
+                       f"{sum(r.status == 'reused' for r in resolved.values())} reused in "
+                       f"{time.perf_counter() - started:.1f}s")
+            output = resolved.get((stages.FORECAST[0], None))
+            if output is not None:
+                summary += f"; predictions: runs:/{output.run_id}/{catalog.artifact_path(stages.FORECAST[1])}"
+            click.echo(summary)
+    except Interrupted as exc:
+        click.echo(f"Error: main (run {parent_id or 'not started'}): {exc}; the stages still running were "
+                   "stopped, and their runs and this one are marked FAILED", err=True)
+        raise SystemExit(exc.exit_code) from None
+    finally:
+        exit_without_final_collection()
     return resolved
-

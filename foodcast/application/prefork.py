@@ -1,26 +1,32 @@
 """Start stage processes warm: a fork server that ``main`` keeps while it launches stages.
 
 Every stage ``mlflow.run`` launches is a new ``python -m steps.<stage>`` process, and before it
-does any work it spends about 3 s importing MLflow, its SQLAlchemy tracking store, pandas and
-scikit-learn (bench/pipeline_overhead.py); the four stages on the pipeline's critical path pay
-that in turn. So ``main`` starts one server process that imports those modules once, and each
-stage command hands its work over to a fork of that server:
+does any work it spends about 3 s importing MLflow, its tracking store, pandas and
+scikit-learn (bench/pipeline_overhead.py); the stages on the pipeline's critical path pay that
+in turn. So ``main`` starts one server process that imports those modules once, and each stage
+command hands its work over to a fork of that server:
 
 * the stage command (still the MLproject's ``python -m steps.<stage> ...``, launched by
   ``mlflow.run`` with the run's environment) finds ``FOODCAST_PREFORK_SOCKET`` in its
-  environment and sends the server its arguments, environment variables, working directory
-  and its stdin / stdout / stderr;
-* the server forks; the fork takes over those descriptors, variables, directory and arguments
-  and runs the module as ``__main__``, as the command would have;
+  environment and sends the server its arguments, environment variables, working directory,
+  process group and its stdin / stdout / stderr;
+* the server forks; the fork joins the command's process group (so a terminal's Ctrl-C and
+  its reads, and a signal or ``kill -9`` sent to the group, reach it as they reach the
+  command), takes over those descriptors, variables, directory and arguments and runs the
+  module as ``__main__``, as the command would have;
 * the server reports the fork's exit status and the command exits with it. SIGINT, SIGTERM
-  and SIGHUP sent to the command are passed on to the fork.
+  and SIGHUP sent to the command itself are passed on to the fork. A fork dies with its
+  command (the server terminates a fork whose command has gone) and with the server
+  (``PR_SET_PDEATHSIG``).
 
+The socket is in Linux's abstract namespace: nothing on disk to leave behind, and the server
+serves only processes of its own user (``SO_PEERCRED``) in its own session.
 The command runs the stage itself when the variable is absent (a stage run on its own), when
 the server cannot be reached or refuses (another Python or environment, another project
-directory), and
-on platforms without a safe ``fork`` (only Linux uses the server). ``FOODCAST_PREFORK=0``
-switches the server off. The server imports modules only: it opens no tracking-store
-connection and starts no thread, so a fork starts from a clean state.
+directory or session), and on platforms without a safe ``fork`` (only Linux uses the server).
+``FOODCAST_PREFORK=0`` switches the server off. The server imports modules only; before each
+fork it checks that it holds no thread and no descriptor beyond its own sockets, so a fork
+starts from a clean state.
 
 This module's top level imports only what the stage command needs to hand over its work.
 """
@@ -40,11 +46,18 @@ SWITCH_ENV = "FOODCAST_PREFORK"
 _LENGTH = struct.Struct("!I")
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _IDLE_WAIT = 0.5  # seconds; select() wakes up earlier for a command, a signal or main's exit
+_ORPHAN_GRACE = 5.0  # seconds a fork whose command has gone gets to end before SIGKILL
+_STOP_GRACE = 10.0  # seconds a stopping server gives its forks before SIGKILL
 
 
 def enabled() -> bool:
     """Whether ``main`` should start a server: Linux, and not switched off by ``FOODCAST_PREFORK=0``."""
     return sys.platform.startswith("linux") and os.environ.get(SWITCH_ENV, "1").strip() != "0"
+
+
+def _address(name: str) -> str:
+    """The abstract-namespace address of a server name (``FOODCAST_PREFORK_SOCKET``'s value)."""
+    return "\0" + name
 
 
 # ============================================================================ the stage command
@@ -56,8 +69,8 @@ def hand_over(package: str) -> None:
     unless this interpreter was started as ``python -m <package>.<module>`` with a server in
     ``FOODCAST_PREFORK_SOCKET`` that accepts the work.
     """
-    path = os.environ.get(SOCKET_ENV)
-    if not path or sys.argv[:1] != ["-m"]:
+    name = os.environ.get(SOCKET_ENV)
+    if not name or sys.argv[:1] != ["-m"]:
         return  # no server, or the package is imported rather than run with -m
     command = sys.orig_argv
     at = command.index("-m") if "-m" in command else -1
@@ -69,10 +82,11 @@ def hand_over(package: str) -> None:
         "cwd": os.getcwd(),
         "env": dict(os.environ),
         "interpreter": _interpreter(),
+        "pgid": os.getpgrp(),
     }
     try:
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        conn.connect(path)
+        conn.connect(_address(name))
     except OSError:
         return  # the server is gone: run here
     with conn:
@@ -88,8 +102,8 @@ def hand_over(package: str) -> None:
             signal.signal(signum, lambda s, _frame: _forward(pid, s))
         ended = replies.readline()
     if not ended:
-        print(f"foodcast: the fork server stopped before {request['module']} (pid {pid}) ended",
-              file=sys.stderr)
+        print(f"foodcast: the fork server ended before reporting how {request['module']} (pid {pid}) "
+              "ended; the stage was stopped with it", file=sys.stderr)
         raise SystemExit(1)
     code = json.loads(ended)["exit_code"]
     if code < 0:  # the fork was killed by a signal: end the same way
@@ -137,23 +151,21 @@ class ForkServer:
         self.idle = list(idle)
         self.cwd = str(cwd)
         self.process = None
-        self._directory = None
 
     def start(self) -> None:
+        import secrets
         import subprocess
-        import tempfile
 
-        self._directory = tempfile.mkdtemp(prefix="foodcast-prefork-")
-        path = os.path.join(self._directory, "socket")
+        name = f"foodcast-prefork-{os.getpid()}-{secrets.token_hex(8)}"
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(path)
+        listener.bind(_address(name))
         listener.listen(64)
         with listener:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", __name__, str(listener.fileno()), *self.ready, "--", *self.idle],
                 stdin=subprocess.PIPE, cwd=self.cwd, pass_fds=[listener.fileno()],
             )
-        os.environ[SOCKET_ENV] = path
+        os.environ[SOCKET_ENV] = name
 
     def stop(self, grace: float = 0.0) -> None:
         """Stop serving.
@@ -162,9 +174,8 @@ class ForkServer:
         ----------
         grace : float
             Seconds to let forks still running end and have their status reported (e.g. after
-            Ctrl-C, which the stage commands pass on to them); 0 when none can be running.
+            Ctrl-C, which reaches them with their commands); 0 when none can be running.
         """
-        import shutil
         import subprocess
 
         os.environ.pop(SOCKET_ENV, None)
@@ -173,54 +184,163 @@ class ForkServer:
             try:
                 self.process.wait(timeout=grace)
             except subprocess.TimeoutExpired:
-                self.process.terminate()  # e.g. in the middle of a preload: no fork to wait for
-                self.process.wait()
+                self.process.terminate()  # it ends its forks within _STOP_GRACE, then itself
+                try:
+                    self.process.wait(timeout=_STOP_GRACE + 5)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()  # its forks die with it (PR_SET_PDEATHSIG)
+                    self.process.wait()
             self.process = None
-        if self._directory is not None:
-            shutil.rmtree(self._directory, ignore_errors=True)
-            self._directory = None
 
 
 # ============================================================================ the server
+
+class _Server:
+    """State of the serving process: its listener, and the forks it must report on."""
+
+    def __init__(self, listener: socket.socket):
+        self.listener = listener
+        self.waiting: dict[int, socket.socket] = {}  # fork pid -> its command's connection
+        self.orphans: dict[int, float] = {}  # fork pid -> when its command was found gone
+        self.stopping_at: float | None = None
+        self.inherited = _open_descriptors()
+
+    def report_ended(self) -> None:
+        """Reap the forks that ended and send each command its fork's exit status."""
+        while self.waiting:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.orphans.pop(pid, None)
+            conn = self.waiting.pop(pid, None)
+            if conn is None:
+                continue
+            try:
+                conn.sendall((json.dumps({"exit_code": os.waitstatus_to_exitcode(status)}) + "\n").encode())
+            except OSError:
+                pass  # the command is gone
+            conn.close()
+
+    def fork_hazard(self, conn: socket.socket, fds: list[int]) -> str | None:
+        """Why forking now would hand the fork shared state (a thread, a connection or file a
+        preload opened), if it would."""
+        import threading
+
+        if threading.active_count() != 1:
+            return f"the server runs {threading.active_count()} Python threads"
+        ours = self.inherited | {self.listener.fileno(), conn.fileno(), *fds}
+        ours |= {c.fileno() for c in self.waiting.values()}
+        extra = sorted(_open_descriptors() - ours)
+        if extra:
+            return "the server holds descriptors it did not open itself: " + ", ".join(
+                f"{fd} ({_describe(fd)})" for fd in extra)
+        return None
+
+    def stop(self, now: float) -> None:
+        if self.stopping_at is None:
+            self.stopping_at = now
+            self.listener.close()
+
+
+def _open_descriptors() -> set[int]:
+    """The process's open descriptors (not the one the listing itself used)."""
+    try:
+        listed = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        return set()
+    out = set()
+    for fd in listed:
+        try:
+            os.fstat(fd)
+        except OSError:
+            continue  # the listing's own descriptor, closed by now
+        out.add(fd)
+    return out
+
+
+def _describe(fd: int) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return "?"
+
 
 def serve(listener: socket.socket, ready: list[str], idle: list[str]) -> None:
     """Import ``ready``, then accept stage commands and fork for each, importing ``idle``
     between them.
 
     A fork's end is reported from a SIGCHLD handler, so at once, even while a module imports.
-    Ends when its stdin closes (``main`` is done or gone), after the forks still running
-    have ended and their commands have their status.
+    A fork whose command has gone is sent SIGTERM, then SIGKILL after a grace period. Ends when
+    its stdin closes (``main`` is done or gone) or on SIGTERM, after the forks still running
+    have ended (SIGKILL after a grace period) and their commands have their status.
     """
     import select
     import time
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the commands and main, not the server
+    state = _Server(listener)
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: state.stop(time.monotonic()))
     for name in ready:
         _preload(name)
-    waiting: dict[int, socket.socket] = {}
-    signal.signal(signal.SIGCHLD, lambda _signum, _frame: _report_ended(waiting))
-    watched = [listener, sys.stdin]
+    signal.signal(signal.SIGCHLD, lambda _signum, _frame: state.report_ended())
     pending = list(idle)
-    while watched or waiting:
-        importing = bool(pending) and bool(watched)
-        if watched:
+    stdin_open = True
+    while True:
+        now = time.monotonic()
+        serving = state.stopping_at is None and stdin_open
+        if not serving and not state.waiting:
+            return
+        if state.stopping_at is not None and now - state.stopping_at > _STOP_GRACE:
+            for pid in list(state.waiting):
+                _forward(pid, signal.SIGKILL)
+        for pid, since in list(state.orphans.items()):
+            if now - since > _ORPHAN_GRACE:
+                _forward(pid, signal.SIGKILL)
+        watched = [*state.waiting.values()]
+        if serving:
+            watched += [listener, sys.stdin]
+        importing = bool(pending) and serving
+        try:
             readable = select.select(watched, [], [], 0 if importing else _IDLE_WAIT)[0]
-        else:  # no more commands: wait for the last forks to end
-            readable = []
-            time.sleep(_IDLE_WAIT)
+        except (OSError, ValueError):
+            readable = []  # a connection closed under us by report_ended: look again
         for source in readable:
             if source is listener:
+                if state.stopping_at is not None:
+                    continue
                 conn = listener.accept()[0]
                 try:
-                    _fork_for(conn, listener, waiting)
+                    _fork_for(conn, state)
                 except Exception as exc:  # a malformed request must not stop the server
                     print(f"foodcast prefork: request refused: {exc!r}", file=sys.stderr)
                     conn.close()
-            elif not os.read(sys.stdin.fileno(), 4096):
-                watched = []
-                listener.close()
+            elif source is sys.stdin:
+                if not os.read(sys.stdin.fileno(), 4096):
+                    stdin_open = False
+                    listener.close()
+            else:
+                _check_command(source, state, now)
         if importing and not readable:
             _preload(pending.pop(0))
+
+
+def _check_command(conn: socket.socket, state: _Server, now: float) -> None:
+    """A command's connection is readable: it has gone (EOF). Its fork must not outlive it."""
+    try:
+        gone = not conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return
+    except OSError:
+        gone = True
+    if not gone:
+        return
+    for pid, c in state.waiting.items():
+        if c is conn and pid not in state.orphans:
+            state.orphans[pid] = now
+            _forward(pid, signal.SIGTERM)
 
 
 def _preload(name: str) -> None:
@@ -251,19 +371,37 @@ def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
     return json.loads(payload), list(fds)
 
 
-def _refusal(request: dict, fds: list[int]) -> str | None:
+_PEER = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+def _peer(conn: socket.socket) -> tuple[int, int]:
+    """``(pid, uid)`` of the process at the other end of ``conn``."""
+    pid, uid, _gid = _PEER.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEER.size))
+    return pid, uid
+
+
+def _refusal(request: dict, fds: list[int], peer: tuple[int, int] | None = None) -> str | None:
     if len(fds) != 3:
         return f"expected stdin, stdout and stderr, got {len(fds)} descriptors"
     if request["interpreter"] != _interpreter():
         return f"the command runs Python {request['interpreter']}, the server {_interpreter()}"
     if os.path.realpath(request["cwd"]) != os.path.realpath(os.getcwd()):
         return f"the command runs in {request['cwd']}, the server in {os.getcwd()}"
+    if peer is not None:
+        pid, uid = peer
+        if uid != os.getuid():
+            return f"the command runs as user {uid}, the server as {os.getuid()}"
+        try:
+            if os.getsid(pid) != os.getsid(0) or os.getpgid(pid) != request["pgid"]:
+                return "the command is in another session or process group than it says"
+        except OSError:
+            return "the command has gone"
     return None
 
 
-def _fork_for(conn: socket.socket, listener: socket.socket, waiting: dict) -> None:
+def _fork_for(conn: socket.socket, state: _Server) -> None:
     request, fds = _receive(conn)
-    reason = _refusal(request, fds)
+    reason = _refusal(request, fds, _peer(conn)) or state.fork_hazard(conn, fds)
     if reason is not None:
         for fd in fds:
             os.close(fd)
@@ -275,36 +413,30 @@ def _fork_for(conn: socket.socket, listener: socket.socket, waiting: dict) -> No
     # Until the fork is in `waiting`, its end must not be reported (nor lost): hold SIGCHLD.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
     try:
+        server_pid = os.getpid()
         pid = os.fork()
         if pid == 0:
-            _become(request, fds, [listener, conn, *waiting.values()])  # never returns
+            _become(request, fds, [state.listener, conn, *state.waiting.values()], server_pid)  # never returns
         for fd in fds:
             os.close(fd)
-        waiting[pid] = conn
+        state.waiting[pid] = conn
         conn.sendall((json.dumps({"pid": pid}) + "\n").encode())
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
 
 
-def _report_ended(waiting: dict) -> None:
-    while waiting:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        conn = waiting.pop(pid, None)
-        if conn is None:
-            continue
-        try:
-            conn.sendall((json.dumps({"exit_code": os.waitstatus_to_exitcode(status)}) + "\n").encode())
-        except OSError:
-            pass  # the command is gone
-        conn.close()
+def _die_with(server_pid: int) -> None:
+    """In a fork: be killed when the server dies (Linux ``PR_SET_PDEATHSIG``)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != server_pid:  # it died before the call
+        os._exit(128 + signal.SIGKILL)
 
 
-def _become(request: dict, fds: list[int], inherited: list) -> None:
+def _become(request: dict, fds: list[int], inherited: list, server_pid: int) -> None:
     """In the fork: become the stage command, run its module, exit with its status.
 
     Exits by raising SystemExit, which unwinds to the interpreter's normal exit (atexit
@@ -315,6 +447,7 @@ def _become(request: dict, fds: list[int], inherited: list) -> None:
     import traceback
 
     try:
+        _die_with(server_pid)
         # The stage's own subprocesses are its business: no more reporting (SIGCHLD was held
         # across the fork, and a child starts with no pending signal).
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -324,7 +457,9 @@ def _become(request: dict, fds: list[int], inherited: list) -> None:
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
-        os.setpgid(0, 0)  # signals come from the command, once, not also from the terminal
+        # Into the command's process group: the terminal's signals and reads, and signals sent
+        # to the group (`kill -9 -<pgid>`), reach the fork as they reach the command.
+        os.setpgid(0, request["pgid"])
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, signal.SIG_DFL)

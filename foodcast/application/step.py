@@ -9,6 +9,7 @@ import click
 import mlflow
 
 from foodcast.application import catalog
+from foodcast.application.processes import Interrupted, interruptible, owner_tags
 from foodcast.errors import FoodcastError
 from foodcast.settings import configure_logging
 
@@ -21,9 +22,10 @@ def step_run(stage: str, params: dict, upstream: dict | None = None):
 
     The run is the one ``mlflow run`` prepared (``MLFLOW_RUN_ID``) or a new one. Parameters
     are logged first, so a crash still leaves them; the run is tagged
-    ``foodcast.step=<stage>`` and ``foodcast.upstream.<stage>_run_id=<id>`` per input run.
-    A :class:`FoodcastError` in the body marks the run FAILED with a ``foodcast.error`` tag
-    and ends the command with one line on stderr and exit code 1.
+    ``foodcast.step=<stage>``, ``foodcast.upstream.<stage>_run_id=<id>`` per input run, and
+    with the process that owns it (host, pid). A :class:`FoodcastError` in the body marks the
+    run FAILED with a ``foodcast.error`` tag and ends the command with one line on stderr and
+    exit code 1; so does a stop signal (SIGINT, SIGTERM, SIGHUP), with exit code 128 + signal.
 
     Parameters
     ----------
@@ -36,21 +38,29 @@ def step_run(stage: str, params: dict, upstream: dict | None = None):
     """
     configure_logging()
     upstream = upstream or {}
-    with mlflow.start_run() as run:
-        run_id = run.info.run_id
-        mlflow.log_params(params)
-        tags = {catalog.STEP_TAG: stage, "mlflow.runName": stage}
-        tags.update({catalog.upstream_tag(s): rid for s, rid in upstream.items()})
-        mlflow.set_tags(tags)
-        logger.info("%s: run %s started", stage, run_id)
-        try:
-            yield run
-        except FoodcastError as exc:
-            mlflow.set_tag(catalog.ERROR_TAG, str(exc)[:5000])
-            logger.debug("%s failed", stage, exc_info=True)
-            raise click.ClickException(f"{stage} (run {run_id}): {exc}") from None
-        logger.info("%s: run %s finished", stage, run_id)
-    exit_without_final_collection()
+    run_id = None
+    try:
+        with interruptible(), mlflow.start_run() as run:
+            run_id = run.info.run_id
+            mlflow.log_params(params)
+            tags = {catalog.STEP_TAG: stage, "mlflow.runName": stage, **owner_tags()}
+            tags.update({catalog.upstream_tag(s): rid for s, rid in upstream.items()})
+            mlflow.set_tags(tags)
+            logger.info("%s: run %s started", stage, run_id)
+            try:
+                yield run
+            except (FoodcastError, Interrupted) as exc:
+                mlflow.set_tag(catalog.ERROR_TAG, str(exc)[:5000])
+                logger.debug("%s failed", stage, exc_info=True)
+                raise
+            logger.info("%s: run %s finished", stage, run_id)
+    except FoodcastError as exc:
+        raise click.ClickException(f"{stage} (run {run_id}): {exc}") from None
+    except Interrupted as exc:
+        click.echo(f"Error: {stage} (run {run_id or 'not started'}): {exc}; the run is marked FAILED", err=True)
+        raise SystemExit(exc.exit_code) from None
+    finally:
+        exit_without_final_collection()
 
 
 def exit_without_final_collection() -> None:
@@ -64,4 +74,3 @@ def exit_without_final_collection() -> None:
     import gc
 
     gc.freeze()
-

@@ -1,0 +1,74 @@
+"""Click commands built from the stage registry, so that an option is declared once.
+
+:func:`stage_command` turns a step's body into the stage's command: its options come from
+:mod:`foodcast.application.stages` (names, types, defaults, bounds, help), its help from the
+body's docstring, and the body runs inside the stage's MLflow run (:func:`step.step_run`).
+:func:`with_options` gives ``main`` its options the same way.
+
+Light on imports: a stage command reads this module before handing its work over.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+from foodcast.application import catalog
+from foodcast.application.stages import Param, Stage
+
+
+class _NonEmpty(click.ParamType):
+    """A string that must not be empty (``-P load_run_id=`` gives an empty one)."""
+
+    name = "text"
+
+    def convert(self, value, param, ctx):
+        value = str(value)
+        if not value.strip():
+            self.fail("must not be empty", param, ctx)
+        return value
+
+
+def _click_type(param: Param):
+    if param.type is int:
+        return click.IntRange(min=None if param.min is None else int(param.min))
+    if param.type is float:
+        return click.FloatRange(min=param.min)
+    return _NonEmpty() if param.required else click.STRING
+
+
+def with_options(params):
+    """Decorator adding one click option per :class:`Param`, in order."""
+
+    def decorate(command):
+        for p in reversed(tuple(params)):
+            command = click.option(
+                p.option, p.name, type=_click_type(p), required=p.required,
+                default=None if p.required else p.default, show_default=not p.required, help=p.help,
+            )(command)
+        return command
+
+    return decorate
+
+
+def stage_command(stage: Stage):
+    """Decorator making ``body(**params)`` the command of ``stage``.
+
+    The command parses the stage's options, opens its run (parameters logged first, tags
+    ``foodcast.step`` and ``foodcast.upstream.<stage>_run_id``, one-line user errors) and
+    calls ``body`` with the parameters as keyword arguments.
+    """
+
+    def decorate(body):
+        @functools.wraps(body)
+        def callback(**values):
+            from foodcast.application.step import step_run
+
+            upstream = {u: values[catalog.run_id_param(u)] for u in stage.upstream}
+            with step_run(stage.name, values, upstream=upstream):
+                body(**values)
+
+        return click.command(name=stage.name, help=body.__doc__)(with_options(stage.all_params)(callback))
+
+    return decorate

@@ -1,0 +1,336 @@
+"""The stage registry: each stage of the pipeline defined once.
+
+A :class:`Stage` says what its MLflow entry point takes (typed parameters with defaults and
+the upstream stages whose run ids it receives), what it leaves behind (artifacts, logged
+models), which batch weeks it reads, which installed distributions its results depend on,
+and whether ``main`` runs it. Everything else is read from here: the stage commands' click
+options (:mod:`foodcast.application.command`), ``main``'s options, the orchestrator's DAG,
+the cache key and the reuse check, the lineage and summary lines, the tests and ``bench/``.
+
+``MLproject`` stays hand-written and readable; ``tests/test_stages.py`` checks that it agrees
+with this registry (names, types, defaults, commands).
+
+This module imports nothing heavy: the stage commands read it before handing their work over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable, Mapping
+
+from foodcast.application import catalog
+from foodcast.settings import PROJECT_ROOT as PROJECT_DIR
+
+MLPROJECT_TYPES = {int: "int", float: "float", str: "string"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A parameter of an entry point.
+
+    Parameters
+    ----------
+    name : str
+        MLproject name; the click option is ``--name-with-dashes``.
+    type : type
+        ``int``, ``float`` or ``str``.
+    default : object
+        Default value, or ``None`` when the parameter is required.
+    help : str
+        One sentence for ``--help``.
+    min : int or float, optional
+        Smallest accepted value (numbers).
+    """
+
+    name: str
+    type: type
+    default: object
+    help: str
+    min: float | None = None
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+    def but(self, **changes) -> "Param":
+        """A copy with some fields changed (e.g. another default for one entry point)."""
+        return replace(self, **changes)
+
+
+def run_id_param(stage: str) -> Param:
+    """The required parameter through which a stage receives an upstream ``stage``'s run id."""
+    return Param(catalog.run_id_param(stage), str, None, f"Run id of a FINISHED {stage} run.")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One MLflow entry point of the pipeline.
+
+    Parameters
+    ----------
+    name : str
+        Entry point, run name and ``foodcast.step`` tag.
+    summary : str
+        What the stage does, in one line (lineage, ``--help`` of main).
+    params : tuple of Param
+        Its own parameters; ``main`` passes its option of the same name to each.
+    upstream : tuple of str
+        Stages whose run ids it receives, as ``<stage>_run_id`` parameters (listed first).
+    artifacts : tuple of (str, str)
+        ``(directory, file)`` of every artifact it logs.
+    models : tuple of str
+        Names of the models it logs.
+    batch_weeks : callable, optional
+        ``options -> (first, last)``: the weeks of batches it reads, for the cache key.
+    packages : tuple of str
+        Installed distributions its results depend on: their versions are part of its cache key.
+    imports : tuple of str
+        The heavy modules its body imports (what main's fork server imports ahead for it).
+    headline_metrics : tuple of str
+        Metrics ``main`` copies onto the parent run.
+    in_main : bool
+        Whether ``main`` runs it.
+    runs_if : callable, optional
+        ``options -> str | None``: for an optional stage, why it is skipped (``None``: it runs).
+    """
+
+    name: str
+    summary: str
+    params: tuple[Param, ...] = ()
+    upstream: tuple[str, ...] = ()
+    artifacts: tuple[tuple[str, str], ...] = ()
+    models: tuple[str, ...] = ()
+    batch_weeks: Callable[[Mapping], tuple[int, int]] | None = None
+    packages: tuple[str, ...] = ("mlflow", "pandas", "numpy")
+    imports: tuple[str, ...] = ()
+    headline_metrics: tuple[str, ...] = ()
+    in_main: bool = True
+    runs_if: Callable[[Mapping], str | None] | None = field(default=None, compare=False)
+
+    @property
+    def all_params(self) -> tuple[Param, ...]:
+        """Upstream run ids first, then its own parameters: the entry point's parameters."""
+        return tuple(run_id_param(u) for u in self.upstream) + self.params
+
+
+# ----------------------------------------------------------------------------- parameters
+
+START_WEEK = Param("start_week", int, 180, "First training week (week 1 starts Monday 2014-12-29).", min=1)
+END_WEEK = Param("end_week", int, 200, "Last training week (inclusive).", min=1)
+NEXT_WEEK = Param("next_week", int, 201, "Week to forecast; its lags are read from the weeks before it.", min=2)
+DEGREE = Param("degree", int, 1, "Hour-of-day harmonics: hour_cos_k, hour_sin_k for k = 1..degree; "
+               "must match between features and future.", min=1)
+LAG_IN_WEEK = Param("lag_in_week", int, 1, "Weekly lags: cash-in at the same hour 1..lag_in_week weeks "
+                    "earlier; must match between features and future.", min=1)
+N_FOLD = Param("n_fold", int, 10, "Chronological cross-validation folds.", min=2)
+N_ESTIMATORS = Param("n_estimators", int, 10, "Trees per random forest.", min=1)
+N_MODELS = Param("n_models", int, 10, "Bootstrap members of the multi-model.", min=1)
+USE_CACHE = Param("use_cache", str, "true", "true: reuse finished stages whose inputs have not changed; "
+                  "false: launch every stage anew.")
+
+MAIN_ONLY = (USE_CACHE,)
+# main's own reading of a stage parameter, where it differs from the stage's.
+MAIN_OVERRIDES = {
+    "next_week": NEXT_WEEK.but(default=0, min=0, help="Week to forecast, after END_WEEK; 0 means END_WEEK + 1."),
+}
+
+# ----------------------------------------------------------------------------- stages
+
+SKLEARN = ("mlflow", "pandas", "numpy", "scikit-learn")
+# What every stage command imports (the step frame), and what stages share.
+COMMON_IMPORTS = ("pandas", "click", "foodcast.application.step", "foodcast.application.mlflow_utils",
+                  "foodcast.settings")
+_READS_RUNS = ("mlflow.data.pandas_dataset", "foodcast.application.datasets", "foodcast.application.upstream")
+_FITS = ("sklearn.ensemble", "foodcast.domain.multi_model")
+_PLOTS = ("plotly.graph_objects", "plotly.io")
+
+LOAD = Stage(
+    catalog.LOAD,
+    "reads the weekly batches of the training weeks into the chain's hourly cash-in",
+    params=(START_WEEK, END_WEEK),
+    artifacts=(catalog.DATA,),
+    batch_weeks=lambda o: (o["start_week"], o["end_week"]),
+    imports=("mlflow.data.pandas_dataset", "foodcast.application.datasets", "foodcast.application.fingerprint",
+             "foodcast.domain.transform"),
+)
+FEATURES = Stage(
+    catalog.FEATURES,
+    "builds the training features and target from the hourly cash-in",
+    params=(DEGREE, LAG_IN_WEEK),
+    upstream=(catalog.LOAD,),
+    artifacts=(catalog.X_TRAIN, catalog.Y_TRAIN),
+    imports=_READS_RUNS + ("foodcast.domain.feature_engineering",),
+)
+VALIDATE = Stage(
+    catalog.VALIDATE,
+    "cross-validates the multi-model chronologically on the training set",
+    params=(N_FOLD, N_ESTIMATORS, N_MODELS),
+    upstream=(catalog.FEATURES,),
+    artifacts=(catalog.CV_PREDICTIONS, catalog.VALIDATION_PLOT),
+    packages=SKLEARN + ("plotly",),
+    imports=_READS_RUNS + _FITS + ("sklearn.model_selection", "foodcast.domain.forecast",
+                                   "foodcast.application.metrics") + _PLOTS,
+    headline_metrics=("MAE_SIMPLE_MEAN", "MAE_MIN_MEAN", "MAE_MAX_MEAN"),
+)
+TRAIN = Stage(
+    catalog.TRAIN,
+    "fits the multi-model on the whole training set and logs it",
+    params=(N_ESTIMATORS, N_MODELS),
+    upstream=(catalog.FEATURES,),
+    models=(catalog.SIMPLE_MODEL, catalog.MULTI_MODEL),
+    packages=SKLEARN + ("skops", "cloudpickle"),
+    imports=_READS_RUNS + _FITS + ("skops.io", "mlflow.sklearn", "mlflow.pyfunc", "mlflow.models",
+                                   "foodcast.application.models"),
+)
+FUTURE = Stage(
+    catalog.FUTURE,
+    "builds the prediction set of the week to forecast from the weeks before it",
+    params=(NEXT_WEEK, DEGREE, LAG_IN_WEEK),
+    artifacts=(catalog.X_PRED,),
+    batch_weeks=lambda o: (o["next_week"] - o["lag_in_week"], o["next_week"] - 1),
+    imports=("mlflow.data.pandas_dataset", "foodcast.application.datasets", "foodcast.application.fingerprint",
+             "foodcast.domain.transform", "foodcast.domain.feature_engineering", "foodcast.domain.forecast"),
+)
+PREDICT = Stage(
+    catalog.PREDICT,
+    "forecasts the week with the trained model",
+    upstream=(catalog.TRAIN, catalog.FUTURE),
+    artifacts=(catalog.Y_PRED, catalog.PREDICTIONS_PLOT),
+    packages=SKLEARN + ("skops", "cloudpickle", "plotly"),
+    imports=_READS_RUNS + _FITS + ("mlflow.pyfunc", "foodcast.application.models", "foodcast.domain.forecast")
+    + _PLOTS,
+)
+
+STAGES: dict[str, Stage] = {s.name: s for s in (LOAD, FEATURES, VALIDATE, TRAIN, FUTURE, PREDICT)}
+PIPELINE = tuple(s for s in STAGES.values() if s.in_main)
+# The pipeline's product, named in main's summary line: (stage, artifact).
+FORECAST = (catalog.PREDICT, catalog.Y_PRED)
+
+
+def main_params(pipeline=None) -> tuple[Param, ...]:
+    """``main``'s parameters: every parameter its stages consume (once, in stage order, as main
+    reads it), then its own. An option no stage consumes cannot be declared.
+
+    Raises
+    ------
+    ValueError
+        If two stages declare a parameter of the same name differently.
+    """
+    seen: dict[str, Param] = {}
+    for stage in PIPELINE if pipeline is None else pipeline:
+        for param in stage.params:
+            mine = MAIN_OVERRIDES.get(param.name, param)
+            if param.name in seen and (seen[param.name].type, seen[param.name].default) != (mine.type, mine.default):
+                raise ValueError(f"stages disagree on parameter {param.name}: {seen[param.name]} vs {mine}")
+            seen.setdefault(param.name, mine)
+    for param in MAIN_ONLY:
+        if param.name in seen:
+            raise ValueError(f"main's own parameter {param.name} is also a stage parameter")
+        seen[param.name] = param
+    return tuple(seen.values())
+
+
+def stage(name: str) -> Stage:
+    """The registered stage ``name``."""
+    try:
+        return STAGES[name]
+    except KeyError:
+        raise KeyError(f"no stage {name!r}; the registry has {', '.join(STAGES)}") from None
+
+
+def check_registry(registry: Mapping[str, Stage] | None = None) -> None:
+    """Refuse an inconsistent registry: unknown or cyclic upstream stages, parameter clashes.
+
+    Parameters
+    ----------
+    registry : mapping, optional
+        ``{name: Stage}``; this module's ``STAGES`` by default.
+
+    Raises
+    ------
+    ValueError
+        Saying which stage and what.
+    """
+    from graphlib import CycleError, TopologicalSorter
+
+    registry = STAGES if registry is None else registry
+    for s in registry.values():
+        for u in s.upstream:
+            if u not in registry:
+                raise ValueError(f"stage {s.name}: unknown upstream stage {u}")
+            if s.in_main and not registry[u].in_main:
+                raise ValueError(f"stage {s.name} runs in main but its upstream {u} does not")
+        names = [p.name for p in s.all_params]
+        if len(names) != len(set(names)):
+            raise ValueError(f"stage {s.name}: a parameter is declared twice: {names}")
+        for p in s.all_params:
+            if p.type not in MLPROJECT_TYPES:
+                raise ValueError(f"stage {s.name}: parameter {p.name} has unsupported type {p.type}")
+    try:
+        TopologicalSorter({s.name: s.upstream for s in registry.values()}).prepare()
+    except CycleError as exc:
+        raise ValueError(f"the stages form a cycle: {exc.args[1]}") from None
+    main_params([s for s in registry.values() if s.in_main])
+
+
+def mlproject_params(params) -> dict[str, dict]:
+    """How MLproject declares ``params``: ``{name: {"type": ..., "default": ...}}``."""
+    out = {}
+    for p in params:
+        spec = {"type": MLPROJECT_TYPES[p.type]}
+        if not p.required:
+            spec["default"] = p.default
+        out[p.name] = spec
+    return out
+
+
+def mlproject_disagreements(project_dir) -> list[str]:
+    """Where ``MLproject`` and this registry disagree, one line each (empty: they agree).
+
+    Checks every registered stage's entry point and ``main``'s: parameter names, types and
+    defaults, and that the command passes each parameter as its option (``--name {name}``).
+    """
+    import os
+
+    import yaml
+
+    with open(os.path.join(project_dir, "MLproject"), encoding="utf-8") as f:
+        entry_points = yaml.safe_load(f)["entry_points"]
+    expected = {"main": main_params(), **{s.name: s.all_params for s in STAGES.values()}}
+    problems = []
+    for name, params in expected.items():
+        entry = entry_points.get(name)
+        if entry is None:
+            problems.append(f"MLproject has no entry point {name}")
+            continue
+        declared = {}
+        for param, spec in (entry.get("parameters") or {}).items():
+            declared[param] = spec if isinstance(spec, dict) else {"type": spec}
+            declared[param].setdefault("type", "string")
+        wanted = mlproject_params(params)
+        for param in sorted(set(declared) | set(wanted)):
+            if param not in wanted:
+                problems.append(f"MLproject entry point {name} declares {param}, which the registry does not")
+            elif param not in declared:
+                problems.append(f"MLproject entry point {name} lacks parameter {param}")
+            elif declared[param] != wanted[param]:
+                problems.append(f"MLproject entry point {name}, parameter {param}: {declared[param]} "
+                                f"but the registry says {wanted[param]}")
+        command = " ".join(str(entry.get("command", "")).split())
+        for p in params:
+            if f"{p.option} {{{p.name}}}" not in command:
+                problems.append(f"MLproject entry point {name}: its command does not pass {p.option} {{{p.name}}}")
+    return problems
+
+
+def levels(pipeline=None) -> tuple[tuple[str, ...], ...]:
+    """The stages of ``main`` by depth in the DAG: a level's stages can run at the same time."""
+    pipeline = PIPELINE if pipeline is None else tuple(pipeline)
+    depth: dict[str, int] = {}
+    for s in pipeline:  # the registry lists a stage after its upstream stages
+        depth[s.name] = 1 + max((depth[u] for u in s.upstream), default=-1)
+    return tuple(tuple(s.name for s in pipeline if depth[s.name] == d) for d in range(max(depth.values()) + 1))

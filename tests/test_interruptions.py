@@ -1,0 +1,166 @@
+"""A running pipeline stopped from outside: SIGTERM to its process group (what `timeout`, CI
+cancellation and container stops send) and `kill -9` of the group. Nothing may be left running
+or RUNNING, and the next run reuses what had finished."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from conftest import SMALL, Runner, stage_lines
+from fixtures import make_batches
+from mlflow.tracking import MlflowClient
+
+from foodcast.application import catalog
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes of process group ``pgid`` (zombies waiting to be collected excluded)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry))
+    return members
+
+
+class Started:
+    """`mlflow run` of the pipeline in a process group of its own, its output collected."""
+
+    def __init__(self, runner: Runner, **params):
+        args = [sys.executable, "-m", "mlflow", "run", str(runner.project), "--env-manager", "local"]
+        for name, value in params.items():
+            args += ["-P", f"{name}={value}"]
+        self.proc = subprocess.Popen(args, cwd=runner.workdir, env=runner.env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, process_group=0)
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        for stream, sink in ((self.proc.stdout, self.stdout), (self.proc.stderr, self.stderr)):
+            threading.Thread(target=lambda s=stream, k=sink: k.extend(iter(s.readline, "")), daemon=True).start()
+
+    def wait_for(self, needle: str, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(needle in line for line in self.stdout):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError(f"no {needle!r} in\n{''.join(self.stdout)}\n{''.join(self.stderr)[-3000:]}")
+            time.sleep(0.05)
+
+    def gone_within(self, seconds: float) -> list[str]:
+        """The command lines of the group's processes still alive after ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if not group_members(self.proc.pid):
+                return []
+            time.sleep(0.1)
+        left = []
+        for pid in group_members(self.proc.pid):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    left.append(f"{pid}: " + f.read().replace(b"\0", b" ").decode(errors="replace"))
+
+            except OSError:
+                pass
+        return left
+
+
+def runs_by_status(client: MlflowClient) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for run in client.search_runs(["0"], max_results=1000):
+        out.setdefault(run.info.status, []).append(run)
+    return out
+
+
+@pytest.fixture
+def pipeline_dir(tmp_path):
+    data = make_batches(tmp_path / "data", range(1, 15))
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    runner = Runner(tmp_path, uri, data)
+    runner.env["TMPDIR"] = str(tmp_path / "tmp")  # to see what a kill leaves in the temporary directory
+    os.makedirs(runner.env["TMPDIR"])
+    return runner, MlflowClient(uri)
+
+
+def test_sigterm_to_the_group_ends_every_run_and_the_next_run_reuses_what_finished(pipeline_dir):
+    runner, client = pipeline_dir
+    started = Started(runner, **SMALL)
+    started.wait_for("features: launched run")
+    os.killpg(started.proc.pid, signal.SIGTERM)
+    assert started.gone_within(10) == [], "".join(started.stderr)[-3000:]
+    stderr = "".join(started.stderr)
+    assert "interrupted by SIGTERM" in stderr, stderr[-3000:]
+    assert "the fork server ended" not in stderr
+    statuses = runs_by_status(client)
+    assert "RUNNING" not in statuses, {s: [r.data.tags.get("foodcast.step") for r in rs] for s, rs in statuses.items()}
+    parent = [r for r in statuses["FAILED"] if r.data.tags.get(catalog.STEP_TAG) == "main"]
+    assert len(parent) == 1 and "interrupted by SIGTERM" in parent[0].data.tags[catalog.ERROR_TAG]
+    finished = {r.data.tags[catalog.STEP_TAG] for r in statuses["FINISHED"]}
+    assert {"load", "future", "features"} <= finished
+
+    proc = runner.mlflow_run(**SMALL)
+    lines = stage_lines(proc.stdout)
+    for stage in finished:
+        assert lines[stage][0] == "reused", (stage, proc.stdout)
+    assert "RUNNING" not in runs_by_status(client)
+
+
+def test_kill_9_of_the_group_leaves_no_process_and_the_next_run_cleans_up(pipeline_dir):
+    runner, client = pipeline_dir
+    started = Started(runner, **SMALL)
+    started.wait_for("features: launched run")
+    time.sleep(0.5)  # validate and train are at work
+    os.killpg(started.proc.pid, signal.SIGKILL)
+    assert started.gone_within(5) == []
+    assert not [name for name in os.listdir(runner.env["TMPDIR"]) if "prefork" in name]
+    left = runs_by_status(client).get("RUNNING", [])
+    assert any(r.data.tags.get(catalog.STEP_TAG) == "main" for r in left)
+
+    proc = runner.mlflow_run(**SMALL)
+    lines = stage_lines(proc.stdout)
+    assert {s: lines[s][0] for s in ("load", "future", "features")} == {s: "reused" for s in ("load", "future", "features")}
+    for run in left:
+        assert f"main: marked run {run.info.run_id} FAILED" in proc.stdout
+        after = client.get_run(run.info.run_id)
+        assert after.info.status == "FAILED"
+        assert "has ended" in after.data.tags[catalog.ERROR_TAG]
+    assert "RUNNING" not in runs_by_status(client)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stage_stopped_by_a_signal_marks_its_run_failed(tmp_path, signum):
+    """The stage frame itself: the first signal ends the run FAILED with the reason, a second
+    one (Ctrl-C, then `mlflow run`'s SIGTERM) does not cut that short; exit status 128 + n."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    script = (
+        "import sys, time\n"
+        "from foodcast.application.step import step_run\n"
+        "with step_run('load', {'start_week': 1, 'end_week': 2}):\n"
+        "    print('working', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "working"
+    proc.send_signal(signum)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signum, err[-2000:]
+    name = signal.Signals(signum).name
+    assert f"interrupted by {name}; the run is marked FAILED" in err
+    assert "Traceback" not in err
+    [run] = MlflowClient(uri).search_runs(["0"])
+    assert run.info.status == "FAILED"
+    assert run.data.tags[catalog.ERROR_TAG] == f"interrupted by {name}"

@@ -1,0 +1,180 @@
+"""The stage registry and what is read from it: MLproject agreement, click options, main's
+options and checks, the DAG plan, parameters, cache keys and reuse checks. Pure functions
+and a temporary sqlite store: no `mlflow run` here."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import shutil
+
+import click
+import mlflow
+import pytest
+from conftest import PROJECT, copy_project
+
+import main as main_module
+from foodcast.application import catalog, stages
+from foodcast.application.cache import outputs_present
+from foodcast.application.fingerprint import cache_key, environment_fingerprint, package_versions
+from foodcast.application.pipeline import Node, Resolution, plan, stage_params
+from foodcast.errors import FoodcastError
+
+OPTIONS = {"start_week": 2, "end_week": 12, "next_week": 13, "n_fold": 3, "n_estimators": 5,
+           "n_models": 3, "degree": 1, "lag_in_week": 1, "use_cache": True}
+
+
+def test_registry_is_consistent_and_agrees_with_mlproject():
+    stages.check_registry()
+    assert stages.mlproject_disagreements(PROJECT) == []
+
+
+def test_a_parameter_renamed_in_mlproject_only_is_caught(tmp_path):
+    project = copy_project(tmp_path / "project")
+    mlproject = project / "MLproject"
+    text = mlproject.read_text()
+    assert "      degree: {type: int, default: 1}\n" in text
+    mlproject.write_text(text.replace("      degree: {type: int, default: 1}\n",
+                                      "      degrees: {type: int, default: 1}\n", 1))
+    problems = stages.mlproject_disagreements(project)
+    assert any("declares degrees" in p for p in problems), problems
+    assert any("lacks parameter degree" in p for p in problems), problems
+
+
+def test_a_changed_default_in_mlproject_is_caught(tmp_path):
+    project = copy_project(tmp_path / "project")
+    mlproject = project / "MLproject"
+    text = mlproject.read_text()
+    mlproject.write_text(text.replace("n_fold: {type: int, default: 10}", "n_fold: {type: int, default: 5}"))
+    problems = stages.mlproject_disagreements(project)
+    assert any("n_fold" in p and "'default': 5" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("name", list(stages.STAGES))
+def test_step_options_are_the_registry_s(name):
+    command = importlib.import_module(f"steps.{name}").__dict__[name]
+    stage = stages.STAGES[name]
+    options = {p.name: p for p in command.params if isinstance(p, click.Option)}
+    assert list(options) == [p.name for p in stage.all_params]
+    for param in stage.all_params:
+        option = options[param.name]
+        assert option.opts == [param.option]
+        assert option.required == param.required
+        assert option.default == (None if param.required else param.default)
+        assert option.type.name in {"integer range", "float range", "text"}
+    assert command.help and len(command.help) > 80  # says what it reads and writes
+
+
+def test_main_options_are_what_the_stages_consume_plus_its_own():
+    consumed = {p.name for s in stages.PIPELINE for p in s.params}
+    options = {p.name: p for p in main_module.main.params if isinstance(p, click.Option)}
+    assert set(options) == consumed | {p.name for p in stages.MAIN_ONLY}
+    assert options["next_week"].default == 0  # main reads 0 as end_week + 1
+    assert stages.FUTURE.params[0].default == 201
+
+
+def test_stages_that_disagree_on_a_shared_parameter_are_refused():
+    other = dataclasses.replace(stages.FUTURE, params=(stages.NEXT_WEEK, stages.DEGREE.but(default=2),
+                                                      stages.LAG_IN_WEEK))
+    with pytest.raises(ValueError, match="disagree on parameter degree"):
+        stages.main_params([stages.FEATURES, other])
+
+
+def test_unknown_or_cyclic_upstream_is_refused():
+    registry = dict(stages.STAGES)
+    registry["load"] = dataclasses.replace(stages.LOAD, upstream=("predict",))
+    with pytest.raises(ValueError, match="cycle"):
+        stages.check_registry(registry)
+    registry = dict(stages.STAGES, evaluate=stages.Stage("evaluate", "scores", upstream=("nowhere",)))
+    with pytest.raises(ValueError, match="unknown upstream stage nowhere"):
+        stages.check_registry(registry)
+
+
+def test_stage_params_never_fill_in_a_default():
+    resolved = {("load", None): Resolution("a" * 32, "reused", "k")}
+    node = Node(stages.FEATURES, inputs={"load": ("load", None)})
+    assert stage_params(node, OPTIONS, resolved) == {"load_run_id": "a" * 32, "degree": 1, "lag_in_week": 1}
+    renamed = {k: v for k, v in OPTIONS.items() if k != "degree"} | {"degrees": 1}
+    with pytest.raises(KeyError, match="takes degree"):
+        stage_params(node, renamed, resolved)
+    earlier = Node(stages.PREDICT, inputs={"train": "b" * 32, "future": ("future", None)})
+    resolved[("future", None)] = Resolution("c" * 32, "launched", "k")
+    assert stage_params(earlier, OPTIONS, resolved) == {"train_run_id": "b" * 32, "future_run_id": "c" * 32}
+
+
+def test_plan_leaves_out_an_optional_stage_and_what_depends_on_it():
+    assert [n.stage.name for n in plan(OPTIONS)] == [s.name for s in stages.PIPELINE]
+    skipped = dataclasses.replace(stages.FUTURE, runs_if=lambda o: "no data yet")
+    pipeline = [skipped if s.name == "future" else s for s in stages.PIPELINE]
+    assert [n.stage.name for n in plan(OPTIONS, pipeline)] == ["load", "features", "validate", "train"]
+
+
+def test_cache_key_follows_the_packages_each_stage_depends_on():
+    real = package_versions(p for s in stages.STAGES.values() for p in s.packages)
+    upgraded = {**real, "scikit-learn": "99.0"}
+    changed = set()
+    for stage in stages.STAGES.values():
+        mine = {p: real[p] for p in stage.packages}
+        theirs = {p: upgraded[p] for p in stage.packages}
+        if environment_fingerprint(PROJECT, stage.packages, mine) != \
+                environment_fingerprint(PROJECT, stage.packages, theirs):
+            changed.add(stage.name)
+    assert changed == {"validate", "train", "predict"}
+    assert environment_fingerprint(PROJECT, ["pandas"]) == environment_fingerprint(PROJECT, ["pandas"])
+
+
+def test_cache_key_follows_the_dependency_files(tmp_path):
+    for name in ("pyproject.toml", "conda.yaml"):
+        shutil.copy2(PROJECT / name, tmp_path / name)
+    before = environment_fingerprint(tmp_path, ["pandas"])
+    (tmp_path / "conda.yaml").write_text((tmp_path / "conda.yaml").read_text() + "  # pinned\n")
+    assert environment_fingerprint(tmp_path, ["pandas"]) != before
+
+
+def test_cache_key_follows_every_input():
+    base = dict(entry_point="load", params={"start_week": 2}, sources="s", batches="b", environment="e")
+    key = cache_key(**base)
+    for field, other in (("entry_point", "future"), ("params", {"start_week": 3}), ("sources", "t"),
+                         ("batches", "c"), ("environment", "f")):
+        assert cache_key(**{**base, field: other}) != key, field
+
+
+@pytest.fixture
+def options_env(monkeypatch, small_data):
+    monkeypatch.setenv("FOODCAST_DATA_DIR", str(small_data))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"start_week": 12, "end_week": 2}, "start_week 12 is after end_week 2"),
+    ({"start_week": 300, "end_week": 310, "next_week": 0}, "no data for weeks 300-310"),
+    ({"next_week": 12}, "next_week 12 must come after end_week 12"),
+    ({"use_cache": "maybe"}, "use_cache must be true or false"),
+    ({"end_week": 13, "next_week": 0, "lag_in_week": 1}, None),
+    ({"next_week": 20}, "needs weeks 19, but"),
+])
+def test_check_options(options_env, change, message):
+    options = {**OPTIONS, "use_cache": "true", **change}
+    if message is None:
+        checked = main_module.check_options(options)
+        assert checked["next_week"] == options["end_week"] + 1 and checked["use_cache"] is True
+    else:
+        with pytest.raises(FoodcastError, match=message):
+            main_module.check_options(options)
+
+
+def test_reuse_check_needs_every_artifact_and_model(store, tmp_path):
+    from foodcast.application.mlflow_utils import mlflow_log_pandas
+
+    import pandas as pd
+
+    frame = pd.DataFrame({"order_date": ["2015-01-05 00:00:00"], "cash_in": [1.5]})
+    with mlflow.start_run() as run:
+        mlflow_log_pandas(frame, *catalog.DATA)
+    client = mlflow.tracking.MlflowClient()
+    found = client.get_run(run.info.run_id)
+    assert outputs_present(client, found, stages.LOAD)
+    assert not outputs_present(client, found, stages.FEATURES)  # no training set
+    assert not outputs_present(client, found, stages.TRAIN)  # no logged models
+    local = found.info.artifact_uri.removeprefix("file://")
+    shutil.rmtree(f"{local}/{catalog.DATA[0]}")
+    assert not outputs_present(client, found, stages.LOAD)
