@@ -234,6 +234,7 @@ def test_bad_run_ids_fail_with_one_line(small_store):
         ({"load_run_id": "0123456789abcdef0123456789abcdef"}, "does not exist"),
         ({"load_run_id": lines["train"][1]}, "is a train run, not a load run"),
         ({"load_run_id": running}, "is RUNNING, not FINISHED"),
+        ({"load_run_id": ""}, "'--load-run-id': must not be empty"),
     ]
     for params, message in cases:
         before = {r.info.run_id for r in client.search_runs(["0"], max_results=1000)}
@@ -244,6 +245,31 @@ def test_bad_run_ids_fail_with_one_line(small_store):
         new = [r for r in client.search_runs(["0"], max_results=1000) if r.info.run_id not in before]
         assert [r.info.status for r in new] == ["FAILED"]
         assert message in new[0].data.tags[catalog.ERROR_TAG]
+
+
+def test_predict_on_a_model_whose_files_are_gone_or_corrupt_fails_with_one_line(small_store):
+    runner, uri, cold = small_store
+    lines = stage_lines(cold.stdout)
+    client = client_for(uri)
+    runner.mlflow_run("train", features_run_id=lines["features"][1], n_estimators=2, n_models=2)
+    train = client.search_runs(["0"], filter_string="tags.`foodcast.step` = 'train' AND params.n_estimators = '2'")[0]
+    multi = [client.get_logged_model(o.model_id) for o in client.get_run(train.info.run_id).outputs.model_outputs]
+    multi = next(m for m in multi if m.name == catalog.MULTI_MODEL)
+    files = Path(multi.artifact_location.removeprefix("file://"))
+
+    (files / "MLmodel").write_text("flavors: [not, a, model\n")  # corrupt
+    proc = runner.mlflow_run("predict", check=False, train_run_id=train.info.run_id, future_run_id=lines["future"][1])
+    errors = error_lines(proc.stderr)
+    assert proc.returncode != 0 and len(errors) == 1, proc.stderr[-3000:]
+    assert f"runs:/{train.info.run_id}/multi_model" in errors[0] and "cannot be loaded" in errors[0]
+    assert "Traceback" not in proc.stderr
+
+    shutil.rmtree(files)  # gone
+    proc = runner.mlflow_run("predict", check=False, train_run_id=train.info.run_id, future_run_id=lines["future"][1])
+    errors = error_lines(proc.stderr)
+    assert proc.returncode != 0 and len(errors) == 1, proc.stderr[-3000:]
+    assert f"run {train.info.run_id} (train): the files of its model multi_model" in errors[0]
+    assert "Traceback" not in proc.stderr
 
 
 def test_failing_stage_fails_main_and_next_run_reuses_finished_stages(tmp_path):

@@ -52,6 +52,33 @@ def with_options(params):
     return decorate
 
 
+class _StageCommand(click.Command):
+    """A stage's command: a refused option is also recorded on the run ``mlflow run`` made."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.ClickException as exc:
+            _record_refusal(self.name, exc.format_message())
+            raise
+
+
+def _record_refusal(stage: str, message: str) -> None:
+    """Tag the run prepared for this command (``MLFLOW_RUN_ID``) with why the command refused
+    its options, so that the UI says why the run FAILED."""
+    import os
+
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if not run_id:
+        return
+    from mlflow.tracking import MlflowClient
+
+    try:
+        MlflowClient().set_tag(run_id, catalog.ERROR_TAG, f"{stage}: {message}"[:5000])
+    except Exception:  # noqa: BLE001 - the refusal itself is what the user must see
+        pass
+
+
 def stage_command(stage: Stage):
     """Decorator making ``body(**params)`` the command of ``stage``.
 
@@ -69,6 +96,7 @@ def stage_command(stage: Stage):
             with step_run(stage.name, values, upstream=upstream):
                 body(**values)
 
-        return click.command(name=stage.name, help=body.__doc__)(with_options(stage.all_params)(callback))
+        return click.command(name=stage.name, cls=_StageCommand, help=body.__doc__)(
+            with_options(stage.all_params)(callback))
 
     return decorate

@@ -152,8 +152,12 @@ def multi_model_predictor(train_run):
     info = logged_model(train_run, catalog.MULTI_MODEL, catalog.TRAIN)
     mlflow.log_input(model=LoggedModelInput(info.model_id))
     uri = f"runs:/{run_id}/{catalog.MULTI_MODEL}"
-    model_dir = Path(mlflow.artifacts.download_artifacts(uri))  # once, for the model and its requirements
-    pyfunc = mlflow.pyfunc.load_model(str(model_dir), suppress_warnings=True)
+    try:
+        model_dir = Path(mlflow.artifacts.download_artifacts(uri))  # once, for the model and its requirements
+        pyfunc = mlflow.pyfunc.load_model(str(model_dir), suppress_warnings=True)
+    except Exception as exc:  # missing or corrupt files: whatever the loader raises, say which model
+        raise FoodcastError(f"the model {uri} ({info.model_id}) cannot be loaded: "
+                            f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
     warn_on_environment_drift(uri, model_dir, pyfunc.metadata)
     expected = pyfunc.metadata.get_input_schema().input_names()
 

@@ -71,11 +71,15 @@ def logged_model(run, name: str, stage: str):
     Raises
     ------
     FoodcastError
-        If the run logged no model of that name.
+        If the run logged no model of that name, or its files are gone.
     """
-    model = logged_models(mlflow.tracking.MlflowClient(), run).get(name)
+    client = mlflow.tracking.MlflowClient()
+    model = logged_models(client, run).get(name)
     if model is None:
         raise FoodcastError(f"run {run.info.run_id} ({stage}) has no logged model {name}")
+    if not client.list_logged_model_artifacts(model.model_id):
+        raise FoodcastError(f"run {run.info.run_id} ({stage}): the files of its model {name} "
+                            f"({model.model_id}) are gone from the artifact store")
     return model
 
 
