@@ -193,7 +193,7 @@ def test_changed_batch_then_changed_source(tmp_path):
     assert status == {s: "launched" for s in STAGES}
 
 
-def test_reused_run_whose_artifacts_are_gone_is_relaunched(tmp_path):
+def test_reused_run_whose_artifacts_are_gone_or_changed_is_relaunched(tmp_path):
     data = make_batches(tmp_path / "data", range(1, 15))
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     runner = Runner(tmp_path, uri, data)
@@ -201,9 +201,19 @@ def test_reused_run_whose_artifacts_are_gone_is_relaunched(tmp_path):
     client = client_for(uri)
     artifact_dir = client.get_run(lines["future"][1]).info.artifact_uri.removeprefix("file://")
     shutil.rmtree(Path(artifact_dir) / catalog.X_PRED[0])
+    features_dir = Path(client.get_run(lines["features"][1]).info.artifact_uri.removeprefix("file://"))
+    (features_dir / catalog.artifact_path(catalog.X_TRAIN)).write_bytes(b"")  # truncated
+
+    # A stage reading the changed artifact refuses it, naming the run and the artifact.
+    proc = runner.mlflow_run("train", check=False, features_run_id=lines["features"][1])
+    errors = error_lines(proc.stderr)
+    assert proc.returncode != 0 and len(errors) == 1, proc.stderr[-3000:]
+    assert f"run {lines['features'][1]} (features): artifact training_set/x_train.csv has changed" in errors[0]
+
+    # The cache relaunches both, and what depends on them; it reuses the rest.
     status = {s: st for s, (st, _) in stage_lines(runner.mlflow_run(**SMALL).stdout).items()}
-    assert status["future"] == "launched" and status["predict"] == "launched"
-    assert status["train"] == "reused"
+    assert status == {"load": "reused", "features": "launched", "validate": "launched", "train": "launched",
+                      "future": "launched", "predict": "launched"}
 
 
 @pytest.mark.parametrize("params, message", [

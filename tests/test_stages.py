@@ -176,5 +176,20 @@ def test_reuse_check_needs_every_artifact_and_model(store, tmp_path):
     assert not outputs_present(client, found, stages.FEATURES)  # no training set
     assert not outputs_present(client, found, stages.TRAIN)  # no logged models
     local = found.info.artifact_uri.removeprefix("file://")
+    data_file = f"{local}/{catalog.artifact_path(catalog.DATA)}"
+    with open(data_file, "a") as f:
+        f.write("2015-01-05 01:00:00,2.0\n")  # edited after the run finished
+    assert not outputs_present(client, found, stages.LOAD)
     shutil.rmtree(f"{local}/{catalog.DATA[0]}")
     assert not outputs_present(client, found, stages.LOAD)
+
+
+def test_a_run_without_recorded_checksums_is_not_reused(store):
+    import pandas as pd
+
+    frame = pd.DataFrame({"order_date": ["2015-01-05 00:00:00"], "cash_in": [1.5]})
+    with mlflow.start_run() as run:
+        frame.to_csv("data.csv", index=False)
+        mlflow.log_artifact("data.csv", catalog.DATA[0])  # logged without its checksum
+    client = mlflow.tracking.MlflowClient()
+    assert not outputs_present(client, client.get_run(run.info.run_id), stages.LOAD)

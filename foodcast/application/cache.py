@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import mlflow.artifacts
+import logging
+
 from mlflow.tracking import MlflowClient
 
 from foodcast.application import catalog
+from foodcast.application.integrity import mismatch
 from foodcast.application.stages import Stage
 from foodcast.application.upstream import logged_models
+
+logger = logging.getLogger("foodcast.main")
 
 
 def find_reusable(client: MlflowClient, experiment_id: str, stage: Stage, key: str):
@@ -30,18 +34,16 @@ def find_reusable(client: MlflowClient, experiment_id: str, stage: Stage, key: s
 
 
 def outputs_present(client: MlflowClient, run, stage: Stage) -> bool:
-    """Whether every artifact and logged model ``stage`` produces is still stored for ``run``."""
-    for directory in sorted({d for d, _ in stage.artifacts}):
-        # Listed from the run's artifact URI, which the search result carries:
-        # client.list_artifacts would look the run up in the store again for each directory.
-        listed = {f.path for f in mlflow.artifacts.list_artifacts(artifact_uri=f"{run.info.artifact_uri}/{directory}")}
-        wanted = {name for d, name in stage.artifacts if d == directory}
-        if not wanted <= {path.rsplit("/", 1)[-1] for path in listed}:
-            return False
+    """Whether every artifact and logged model ``stage`` produces is still stored for ``run``,
+    byte for byte as the run recorded it."""
+    models = {}
     if stage.models:
         # Search results carry no run outputs: fetch the run to see its logged models.
         found = logged_models(client, client.get_run(run.info.run_id))
-        for name in stage.models:
-            if name not in found or not client.list_logged_model_artifacts(found[name].model_id):
-                return False
-    return True
+        if not set(stage.models) <= set(found):
+            return False
+        models = {name: found[name].artifact_location for name in stage.models}
+    reason = mismatch(run, stage.artifacts, models)
+    if reason is not None:
+        logger.info("%s: run %s is not reused: %s", stage.name, run.info.run_id, reason)
+    return reason is None

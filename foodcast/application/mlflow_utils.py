@@ -1,4 +1,8 @@
-"""Log data frames and figures to the active MLflow run without leaving files behind."""
+"""Log data frames and figures to the active MLflow run without leaving files behind.
+
+Each file logged gets its SHA-256 as a tag of the run (:mod:`foodcast.application.integrity`),
+so that whoever reuses or reads it later can tell whether it changed.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,16 @@ import mlflow
 
 
 def _log_file(write, artifact_path: str, file_name: str) -> None:
-    """Write ``file_name`` in a private temporary directory with ``write(path)``, then log it."""
+    """Write ``file_name`` in a private temporary directory with ``write(path)``, log it, and
+    record its checksum."""
+    from foodcast.application.integrity import artifact_tag, file_digest
+
     with tempfile.TemporaryDirectory(prefix="foodcast-") as tmp:
         path = os.path.join(tmp, file_name)
         write(path)
+        digest = file_digest(path)
         mlflow.log_artifact(path, artifact_path)
+    mlflow.set_tag(artifact_tag(f"{artifact_path}/{file_name}"), digest)
 
 
 def mlflow_log_pandas(df, artifact_path: str, file_name: str) -> None:

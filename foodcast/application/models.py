@@ -27,7 +27,7 @@ def pip_requirements() -> list[str]:
 
 def log_models(model, x) -> None:
     """Log ``model.single_estimator`` as ``simple_model`` (sklearn, skops) and ``model`` as
-    ``multi_model`` (pyfunc), both with signature and input example.
+    ``multi_model`` (pyfunc), both with signature and input example, and record their digests.
 
     Parameters
     ----------
@@ -44,7 +44,7 @@ def log_models(model, x) -> None:
     example = x.head(5).reset_index(drop=True)
     requirements = pip_requirements()
     estimator = model.single_estimator
-    mlflow.sklearn.log_model(
+    simple = mlflow.sklearn.log_model(
         estimator,
         name=catalog.SIMPLE_MODEL,
         serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
@@ -55,7 +55,7 @@ def log_models(model, x) -> None:
         pip_requirements=requirements,
     )
     package_dir = Path(__file__).resolve().parents[1]
-    mlflow.pyfunc.log_model(
+    multi = mlflow.pyfunc.log_model(
         name=catalog.MULTI_MODEL,
         python_model=model,
         code_paths=[str(package_dir)],
@@ -63,6 +63,20 @@ def log_models(model, x) -> None:
         input_example=example,
         pip_requirements=requirements,
     )
+    record_model_digests({catalog.SIMPLE_MODEL: simple, catalog.MULTI_MODEL: multi})
+
+
+def record_model_digests(infos: dict) -> None:
+    """Tag the active run with a digest of each just-logged model's files (read back from the
+    store), so that the cache can tell later whether they changed."""
+    from foodcast.application.integrity import digest_at, model_tag
+
+    client = mlflow.tracking.MlflowClient()
+    tags = {}
+    for name, info in infos.items():
+        location = client.get_logged_model(info.model_id).artifact_location
+        tags[model_tag(name)] = digest_at(location, tree=True)
+    mlflow.set_tags(tags)
 
 
 def environment_drift(requirements: list[str], python_version: str | None) -> list[str]:

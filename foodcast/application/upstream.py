@@ -43,11 +43,15 @@ def read_frame(run_id: str, artifact: tuple[str, str], stage: str, parse_dates=(
     Raises
     ------
     FoodcastError
-        If the run has no such artifact.
+        If the run has no such artifact, or it changed since it was logged (its checksum, when
+        recorded, differs), or it is not a CSV file.
     """
     import pandas as pd
 
+    from foodcast.application.integrity import artifact_tag, file_digest
+
     path = catalog.artifact_path(artifact)
+    expected = mlflow.tracking.MlflowClient().get_run(run_id).data.tags.get(artifact_tag(path))
     with tempfile.TemporaryDirectory(prefix="foodcast-") as tmp:
         try:
             local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=tmp)
@@ -55,7 +59,14 @@ def read_frame(run_id: str, artifact: tuple[str, str], stage: str, parse_dates=(
             raise FoodcastError(f"run {run_id} ({stage}) has no artifact {path}") from None
         if not os.path.isfile(local):
             raise FoodcastError(f"run {run_id} ({stage}) has no artifact {path}")
-        return pd.read_csv(local, parse_dates=list(parse_dates))
+        if expected is not None and file_digest(local) != expected:
+            raise FoodcastError(f"run {run_id} ({stage}): artifact {path} has changed since the run "
+                                "finished (its checksum differs from the one recorded)")
+        try:
+            return pd.read_csv(local, parse_dates=list(parse_dates))
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise FoodcastError(f"run {run_id} ({stage}): artifact {path} cannot be read as CSV "
+                                f"({' '.join(str(exc).split())[:200]})") from None
 
 
 def logged_models(client, run) -> dict:
