@@ -362,3 +362,10 @@ def test_damaged_existing_batch_is_refused_in_one_line_naming_it(tmp_path):
     assert result.returncode == 1
     assert result.stderr == f"Error: {written[1]}: truncated gzip file (the compressed data ends early)\n"
     assert digests(data) == before
+
+
+def test_import_help_states_the_bounds_the_checks_use():
+    from foodcast.infrastructure.batches import MAX_PRICE, MAX_QUANTITY, MAX_TOTAL_PRODUCTS
+
+    text = " ".join(CliRunner().invoke(cli, ["import", "--help"]).output.split())
+    assert f"at most {MAX_QUANTITY} items on a line, {MAX_PRICE:g} a unit price, {MAX_TOTAL_PRODUCTS} items in an order" in text

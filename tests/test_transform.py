@@ -175,15 +175,20 @@ def test_bad_week_range_is_a_foodcast_error_naming_the_held_weeks(tmp_path, star
     assert "1-2, 4" in str(info.value), str(info.value)
 
 
-def test_default_dataset_weeks_180_to_200():
+@pytest.fixture
+def default_data():
+    """The shipped dataset's directory (skips when it holds no batches yet)."""
     try:
         held = available_weeks(settings.DATA_DIR)
     except FoodcastError:
         held = []
     if not held:
         pytest.skip(f"the default dataset {settings.DATA_DIR} holds no batches yet (run the generator)")
+    return settings.DATA_DIR
 
-    df = etl(settings.DATA_DIR, 180, 200)
+
+def test_default_dataset_weeks_180_to_200(default_data):
+    df = etl(default_data, 180, 200)
 
     assert len(df) == 21 * 168
     hours = pd.DatetimeIndex(df["order_date"])
@@ -407,17 +412,10 @@ def test_damaged_batch_is_refused_naming_the_file(tmp_path, damage):
     assert message.startswith(f"{path}: "), message
 
 
-def test_default_dataset_passes_every_check():
+def test_default_dataset_passes_every_check(default_data):
     """All 260 weeks of both restaurants: complete, plausible, each row in its batch's week,
     each order id naming one order (the generator must not produce what the rules refuse)."""
-    try:
-        held = available_weeks(settings.DATA_DIR)
-    except FoodcastError:
-        held = []
-    if not held:
-        pytest.skip(f"the default dataset {settings.DATA_DIR} holds no batches yet (run the generator)")
-
-    df, coverage = read_chain(settings.DATA_DIR, 1, 260)
+    df, coverage = read_chain(default_data, 1, 260)
 
     assert coverage.complete and coverage.left_out == ()
     assert len(coverage.restaurants) == 2

@@ -1,4 +1,10 @@
-"""From order lines to the hourly cash-in series the pipeline forecasts."""
+"""From order lines to the hourly cash-in series the pipeline forecasts.
+
+The rule of complete weeks: a week of the chain is complete when every restaurant that has
+orders before and after it has a non-empty batch for it. :func:`read_chain` (and :func:`etl`)
+refuse an incomplete week of the range they read unless told ``allow_missing``, and
+:class:`Coverage` says what a read held and lacked, for the caller to record.
+"""
 
 from __future__ import annotations
 
@@ -76,8 +82,8 @@ class Coverage:
         Weeks of the range the result does not hold: no restaurant has orders in them.
     missing : tuple of MissingBatch
         Restaurant-weeks of the range that break the rule: the restaurant has orders before
-        and after the week, but no batch, or an empty one, for it. Only read with
-        ``allow_missing``; their weeks then hold the other restaurants' cash-in only.
+        and after the week, but no batch, or an empty one, for it. A read goes through only
+        with ``allow_missing``; those weeks then hold the other restaurants' cash-in only.
     restaurants : tuple of str
         The restaurants of the chain (every directory of the data directory holding batches).
     """
@@ -238,16 +244,13 @@ def etl(data_dir, start_week: int, end_week: int, *, allow_missing: bool = False
     """Hourly cash-in of the whole chain over weeks ``start_week..end_week``.
 
     :func:`read_chain` without the coverage: use that function to learn what an
-    ``allow_missing`` read left out.
+    ``allow_missing`` read lacked.
 
     Parameters
     ----------
-    data_dir : str or Path
-        Directory of weekly batches (``<restaurant>/week_NNN.csv.gz``).
-    start_week, end_week : int
-        First and last week, inclusive (week 1 starts Monday 2014-12-29).
-    allow_missing : bool
-        Read incomplete weeks instead of refusing them (see :func:`read_chain`).
+    data_dir, start_week, end_week, allow_missing
+        As for :func:`read_chain`: the batch directory, the first and last week (inclusive),
+        and whether to read incomplete weeks instead of refusing them.
 
     Returns
     -------

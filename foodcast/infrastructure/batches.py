@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from foodcast.domain.weeks import WEEK_ONE_START, week_start, weeks_of
+from foodcast.domain.weeks import WEEK_ONE_START, week_start
 from foodcast.errors import FoodcastError
 
 BATCH_PATTERN = re.compile(r"^week_(\d+)\.csv(\.gz)?$")
@@ -148,8 +148,8 @@ def parse_orders(raw: pd.DataFrame, source: str, week: int | None = None) -> pd.
 
     Refused: a missing column or value; an unparseable date, or one before week 1; a
     quantity, price or total that is not a finite number, negative, above its bound
-    (:data:`LIMITS`) or, for counts, not whole; an order id given to two orders (lines with
-    different dates); and, for a batch, a row dated outside the batch's week.
+    (:data:`LIMITS`) or, for counts, not whole; and, for a batch, a row dated outside the
+    batch's week. Order ids are checked across whole files by :func:`check_order_ids`.
 
     Parameters
     ----------
@@ -186,45 +186,46 @@ def parse_orders(raw: pd.DataFrame, source: str, week: int | None = None) -> pd.
         if missing.any():
             fail(missing, column, "empty value")
     dates = _parse_dates(raw[ORDER_DATE])
-    if dates.isna().any():
-        fail(dates.isna(), ORDER_DATE, "unparseable date")
-    early = (dates < WEEK_ONE_START).to_numpy()
-    if early.any():
-        fail(early, ORDER_DATE, f"date before week 1 (which starts on {WEEK_ONE_START.date()}):")
+    # The checks below work on numpy arrays: pandas' per-call overhead, times the 40-odd
+    # batches of a training window, would cost more than the checks themselves.
+    stamps = dates.to_numpy()
+    if np.isnat(stamps).any():
+        fail(np.isnat(stamps), ORDER_DATE, "unparseable date")
+    if (stamps < WEEK_ONE_START.to_datetime64()).any():
+        fail(stamps < WEEK_ONE_START.to_datetime64(), ORDER_DATE,
+             f"date before week 1 (which starts on {WEEK_ONE_START.date()}):")
     if week is not None:
-        outside = (weeks_of(dates) != week).to_numpy()
+        first_day, next_monday = week_start(week), week_start(week + 1)
+        outside = (stamps < first_day.to_datetime64()) | (stamps >= next_monday.to_datetime64())
         if outside.any():
-            first_day = week_start(week)
-            last_day = first_day + pd.Timedelta(days=6)
-            fail(outside, ORDER_DATE,
-                 f"date outside week {week} of this batch ({first_day.date()} to {last_day.date()}):")
+            last_day = (next_monday - pd.Timedelta(days=1)).date()
+            fail(outside, ORDER_DATE, f"date outside week {week} of this batch ({first_day.date()} to {last_day}):")
     numbers = {}
     for column in (QUANTITY, PRICE, TOTAL_PRODUCTS):
-        values = pd.to_numeric(raw[column], errors="coerce")
-        if values.isna().any():
-            fail(values.isna(), column, "not a number:")
-        infinite = ~np.isfinite(values.to_numpy(dtype="float64"))
-        if infinite.any():
-            fail(infinite, column, "not a finite number:")
-        if (values < 0).any():
-            fail(values < 0, column, "negative value")
-        if (values > LIMITS[column]).any():
-            fail(values > LIMITS[column], column, f"above the maximum of {LIMITS[column]:g}:")
-        if column != PRICE and (values != values.round()).any():
-            # Counts of items: a fraction would be silently truncated by the integer cast.
-            fail(values != values.round(), column, "not a whole number:")
+        values = pd.to_numeric(raw[column], errors="coerce").to_numpy(dtype="float64")
+        with np.errstate(invalid="ignore"):
+            checks = (
+                (np.isnan(values), "not a number:"),
+                (np.isinf(values), "not a finite number:"),
+                (values < 0, "negative value"),
+                (values > LIMITS[column], f"above the maximum of {LIMITS[column]:g}:"),
+                # Counts of items: a fraction would be silently truncated by the integer cast.
+                (values != np.round(values) if column != PRICE else None, "not a whole number:"),
+            )
+        for bad, what in checks:
+            if bad is not None and bad.any():
+                fail(bad, column, what)
         numbers[column] = values
     orders = pd.DataFrame(
         {
             "order_id": raw[id_column].astype(str).to_numpy(),
-            "order_date": dates.to_numpy(),
+            "order_date": stamps,
             "item_name": raw[ITEM_NAME].astype(str).to_numpy(),
-            "quantity": numbers[QUANTITY].astype("int64").to_numpy(),
-            "product_price": numbers[PRICE].astype("float64").to_numpy(),
-            "total_products": numbers[TOTAL_PRODUCTS].astype("int64").to_numpy(),
+            "quantity": numbers[QUANTITY].astype("int64"),
+            "product_price": numbers[PRICE],
+            "total_products": numbers[TOTAL_PRODUCTS].astype("int64"),
         }
     )
-    check_order_ids(orders, [Source(source, id_column, len(orders))])
     return orders
 
 
@@ -337,8 +338,9 @@ def _read_text(path: Path) -> str:
 def read_orders(path, week: int | None = None) -> tuple[pd.DataFrame, Source]:
     """Read and validate one CSV file (optionally gzipped, UTF-8) in the export schema.
 
-    See :func:`parse_orders` for what is refused; a file that is not readable UTF-8 CSV (a
-    truncated or corrupt gzip stream, other bytes, binary data) is refused in one line too.
+    Refused: a file that is not readable UTF-8 CSV (a truncated or corrupt gzip stream, other
+    bytes, binary data), what :func:`parse_orders` refuses, and an order id given to two
+    orders (:func:`check_order_ids`).
 
     Parameters
     ----------
@@ -359,7 +361,13 @@ def read_orders(path, week: int | None = None) -> tuple[pd.DataFrame, Source]:
     FoodcastError
         Naming the file (and the row and column of a bad value).
     """
-    path = Path(path)
+    orders, source = _read_file(Path(path), week)
+    check_order_ids(orders, [source])
+    return orders, source
+
+
+def _read_file(path: Path, week: int | None) -> tuple[pd.DataFrame, Source]:
+    """:func:`read_orders` but for the order ids, which the caller checks across files."""
     text = _read_text(path)
     try:
         raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
@@ -382,7 +390,7 @@ def read_batch_files(paths) -> tuple[pd.DataFrame, list[Source]]:
     """Read and validate batch files; one frame of order lines with a ``restaurant`` column.
 
     Each file is checked as :func:`read_orders` does, its rows must fall in the week its name
-    gives, and a restaurant's order ids must each name one order across all the files read.
+    gives, and each order id of a restaurant must name one order across all the files read.
 
     Returns
     -------
@@ -398,7 +406,7 @@ def read_batch_files(paths) -> tuple[pd.DataFrame, list[Source]]:
     """
     frames, sources = [], []
     for path in paths:
-        orders, source = read_orders(path, batch_week(path))
+        orders, source = _read_file(Path(path), batch_week(path))
         orders["restaurant"] = Path(path).parent.name
         frames.append(orders)
         sources.append(source)
