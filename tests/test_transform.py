@@ -259,6 +259,7 @@ def test_allow_missing_reads_the_week_without_the_restaurant_and_reports_it(tmp_
     assert "beta week 3 (no batch)" in warnings and "alpha week 4 (empty batch)" in warnings
     # What a stage records on its run: one line, and JSON.
     assert "incomplete: beta week 3 (no batch), alpha week 4 (empty batch)" in coverage.summary()
+    assert json.loads(json.dumps(coverage.to_dict()))["spans"] == {"alpha": [1, 5], "beta": [1, 5]}
     assert json.loads(json.dumps(coverage.to_dict()))["missing"][0] == {
         "restaurant": "beta", "week": 3, "reason": "no batch", "path": str(root / "beta" / "week_003.csv.gz"),
     }
@@ -279,6 +280,9 @@ def test_a_restaurant_is_only_required_between_its_first_and_last_orders(tmp_pat
 
     assert coverage.complete and coverage.weeks == tuple(range(1, 7))
     assert len(df) == 6 * 168
+    # Were alpha's empty weeks a late export, the user would learn it from the coverage.
+    assert coverage.spans == (("alpha", 1, 4), ("beta", 3, 6))
+    assert coverage.summary().endswith("; alpha has orders in weeks 1-4 only, beta has orders in weeks 3-6 only")
     assert not [r for r in transform_log.records if r.levelno >= logging.WARNING]
 
 

@@ -86,6 +86,11 @@ class Coverage:
         with ``allow_missing``; those weeks then hold the other restaurants' cash-in only.
     restaurants : tuple of str
         The restaurants of the chain (every directory of the data directory holding batches).
+    spans : tuple of (str, int, int)
+        ``(restaurant, first week, last week)`` with orders, over the whole data directory,
+        for each restaurant that has any. The rule does not require a restaurant outside its
+        span, so a restaurant whose latest batches are late, rather than closed, only shows
+        here (and in :meth:`summary`).
     """
 
     start_week: int
@@ -94,6 +99,7 @@ class Coverage:
     left_out: tuple[int, ...]
     missing: tuple[MissingBatch, ...]
     restaurants: tuple[str, ...]
+    spans: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -108,6 +114,10 @@ class Coverage:
             text += f"; incomplete: {', '.join(map(str, self.missing))}"
         if self.left_out:
             text += f"; left out (no data): weeks {describe_weeks(self.left_out)}"
+        partial = [f"{r} has orders in weeks {first}-{last} only" for r, first, last in self.spans
+                   if first > self.start_week or last < self.end_week]
+        if partial:
+            text += f"; {', '.join(partial)}"
         return text
 
     def to_dict(self) -> dict:
@@ -119,6 +129,7 @@ class Coverage:
             "left_out": list(self.left_out),
             "missing": [asdict(m) for m in self.missing],
             "restaurants": list(self.restaurants),
+            "spans": {r: [first, last] for r, first, last in self.spans},
             "complete": self.complete,
         }
 
@@ -150,9 +161,11 @@ def _coverage(batches: dict, data_dir, start_week: int, end_week: int) -> Covera
     except FoodcastError as exc:
         raise FoodcastError(f"{exc}; {data_dir} holds weeks {describe_weeks(held)}") from None
     wanted = range(start_week, end_week + 1)
-    filled, missing = set(), []
+    filled, missing, spans = set(), [], []
     for restaurant, weeks in batches.items():
         span = data_span(weeks)
+        if span is not None:
+            spans.append((restaurant, *span))
         for week in wanted:
             if week in weeks and has_orders(weeks[week]):
                 filled.add(week)
@@ -169,6 +182,7 @@ def _coverage(batches: dict, data_dir, start_week: int, end_week: int) -> Covera
         left_out=tuple(w for w in wanted if w not in filled),
         missing=tuple(sorted(missing, key=lambda m: (m.week, m.restaurant))),
         restaurants=tuple(batches),
+        spans=tuple(spans),
     )
 
 
