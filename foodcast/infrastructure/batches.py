@@ -6,10 +6,10 @@ per restaurant per week, each holding that week's order lines in the export sche
 ``Product Price``, ``Total products``. Every sub-directory holding batches is a restaurant of
 the chain.
 
-Every file read, export or batch, goes through the same checks (:func:`parse_orders`): readable
-UTF-8 CSV, every value present and plausible (finite, within :data:`LIMITS`), each order id
-naming one order, and, for a batch, every row inside the batch's week. A refusal names the
-file, and the row and column of the first bad value.
+Every file read, export or batch, goes through the same checks (:func:`read_orders`,
+:func:`read_batch_files`): readable UTF-8 CSV, every value present and plausible (finite,
+within :data:`LIMITS`), each order id naming one order, and, for a batch, every row inside the
+batch's week. A refusal names the file, and the row and column of the first bad value.
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ def parse_orders(raw: pd.DataFrame, source: str, week: int | None = None) -> pd.
             if bad is not None and bad.any():
                 fail(bad, column, what)
         numbers[column] = values
-    orders = pd.DataFrame(
+    return pd.DataFrame(
         {
             "order_id": raw[id_column].astype(str).to_numpy(),
             "order_date": stamps,
@@ -226,7 +226,6 @@ def parse_orders(raw: pd.DataFrame, source: str, week: int | None = None) -> pd.
             "total_products": numbers[TOTAL_PRODUCTS].astype("int64"),
         }
     )
-    return orders
 
 
 def _id_column(raw: pd.DataFrame, source: str) -> str:
