@@ -91,9 +91,12 @@ def generate(data_dir, seed):
         "Import ORDERS, a restaurant's raw order export (CSV, optionally .gz), as weekly "
         "batches of restaurant NAME. Columns: 'Order Number' (or 'Order ID'), 'Order Date' "
         "(ISO 'YYYY-MM-DD HH:MM:SS' or day-first 'DD/MM/YYYY HH:MM'), 'Item Name', "
-        "'Quantity', 'Product Price', 'Total products'. The whole file is checked before "
-        "anything is written; a week that already has a batch is merged with it, so importing "
-        f"the same file twice changes nothing.\n\n{LAYOUT_HELP}"
+        "'Quantity', 'Product Price', 'Total products'; UTF-8 text. The whole file, and every "
+        "batch the restaurant already has, is checked before anything is written: values "
+        "present and plausible (finite, not negative, at most 1000 items on a line, 1000 a "
+        "unit price, 10000 items in an order), each order id naming one order (one date). A "
+        "week that already has a batch is merged with it, so importing the same file twice "
+        f"changes nothing.\n\n{LAYOUT_HELP}"
     ),
 )
 @click.argument("orders", type=click.Path(dir_okay=False))

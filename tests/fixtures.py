@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -41,3 +43,50 @@ def make_batches(data_dir, weeks, restaurants=("alpha", "beta"), seed=0) -> Path
             rng = np.random.default_rng([seed, r, week])
             write_batch(to_export(orders_for_week(week, r, rng)), data_dir / restaurant / batch_name(week))
     return data_dir
+
+
+def _gzip(data: bytes) -> bytes:
+    return gzip.compress(data, mtime=0)
+
+
+def _flip_until_zlib_error(data: bytes) -> bytes:
+    """The gzip stream with one byte of its deflate data flipped, at the first place where
+    that makes zlib itself fail (other places give a CRC error or still decompress)."""
+    stream = _gzip(data)
+    for offset in range(20, len(stream) - 8):
+        damaged = stream[:offset] + bytes([stream[offset] ^ 0xFF]) + stream[offset + 1:]
+        try:
+            gzip.decompress(damaged)
+        except zlib.error:
+            return damaged
+        except (OSError, EOFError):
+            continue
+    raise AssertionError("no single flipped byte makes zlib fail")
+
+
+def _latin_1(data: bytes) -> bytes:
+    """The CSV as a till set to Latin-1 writes it, a pound sign ending its first row."""
+    lines = data.split(b"\n")
+    lines[1] += " £".encode("latin-1")
+    return b"\n".join(lines)
+
+
+# Ways a file can be damaged: name -> (file suffix, damaged bytes from the good CSV bytes).
+DAMAGES = {
+    "truncated-gzip": (".csv.gz", lambda data: _gzip(data)[: len(_gzip(data)) // 2]),
+    "corrupt-deflate-stream": (".csv.gz", _flip_until_zlib_error),
+    "bad-gzip-header": (".csv.gz", lambda data: b"PK\x03\x04" + _gzip(data)[4:]),
+    "gzip-crc-mismatch": (".csv.gz", lambda data: _gzip(data)[:-8] + b"\0\0\0\0" + _gzip(data)[-4:]),
+    "zero-bytes": (".csv.gz", lambda data: b""),
+    "latin-1-text": (".csv", lambda data: _latin_1(data)),
+    "latin-1-text-gzipped": (".csv.gz", lambda data: _gzip(_latin_1(data))),
+    "binary-garbage": (".csv", lambda data: np.random.default_rng(7).bytes(4096)),
+    "nul-filled": (".csv", lambda data: b"\0" * len(data)),
+    "ragged-rows": (".csv", lambda data: b"\n".join(
+        line if i == 0 else b"x," + line for i, line in enumerate(data.strip().split(b"\n"))) + b"\n"),
+}
+
+
+def csv_bytes(export: pd.DataFrame) -> bytes:
+    """A frame in the export schema as the bytes of a CSV file."""
+    return export.to_csv(index=False, lineterminator="\n").encode("utf-8")

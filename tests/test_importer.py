@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from fixtures import DAMAGES, csv_bytes
 from foodcast.__main__ import cli
 from foodcast.errors import FoodcastError
 from foodcast.infrastructure import generator
@@ -158,6 +159,36 @@ REFUSALS = {
         with_row(RAW_ROWS[:3], ["28/12/2014 20:00", "Plain Naan", "1", "2.50", "1"]),
         HEADER, 4, "Order Date",
     ),
+    # The tester's prices: accepted, then train crashed on every later run.
+    "infinite-price": (
+        with_row(RAW_ROWS[:3], ["06/09/2015 19:05", "Plain Naan", "1", "inf", "4"]),
+        HEADER, 4, "Product Price",
+    ),
+    "overflowing-price": (
+        with_row(RAW_ROWS[:3], ["06/09/2015 19:05", "Plain Naan", "1", "1e308", "4"]),
+        HEADER, 4, "Product Price",
+    ),
+    "price-above-bound": (
+        with_row(RAW_ROWS[:3], ["06/09/2015 19:05", "Plain Naan", "1", "1000.01", "4"]),
+        HEADER, 4, "Product Price",
+    ),
+    "nan-quantity": (
+        with_row(RAW_ROWS[:3], ["06/09/2015 19:05", "Plain Naan", "NaN", "2.50", "4"]),
+        HEADER, 4, "Quantity",
+    ),
+    "quantity-above-bound": (
+        with_row(RAW_ROWS[:3], ["06/09/2015 19:05", "Plain Naan", "5000", "2.50", "4"]),
+        HEADER, 4, "Quantity",
+    ),
+    "infinite-total": (
+        with_row(RAW_ROWS[:3], ["06/09/2015 19:05", "Plain Naan", "1", "2.50", "Infinity"]),
+        HEADER, 4, "Total products",
+    ),
+    # Order 5001 again, another day: a second order under the same id.
+    "order-id-of-two-orders": (
+        with_row(RAW_ROWS, ["20/09/2015 19:05", "Plain Naan", "1", "2.50", "1"]),
+        HEADER, 9, "Order ID",
+    ),
 }
 
 
@@ -250,3 +281,91 @@ def test_module_entry_point_fails_with_one_line_and_no_traceback(tmp_path):
     assert result.stderr.strip() == f"Error: {raw}: row 1, column 'Quantity': not a number: 'x'"
     assert not data.exists()
 
+
+
+def test_implausible_value_is_not_merged_into_an_existing_batch(tmp_path):
+    # The tester's case: an `inf` price merged into week 36's batch, and train crashed on every
+    # later run until someone edited the file by hand.
+    data = tmp_path / "data"
+    import_export(write_raw(tmp_path / "good.csv", RAW_ROWS), "curry_house", data)
+    before = digests(data)
+    for price in ("inf", "1e308"):
+        bad = write_raw(tmp_path / "bad.csv", [["5010", "06/09/2015 20:00", "Plain Naan", "1", price, "1"]])
+        result = CliRunner().invoke(cli, ["import", str(bad), "--restaurant", "curry_house", "--data-dir", str(data)])
+        assert result.exit_code == 1
+        assert result.stderr.strip() == f"Error: {bad}: row 1, column 'Product Price': not a finite number: {price!r}" \
+            or result.stderr.strip() == f"Error: {bad}: row 1, column 'Product Price': above the maximum of 1000: {price!r}"
+        assert digests(data) == before
+
+
+def test_order_id_of_another_week_is_refused_at_import(tmp_path):
+    # An export whose dates were read month-first once and day-first the next time would add
+    # every order a second time, in another week: the id gives it away.
+    data = tmp_path / "data"
+    import_export(write_raw(tmp_path / "a.csv", RAW_ROWS), "curry_house", data)
+    before = digests(data)
+    again = write_raw(tmp_path / "b.csv", [["5004", "09/21/2015 00:10", "Mango Chutney", "1", "0.70", "1"],
+                                           ["5004", "21/10/2015 00:10", "Mango Chutney", "1", "0.70", "1"]][1:])
+    with pytest.raises(FoodcastError) as info:
+        import_export(again, "curry_house", data)
+    week_39 = data / "curry_house" / "week_039.csv.gz"
+    assert str(info.value) == (
+        f"{again}: row 1, column 'Order ID': order id '5004' already names another order, "
+        f"dated 2015-09-21 00:10:00 at {week_39} row 1"
+    )
+    assert digests(data) == before
+
+
+def test_existing_batch_with_a_row_outside_its_week_blocks_the_import(tmp_path):
+    data = tmp_path / "data"
+    written = import_export(write_raw(tmp_path / "a.csv", RAW_ROWS), "curry_house", data)
+    week_36 = pd.read_csv(written[0], dtype=str)
+    week_36.loc[1, "Order Date"] = "2015-09-07 00:30:00"  # Monday of week 37
+    plain = written[0].with_name("week_036.csv")
+    week_36.to_csv(plain, index=False)
+    written[0].unlink()
+    before = digests(data)
+    with pytest.raises(FoodcastError, match=rf"^{plain}: row 2, column 'Order Date': date outside week 36 "):
+        import_export(write_raw(tmp_path / "b.csv", RAW_ROWS[6:]), "curry_house", data)
+    assert digests(data) == before
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_damaged_export_is_refused_in_one_line_naming_it(tmp_path, damage):
+    # The tester's case: a truncated .csv.gz printed only "Aborted!"; a corrupt stream ended in
+    # a zlib.error traceback.
+    suffix, make = DAMAGES[damage]
+    raw = tmp_path / f"orders{suffix}"
+    good = pd.DataFrame(RAW_ROWS, columns=HEADER)
+    raw.write_bytes(make(csv_bytes(good)))
+    data = tmp_path / "data"
+    command = ["import", str(raw), "--restaurant", "curry_house", "--data-dir", str(data)]
+
+    result = CliRunner().invoke(cli, command)
+
+    assert result.exit_code == 1, result.output
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1 and message.startswith(f"Error: {raw}: "), message
+    assert not data.exists()
+
+
+def test_damaged_existing_batch_is_refused_in_one_line_naming_it(tmp_path):
+    data = tmp_path / "data"
+    written = import_export(write_raw(tmp_path / "a.csv", RAW_ROWS), "curry_house", data)
+    written[1].write_bytes(written[1].read_bytes()[:-20])  # week 37, truncated
+    before = digests(data)
+    result = subprocess.run(
+        [sys.executable, "-m", "foodcast", "import", str(write_raw(tmp_path / "b.csv", RAW_ROWS[:1])),
+         "--restaurant", "curry_house", "--data-dir", str(data)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr == f"Error: {written[1]}: truncated gzip file (the compressed data ends early)\n"
+    assert digests(data) == before
+
+
+def test_import_help_states_the_bounds_the_checks_use():
+    from foodcast.infrastructure.batches import MAX_PRICE, MAX_QUANTITY, MAX_TOTAL_PRODUCTS
+
+    text = " ".join(CliRunner().invoke(cli, ["import", "--help"]).output.split())
+    assert f"at most {MAX_QUANTITY} items on a line, {MAX_PRICE:g} a unit price, {MAX_TOTAL_PRODUCTS} items in an order" in text

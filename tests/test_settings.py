@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 import foodcast.settings as settings
+from foodcast.errors import FoodcastError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,6 +67,8 @@ def test_environment_variable_overrides_data_dir(monkeypatch, tmp_path):
 
 def test_relative_override_is_made_absolute(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
     monkeypatch.setenv("FOODCAST_DATA_DIR", "batches")
     assert settings.data_dir() == str(tmp_path / "batches")
 
@@ -96,3 +99,35 @@ def test_logging_configuration_is_a_dict_config_yaml(restore_logging, capsys):
 def test_configure_logging_applies_the_file(restore_logging):
     settings.configure_logging()
     assert logging.getLogger("foodcast.domain.transform").isEnabledFor(logging.INFO)
+
+
+@pytest.mark.parametrize("variable", ["MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID"])
+def test_relative_data_dir_is_refused_under_mlflow_run(monkeypatch, tmp_path, variable):
+    # mlflow run starts every entry point in the project directory, whatever directory the
+    # user ran it from: a relative path would silently name the project's data set. It sets
+    # both variables; MLflow deletes MLFLOW_RUN_ID once the stage's run has started.
+    monkeypatch.chdir(tmp_path)
+    for name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, "0123456789abcdef")
+    monkeypatch.setenv("FOODCAST_DATA_DIR", "batches")
+    with pytest.raises(FoodcastError) as info:
+        settings.data_dir()
+    message = str(info.value)
+    assert len(message.splitlines()) == 1
+    assert "FOODCAST_DATA_DIR='batches' is a relative path" in message
+    assert 'FOODCAST_DATA_DIR="$PWD/batches"' in message
+    with pytest.raises(FoodcastError):
+        settings.DATA_DIR
+
+    monkeypatch.setenv("FOODCAST_DATA_DIR", str(tmp_path / "batches"))
+    assert settings.data_dir() == str(tmp_path / "batches")
+    monkeypatch.delenv("FOODCAST_DATA_DIR")
+    assert Path(settings.data_dir()) == REPO_ROOT / "data"
+
+
+def test_home_relative_data_dir_is_expanded(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("MLFLOW_RUN_ID", "0123456789abcdef")
+    monkeypatch.setenv("FOODCAST_DATA_DIR", "~/batches")
+    assert settings.data_dir() == str(tmp_path / "batches")

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from foodcast.domain.weeks import WEEK_ONE_START, weeks_of
+from foodcast.domain.weeks import weeks_of
 from foodcast.errors import FoodcastError
 from foodcast.infrastructure.batches import (
-    ORDER_DATE,
     batch_name,
+    check_order_ids,
     check_restaurant_name,
     list_batches,
-    read_export,
+    read_batch_files,
+    read_orders,
     to_export,
     write_batch,
 )
@@ -51,34 +51,34 @@ def import_export(path, restaurant: str, data_dir) -> list[Path]:
     Raises
     ------
     FoodcastError
-        If the restaurant name is invalid, the export cannot be read, a value is missing or
-        malformed, a date falls before week 1, or an existing batch is itself invalid. Nothing
-        is written then.
+        If the restaurant name is invalid, the export cannot be read, a value is missing,
+        malformed or implausible, a date falls before week 1, an order id of the export names
+        another order (in the export or in any batch of the restaurant), or an existing batch
+        is itself invalid (see ``foodcast.infrastructure.batches.parse_orders``). Nothing is
+        written then.
     """
     restaurant = check_restaurant_name(restaurant)
     path = Path(path)
     if not path.is_file():
         raise FoodcastError(f"{path}: no such file")
-    orders = _as_stored(read_export(path))
+    orders, export_source = read_orders(path)
+    orders = _as_stored(orders)
     weeks = weeks_of(orders["order_date"]).to_numpy()
-    early = weeks < 1
-    if early.any():
-        row = int(np.flatnonzero(early)[0])
-        raise FoodcastError(
-            f"{path}: row {row + 1}, column '{ORDER_DATE}': date "
-            f"{orders['order_date'].iloc[row]} is before week 1 (which starts on "
-            f"{WEEK_ONE_START.date()})"
-        )
 
     existing = _existing_batches(Path(data_dir), restaurant)
+    # Every batch of the restaurant is read and checked before the first write, so that a bad
+    # batch aborts cleanly and an order id of the export cannot name an order of another week.
+    stored, sources = read_batch_files(existing.values())
+    stored = stored.drop(columns="restaurant")
+    stored_weeks = weeks_of(stored["order_date"]).to_numpy()
+    check_order_ids(pd.concat([stored, orders], ignore_index=True), [*sources, export_source])
     target_dir = Path(data_dir) / restaurant
-    # Every file is read and merged before the first write, so a bad batch aborts cleanly.
     plan = []
     for week in sorted(set(weeks.tolist())):
         lines = orders[weeks == week]
         old_path = existing.get(week)
         if old_path is not None:
-            lines = _union(_as_stored(read_export(old_path)), lines)
+            lines = _union(_as_stored(stored[stored_weeks == week]), lines)
         plan.append((target_dir / batch_name(week), to_export(lines), old_path))
 
     written = []

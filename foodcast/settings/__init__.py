@@ -2,6 +2,13 @@
 
 ``DATA_DIR`` is the default dataset shipped with the project (``data/`` at the repository
 root), unless the ``FOODCAST_DATA_DIR`` environment variable names another directory.
+
+A relative ``FOODCAST_DATA_DIR`` is relative to the working directory. ``mlflow run`` starts
+every entry point in the project directory, not in the directory it was started from, and
+leaves no trace of the latter; so under ``mlflow run`` a relative ``FOODCAST_DATA_DIR`` is
+refused rather than silently read from the project directory. ``mlflow run`` gives every
+entry point ``MLFLOW_RUN_ID`` and ``MLFLOW_EXPERIMENT_ID``; MLflow deletes the first from the
+environment when the run starts, the second stays: either one marks the process.
 """
 
 import os
@@ -9,14 +16,39 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOGGING_CONFIGURATION_FILE = str(Path(__file__).resolve().parent / "logging.yaml")
+DATA_DIR_VARIABLE = "FOODCAST_DATA_DIR"
+MLFLOW_RUN_VARIABLES = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID")
 
 
 def data_dir() -> str:
-    """The data directory in force now (re-reads ``FOODCAST_DATA_DIR``)."""
-    return os.path.abspath(os.environ.get("FOODCAST_DATA_DIR") or PROJECT_ROOT / "data")
+    """The data directory in force now (re-reads ``FOODCAST_DATA_DIR``), as an absolute path.
+
+    Raises
+    ------
+    FoodcastError
+        If ``FOODCAST_DATA_DIR`` is a relative path and the process runs under ``mlflow run``
+        (or another process that sets ``MLFLOW_RUN_ID`` or ``MLFLOW_EXPERIMENT_ID``).
+    """
+    value = os.path.expanduser(os.environ.get(DATA_DIR_VARIABLE) or "")
+    if not value:
+        return str(PROJECT_ROOT / "data")
+    if not os.path.isabs(value) and any(os.environ.get(name) for name in MLFLOW_RUN_VARIABLES):
+        from foodcast.errors import FoodcastError
+
+        raise FoodcastError(
+            f"{DATA_DIR_VARIABLE}={value!r} is a relative path, but mlflow run starts every "
+            f"stage in the project directory ({os.getcwd()}), not where you ran it; give an "
+            f"absolute path, e.g. {DATA_DIR_VARIABLE}=\"$PWD/{value}\""
+        )
+    return os.path.abspath(value)
 
 
-DATA_DIR = data_dir()  # as at import, for the tutorial's `settings.DATA_DIR`
+def __getattr__(name):
+    # DATA_DIR is looked up when read, so that it follows FOODCAST_DATA_DIR and refuses a
+    # relative one under mlflow run, like data_dir().
+    if name == "DATA_DIR":
+        return data_dir()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def configure_logging() -> None:
