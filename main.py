@@ -13,9 +13,6 @@ import click
 from foodcast.application import stages
 from foodcast.application.command import with_options
 
-YES = {"true", "1", "yes", "y", "on"}
-NO = {"false", "0", "no", "n", "off"}
-
 
 @click.command(help=f"""Run the whole foodcast pipeline ({", ".join(s.name for s in stages.PIPELINE)})
 as child runs of one MLflow run, training on weeks START_WEEK..END_WEEK and forecasting week
@@ -45,7 +42,7 @@ def main(**options):
 
 
 def check_options(options: dict) -> dict:
-    """Refuse bad parameters before anything is launched; resolve ``next_week`` and ``use_cache``.
+    """Refuse bad parameters before anything is launched; resolve ``next_week``.
 
     Options come from the stage registry (an option no stage takes cannot exist, and click
     refuses any other); bounds of single parameters are checked by their click options. This
@@ -67,10 +64,6 @@ def check_options(options: dict) -> dict:
         options["next_week"] = end + 1
     if options["next_week"] <= end:
         raise FoodcastError(f"next_week {options['next_week']} must come after end_week {end}")
-    flag = str(options["use_cache"]).strip().lower()
-    if flag not in YES | NO:
-        raise FoodcastError(f"use_cache must be true or false, got {options['use_cache']!r}")
-    options["use_cache"] = flag in YES
     held = set(available_weeks(data_dir()))
     if not held & set(range(start, end + 1)):
         raise FoodcastError(f"no data for weeks {start}-{end} in {data_dir()}; it holds weeks {describe_weeks(held)}")

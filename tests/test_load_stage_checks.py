@@ -71,3 +71,14 @@ def test_load_refuses_incomplete_or_damaged_batches_in_one_line(tmp_path, damage
     runs = load_runs(uri)
     assert [run.info.status for run in runs] == ["FAILED"]
     assert expected in runs[0].data.tags["foodcast.error"]
+
+
+def test_allow_missing_reads_the_incomplete_week_and_records_it(tmp_path):
+    data = make_batches(tmp_path / "data", range(1, 15))
+    (data / "beta" / "week_005.csv.gz").unlink()
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    Runner(tmp_path, uri, data).mlflow_run("load", allow_missing="true", **WEEKS)
+    [run] = load_runs(uri)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["allow_missing"] == "true"
+    assert "incomplete: beta week 5 (no batch)" in run.data.tags["foodcast.coverage"]

@@ -21,7 +21,7 @@ from foodcast.application.pipeline import Node, Resolution, plan, stage_params
 from foodcast.errors import FoodcastError
 
 OPTIONS = {"start_week": 2, "end_week": 12, "next_week": 13, "n_fold": 3, "n_estimators": 5,
-           "n_models": 3, "degree": 1, "lag_in_week": 1, "use_cache": True}
+           "n_models": 3, "degree": 1, "lag_in_week": 1, "allow_missing": False, "use_cache": True}
 
 
 def test_registry_is_consistent_and_agrees_with_mlproject():
@@ -61,7 +61,7 @@ def test_step_options_are_the_registry_s(name):
         assert option.opts == [param.option]
         assert option.required == param.required
         assert option.default == (None if param.required else param.default)
-        assert option.type.name in {"integer range", "float range", "text"}
+        assert option.type.name in {"integer range", "float range", "text", "boolean"}
     assert command.help and len(command.help) > 80  # says what it reads and writes
 
 
@@ -148,12 +148,11 @@ def options_env(monkeypatch, small_data):
     ({"start_week": 12, "end_week": 2}, "start_week 12 is after end_week 2"),
     ({"start_week": 300, "end_week": 310, "next_week": 0}, "no data for weeks 300-310"),
     ({"next_week": 12}, "next_week 12 must come after end_week 12"),
-    ({"use_cache": "maybe"}, "use_cache must be true or false"),
     ({"end_week": 13, "next_week": 0, "lag_in_week": 1}, None),
     ({"next_week": 20}, "needs weeks 19, but"),
 ])
 def test_check_options(options_env, change, message):
-    options = {**OPTIONS, "use_cache": "true", **change}
+    options = {**OPTIONS, "allow_missing": False, **change}
     if message is None:
         checked = main_module.check_options(options)
         assert checked["next_week"] == options["end_week"] + 1 and checked["use_cache"] is True

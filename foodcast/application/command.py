@@ -31,6 +31,8 @@ class _NonEmpty(click.ParamType):
 
 
 def _click_type(param: Param):
+    if param.type is bool:
+        return click.BOOL
     if param.type is int:
         return click.IntRange(min=None if param.min is None else int(param.min))
     if param.type is float:
@@ -45,7 +47,8 @@ def with_options(params):
         for p in reversed(tuple(params)):
             command = click.option(
                 p.option, p.name, type=_click_type(p), required=p.required,
-                default=None if p.required else p.default, show_default=not p.required, help=p.help,
+                default=None if p.required else p.default,
+                show_default=False if p.required else p.text(p.default), help=p.help,
             )(command)
         return command
 

@@ -32,11 +32,16 @@ def source_fingerprint(project_dir) -> str:
 
 
 def batches_fingerprint(data_dir, start_week: int, end_week: int) -> str:
-    """SHA-256 over exactly the batch files a read of weeks ``start_week..end_week`` opens."""
+    """SHA-256 over exactly the batch files a read of weeks ``start_week..end_week`` opens,
+    and over each restaurant's span of weeks with orders (which decides whether a week of the
+    range is complete, see ``foodcast.domain.transform``)."""
+    from foodcast.domain.transform import chain_coverage
     from foodcast.infrastructure.batches import batch_files
 
     root = Path(data_dir).resolve()
-    return _digest(root, [p.resolve() for p in batch_files(root, start_week, end_week)])
+    files = _digest(root, [p.resolve() for p in batch_files(root, start_week, end_week)])
+    spans = chain_coverage(root, start_week, end_week).spans
+    return hashlib.sha256(json.dumps([files, spans]).encode()).hexdigest()
 
 
 def package_versions(packages) -> dict[str, str | None]:

@@ -120,7 +120,7 @@ def stage_params(node: Node, options: Mapping, resolved: Mapping[tuple, Resoluti
     for param in node.stage.params:
         if param.name not in options:
             raise KeyError(f"stage {node.stage.name} takes {param.name}, which main's options lack")
-        params[param.name] = param.type(options[param.name])
+        params[param.name] = param.cast(options[param.name])
     missing = {p.name for p in node.stage.all_params} - set(params)
     if missing:
         raise KeyError(f"stage {node.stage.name}: no value for {sorted(missing)}")
@@ -271,8 +271,9 @@ class Pipeline:
 
     def _launch(self, node: Node, params: dict, ckey: str, experiment_id: str) -> Resolution:
         try:
+            texts = {p.name: p.text(params[p.name]) for p in node.stage.all_params}
             submitted = mlflow.run(
-                str(self.project_dir), entry_point=node.stage.name, parameters=params,
+                str(self.project_dir), entry_point=node.stage.name, parameters=texts,
                 experiment_id=experiment_id, env_manager="local", synchronous=True,
             )
         except ExecutionException as exc:
@@ -329,12 +330,15 @@ def run_pipeline(options: dict) -> dict[tuple, Resolution]:
     try:
         with interruptible(), mlflow.start_run() as parent:
             parent_id, experiment_id = parent.info.run_id, parent.info.experiment_id
-            given = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in options.items()}
+            texts = {p.name: p.text(options[p.name]) for p in stages.main_params()}
             existing = parent.data.params
-            mlflow.log_params({k: v for k, v in given.items() if k not in existing})
+            mlflow.log_params({k: v for k, v in texts.items() if k not in existing})
             mlflow.set_tags({catalog.STEP_TAG: MAIN, "foodcast.next_week": options["next_week"], **owner_tags()})
             click.echo(f"main: run {parent_id} (experiment {experiment_id})")
             started = time.perf_counter()
+            # The stages run in the project directory: give them the data directory as an
+            # absolute path (a relative one is relative to where main was started).
+            os.environ["FOODCAST_DATA_DIR"] = data_dir()
             pipeline = Pipeline(options)
             for run_id, reason in fail_abandoned_runs(pipeline.client, experiment_id, keep={parent_id}).items():
                 click.echo(f"main: marked run {run_id} FAILED: {reason}")

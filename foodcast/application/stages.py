@@ -21,7 +21,9 @@ from typing import Callable, Mapping
 from foodcast.application import catalog
 from foodcast.settings import PROJECT_ROOT as PROJECT_DIR
 
-MLPROJECT_TYPES = {int: "int", float: "float", str: "string"}
+# MLproject has no boolean type: a bool parameter is a string, "true" or "false".
+MLPROJECT_TYPES = {int: "int", float: "float", str: "string", bool: "string"}
+TRUE, FALSE = {"true", "1", "yes", "y", "on"}, {"false", "0", "no", "n", "off"}
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class Param:
     name : str
         MLproject name; the click option is ``--name-with-dashes``.
     type : type
-        ``int``, ``float`` or ``str``.
+        ``int``, ``float``, ``str`` or ``bool`` (``true`` / ``false`` in MLproject).
     default : object
         Default value, or ``None`` when the parameter is required.
     help : str
@@ -55,6 +57,19 @@ class Param:
     @property
     def required(self) -> bool:
         return self.default is None
+
+    def cast(self, value):
+        """``value`` as this parameter's type (``"false"`` is False for a bool)."""
+        if self.type is bool and not isinstance(value, bool):
+            text = str(value).strip().lower()
+            if text not in TRUE | FALSE:
+                raise ValueError(f"{self.name} must be true or false, got {value!r}")
+            return text in TRUE
+        return self.type(value)
+
+    def text(self, value) -> str:
+        """``value`` as ``mlflow run`` passes and logs it."""
+        return str(value).lower() if self.type is bool else str(value)
 
     def but(self, **changes) -> "Param":
         """A copy with some fields changed (e.g. another default for one entry point)."""
@@ -129,7 +144,9 @@ LAG_IN_WEEK = Param("lag_in_week", int, 1, "Weekly lags: cash-in at the same hou
 N_FOLD = Param("n_fold", int, 10, "Chronological cross-validation folds.", min=2)
 N_ESTIMATORS = Param("n_estimators", int, 10, "Trees per random forest.", min=1)
 N_MODELS = Param("n_models", int, 10, "Bootstrap members of the multi-model.", min=1)
-USE_CACHE = Param("use_cache", str, "true", "true: reuse finished stages whose inputs have not changed; "
+ALLOW_MISSING = Param("allow_missing", bool, False, "false: refuse an incomplete week (a restaurant's batch "
+                      "missing or empty between two weeks it has orders); true: read it anyway and record it.")
+USE_CACHE = Param("use_cache", bool, True, "true: reuse finished stages whose inputs have not changed; "
                   "false: launch every stage anew.")
 
 MAIN_ONLY = (USE_CACHE,)
@@ -151,7 +168,7 @@ _PLOTS = ("plotly.graph_objects", "plotly.io")
 LOAD = Stage(
     catalog.LOAD,
     "reads the weekly batches of the training weeks into the chain's hourly cash-in",
-    params=(START_WEEK, END_WEEK),
+    params=(START_WEEK, END_WEEK, ALLOW_MISSING),
     artifacts=(catalog.DATA,),
     batch_weeks=lambda o: (o["start_week"], o["end_week"]),
     imports=("mlflow.data.pandas_dataset", "foodcast.application.datasets", "foodcast.application.fingerprint",
@@ -283,7 +300,7 @@ def mlproject_params(params) -> dict[str, dict]:
     for p in params:
         spec = {"type": MLPROJECT_TYPES[p.type]}
         if not p.required:
-            spec["default"] = p.default
+            spec["default"] = p.text(p.default) if p.type is bool else p.default
         out[p.name] = spec
     return out
 

@@ -42,7 +42,8 @@ def step_run(stage: str, params: dict, upstream: dict | None = None):
     try:
         with interruptible(), mlflow.start_run() as run:
             run_id = run.info.run_id
-            mlflow.log_params(params)
+            logged = run.data.params  # `mlflow run` logged them already, as it passed them
+            mlflow.log_params({k: _text(v) for k, v in params.items() if k not in logged})
             tags = {catalog.STEP_TAG: stage, "mlflow.runName": stage, **owner_tags()}
             tags.update({catalog.upstream_tag(s): rid for s, rid in upstream.items()})
             mlflow.set_tags(tags)
@@ -61,6 +62,10 @@ def step_run(stage: str, params: dict, upstream: dict | None = None):
         raise SystemExit(exc.exit_code) from None
     finally:
         exit_without_final_collection()
+
+
+def _text(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def exit_without_final_collection() -> None:
