@@ -186,7 +186,8 @@ def browser_page(viewport: tuple[int, int] = (1600, 1000), timeout_ms: float = 3
         Default timeout of every Playwright wait on the page.
     local_storage : dict, optional
         UI preferences to find in localStorage on every page load; default
-        :data:`ASSISTANT_CLOSED`. Pass ``{}`` for a first visit exactly as a new user makes it.
+        :data:`ASSISTANT_CLOSED`. ``{**ASSISTANT_CLOSED, **MODEL_TRAINING_VIEW}`` is a user who
+        has also clicked "Model training"; ``{}`` a first visit exactly as a new user makes it.
 
     Yields
     ------
@@ -225,7 +226,7 @@ class RunRow:
     level: int
 
 
-def open_run(page, ui: UIServer, experiment_id: str, run_id: str, tab: str | None = None) -> None:
+def open_run(page: Page, ui: UIServer, experiment_id: str, run_id: str, tab: str | None = None) -> None:
     """Open a run page and wait until its name is on screen (and, on the overview, its
     parameters table).
 
@@ -241,7 +242,7 @@ def open_run(page, ui: UIServer, experiment_id: str, run_id: str, tab: str | Non
     wait_for_run_page(page, overview=tab is None)
 
 
-def wait_for_run_page(page, overview: bool = True) -> None:
+def wait_for_run_page(page: Page, overview: bool = True) -> None:
     """Wait until the run page in ``page`` shows its name (and on the overview its parameters);
     ``AssertionError`` if the UI says the run does not exist (a broken link)."""
     header = page.locator("[data-testid=runs-header]").filter(has_text=re.compile(r"\S"))
@@ -255,18 +256,18 @@ def wait_for_run_page(page, overview: bool = True) -> None:
         _section(page, "Parameters").wait_for()
 
 
-def _section(page, title: str):
+def _section(page: Page, title: str):
     """The box under the ``<h4>`` heading ``title`` (``Parameters (3)`` matches ``Parameters``)."""
     heading = page.locator("h4").filter(has_text=re.compile(rf"^{re.escape(title)}( \(\d+\))?$"))
     return heading.locator("xpath=..")
 
 
-def run_name(page) -> str:
+def run_name(page: Page) -> str:
     """The run name in the page header."""
     return page.locator("[data-testid=runs-header]").inner_text().strip()
 
 
-def _expand_description(page) -> None:
+def _expand_description(page: Page) -> None:
     """Click "Show more" if the description is cut (its box is capped in height and overflows);
     the button appears only once the page has measured the text, so look at the box itself."""
     cut = page.locator("[data-testid=note-editor-preview-content]").first.evaluate("""el => {
@@ -280,7 +281,7 @@ def _expand_description(page) -> None:
         page.get_by_text("Show less", exact=True).wait_for()
 
 
-def read_description(page) -> str:
+def read_description(page: Page) -> str:
     """The run description as the page renders it (text, expanded); ``""`` when there is none."""
     content = page.locator("[data-testid=note-editor-preview-content]")
     if not content.count():
@@ -289,7 +290,7 @@ def read_description(page) -> str:
     return content.first.inner_text().strip()
 
 
-def description_links(page) -> list[tuple[str, str]]:
+def description_links(page: Page) -> list[tuple[str, str]]:
     """``(text, href)`` of every link in the rendered description, ``href`` as written."""
     content = page.locator("[data-testid=note-editor-preview-content]")
     if not content.count():
@@ -299,21 +300,22 @@ def description_links(page) -> list[tuple[str, str]]:
         "els => els.map(a => [a.textContent.trim(), a.getAttribute('href')])")
 
 
-def description_link(page, text: str):
+def description_link(page: Page, text: str):
     """The link named ``text`` in the run description, made clickable: a long description is
     shown cut to a few lines under a fade until "Show more" is clicked, as a user would."""
     _expand_description(page)
-    return page.locator("[data-testid=note-editor-preview-content] a").filter(has_text=text).first
+    links = page.locator("[data-testid=note-editor-preview-content] a")
+    return links.filter(has_text=re.compile(rf"^\s*{re.escape(text)}\s*$")).first
 
 
-def read_params(page) -> dict[str, str]:
+def read_params(page: Page) -> dict[str, str]:
     """The run's parameters table, ``{name: value}`` as displayed."""
     rows = _section(page, "Parameters").locator("[role=row]").evaluate_all(
         "rows => rows.map(r => Array.from(r.querySelectorAll('[role=cell]')).map(c => c.innerText.trim()))")
     return {cells[0]: cells[1] for cells in rows if len(cells) == 2}
 
 
-def read_datasets(page) -> list[dict]:
+def read_datasets(page: Page) -> list[dict]:
     """What the dataset drawer shows for each dataset of the run: opens the drawer from the
     run page's Datasets box and selects each dataset in turn.
 
@@ -375,7 +377,7 @@ _READ_DRAWER_JS = r"""drawer => {
 }"""
 
 
-def open_runs_table(page, ui: UIServer, experiment_id: str, search_filter: str | None = None) -> None:
+def open_runs_table(page: Page, ui: UIServer, experiment_id: str, search_filter: str | None = None) -> None:
     """Open the experiment's runs table in the Model training view.
 
     Parameters
@@ -395,7 +397,7 @@ def open_runs_table(page, ui: UIServer, experiment_id: str, search_filter: str |
 _NAME_CELL = "[role=gridcell][col-id='attributes.`Run Name`']"
 
 
-def read_runs_table(page) -> list[RunRow]:
+def read_runs_table(page: Page) -> list[RunRow]:
     """The runs table on ``page`` with every parent expanded, as :class:`RunRow` in display
     order (children follow their parent with ``level`` 1)."""
     name_cells = page.locator(_NAME_CELL)
@@ -424,7 +426,7 @@ def read_runs_table(page) -> list[RunRow]:
             for _, name, run_id, indent in rows]
 
 
-def read_artifact_preview(page) -> dict:
+def read_artifact_preview(page: Page) -> dict:
     """The file selected in a run's Artifacts tab: its path and, for a CSV, the preview table.
 
     Returns
@@ -452,7 +454,7 @@ def read_artifact_preview(page) -> dict:
             "iframe": right.locator("iframe").count() > 0}
 
 
-def click_to_new_tab(page, link):
+def click_to_new_tab(page: Page, link):
     """Click ``link`` (a locator) that opens a new tab, as every description link does, and
     return that tab once its page has loaded."""
     with page.context.expect_page() as opened:
