@@ -16,7 +16,7 @@ from foodcast.application.command import with_options
 
 @click.command(help=f"""Run the whole foodcast pipeline ({", ".join(s.name for s in stages.PIPELINE)})
 as child runs of one MLflow run, training on weeks START_WEEK..END_WEEK and forecasting week
-NEXT_WEEK (0 = END_WEEK + 1). Week 1 starts Monday 2014-12-29. A stage whose cache key (entry
+NEXT_WEEK (0: END_WEEK + 1). Week 1 starts Monday 2014-12-29. A stage whose cache key (entry
 point, parameters, source code, batch files read, upstream run ids, Python and package versions)
 matches a FINISHED run whose outputs are still stored is reused instead of recomputed, unless
 --use-cache false. Prints one line per stage (reused or launched, run id) and logs lineage.json
@@ -63,7 +63,8 @@ def check_options(options: dict) -> dict:
     if options["next_week"] == 0:
         options["next_week"] = end + 1
     if options["next_week"] <= end:
-        raise FoodcastError(f"next_week {options['next_week']} must come after end_week {end}")
+        raise FoodcastError(f"next_week {options['next_week']} must come after end_week {end} "
+                            f"(e.g. -P next_week={end + 1}, or 0 for end_week + 1)")
     held = set(available_weeks(data_dir()))
     if not held & set(range(start, end + 1)):
         raise FoodcastError(f"no data for weeks {start}-{end} in {data_dir()}; it holds weeks {describe_weeks(held)}")

@@ -116,13 +116,8 @@ def resolve_worker(repeats: int) -> None:
     from foodcast.application.cache import find_reusable
     from foodcast.application.pipeline import Pipeline
 
-    def index_tag(key):
-        return catalog.cache_index_tag(key) if hasattr(catalog, "cache_index_tag") else f"foodcast.cache.{key}"
-
     client = mlflow.MlflowClient()
-    options = main_module.check_options({"start_week": 180, "end_week": 200, "next_week": 0, "n_fold": 10,
-                                         "n_estimators": 10, "n_models": 10, "degree": 1, "lag_in_week": 1,
-                                         "use_cache": "true"})
+    options = main_module.check_options({p.name: p.default for p in c.stages.main_params()})
     samples, inits, finds, searches, named, relaunched = [], [], [], [], [], 0
     for i in range(repeats + 1):
         with mlflow.start_run() as parent:
@@ -136,18 +131,12 @@ def resolve_worker(repeats: int) -> None:
             relaunched += 1  # sources changed since the cold run: this pass refilled the cache
             continue
         if i == 0:
-            # the lookup on a tag whose *name* carries the key (the tags table's primary key is
-            # (key, run_uuid), so it is an index seek; a tag's value is not indexed). Code that
-            # predates catalog.cache_index_tag did not set that tag: the bench adds it.
-            if not hasattr(catalog, "cache_index_tag"):
-                for stage, r in resolved.items():
-                    client.set_tag(r.run_id, index_tag(r.cache_key), stage)
             continue  # warm-up
         samples.append(t2 - t1)
         inits.append(t1 - t0)
         t = time.perf_counter()
-        for stage, r in resolved.items():
-            find_reusable(client, experiment_id, stage, r.cache_key)
+        for key, r in resolved.items():
+            find_reusable(client, experiment_id, pipeline.nodes[key].stage, r.cache_key)
         finds.append(time.perf_counter() - t)
         t = time.perf_counter()
         for r in resolved.values():
@@ -157,9 +146,11 @@ def resolve_worker(repeats: int) -> None:
                                order_by=["attributes.start_time DESC"], max_results=1)
         searches.append(time.perf_counter() - t)
         t = time.perf_counter()
-        for stage, r in resolved.items():
+        # the lookup on a tag whose *name* carries the key (the tags table's primary key is
+        # (key, run_uuid), so it is an index seek; a tag's value is not indexed)
+        for (stage, _), r in resolved.items():
             client.search_runs(experiment_ids=[experiment_id],
-                               filter_string=f"tags.`{index_tag(r.cache_key)}` = '{stage}' "
+                               filter_string=f"tags.`{catalog.cache_index_tag(r.cache_key)}` = '{stage}' "
                                              "AND attributes.status = 'FINISHED'",
                                order_by=["attributes.start_time DESC"], max_results=1)
         named.append(time.perf_counter() - t)

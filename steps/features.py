@@ -20,7 +20,7 @@ def features(load_run_id, degree, lag_in_week):
 
     check_run(load_run_id, catalog.LOAD)
     data = read_frame(load_run_id, catalog.DATA, catalog.LOAD)
-    log_input_frame(data, load_run_id, catalog.DATA, context="source", targets="cash_in")
+    log_input_frame(data, load_run_id, catalog.DATA, context="source", targets="cash_in", stage=catalog.LOAD)
     train = features_offline(data, degree=degree, lag_in_week=lag_in_week)
     mlflow_log_pandas(train.drop(columns="cash_in"), *catalog.X_TRAIN)
     mlflow_log_pandas(train[["order_date", "cash_in"]], *catalog.Y_TRAIN)

@@ -15,14 +15,14 @@ def load(start_week, end_week, allow_missing):
     import mlflow
 
     from foodcast.application import catalog
-    from foodcast.application.datasets import log_batches_input
+    from foodcast.application.datasets import coverage_notes, log_batches_input
     from foodcast.application.mlflow_utils import mlflow_log_pandas
     from foodcast.domain.transform import read_chain
     from foodcast.settings import data_dir
 
     data, coverage = read_chain(data_dir(), start_week, end_week, allow_missing=allow_missing)
     mlflow.set_tag("foodcast.coverage", coverage.summary())
-    log_batches_input(data, data_dir(), start_week, end_week)
+    log_batches_input(data, data_dir(), start_week, end_week, notes=coverage_notes(coverage, allow_missing))
     mlflow_log_pandas(data, *catalog.DATA)
     mlflow.log_metrics({"n_hours": len(data), "total_cash_in": float(data["cash_in"].sum())})
 

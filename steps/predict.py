@@ -20,7 +20,7 @@ def predict(train_run_id, future_run_id):
     check_run(future_run_id, catalog.FUTURE)
     predict_with_model = multi_model_predictor(check_run(train_run_id, catalog.TRAIN))
     x_pred = read_frame(future_run_id, catalog.X_PRED, catalog.FUTURE)
-    log_input_frame(x_pred, future_run_id, catalog.X_PRED, context="prediction")
+    log_input_frame(x_pred, future_run_id, catalog.X_PRED, context="prediction", stage=catalog.FUTURE)
     y_pred = predict_with_model(x_pred.set_index("order_date"))
     mlflow_log_pandas(y_pred.reset_index(), *catalog.Y_PRED)
     mlflow_log_plotly(plotly_predictions(y_pred), *catalog.PREDICTIONS_PLOT)

@@ -19,7 +19,7 @@ from fixtures import make_batches  # noqa: E402
 
 SMALL_WEEKS = range(1, 15)
 # Small but complete pipeline parameters for the fixture data (train on weeks 2-12).
-SMALL = {"start_week": 2, "end_week": 12, "n_fold": 3, "n_estimators": 5, "n_models": 3}
+SMALL = {"start_week": 2, "end_week": 12, "next_week": 13, "n_fold": 3, "n_estimators": 5, "n_models": 3}
 
 
 @pytest.fixture

@@ -69,8 +69,8 @@ def test_main_options_are_what_the_stages_consume_plus_its_own():
     consumed = {p.name for s in stages.PIPELINE for p in s.params}
     options = {p.name: p for p in main_module.main.params if isinstance(p, click.Option)}
     assert set(options) == consumed | {p.name for p in stages.MAIN_ONLY}
-    assert options["next_week"].default == 0  # main reads 0 as end_week + 1
-    assert stages.FUTURE.params[0].default == 201
+    assert options["next_week"].default == stages.FUTURE.params[0].default == 201
+    assert options["next_week"].type.min == 0  # main reads 0 as end_week + 1
 
 
 def test_stages_that_disagree_on_a_shared_parameter_are_refused():

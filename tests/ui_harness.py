@@ -315,7 +315,7 @@ def read_params(page: Page) -> dict[str, str]:
     return {cells[0]: cells[1] for cells in rows if len(cells) == 2}
 
 
-def read_datasets(page: Page) -> list[dict]:
+def read_datasets(page: Page, keep_open: bool = False) -> list[dict]:
     """What the dataset drawer shows for each dataset of the run: opens the drawer from the
     run page's Datasets box and selects each dataset in turn.
 
@@ -326,6 +326,7 @@ def read_datasets(page: Page) -> list[dict]:
         (``{label: value}`` lines such as ``num rows``), ``source_type`` (``HTTP``, ``S3``,
         ``Local``, ``Hugging Face`` or ``None``), ``source`` (the URL, S3 URI or path shown,
         or ``None``) and ``href`` (the source link's target as written, or ``None``).
+        With ``keep_open``, the drawer stays open on the last dataset (for a screenshot).
     """
     box = _section(page, "Datasets")
     if not box.count() or box.get_by_text("No datasets").count():
@@ -343,8 +344,9 @@ def read_datasets(page: Page) -> list[dict]:
         items.nth(i).click()
         drawer.locator("h3").filter(has_text=name).wait_for()
         found.append({"name": name, "digest": digest, **drawer.evaluate(_READ_DRAWER_JS)})
-    page.keyboard.press("Escape")
-    drawer.wait_for(state="detached")
+    if not keep_open:
+        page.keyboard.press("Escape")
+        drawer.wait_for(state="detached")
     return found
 
 

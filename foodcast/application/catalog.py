@@ -18,6 +18,10 @@ X_PRED = ("prediction_set", "x_pred.csv")
 Y_PRED = ("predictions", "y_pred.csv")
 PREDICTIONS_PLOT = ("plots", "predictions.html")
 
+# Columns holding money (GBP): written to the cent in every CSV artifact.
+MONEY_COLUMN = r"cash_in|lag_\d+W|y_pred(_\w+)?|y_lower|y_upper|mae\w*|width"
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S"  # ISO 8601, as CSV artifacts write timestamps
+
 SIMPLE_MODEL = "simple_model"
 MULTI_MODEL = "multi_model"
 

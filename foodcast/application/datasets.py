@@ -1,4 +1,12 @@
-"""Record the tables a step consumed as MLflow datasets whose source is the upstream artifact."""
+"""Record the tables a step consumed as MLflow datasets whose source the UI shows.
+
+A table read from an upstream run is a dataset whose source is that run's artifact: its
+``runs:/<run_id>/<path>`` address for the API, and a link the MLflow UI follows to the run's
+Artifacts tab with the file selected (the UI displays the source of ``http`` / ``external``
+datasets as a link, and nothing for custom types). A table built from the weekly batches is a
+dataset whose source is the data directory. Names say what the table is (file, weeks, stage,
+run), and extra profile lines (which the UI lists as ``key: value``) say how it was read.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +15,43 @@ import warnings
 from typing import Any
 
 from mlflow.data.dataset_source import DatasetSource
+from mlflow.data.pandas_dataset import PandasDataset
+
+from foodcast.application.ui_links import run_href
 
 
 class RunArtifactDatasetSource(DatasetSource):
     """A dataset stored as an artifact of an MLflow run, addressed as ``runs:/<run_id>/<path>``.
 
-    MLflow's own artifact sources leave out the ``runs:/`` scheme, yet it is the address that
-    says which run produced the table; the UI shows it as the dataset's source.
+    Its type is ``external`` so that the UI shows it as a link (to the run's artifact); the
+    ``runs:/`` URI is kept beside the link for the API (``mlflow.data.get_source``).
+
+    Parameters
+    ----------
+    uri : str
+        ``runs:/<run_id>/<artifact path>``.
+    experiment_id : str
+        The experiment of that run (part of the UI link).
     """
 
-    def __init__(self, uri: str):
+    def __init__(self, uri: str, experiment_id: str):
         self._uri = uri
+        self._experiment_id = str(experiment_id)
 
     @property
     def uri(self) -> str:
         """The ``runs:/`` URI of the artifact."""
         return self._uri
 
+    @property
+    def url(self) -> str:
+        """The link to the artifact in the MLflow UI (relative: any host, port or prefix)."""
+        run_id, path = self._uri[len("runs:/"):].split("/", 1)
+        return run_href(self._experiment_id, run_id, path)
+
     @staticmethod
     def _get_source_type() -> str:
-        return "mlflow_run_artifact"
+        return "external"
 
     def load(self, dst_path=None) -> str:
         """Download the artifact; returns its local path."""
@@ -40,17 +65,42 @@ class RunArtifactDatasetSource(DatasetSource):
 
     @classmethod
     def _resolve(cls, raw_source: str) -> "RunArtifactDatasetSource":
-        return cls(raw_source)
+        import mlflow
+
+        run_id = raw_source[len("runs:/"):].split("/", 1)[0]
+        return cls(raw_source, mlflow.tracking.MlflowClient().get_run(run_id).info.experiment_id)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"uri": self._uri}
+        return {"uri": self._uri, "url": self.url, "experiment_id": self._experiment_id}
 
     @classmethod
     def from_dict(cls, source_dict: dict[str, Any]) -> "RunArtifactDatasetSource":
-        return cls(source_dict["uri"])
+        return cls(source_dict["uri"], source_dict.get("experiment_id", "0"))
 
 
-def log_input_frame(df, run_id: str, artifact: tuple[str, str], context: str, targets: str | None = None) -> None:
+def _register_source() -> None:
+    from mlflow.data.dataset_source_registry import register_dataset_source
+
+    register_dataset_source(RunArtifactDatasetSource)
+
+
+_register_source()
+
+
+class _NotedDataset(PandasDataset):
+    """A pandas dataset whose profile carries notes (the UI lists each as ``key: value``)."""
+
+    def __init__(self, *args, notes: dict | None = None, **kwargs):
+        self._notes = dict(notes or {})
+        super().__init__(*args, **kwargs)
+
+    @property
+    def profile(self) -> Any | None:
+        return {**(super().profile or {}), **{k: str(v) for k, v in self._notes.items()}}
+
+
+def log_input_frame(df, run_id: str, artifact: tuple[str, str], context: str, targets: str | None = None,
+                    stage: str | None = None, notes: dict | None = None) -> None:
     """Log ``df`` (read from ``artifact`` of run ``run_id``) as an input dataset of the active run.
 
     Parameters
@@ -65,12 +115,22 @@ def log_input_frame(df, run_id: str, artifact: tuple[str, str], context: str, ta
         ``training``, ``validation``, ``prediction``...
     targets : str, optional
         Name of the target column, if ``df`` has one.
+    stage : str, optional
+        The stage that logged the artifact, for the name.
+    notes : dict, optional
+        Extra profile lines (e.g. which weeks).
     """
     import mlflow
 
     path = "/".join(artifact)
-    source = RunArtifactDatasetSource(f"runs:/{run_id}/{path}")
-    _log_dataset(mlflow.data.from_pandas(df, source=source, targets=targets, name=path), context)
+    experiment_id = mlflow.tracking.MlflowClient().get_run(run_id).info.experiment_id
+    source = RunArtifactDatasetSource(f"runs:/{run_id}/{path}", experiment_id)
+    # The store keeps one dataset per (name, digest) and the first source logged wins: the
+    # upstream run's id in the name keeps the same table from two runs apart.
+    name = f"{artifact[1]} · {stage + ' ' if stage else ''}{run_id[:8]}"
+    dataset = _NotedDataset(df=df, source=source, targets=targets, name=name,
+                            notes={"artifact": f"{path} of run {run_id}", **(notes or {})})
+    _log_dataset(dataset, context)
 
 
 def _log_dataset(dataset, context: str) -> None:
@@ -87,28 +147,41 @@ def _log_dataset(dataset, context: str) -> None:
         mlflow.log_input(dataset, context=context)
 
 
-def log_batches_input(df, data_dir, first_week: int, last_week: int) -> None:
-    """Record the batch files a stage read: ``df`` as a dataset whose source is the data
-    directory, and the fingerprint of exactly the files read as tag ``foodcast.batches_sha256``.
+def coverage_notes(coverage, allow_missing: bool) -> dict:
+    """Profile lines saying how the batches were read: ``allow_missing`` and what was missing."""
+    missing = ", ".join(map(str, coverage.missing)) or "none"
+    return {"restaurants": ", ".join(coverage.restaurants), "allow_missing": str(allow_missing).lower(),
+            "missing": missing}
+
+
+def log_batches_input(df, data_dir, first_week: int, last_week: int, notes: dict | None = None) -> None:
+    """Record the batch files a stage read: ``df`` (the hourly cash-in read from them) as a
+    dataset whose source is the data directory, and the fingerprint of exactly the files read
+    as tag ``foodcast.batches_sha256``.
 
     Parameters
     ----------
     df : DataFrame
-        The table the stage built from the batches.
+        The hourly cash-in the stage read from the batches.
     data_dir : str
         The batch directory.
     first_week, last_week : int
         The weeks read.
+    notes : dict, optional
+        Extra profile lines (e.g. ``allow_missing``, what was missing).
     """
     import mlflow
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
 
     from foodcast.application.fingerprint import batches_fingerprint
 
     mlflow.set_tag("foodcast.batches_sha256", batches_fingerprint(data_dir, first_week, last_week))
-    name = f"batches weeks {first_week}-{last_week}"
+    weeks = f"{first_week}" if first_week == last_week else f"{first_week}-{last_week}"
     with warnings.catch_warnings():
         # MLflow registers its local-file dataset source twice (for "" and "file" URIs), so it
         # calls any local path ambiguous between two identical candidates: nothing to act on.
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
-        dataset = mlflow.data.from_pandas(df, source=str(data_dir), name=name)
+        source = resolve_dataset_source(str(data_dir))
+    dataset = _NotedDataset(df=df, source=source, targets="cash_in", name=f"batches · weeks {weeks} · hourly cash-in",
+                            notes={"weeks": weeks, "data directory": str(data_dir), **(notes or {})})
     _log_dataset(dataset, context="source")

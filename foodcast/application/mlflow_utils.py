@@ -11,6 +11,8 @@ import tempfile
 
 import mlflow
 
+from foodcast.application.catalog import MONEY_COLUMN, TIMESTAMP_FORMAT
+
 
 def _log_file(write, artifact_path: str, file_name: str) -> None:
     """Write ``file_name`` in a private temporary directory with ``write(path)``, log it, and
@@ -25,8 +27,20 @@ def _log_file(write, artifact_path: str, file_name: str) -> None:
     mlflow.set_tag(artifact_tag(f"{artifact_path}/{file_name}"), digest)
 
 
+def to_cents(df):
+    """``df`` with its money columns (``catalog.MONEY_COLUMN``: cash-in, lags, predictions,
+    interval bounds) rounded to the cent; other columns untouched."""
+    import re
+
+    money = [c for c in df.columns if re.fullmatch(MONEY_COLUMN, str(c)) and df[c].dtype.kind == "f"]
+    return df.round({c: 2 for c in money}) if money else df
+
+
 def mlflow_log_pandas(df, artifact_path: str, file_name: str) -> None:
     """Log ``df`` as ``<artifact_path>/<file_name>`` on the active run.
+
+    In a CSV file, money columns are written to the cent (:func:`to_cents`) and timestamps
+    in ISO 8601 (``2018-10-29T00:00:00``).
 
     Parameters
     ----------
@@ -38,7 +52,9 @@ def mlflow_log_pandas(df, artifact_path: str, file_name: str) -> None:
         ``*.csv`` or ``*.json`` (records orientation, ISO dates).
     """
     if file_name.endswith(".csv"):
-        _log_file(lambda p: df.to_csv(p, index=False, lineterminator="\n"), artifact_path, file_name)
+        table = to_cents(df)
+        _log_file(lambda p: table.to_csv(p, index=False, lineterminator="\n", date_format=TIMESTAMP_FORMAT),
+                  artifact_path, file_name)
     elif file_name.endswith(".json"):
         _log_file(lambda p: df.to_json(p, orient="records", date_format="iso", indent=1),
                   artifact_path, file_name)

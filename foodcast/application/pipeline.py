@@ -12,6 +12,7 @@ launched as an ``mlflow.run`` of its entry point, nested under the parent run, o
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -76,6 +77,7 @@ class Resolution:
     run_id: str
     status: str  # "reused" or "launched"
     cache_key: str
+    params: dict = field(default_factory=dict)
 
 
 class StageFailed(Exception):
@@ -219,7 +221,7 @@ class Pipeline:
                     hit = find_reusable(self.client, experiment_id, node.stage, ckey) \
                         if self.options["use_cache"] else None
                     if hit is not None:
-                        self.resolved[key] = Resolution(hit.info.run_id, "reused", ckey)
+                        self.resolved[key] = Resolution(hit.info.run_id, "reused", ckey, params)
                         click.echo(f"{node.label}: reused run {hit.info.run_id}")
                         graph.done(key)
                         started = True
@@ -289,7 +291,7 @@ class Pipeline:
         self.client.log_batch(submitted.run_id, tags=[
             RunTag(catalog.CACHE_KEY_TAG, ckey), RunTag(catalog.cache_index_tag(ckey), node.stage.name),
         ])
-        return Resolution(submitted.run_id, "launched", ckey)
+        return Resolution(submitted.run_id, "launched", ckey, params)
 
 
 def _join_parent(parent_id: str) -> None:
@@ -311,6 +313,27 @@ def record_lineage(client: MlflowClient, run_id: str, nodes: Mapping[tuple, Node
             metrics += [Metric(m, values[m], now, 0) for m in node.stage.headline_metrics if m in values]
     client.log_batch(run_id, metrics=metrics, tags=[RunTag(k, v) for k, v in tags.items()])
     mlflow.log_dict(lineage, catalog.LINEAGE_FILE)
+
+
+def describe_main(client: MlflowClient, run_id: str, experiment_id: str, options: dict,
+                  nodes: Mapping[tuple, Node], resolved: Mapping[tuple, Resolution], error: str | None = None) -> None:
+    """Name the parent run after its week and write its description: the table of stages."""
+    from foodcast.application.lineage import NAME_TAG, NOTE_TAG, main_description, main_name
+
+    rows = []
+    for key in [k for k in nodes if k in resolved]:  # in DAG order
+        r, stage = resolved[key], nodes[key].stage
+        rows.append({"label": nodes[key].label, "run_id": r.run_id, "status": r.status,
+                     "params": ", ".join(f"{p.name}={p.text(r.params[p.name])}" for p in stage.params
+                                         if p.name in r.params)})
+    output = resolved.get((stages.FORECAST[0], None))
+    forecast = plots = None
+    if output is not None:
+        forecast = (output.run_id, catalog.artifact_path(stages.FORECAST[1]))
+        plots = [(r.run_id, catalog.artifact_path(a)) for key, r in resolved.items()
+                 for a in nodes[key].stage.artifacts if a[1].endswith(".html")]
+    note = main_description(experiment_id, options, rows, forecast, plots or [], error)
+    client.log_batch(run_id, tags=[RunTag(NAME_TAG, main_name(options)), RunTag(NOTE_TAG, note)])
 
 
 def run_pipeline(options: dict) -> dict[tuple, Resolution]:
@@ -342,16 +365,21 @@ def run_pipeline(options: dict) -> dict[tuple, Resolution]:
             pipeline = Pipeline(options)
             for run_id, reason in fail_abandoned_runs(pipeline.client, experiment_id, keep={parent_id}).items():
                 click.echo(f"main: marked run {run_id} FAILED: {reason}")
+            describe = functools.partial(describe_main, pipeline.client, parent_id, experiment_id, options,
+                                         pipeline.nodes, pipeline.resolved)
             try:
                 resolved = pipeline.run(parent_id, experiment_id)
             except StageFailed as exc:
                 mlflow.set_tag(catalog.ERROR_TAG, str(exc))
+                describe(error=str(exc))
                 raise click.ClickException(str(exc)) from None
             except Interrupted as exc:
                 mlflow.set_tag(catalog.ERROR_TAG, str(exc))
                 fail_abandoned_runs(pipeline.client, experiment_id, parent_id=parent_id)
+                describe(error=str(exc))
                 raise
             record_lineage(pipeline.client, parent_id, pipeline.nodes, resolved)
+            describe()
             summary = (f"main: {sum(r.status == 'launched' for r in resolved.values())} launched, "
                        f"{sum(r.status == 'reused' for r in resolved.values())} reused in "
                        f"{time.perf_counter() - started:.1f}s")

@@ -152,7 +152,7 @@ USE_CACHE = Param("use_cache", bool, True, "true: reuse finished stages whose in
 MAIN_ONLY = (USE_CACHE,)
 # main's own reading of a stage parameter, where it differs from the stage's.
 MAIN_OVERRIDES = {
-    "next_week": NEXT_WEEK.but(default=0, min=0, help="Week to forecast, after END_WEEK; 0 means END_WEEK + 1."),
+    "next_week": NEXT_WEEK.but(min=0, help="Week to forecast, after END_WEEK (0: END_WEEK + 1)."),
 }
 
 # ----------------------------------------------------------------------------- stages
@@ -206,7 +206,7 @@ TRAIN = Stage(
 FUTURE = Stage(
     catalog.FUTURE,
     "builds the prediction set of the week to forecast from the weeks before it",
-    params=(NEXT_WEEK, DEGREE, LAG_IN_WEEK),
+    params=(NEXT_WEEK, DEGREE, LAG_IN_WEEK, ALLOW_MISSING),
     artifacts=(catalog.X_PRED,),
     batch_weeks=lambda o: (o["next_week"] - o["lag_in_week"], o["next_week"] - 1),
     imports=("mlflow.data.pandas_dataset", "foodcast.application.datasets", "foodcast.application.fingerprint",

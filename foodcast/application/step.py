@@ -52,8 +52,10 @@ def step_run(stage: str, params: dict, upstream: dict | None = None):
                 yield run
             except (FoodcastError, Interrupted) as exc:
                 mlflow.set_tag(catalog.ERROR_TAG, str(exc)[:5000])
+                _describe(stage, run_id, str(exc))
                 logger.debug("%s failed", stage, exc_info=True)
                 raise
+            _describe(stage, run_id)
             logger.info("%s: run %s finished", stage, run_id)
     except FoodcastError as exc:
         raise click.ClickException(f"{stage} (run {run_id}): {exc}") from None
@@ -62,6 +64,16 @@ def step_run(stage: str, params: dict, upstream: dict | None = None):
         raise SystemExit(exc.exit_code) from None
     finally:
         exit_without_final_collection()
+
+
+def _describe(stage: str, run_id: str, error: str | None = None) -> None:
+    """Write the run's description (what it did, links to its inputs and outputs)."""
+    from foodcast.application.lineage import NOTE_TAG, stage_description
+    from foodcast.application.stages import STAGES
+
+    if stage in STAGES:
+        run = mlflow.tracking.MlflowClient().get_run(run_id)
+        mlflow.set_tag(NOTE_TAG, stage_description(STAGES[stage], run, error))
 
 
 def _text(value) -> str:

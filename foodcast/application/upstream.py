@@ -110,5 +110,5 @@ def training_set(features_run_id: str):
     x = read_frame(features_run_id, catalog.X_TRAIN, catalog.FEATURES)
     y = read_frame(features_run_id, catalog.Y_TRAIN, catalog.FEATURES)
     log_input_frame(x.merge(y, on="order_date"), features_run_id, catalog.X_TRAIN,
-                    context="training", targets="cash_in")
+                    context="training", targets="cash_in", stage=catalog.FEATURES)
     return x.set_index("order_date"), y.set_index("order_date")["cash_in"]

@@ -108,7 +108,7 @@ def plotly_predictions(preds: pd.DataFrame, y=None):
     return fig
 
 
-def prediction_set(data_dir, next_week: int, degree: int = 1, lag_in_week: int = 1) -> pd.DataFrame:
+def prediction_set(data_dir, next_week: int, degree: int = 1, lag_in_week: int = 1, past=None) -> pd.DataFrame:
     """Feature rows of the 168 hours of ``next_week``, lags from the weeks before it.
 
     Parameters
@@ -119,6 +119,9 @@ def prediction_set(data_dir, next_week: int, degree: int = 1, lag_in_week: int =
         Week to forecast.
     degree, lag_in_week : int
         Feature settings, as in ``features_online``.
+    past : DataFrame, optional
+        The hourly cash-in of the ``lag_in_week`` weeks before ``next_week``, if already read
+        (``etl`` of ``data_dir`` otherwise).
 
     Returns
     -------
@@ -142,7 +145,8 @@ def prediction_set(data_dir, next_week: int, degree: int = 1, lag_in_week: int =
             f"next_week {next_week} has no {lag_in_week} week(s) of past data before it "
             "(week 1 is the first)"
         )
-    past = etl(data_dir, next_week - lag_in_week, next_week - 1)
+    if past is None:
+        past = etl(data_dir, next_week - lag_in_week, next_week - 1)
     # The horizon is anchored on the calendar, not on the last hour in the data, so that a
     # missing last week shows up as missing lags rather than as a shifted forecast.
     horizon = span_future(week_start(next_week) - pd.Timedelta(hours=1))
