@@ -4,6 +4,7 @@ import json
 import os
 import re
 import tempfile
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -82,8 +83,22 @@ def test_csv_round_trips_without_files_in_cwd(run, workdir, tmp_path):
     assert list(back.columns) == list(df.columns)
     back["order_date"] = back["order_date"].dt.as_unit("ns")
     df["order_date"] = df["order_date"].dt.as_unit("ns")
-    pd.testing.assert_frame_equal(back, df, check_dtype=False)
-    assert np.isclose(back["cash_in"], df["cash_in"], rtol=0, atol=1e-9).all()
+    # Money to the cent, the rest untouched.
+    pd.testing.assert_frame_equal(back, df.assign(cash_in=df["cash_in"].round(2)), check_dtype=False)
+    text = Path(download(run, "tables/preds.csv", tmp_path / "dl2")).read_text().splitlines()
+    assert text[1:4] == ["2015-01-05T00:00:00,0.0,a", "2015-01-05T01:00:00,12.5,b",
+                         '2015-01-05T02:00:00,3.14,"c,d"']  # ISO timestamps, cents
+
+
+def test_only_money_columns_are_rounded():
+    from foodcast.application.mlflow_utils import to_cents
+
+    df = pd.DataFrame({"hour_cos_1": [0.8660254037844387], "lag_1W": [12.3451], "y_pred_3": [1.005001],
+                       "y_lower": [0.123], "n": [7]})
+    out = to_cents(df)
+    assert out["hour_cos_1"].iloc[0] == df["hour_cos_1"].iloc[0]
+    assert out[["lag_1W", "y_pred_3", "y_lower"]].iloc[0].tolist() == [12.35, 1.01, 0.12]
+    assert out["n"].iloc[0] == 7
 
 
 def test_json_records_with_iso_dates(run, workdir, tmp_path):

@@ -326,5 +326,6 @@ multi.assign(simple=simple).to_csv("fresh.csv", index=False)
     fresh = pd.read_csv(runner.workdir / "fresh.csv")
     client_for(uri)
     logged = pd.read_csv(read_artifact_path(lines["predict"][1], catalog.Y_PRED))
-    pd.testing.assert_frame_equal(fresh.drop(columns="simple"), logged.drop(columns="order_date"))
-    assert (fresh["simple"].clip(lower=0) - logged["y_pred_simple"]).abs().max() < 1e-9
+    # predict's file holds the same predictions, to the cent
+    pd.testing.assert_frame_equal(fresh.drop(columns="simple"), logged.drop(columns="order_date"), atol=0.005, rtol=0)
+    assert (fresh["simple"].clip(lower=0) - logged["y_pred_simple"]).abs().max() <= 0.005

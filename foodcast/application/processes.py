@@ -45,7 +45,9 @@ def interruptible():
 
     def stop(signum, _frame):
         for other in STOP_SIGNALS:
-            signal.signal(other, signal.SIG_IGN)
+            # A Python handler that does nothing, not SIG_IGN: a signal that arrived meanwhile
+            # would otherwise be reported as "ignored due to race condition", with a traceback.
+            signal.signal(other, _swallow)
         raise Interrupted(signum)
 
     previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
@@ -59,6 +61,10 @@ def interruptible():
         if not interrupted:
             for s, handler in previous.items():
                 signal.signal(s, handler)
+
+
+def _swallow(_signum, _frame) -> None:
+    """The handler of the stop signals while an interrupted process cleans up."""
 
 
 def _start_time(pid: int) -> str | None:
