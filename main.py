@@ -42,6 +42,7 @@ def main(**options):
 
     try:
         options = check_options(options)
+        from foodcast.application.access import check_tracking_access; check_tracking_access()  # noqa: E702
     except FoodcastError as exc:
         raise click.ClickException(str(exc)) from None
     from foodcast.application.pipeline import run_pipeline
