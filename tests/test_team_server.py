@@ -167,6 +167,25 @@ def test_pipeline_runs_through_the_server_and_reuses_every_stage(team, cold):
     assert stage_lines(warm.stdout) == {s: ("reused", run_id) for s, (_, run_id) in launched.items()}
 
 
+def main_refusal(runner: Runner) -> str:
+    """Run main as the MLproject does; it must fail within seconds with one error line and no
+    traceback: that line."""
+    started = time.monotonic()
+    proc = runner.run(sys.executable, str(PROJECT / "main.py"), *SMALL_MAIN_ARGS, check=False)
+    assert proc.returncode != 0 and time.monotonic() - started < 30, proc.stderr[-3000:]
+    errors = error_lines(proc.stderr)
+    assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    return errors[0]
+
+
+def mlflow_run_refusal(runner: Runner) -> str:
+    """`mlflow run` of the pipeline, which must fail within seconds: the last line it printed."""
+    started = time.monotonic()
+    proc = runner.mlflow_run(check=False, **SMALL)
+    assert proc.returncode != 0 and time.monotonic() - started < 30, proc.stderr[-3000:]
+    return proc.stderr.strip().splitlines()[-1]
+
+
 def test_reader_reads_runs_and_models_but_cannot_launch_the_pipeline(team, cold):
     train_id = stage_lines(cold.stdout)["train"][1]
     with logged_in(team, READER, PASSWORDS[READER]) as client:
@@ -175,46 +194,23 @@ def test_reader_reads_runs_and_models_but_cannot_launch_the_pipeline(team, cold)
     before = len(experiment_runs(team))
     runner = team.runner(READER, PASSWORDS[READER])
 
-    # main, as the MLproject runs it: one line naming the permission held and the one needed.
-    started = time.monotonic()
-    proc = runner.run(sys.executable, str(PROJECT / "main.py"), *SMALL_MAIN_ARGS, check=False)
-    assert proc.returncode != 0 and time.monotonic() - started < 30
-    errors = error_lines(proc.stderr)
-    assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    assert f"user {READER} has READ on experiment '{EXPERIMENT}'" in errors[0]
-    assert "needs EDIT" in errors[0]
-
-    # `mlflow run` itself creates the parent run before main starts: the server refuses it.
-    started = time.monotonic()
-    proc = runner.mlflow_run(check=False, **SMALL)
-    assert proc.returncode != 0 and time.monotonic() - started < 30
-    assert "403" in proc.stderr.strip().splitlines()[-1]
+    # main: one line naming the permission held and the one needed.
+    error = main_refusal(runner)
+    assert f"user {READER} has READ on experiment '{EXPERIMENT}'" in error and "needs EDIT" in error
+    # `mlflow run` itself creates the parent run before main starts: the server refuses that.
+    assert "403" in mlflow_run_refusal(runner)
     assert len(experiment_runs(team)) == before
 
 
 def test_wrong_password_is_refused_in_seconds(team):
     runner = team.runner(EDITOR, "not-the-password")
-    started = time.monotonic()
-    proc = runner.run(sys.executable, str(PROJECT / "main.py"), *SMALL_MAIN_ARGS, check=False)
-    assert proc.returncode != 0 and time.monotonic() - started < 30
-    errors = error_lines(proc.stderr)
-    assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    assert f"refused the login of user {EDITOR}" in errors[0]
-
-    started = time.monotonic()
-    proc = runner.mlflow_run(check=False, **SMALL)
-    assert proc.returncode != 0 and time.monotonic() - started < 30
-    assert "401" in proc.stderr.strip().splitlines()[-1]
+    assert f"refused the login of user {EDITOR}" in main_refusal(runner)
+    assert "401" in mlflow_run_refusal(runner)
 
 
 def test_unreachable_server_fails_with_one_line_within_seconds(team):
     runner = team.runner(EDITOR, PASSWORDS[EDITOR], uri=f"http://127.0.0.1:{free_port()}")
-    started = time.monotonic()
-    proc = runner.run(sys.executable, str(PROJECT / "main.py"), *SMALL_MAIN_ARGS, check=False)
-    assert proc.returncode != 0 and time.monotonic() - started < 30
-    errors = error_lines(proc.stderr)
-    assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    assert "is unreachable (connection refused)" in errors[0]
+    assert "is unreachable (connection refused)" in main_refusal(runner)
 
 
 def test_server_that_accepts_but_never_answers_fails_within_the_bound(team):
@@ -224,12 +220,7 @@ def test_server_that_accepts_but_never_answers_fails_within_the_bound(team):
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)
         runner = team.runner(EDITOR, PASSWORDS[EDITOR], uri=f"http://127.0.0.1:{silent.getsockname()[1]}")
-        started = time.monotonic()
-        proc = runner.run(sys.executable, str(PROJECT / "main.py"), *SMALL_MAIN_ARGS, check=False)
-        elapsed = time.monotonic() - started
-    assert proc.returncode != 0 and elapsed < 30
-    errors = error_lines(proc.stderr)
-    assert len(errors) == 1 and "is unreachable (no answer within" in errors[0], proc.stderr[-3000:]
+        assert "is unreachable (no answer within" in main_refusal(runner)
 
 
 def test_restarted_server_serves_the_stages_of_the_previous_pipeline(team):

@@ -19,10 +19,10 @@ from foodcast.errors import FoodcastError
 # The whole check ends within this many seconds, however the server behaves. MLflow's own
 # client waits minutes (MLFLOW_HTTP_REQUEST_MAX_RETRIES=7 with exponential backoff,
 # MLFLOW_HTTP_REQUEST_TIMEOUT=120 s per attempt); this check passes its own bounds to
-# mlflow.utils.rest_utils.http_request, for its requests only.
+# mlflow.utils.rest_utils.http_request, for its requests only: no retry, and connect and read
+# timeouts that together never exceed what is left of the budget.
 CHECK_BUDGET = 12.0
-REQUEST_TIMEOUT = 5  # seconds per attempt (connect, and again read)
-RETRIES = 1  # one retry for a transient failure, when the budget leaves room for it
+CONNECT_TIMEOUT = 3.0
 
 CURRENT_USER = "/api/2.0/mlflow/users/current"
 GET_EXPERIMENT = "/api/2.0/mlflow/experiments/get"
@@ -96,18 +96,23 @@ class _Probe:
         from mlflow.utils.rest_utils import http_request
 
         left = self.deadline - time.monotonic()
-        timeout = max(1, min(REQUEST_TIMEOUT, int(left / (RETRIES + 1))))
-        retries = RETRIES if left >= 2 * timeout else 0
+        if left < 1.0:
+            raise self._unreachable(f"no answer within {CHECK_BUDGET:.0f} s")
+        connect = min(CONNECT_TIMEOUT, left / 2)
         try:
             return http_request(
-                self.creds, endpoint, "GET", params=params, max_retries=retries,
-                backoff_factor=0, backoff_jitter=0, timeout=timeout, raise_on_status=False,
+                self.creds, endpoint, "GET", params=params, max_retries=0, backoff_factor=0,
+                backoff_jitter=0, timeout=(connect, left - connect), raise_on_status=False,
             )
         except MlflowException as exc:
-            raise FoodcastError(
-                f"tracking server {self.creds.host} is unreachable ({_network_reason(exc, timeout)}); "
-                "check MLFLOW_TRACKING_URI and that the server runs"
-            ) from None
+            waited = time.monotonic() - (self.deadline - CHECK_BUDGET)
+            raise self._unreachable(_network_reason(exc, waited)) from None
+
+    def _unreachable(self, reason: str) -> FoodcastError:
+        return FoodcastError(
+            f"tracking server {self.creds.host} is unreachable ({reason}); "
+            "check MLFLOW_TRACKING_URI and that the server runs"
+        )
 
     def current_user(self) -> dict | None:
         """``{"username", "is_admin"}`` of the login, or None on a server without logins."""
@@ -173,17 +178,13 @@ class _Probe:
         raise _unexpected(self.creds.host, USER_PERMISSION, response)
 
 
-def _network_reason(exc: Exception, timeout: float) -> str:
+def _network_reason(exc: Exception, waited: float) -> str:
+    """A few words from requests' long message: the OS's reason, or the wait."""
     text = str(exc)
     if "timed out" in text.lower():
-        return f"no answer within {timeout} s"
+        return f"no answer within {waited:.0f} s"
     errno = re.search(r"\[Errno -?\d+\] ([^'\")(]+)", text)
-    if errno:
-        return errno.group(1).strip().lower()
-    status = re.search(r"too many (\d+) error responses", text)
-    if status:
-        return f"it answers HTTP {status.group(1)}"
-    return "no connection"
+    return errno.group(1).strip().lower() if errno else "no connection"
 
 
 def _unexpected(host: str, what: str, response) -> FoodcastError:

@@ -66,47 +66,20 @@ STOP_TIMEOUT = 20.0
 MARKER_VARIABLE = "FOODCAST_TEAMSERVER_DIR"
 
 
-@dataclass(frozen=True)
 class Layout:
-    """The paths of one team server directory."""
+    """The paths of one team server directory (see the module's docstring)."""
 
-    root: Path
-
-    @property
-    def pgdata(self) -> Path:
-        return self.root / "pgdata"
-
-    @property
-    def pg_log(self) -> Path:
-        return self.root / "postgresql.log"
-
-    @property
-    def mlflow_log(self) -> Path:
-        return self.root / "mlflow.log"
-
-    @property
-    def mlflow_pid(self) -> Path:
-        return self.root / "mlflow.pid"
-
-    @property
-    def artifacts(self) -> Path:
-        return self.root / "artifacts"
-
-    @property
-    def credentials(self) -> Path:
-        return self.root / "credentials.json"
-
-    @property
-    def auth_config(self) -> Path:
-        return self.root / "basic_auth.ini"
-
-    @property
-    def initialised(self) -> Path:
-        return self.root / ".initialised"
-
-    @property
-    def lock(self) -> Path:
-        return self.root / ".lock"
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).resolve()
+        self.pgdata = self.root / "pgdata"
+        self.pg_log = self.root / "postgresql.log"
+        self.mlflow_log = self.root / "mlflow.log"
+        self.mlflow_pid = self.root / "mlflow.pid"
+        self.artifacts = self.root / "artifacts"
+        self.credentials = self.root / "credentials.json"
+        self.auth_config = self.root / "basic_auth.ini"
+        self.initialised = self.root / ".initialised"
+        self.lock = self.root / ".lock"
 
 
 @dataclass(frozen=True)
@@ -225,6 +198,13 @@ def _run(command: list[str], what: str, log: Path | None = None) -> subprocess.C
         where = f" (see {log})" if log else ""
         raise FoodcastError(f"{what} failed: {reason}{where}")
     return proc
+
+
+def _wait_for(done, timeout: float = STOP_TIMEOUT) -> None:
+    """Poll ``done()`` until it holds or ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 @contextlib.contextmanager
@@ -363,9 +343,7 @@ def _discard_cluster(layout: Layout) -> None:
     if pid and _state(pid) not in (None, "Z"):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGQUIT)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while time.monotonic() < deadline and _state(pid) not in (None, "Z"):
-            time.sleep(0.1)
+        _wait_for(lambda: _state(pid) in (None, "Z"))
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     shutil.rmtree(layout.pgdata, ignore_errors=True)
@@ -468,18 +446,14 @@ def _stop_mlflow(layout: Layout) -> bool:
         stopped = True
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while time.monotonic() < deadline and _group_alive(pgid):
-            time.sleep(0.1)
+        _wait_for(lambda: not _group_alive(pgid))
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
     for pid in _marked_processes(layout):  # strays, e.g. from a start killed mid-way
         stopped = True
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while time.monotonic() < deadline and _marked_processes(layout):
-        time.sleep(0.1)
+    _wait_for(lambda: not _marked_processes(layout))
     layout.mlflow_pid.unlink(missing_ok=True)
     return stopped
 
@@ -615,9 +589,8 @@ def start(directory: str | os.PathLike, port: int | None = None, workers: int = 
     FoodcastError
         PostgreSQL binaries or the server extra missing, port taken, a part failing to start.
     """
-    layout = Layout(Path(directory).resolve())
-    bin_dir = postgres_bin_dir()
-    del bin_dir  # looked up first so that a machine without PostgreSQL is told at once
+    layout = Layout(directory)
+    postgres_bin_dir()  # first, so that a machine without PostgreSQL is told so at once
     _check_server_dependencies()
     # Searchable by the postgres user when we are root; the files holding secrets are 0600.
     layout.root.mkdir(parents=True, exist_ok=True, mode=0o711 if _running_as_root() else 0o700)
@@ -651,7 +624,7 @@ def stop(directory: str | os.PathLike) -> list[str]:
 
     Idempotent: a directory with nothing running (or no directory) gives an empty list.
     """
-    layout = Layout(Path(directory).resolve())
+    layout = Layout(directory)
     if not layout.root.is_dir():
         return []
     with _locked(layout):
@@ -665,7 +638,7 @@ def stop(directory: str | os.PathLike) -> list[str]:
 
 def status(directory: str | os.PathLike) -> Status:
     """What runs in ``directory`` (reads only; takes no lock)."""
-    layout = Layout(Path(directory).resolve())
+    layout = Layout(directory)
     credentials = _load_credentials(layout)
     running_pg = layout.root.is_dir() and postgres_running(layout)
     pid = mlflow_server_pid(layout) if layout.root.is_dir() else None
@@ -677,7 +650,7 @@ def status(directory: str | os.PathLike) -> Status:
 
 def admin_login(directory: str | os.PathLike) -> tuple[str, str]:
     """``(username, password)`` of the admin user, as stored in ``DIR/credentials.json``."""
-    credentials = _load_credentials(Layout(Path(directory).resolve()))
+    credentials = _load_credentials(Layout(directory))
     if "admin_password" not in credentials:
         raise FoodcastError(f"no team server credentials in {directory}")
     return credentials["admin_username"], credentials["admin_password"]
