@@ -1,4 +1,4 @@
-"""Command line of foodcast: ``foodcast generate`` and ``foodcast import``.
+"""Command line of foodcast: ``foodcast generate``, ``foodcast import`` and ``foodcast server``.
 
 Also run as ``python -m foodcast``. The heavy modules (numpy, pandas) are imported inside the
 commands so that ``--help`` answers at once.
@@ -7,6 +7,7 @@ commands so that ``--help`` answers at once.
 from __future__ import annotations
 
 import functools
+import os
 
 import click
 
@@ -121,6 +122,101 @@ def import_command(orders, restaurant, data_dir):
         f"{restaurant}: wrote {len(written)} weekly batches "
         f"(weeks {describe_weeks(weeks)}) under {root}"
     )
+
+
+SERVER_HELP = (
+    "A local team tracking server in one directory: a PostgreSQL cluster (Debian's `postgresql` "
+    "package; run as user postgres when started by root) and `mlflow server --app-name "
+    "basic-auth` on 127.0.0.1, storing runs in PostgreSQL and proxying artifacts to DIR/artifacts. "
+    "DIR holds the logs (mlflow.log, postgresql.log), the pid file and credentials.json (0600: the "
+    "admin login, generated on the first start unless MLFLOW_AUTH_ADMIN_USERNAME / "
+    "MLFLOW_AUTH_ADMIN_PASSWORD are set then). Needs the server extra: pip install -e '.[server]'."
+)
+
+
+def _server_dir_option(command):
+    return click.option(
+        "--dir",
+        "directory",
+        type=click.Path(file_okay=False),
+        envvar="FOODCAST_SERVER_DIR",
+        default="teamserver",
+        show_default=True,
+        help="Directory of the server (also $FOODCAST_SERVER_DIR).",
+    )(command)
+
+
+@cli.group(short_help="Start, stop or inspect a local team tracking server.", help=SERVER_HELP)
+def server():
+    """The ``server`` command group."""
+
+
+@server.command(name="start", short_help="Start the team server (initialising DIR on first use).",
+                help=f"Start the team server of DIR, initialising it on first use, and wait until it "
+                     f"answers; print its tracking URI and admin login.\n\n{SERVER_HELP}")
+@_server_dir_option
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Port of the MLflow server on 127.0.0.1 (default: the last one used in DIR, else 5000).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="MLflow server worker processes (default: 4).")
+@click.option("--auth-cache-seconds", type=click.IntRange(min=0), default=None,
+              help="How long a worker trusts a login it checked, sparing a password hash per "
+                   "request (default: 60; 0 hashes on every request).")
+@_user_errors
+def server_start(directory, port, workers, auth_cache_seconds):
+    """Start the team server."""
+    from foodcast.infrastructure import teamserver
+
+    kwargs = {} if workers is None else {"workers": workers}
+    if auth_cache_seconds is not None:
+        kwargs["auth_cache_seconds"] = auth_cache_seconds
+    state, already = teamserver.start(directory, port=port, **kwargs)
+    username, password = teamserver.admin_login(directory)
+    root = os.path.abspath(directory)
+    click.echo(f"team server {'already running' if already else 'started'} in {root}")
+    click.echo(f"tracking URI: {state.tracking_uri}")
+    click.echo(f"admin login:  {username} / {password}  (stored in {os.path.join(root, 'credentials.json')})")
+    click.echo(f"logs:         {os.path.join(root, 'mlflow.log')}, {os.path.join(root, 'postgresql.log')}")
+    click.echo(f"use it:       export MLFLOW_TRACKING_URI={state.tracking_uri} "
+               f"MLFLOW_TRACKING_USERNAME=<user> MLFLOW_TRACKING_PASSWORD=<password>")
+
+
+@server.command(name="stop", short_help="Stop the team server (idempotent).",
+                help="Stop what `start` started in DIR: the MLflow server and its workers, then "
+                     "PostgreSQL. Stopping a stopped server does nothing and succeeds.")
+@_server_dir_option
+@_user_errors
+def server_stop(directory):
+    """Stop the team server."""
+    from foodcast.infrastructure import teamserver
+
+    stopped = teamserver.stop(directory)
+    root = os.path.abspath(directory)
+    click.echo(f"stopped {' and '.join(stopped)} in {root}" if stopped else f"nothing was running in {root}")
+
+
+@server.command(name="status", short_help="Say what runs (exit 0 when all runs, 3 otherwise).",
+                help="Say whether PostgreSQL and the MLflow server of DIR run and answer. "
+                     "Exit status 0 when both run and the server answers, 3 otherwise.")
+@_server_dir_option
+@click.pass_context
+@_user_errors
+def server_status(ctx, directory):
+    """Report the team server's state."""
+    from foodcast.infrastructure import teamserver
+
+    state = teamserver.status(directory)
+    root = os.path.abspath(directory)
+    click.echo(f"team server in {root}")
+    click.echo(f"PostgreSQL:    {'running' if state.postgres_running else 'stopped'}")
+    if state.mlflow_pid is None:
+        click.echo("mlflow server: stopped")
+    else:
+        answer = "answering" if state.answering else "not answering yet"
+        click.echo(f"mlflow server: running (pid {state.mlflow_pid}), {answer} at {state.tracking_uri}")
+        click.echo(f"admin login:   {state.admin_username} (password in {os.path.join(root, 'credentials.json')})")
+    if not (state.postgres_running and state.answering):
+        ctx.exit(3)
 
 
 if __name__ == "__main__":

@@ -339,7 +339,8 @@ def describe_main(client: MlflowClient, run_id: str, experiment_id: str, options
 def run_pipeline(options: dict) -> dict[tuple, Resolution]:
     """Start (or resume, under ``mlflow run``) the parent run and resolve the whole DAG.
 
-    Runs of the experiment left RUNNING by pipelines that are gone are marked FAILED first.
+    A tracking server is checked first (reachable, the login right, EDIT on the experiment),
+    and runs of the experiment left RUNNING by pipelines that are gone are marked FAILED.
     Interrupted (SIGINT, SIGTERM, SIGHUP), it stops its running stages, marks them and itself
     FAILED, and exits with 128 + the signal's number.
 
@@ -348,7 +349,14 @@ def run_pipeline(options: dict) -> dict[tuple, Resolution]:
     click.ClickException
         One line naming the failed stage, its run id and its error.
     """
+    from foodcast.application.access import check_tracking_access
+    from foodcast.errors import FoodcastError
+
     configure_logging()
+    try:  # a tracking server: reachable, the login right, allowed to write; before writing anything
+        check_tracking_access()
+    except FoodcastError as exc:
+        raise click.ClickException(str(exc)) from None
     parent_id = None
     try:
         with interruptible(), mlflow.start_run() as parent:
