@@ -24,15 +24,15 @@ from fixtures import make_batches
 from mlflow.server.auth.client import AuthServiceClient
 from mlflow.tracking import MlflowClient
 
-from foodcast.application import catalog
+from foodcast.application import catalog, stages
 from foodcast.errors import FoodcastError
 from foodcast.infrastructure import teamserver
 
-STAGES = list(catalog.STAGES)
+STAGES = [s.name for s in stages.PIPELINE]
 EXPERIMENT = "team"
 EDITOR, READER = "alice", "bob"
 PASSWORDS = {EDITOR: "alice-pass-2718", READER: "bob-pass-3141"}
-SMALL_MAIN_ARGS = ["--start-week", "2", "--end-week", "12", "--n-fold", "3", "--n-estimators", "5", "--n-models", "3"]
+SMALL_MAIN_ARGS = ["--start-week", "2", "--end-week", "12", "--next-week", "13", "--n-fold", "3", "--n-estimators", "5", "--n-models", "3"]
 
 
 def _postgres_missing() -> str | None:
