@@ -17,7 +17,10 @@ def predict(train_run_id, future_run_id):
     from foodcast.application.upstream import check_run, read_frame
     from foodcast.domain.forecast import plotly_predictions
 
-    check_run(future_run_id, catalog.FUTURE)
+    import mlflow
+
+    future = check_run(future_run_id, catalog.FUTURE)
+    mlflow.set_tag(catalog.WEEK_TAG, future.data.params["next_week"])
     predict_with_model = multi_model_predictor(check_run(train_run_id, catalog.TRAIN))
     x_pred = read_frame(future_run_id, catalog.X_PRED, catalog.FUTURE)
     log_input_frame(x_pred, future_run_id, catalog.X_PRED, context="prediction", stage=catalog.FUTURE)

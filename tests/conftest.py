@@ -18,8 +18,18 @@ sys.path.insert(0, str(TESTS))  # tests/fixtures.py
 from fixtures import make_batches  # noqa: E402
 
 SMALL_WEEKS = range(1, 15)
+
+
+def pipeline_nodes(next_week: int) -> list[str]:
+    """What a first pipeline run prints a line for when week ``next_week``'s data exists: each
+    stage, the scorecard as ``evaluate[<next_week>]`` (no earlier forecast to score)."""
+    from foodcast.application import stages
+
+    return [f"{s.name}[{next_week}]" if s.partitions else s.name for s in stages.PIPELINE]
+
 # Small but complete pipeline parameters for the fixture data (train on weeks 2-12).
 SMALL = {"start_week": 2, "end_week": 12, "next_week": 13, "n_fold": 3, "n_estimators": 5, "n_models": 3}
+SMALL_NODES = pipeline_nodes(13)
 
 
 @pytest.fixture

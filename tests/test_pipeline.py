@@ -11,7 +11,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
-from conftest import SMALL, Runner, copy_project, error_lines, stage_lines
+from conftest import SMALL, SMALL_NODES, Runner, copy_project, error_lines, pipeline_nodes, stage_lines
 from fixtures import make_batches
 from mlflow.tracking import MlflowClient
 
@@ -51,7 +51,7 @@ def test_default_data_readme_command(tmp_path):
     runner.env.pop("FOODCAST_DATA_DIR", None)
     proc = runner.mlflow_run(start_week=180)
     lines = stage_lines(proc.stdout)
-    assert {s: status for s, (status, _) in lines.items()} == {s: "launched" for s in STAGES}
+    assert {s: status for s, (status, _) in lines.items()} == {s: "launched" for s in pipeline_nodes(201)}
 
     client = client_for(uri)
     parents = client.search_runs(["0"], filter_string="tags.`foodcast.step` = 'main'")
@@ -77,7 +77,7 @@ def test_default_data_readme_command(tmp_path):
 
     # Lineage on the parent, and validation headline metrics copied there.
     lineage = json.loads(Path(read_artifact_path(parent.info.run_id, (catalog.LINEAGE_FILE,))).read_text())
-    assert {s: v["run_id"] for s, v in lineage.items()} == {s: r.info.run_id for s, r in by_stage.items()}
+    assert {s: v["run_id"] for s, v in lineage.items()} == {s: rid for s, (_, rid) in lines.items()}
     parent = client.get_run(parent.info.run_id)
     assert parent.data.tags["foodcast.predict_run_id"] == by_stage["predict"].info.run_id
     assert parent.data.metrics["MAE_SIMPLE_MEAN"] == by_stage["validate"].data.metrics["MAE_SIMPLE_MEAN"]
@@ -94,7 +94,7 @@ def test_second_run_reuses_every_stage(small_store):
     runner, uri, cold = small_store
     warm = runner.mlflow_run(**SMALL)
     cold_lines, warm_lines = stage_lines(cold.stdout), stage_lines(warm.stdout)
-    assert {s: st for s, (st, _) in warm_lines.items()} == {s: "reused" for s in STAGES}
+    assert {s: st for s, (st, _) in warm_lines.items()} == {s: "reused" for s in SMALL_NODES}
     assert {s: rid for s, (_, rid) in warm_lines.items()} == {s: rid for s, (_, rid) in cold_lines.items()}
 
 
@@ -103,7 +103,7 @@ def test_changed_model_parameter_relaunches_only_what_depends_on_it(small_store)
     proc = runner.mlflow_run(**{**SMALL, "n_estimators": 20})
     status = {s: st for s, (st, _) in stage_lines(proc.stdout).items()}
     assert status == {"load": "reused", "features": "reused", "future": "reused",
-                      "validate": "launched", "train": "launched", "predict": "launched"}
+                      "validate": "launched", "train": "launched", "predict": "launched", "evaluate[13]": "launched"}
 
 
 def test_upgraded_scikit_learn_relaunches_what_depends_on_it(small_store, tmp_path):
@@ -125,7 +125,42 @@ def test_upgraded_scikit_learn_relaunches_what_depends_on_it(small_store, tmp_pa
         runner.env.pop("PYTHONPATH")
     status = {s: st for s, (st, _) in stage_lines(proc.stdout).items()}
     assert status == {"load": "reused", "features": "reused", "future": "reused",
-                      "validate": "launched", "train": "launched", "predict": "launched"}
+                      "validate": "launched", "train": "launched", "predict": "launched", "evaluate[13]": "launched"}
+
+
+def test_each_monday_s_run_scores_last_week_s_forecast(tmp_path):
+    """The weekly scorecard: week 13's forecast cannot be scored before its batches exist (one
+    line); next Monday's run scores it, once, from the forecast the earlier run made."""
+    data = make_batches(tmp_path / "data", range(1, 13))  # "today" is the Monday of week 13
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    runner = Runner(tmp_path, uri, data)
+    first = runner.mlflow_run(**SMALL)
+    assert "evaluate[13]: skipped (week 13 has no data yet)" in first.stdout
+    assert "evaluate[12]: skipped (no FINISHED predict run with week 12 in the experiment)" in first.stdout
+    forecast = stage_lines(first.stdout)["predict"][1]
+    proc = runner.mlflow_run("evaluate", check=False, predict_run_id=forecast)
+    errors = error_lines(proc.stderr)
+    assert proc.returncode != 0 and len(errors) == 1, proc.stderr[-3000:]
+    assert "week 13 has no data yet" in errors[0]
+
+    make_batches(data, [13])  # week 13's batches arrive
+    monday = {**SMALL, "start_week": 3, "end_week": 13, "next_week": 14}
+    second = runner.mlflow_run(**monday)
+    lines = stage_lines(second.stdout)
+    assert lines["evaluate[13]"][0] == "launched" and "evaluate[14]: skipped" in second.stdout
+    client = client_for(uri)
+    scored = client.get_run(lines["evaluate[13]"][1])
+    assert scored.data.params["predict_run_id"] == forecast
+    assert scored.data.tags[catalog.WEEK_TAG] == "13"
+    assert {"mae_model", "mae_naive", "mae_mean4"} <= set(scored.data.metrics)
+    table = pd.read_csv(read_artifact_path(scored.info.run_id, catalog.EVALUATION))
+    assert len(table) == 168 and table["actual"].sum() > 0
+    parent = client.get_run(next(l.split()[2] for l in second.stdout.splitlines() if l.startswith("main: run")))
+    assert "Week 13's forecast: hourly MAE" in parent.data.tags["mlflow.note.content"]
+    assert parent.data.metrics["evaluate.13.mae_model"] == scored.data.metrics["mae_model"]
+
+    third = runner.mlflow_run(**monday)  # scored once: not again
+    assert "evaluate[13]: skipped (predict run" in third.stdout and "has its evaluate run already" in third.stdout
 
 
 def test_use_cache_false_relaunches_all_and_is_deterministic(small_store):
@@ -135,7 +170,7 @@ def test_use_cache_false_relaunches_all_and_is_deterministic(small_store):
         runner.env["FOODCAST_PREFORK"] = prefork
         proc = runner.mlflow_run(**{**SMALL, "use_cache": "false"})
         lines = stage_lines(proc.stdout)
-        assert {s: st for s, (st, _) in lines.items()} == {s: "launched" for s in STAGES}
+        assert {s: st for s, (st, _) in lines.items()} == {s: "launched" for s in SMALL_NODES}
         client_for(uri)
         outputs.append(Path(read_artifact_path(lines["predict"][1], catalog.Y_PRED)).read_bytes())
     runner.env.pop("FOODCAST_PREFORK")
@@ -185,12 +220,12 @@ def test_changed_batch_then_changed_source(tmp_path):
     batch.write_bytes(gzip.compress(("\n".join(text) + "\n").encode()))
     status = {s: st for s, (st, _) in stage_lines(runner.mlflow_run(**SMALL).stdout).items()}
     assert status == {"load": "launched", "features": "launched", "validate": "launched",
-                      "train": "launched", "future": "reused", "predict": "launched"}
+                      "train": "launched", "future": "reused", "predict": "launched", "evaluate[13]": "launched"}
 
     source = project / "foodcast" / "domain" / "forecast.py"
     source.write_text(source.read_text() + "\n# an edit\n")
     status = {s: st for s, (st, _) in stage_lines(runner.mlflow_run(**SMALL).stdout).items()}
-    assert status == {s: "launched" for s in STAGES}
+    assert status == {s: "launched" for s in SMALL_NODES}
 
 
 def test_reused_run_whose_artifacts_are_gone_or_changed_is_relaunched(tmp_path):
@@ -213,7 +248,7 @@ def test_reused_run_whose_artifacts_are_gone_or_changed_is_relaunched(tmp_path):
     # The cache relaunches both, and what depends on them; it reuses the rest.
     status = {s: st for s, (st, _) in stage_lines(runner.mlflow_run(**SMALL).stdout).items()}
     assert status == {"load": "reused", "features": "launched", "validate": "launched", "train": "launched",
-                      "future": "launched", "predict": "launched"}
+                      "future": "launched", "predict": "launched", "evaluate[13]": "launched"}
 
 
 @pytest.mark.parametrize("params, message", [
@@ -326,6 +361,9 @@ multi.assign(simple=simple).to_csv("fresh.csv", index=False)
     fresh = pd.read_csv(runner.workdir / "fresh.csv")
     client_for(uri)
     logged = pd.read_csv(read_artifact_path(lines["predict"][1], catalog.Y_PRED))
-    # predict's file holds the same predictions, to the cent
-    pd.testing.assert_frame_equal(fresh.drop(columns="simple"), logged.drop(columns="order_date"), atol=0.005, rtol=0)
-    assert (fresh["simple"].clip(lower=0) - logged["y_pred_simple"]).abs().max() <= 0.005
+    # predict's file holds the same predictions, written to the cent
+    from foodcast.application.mlflow_utils import to_cents
+
+    pd.testing.assert_frame_equal(to_cents(fresh.drop(columns="simple")), logged.drop(columns="order_date"))
+    simple = to_cents(pd.DataFrame({"y_pred_simple": fresh["simple"].clip(lower=0)}))["y_pred_simple"]
+    assert simple.tolist() == logged["y_pred_simple"].tolist()

@@ -15,15 +15,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import SMALL, Runner, stage_lines
+from conftest import SMALL, SMALL_NODES, Runner, stage_lines
 from fixtures import make_batches
 from mlflow.tracking import MlflowClient
 
 import ui_harness as ui_h
-from foodcast.application import catalog, stages
+from foodcast.application import catalog
 from foodcast.application.ui_links import run_href
 
-STAGES = [s.name for s in stages.PIPELINE]
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +65,10 @@ def test_today_s_parent_shows_every_stage_with_the_reused_ones_marked(store, ui,
     assert ui_h.run_name(page) == "main · week 13"
     assert ui_h.read_params(page)["next_week"] == "13"
     text = ui_h.read_description(page)
-    assert text.startswith("Forecast of week 13 from weeks 2–12 · 3 launched, 3 reused"), text
+    assert text.startswith("Forecast of week 13 from weeks 2–12 · 4 launched, 3 reused"), text
     page.screenshot(path=shots / "lineage-main.png", full_page=True)
-    rows = {line.split()[0]: line for line in text.splitlines() if line.split() and line.split()[0] in STAGES}
-    assert sorted(rows) == sorted(STAGES), text
+    rows = {line.split()[0]: line for line in text.splitlines() if line.split() and line.split()[0] in SMALL_NODES}
+    assert sorted(rows) == sorted(SMALL_NODES), text
     for stage, (status, run_id) in second.items():
         assert run_id[:8] in rows[stage] and status in rows[stage], (stage, rows[stage])
 

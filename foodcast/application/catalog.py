@@ -4,8 +4,8 @@ Steps, ``main.py`` and the tests import these names, so renaming an artifact is 
 change here. What each stage takes and leaves behind is in :mod:`foodcast.application.stages`.
 """
 
-LOAD, FEATURES, VALIDATE, TRAIN, FUTURE, PREDICT = (
-    "load", "features", "validate", "train", "future", "predict",
+LOAD, FEATURES, VALIDATE, TRAIN, FUTURE, PREDICT, EVALUATE = (
+    "load", "features", "validate", "train", "future", "predict", "evaluate",
 )
 
 # (directory, file name) of each artifact, as logged with mlflow_log_pandas / mlflow_log_plotly.
@@ -17,6 +17,8 @@ VALIDATION_PLOT = ("plots", "validation.html")
 X_PRED = ("prediction_set", "x_pred.csv")
 Y_PRED = ("predictions", "y_pred.csv")
 PREDICTIONS_PLOT = ("plots", "predictions.html")
+EVALUATION = ("evaluation", "forecast_vs_actual.csv")
+EVALUATION_PLOT = ("plots", "evaluation.html")
 
 # Columns holding money (GBP): written to the cent in every CSV artifact.
 MONEY_COLUMN = r"cash_in|lag_\d+W|y_pred(_\w+)?|y_lower|y_upper|mae\w*|width"
@@ -29,6 +31,7 @@ STEP_TAG = "foodcast.step"
 CACHE_KEY_TAG = "foodcast.cache_key"
 CACHE_INDEX_PREFIX = "foodcast.cache."
 ERROR_TAG = "foodcast.error"
+WEEK_TAG = "foodcast.week"  # on a predict run: the week it forecast; on an evaluate run: the week it scored
 LINEAGE_FILE = "lineage.json"
 
 

@@ -120,10 +120,10 @@ def log_input_frame(df, run_id: str, artifact: tuple[str, str], context: str, ta
     notes : dict, optional
         Extra profile lines (e.g. which weeks).
     """
-    import mlflow
+    from foodcast.application.upstream import known_run
 
     path = "/".join(artifact)
-    experiment_id = mlflow.tracking.MlflowClient().get_run(run_id).info.experiment_id
+    experiment_id = known_run(run_id).info.experiment_id
     source = RunArtifactDatasetSource(f"runs:/{run_id}/{path}", experiment_id)
     # The store keeps one dataset per (name, digest) and the first source logged wins: the
     # upstream run's id in the name keeps the same table from two runs apart.

@@ -94,8 +94,18 @@ def main_name(options: dict) -> str:
     return f"main · week {options['next_week']}"
 
 
+def scorecard_line(week, metrics: dict) -> str:
+    """One line saying how a week's forecast did, from an evaluate run's metrics."""
+    text = (f"Week {week}'s forecast: hourly MAE {metrics.get('mae_model', float('nan')):.2f}, against "
+            f"{metrics.get('mae_naive', float('nan')):.2f} for seasonal naive and "
+            f"{metrics.get('mae_mean4', float('nan')):.2f} for the 4-week mean")
+    if "coverage" in metrics:
+        text += f"; the interval held {100 * metrics['coverage']:.0f} % of hours"
+    return text + "."
+
+
 def main_description(experiment_id: str, options: dict, rows: list[dict], forecast: tuple | None,
-                     plots: list[tuple[str, str]], error: str | None = None) -> str:
+                     plots: list[tuple[str, str]], error: str | None = None, scores: list[str] = ()) -> str:
     """Markdown description of a ``main`` run.
 
     Parameters
@@ -112,6 +122,8 @@ def main_description(experiment_id: str, options: dict, rows: list[dict], foreca
         ``(run id, artifact path)`` of the plots to link.
     error : str, optional
         Why the pipeline failed, if it did.
+    scores : list of str
+        Scorecard lines (:func:`scorecard_line`) of the forecasts scored.
     """
     launched = sum(r["status"] == "launched" for r in rows)
     reused = sum(r["status"] == "reused" for r in rows)
@@ -125,6 +137,7 @@ def main_description(experiment_id: str, options: dict, rows: list[dict], foreca
         link = md_link(path, run_href(experiment_id, run_id, path))
         plot_links = " · ".join(md_link(p, run_href(experiment_id, rid, p)) for rid, p in plots)
         lines.append(f"Forecast: {link}" + (f" · plots: {plot_links}" if plot_links else ""))
+    lines += list(scores)
     ids = [r["run_id"] for r in rows]
     if ids:
         lines.append(f"All stages: {md_link('runs table', runs_table_href(experiment_id, ids))} · "

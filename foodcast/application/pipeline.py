@@ -54,12 +54,14 @@ class Node:
     """One run to resolve: ``stage`` for ``partition``, its upstream run ids from ``inputs``.
 
     ``inputs`` maps each upstream stage name to the key of a node of this invocation, or to a
-    run id chosen beforehand.
+    run id chosen beforehand (an earlier run of the experiment). ``values`` are option values
+    of the node's own (e.g. the week a partition scores), over main's.
     """
 
     stage: stages.Stage
     partition: str | None = None
     inputs: Mapping[str, tuple | str] = field(default_factory=dict)
+    values: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str | None]:
@@ -67,7 +69,13 @@ class Node:
 
     @property
     def label(self) -> str:
+        """How lines and descriptions name it: ``predict``, ``evaluate[201]``."""
         return self.stage.name if self.partition is None else f"{self.stage.name}[{self.partition}]"
+
+    @property
+    def slug(self) -> str:
+        """How tag names name it: ``predict``, ``evaluate.201``."""
+        return self.stage.name if self.partition is None else f"{self.stage.name}.{self.partition}"
 
 
 @dataclass
@@ -88,21 +96,86 @@ class StageFailed(Exception):
         super().__init__(f"stage {label} failed (run {run_id or 'unknown'}): {message}")
 
 
-def plan(options: Mapping, pipeline=None) -> list[Node]:
+def plan(options: Mapping, pipeline=None, find_earlier=None, skipped: list | None = None) -> list[Node]:
     """The nodes of one weekly pipeline run: each stage of ``main`` (``pipeline``, by default
-    the registry's) whose condition holds, its upstream run ids taken from the nodes of this
-    invocation.
+    the registry's) whose condition holds, one node per partition for a stage that fans out;
+    upstream run ids from the nodes of this invocation, or from earlier runs of the experiment.
 
-    A stage whose condition does not hold is left out, and so is every stage downstream of it.
+    A node whose condition does not hold, whose earlier input cannot be found, or whose
+    upstream node is left out, is left out.
+
+    Parameters
+    ----------
+    options : mapping
+        main's checked options.
+    pipeline : sequence of Stage, optional
+    find_earlier : callable, optional
+        ``EarlierRun -> (run id or None, reason)``; without it, nodes needing one are left out.
+    skipped : list, optional
+        Receives ``(label, reason)`` for each node left out.
     """
-    nodes: dict[str, Node] = {}
+    skipped = [] if skipped is None else skipped
+    nodes: dict[tuple, Node] = {}
     for stage in stages.PIPELINE if pipeline is None else pipeline:
-        reason = stage.runs_if(options) if stage.runs_if else None
-        if reason is not None or not all(u in nodes for u in stage.upstream):
-            logger.info("%s: skipped (%s)", stage.name, reason or "an upstream stage is skipped")
-            continue
-        nodes[stage.name] = Node(stage, inputs={u: nodes[u].key for u in stage.upstream})
+        if stage.partitions is not None:
+            specs = stage.partitions(options)
+        else:
+            reason = stage.runs_if(options) if stage.runs_if else None
+            specs = [stages.Partition(None)] if reason is None else [reason]
+        for spec in specs:
+            if isinstance(spec, str):  # the stage's condition does not hold
+                skipped.append((stage.name, spec))
+                continue
+            if isinstance(spec, tuple):  # (partition, why it is left out)
+                skipped.append((Node(stage, spec[0]).label, spec[1]))
+                continue
+            label = Node(stage, spec.name).label
+            inputs, reason = {}, None
+            for upstream in stage.upstream:
+                source = spec.inputs.get(upstream)
+                if isinstance(source, stages.EarlierRun):
+                    run_id, reason = find_earlier(source) if find_earlier else (None, "no store to look in")
+                    inputs[upstream] = run_id
+                elif (upstream, None) in nodes:
+                    inputs[upstream] = (upstream, None)
+                else:
+                    reason = f"its upstream {upstream} is left out"
+                if reason is not None:
+                    break
+            if reason is not None:
+                skipped.append((label, reason))
+                continue
+            node = Node(stage, spec.name, inputs, dict(spec.values))
+            nodes[node.key] = node
     return list(nodes.values())
+
+
+def find_earlier_run(client: MlflowClient, experiment_id: str, earlier: stages.EarlierRun
+                     ) -> tuple[str | None, str | None]:
+    """The newest FINISHED run of the experiment matching ``earlier``, unless already used.
+
+    Returns
+    -------
+    (str or None, str or None)
+        The run id and None, or None and why.
+    """
+    what = " AND ".join(f"tags.`{k}` = '{v}'" for k, v in earlier.tags.items())
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{catalog.STEP_TAG}` = '{earlier.stage}' AND {what} "
+                                       "AND attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"], max_results=1)
+    described = ", ".join(f"{k.rsplit('.', 1)[-1]} {v}" for k, v in earlier.tags.items())
+    if not runs:
+        return None, f"no FINISHED {earlier.stage} run with {described} in the experiment"
+    run_id = runs[0].info.run_id
+    if earlier.unless_used_by:
+        used = client.search_runs(
+            [experiment_id], filter_string=f"tags.`{catalog.STEP_TAG}` = '{earlier.unless_used_by}' AND "
+                                           f"tags.`{catalog.upstream_tag(earlier.stage)}` = '{run_id}' AND "
+                                           "attributes.status = 'FINISHED'", max_results=1)
+        if used:
+            return None, f"{earlier.stage} run {run_id[:8]} ({described}) has its {earlier.unless_used_by} run already"
+    return run_id, None
 
 
 def stage_params(node: Node, options: Mapping, resolved: Mapping[tuple, Resolution]) -> dict:
@@ -166,21 +239,29 @@ class Pipeline:
     project_dir : Path
         The MLflow project launched for each stage.
     nodes : list of Node, optional
-        The DAG; by default :func:`plan` of ``options``.
+        The DAG; by default :func:`plan` of ``options``, earlier runs looked up in
+        ``experiment_id``.
+    experiment_id : str, optional
     """
 
-    def __init__(self, options: dict, project_dir: Path = PROJECT_ROOT, nodes: list[Node] | None = None):
+    def __init__(self, options: dict, project_dir: Path = PROJECT_ROOT, nodes: list[Node] | None = None,
+                 experiment_id: str | None = None):
         self.options = options
         self.project_dir = Path(project_dir)
         self.client = MlflowClient()
-        self.nodes = {n.key: n for n in (plan(options) if nodes is None else nodes)}
+        self.skipped: list[tuple[str, str]] = []
+        self.experiment_id = experiment_id
+        if nodes is None:
+            find = functools.partial(find_earlier_run, self.client, experiment_id) if experiment_id else None
+            nodes = plan(options, find_earlier=find, skipped=self.skipped)
+        self.nodes = {n.key: n for n in nodes}
         self.sources = source_fingerprint(self.project_dir)
         self.resolved: dict[tuple, Resolution] = {}
         self.max_parallel = max_parallel()
 
     def node_key(self, node: Node, params: dict) -> str:
         """The cache key of a node with these parameters."""
-        weeks = node.stage.batch_weeks(self.options) if node.stage.batch_weeks else None
+        weeks = node.stage.batch_weeks({**self.options, **node.values}) if node.stage.batch_weeks else None
         batches = batches_fingerprint(data_dir(), *weeks) if weeks else None
         environment = environment_fingerprint(self.project_dir, node.stage.packages)
         return cache_key(node.stage.name, params, self.sources, batches, environment)
@@ -306,11 +387,12 @@ def record_lineage(client: MlflowClient, run_id: str, nodes: Mapping[tuple, Node
     for key, r in resolved.items():
         node = nodes[key]
         lineage[node.label] = {"run_id": r.run_id, "status": r.status, "cache_key": r.cache_key}
-        tags[f"foodcast.{node.label}_run_id"] = r.run_id
-        tags[f"foodcast.{node.label}_status"] = r.status
+        tags[f"foodcast.{node.slug}_run_id"] = r.run_id
+        tags[f"foodcast.{node.slug}_status"] = r.status
         if node.stage.headline_metrics:
             values = client.get_run(r.run_id).data.metrics
-            metrics += [Metric(m, values[m], now, 0) for m in node.stage.headline_metrics if m in values]
+            prefix = "" if node.partition is None else f"{node.slug}."
+            metrics += [Metric(prefix + m, values[m], now, 0) for m in node.stage.headline_metrics if m in values]
     client.log_batch(run_id, metrics=metrics, tags=[RunTag(k, v) for k, v in tags.items()])
     mlflow.log_dict(lineage, catalog.LINEAGE_FILE)
 
@@ -318,7 +400,7 @@ def record_lineage(client: MlflowClient, run_id: str, nodes: Mapping[tuple, Node
 def describe_main(client: MlflowClient, run_id: str, experiment_id: str, options: dict,
                   nodes: Mapping[tuple, Node], resolved: Mapping[tuple, Resolution], error: str | None = None) -> None:
     """Name the parent run after its week and write its description: the table of stages."""
-    from foodcast.application.lineage import NAME_TAG, NOTE_TAG, main_description, main_name
+    from foodcast.application.lineage import NAME_TAG, NOTE_TAG, main_description, main_name, scorecard_line
 
     rows = []
     for key in [k for k in nodes if k in resolved]:  # in DAG order
@@ -332,7 +414,11 @@ def describe_main(client: MlflowClient, run_id: str, experiment_id: str, options
         forecast = (output.run_id, catalog.artifact_path(stages.FORECAST[1]))
         plots = [(r.run_id, catalog.artifact_path(a)) for key, r in resolved.items()
                  for a in nodes[key].stage.artifacts if a[1].endswith(".html")]
-    note = main_description(experiment_id, options, rows, forecast, plots or [], error)
+    scores = []
+    for key in [k for k in nodes if k in resolved and k[0] == catalog.EVALUATE]:
+        values = client.get_run(resolved[key].run_id).data.metrics
+        scores.append(scorecard_line(nodes[key].partition, values))
+    note = main_description(experiment_id, options, rows, forecast, plots or [], error, scores)
     client.log_batch(run_id, tags=[RunTag(NAME_TAG, main_name(options)), RunTag(NOTE_TAG, note)])
 
 
@@ -370,7 +456,9 @@ def run_pipeline(options: dict) -> dict[tuple, Resolution]:
             # The stages run in the project directory: give them the data directory as an
             # absolute path (a relative one is relative to where main was started).
             os.environ["FOODCAST_DATA_DIR"] = data_dir()
-            pipeline = Pipeline(options)
+            pipeline = Pipeline(options, experiment_id=experiment_id)
+            for label, reason in pipeline.skipped:
+                click.echo(f"{label}: skipped ({reason})")
             for run_id, reason in fail_abandoned_runs(pipeline.client, experiment_id, keep={parent_id}).items():
                 click.echo(f"main: marked run {run_id} FAILED: {reason}")
             describe = functools.partial(describe_main, pipeline.client, parent_id, experiment_id, options,

@@ -82,6 +82,27 @@ def run_id_param(stage: str) -> Param:
 
 
 @dataclass(frozen=True)
+class EarlierRun:
+    """An upstream run taken from the experiment instead of this invocation: the newest
+    FINISHED ``stage`` run with ``tags``, unless a FINISHED ``unless_used_by`` run consumed it
+    already."""
+
+    stage: str
+    tags: Mapping[str, str]
+    unless_used_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One node of a stage that fans out: its name (e.g. a week), option values of its own
+    (``{"week": 201}``), and upstream runs taken from earlier runs (:class:`EarlierRun`)."""
+
+    name: str
+    values: Mapping[str, object] = field(default_factory=dict)
+    inputs: Mapping[str, EarlierRun] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Stage:
     """One MLflow entry point of the pipeline.
 
@@ -111,6 +132,9 @@ class Stage:
         Whether ``main`` runs it.
     runs_if : callable, optional
         ``options -> str | None``: for an optional stage, why it is skipped (``None``: it runs).
+    partitions : callable, optional
+        ``options -> list of (Partition | (name, reason))``: the nodes of a stage that fans
+        out, or for each one left out, its name and why.
     """
 
     name: str
@@ -125,6 +149,7 @@ class Stage:
     headline_metrics: tuple[str, ...] = ()
     in_main: bool = True
     runs_if: Callable[[Mapping], str | None] | None = field(default=None, compare=False)
+    partitions: Callable[[Mapping], list] | None = field(default=None, compare=False)
 
     @property
     def all_params(self) -> tuple[Param, ...]:
@@ -222,7 +247,49 @@ PREDICT = Stage(
     + _PLOTS,
 )
 
-STAGES: dict[str, Stage] = {s.name: s for s in (LOAD, FEATURES, VALIDATE, TRAIN, FUTURE, PREDICT)}
+
+
+def _actuals_missing(options: Mapping, week: int) -> str | None:
+    """Why week ``week``'s actual cash-in cannot be scored against yet (``None``: it can)."""
+    from foodcast.domain.transform import chain_coverage
+    from foodcast.settings import data_dir
+
+    coverage = chain_coverage(data_dir(), week, week)
+    if week not in coverage.weeks:
+        return f"week {week} has no data yet"
+    if coverage.missing and not options.get("allow_missing"):
+        return f"week {week} is incomplete ({', '.join(map(str, coverage.missing))})"
+    return None
+
+
+def _evaluate_partitions(options: Mapping) -> list:
+    """This run's forecast once its week's batches exist (backfills), and the latest forecast
+    of ``end_week`` made by an earlier run, if nobody has scored it yet (each Monday's run
+    says how last week's forecast did)."""
+    this, last = options["next_week"], options["end_week"]
+    parts = []
+    reason = _actuals_missing(options, this)
+    parts.append(Partition(str(this), {"week": this}) if reason is None else (str(this), reason))
+    earlier = EarlierRun(catalog.PREDICT, {catalog.WEEK_TAG: str(last)}, unless_used_by=catalog.EVALUATE)
+    parts.append(Partition(str(last), {"week": last}, {catalog.PREDICT: earlier}))
+    return parts
+
+
+EVALUATE = Stage(
+    catalog.EVALUATE,
+    "scores a week's forecast against the cash-in that week brought, next to seasonal naive "
+    "and the 4-week same-hour mean",
+    params=(ALLOW_MISSING,),
+    upstream=(catalog.PREDICT,),
+    artifacts=(catalog.EVALUATION, catalog.EVALUATION_PLOT),
+    batch_weeks=lambda o: (max(1, o["week"] - 4), o["week"]),
+    imports=_READS_RUNS + ("foodcast.domain.scoring", "foodcast.domain.transform", "foodcast.domain.forecast")
+    + _PLOTS,
+    partitions=_evaluate_partitions,
+    headline_metrics=("mae_model", "mae_naive", "mae_mean4", "coverage", "width"),
+)
+
+STAGES: dict[str, Stage] = {s.name: s for s in (LOAD, FEATURES, VALIDATE, TRAIN, FUTURE, PREDICT, EVALUATE)}
 PIPELINE = tuple(s for s in STAGES.values() if s.in_main)
 # The pipeline's product, named in main's summary line: (stage, artifact).
 FORECAST = (catalog.PREDICT, catalog.Y_PRED)

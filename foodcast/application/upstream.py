@@ -13,6 +13,18 @@ from foodcast.application import catalog
 from foodcast.errors import FoodcastError
 
 
+_CHECKED: dict = {}  # run id -> the FINISHED upstream run check_run fetched, for this process
+
+
+def known_run(run_id: str):
+    """An upstream run by id: the one :func:`check_run` fetched, else fetched now.
+
+    An upstream run is FINISHED: what a stage reads of it (experiment, recorded checksums)
+    no longer changes, so one request per run and process is enough.
+    """
+    return _CHECKED.get(run_id) or mlflow.tracking.MlflowClient().get_run(run_id)
+
+
 def check_run(run_id: str, stage: str):
     """Return the upstream run ``run_id`` if it exists, is FINISHED and is a ``stage`` run.
 
@@ -34,7 +46,17 @@ def check_run(run_id: str, stage: str):
                             f"not a {stage} run ({catalog.run_id_param(stage)})")
     if run.info.status != RunStatus.to_string(RunStatus.FINISHED):
         raise FoodcastError(f"run {run_id} ({stage}) is {run.info.status}, not FINISHED")
+    _CHECKED[run_id] = run
     return run
+
+
+def forecast_week(predict_run) -> int:
+    """The week a checked predict run forecast: its tag, else its future run's ``next_week``."""
+    week = predict_run.data.tags.get(catalog.WEEK_TAG)
+    if week is None:
+        future_id = predict_run.data.params.get(catalog.run_id_param(catalog.FUTURE))
+        week = check_run(future_id, catalog.FUTURE).data.params["next_week"]
+    return int(week)
 
 
 def read_frame(run_id: str, artifact: tuple[str, str], stage: str, parse_dates=("order_date",)):
@@ -51,7 +73,7 @@ def read_frame(run_id: str, artifact: tuple[str, str], stage: str, parse_dates=(
     from foodcast.application.integrity import artifact_tag, file_digest
 
     path = catalog.artifact_path(artifact)
-    expected = mlflow.tracking.MlflowClient().get_run(run_id).data.tags.get(artifact_tag(path))
+    expected = known_run(run_id).data.tags.get(artifact_tag(path))
     with tempfile.TemporaryDirectory(prefix="foodcast-") as tmp:
         try:
             local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=tmp)
