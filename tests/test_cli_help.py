@@ -15,6 +15,7 @@ EXPECTED = {
     "train": ["--features-run-id", "--n-estimators", "--n-models", "simple_model", "multi_model"],
     "future": ["--next-week", "--degree", "--lag-in-week", "prediction_set/x_pred.csv"],
     "predict": ["--train-run-id", "--future-run-id", "predictions/y_pred.csv", "plots/predictions.html"],
+    "evaluate": ["--predict-run-id", "--allow-missing", "evaluation/forecast_vs_actual.csv", "mae_naive"],
 }
 
 

@@ -341,16 +341,26 @@ class Pipeline:
     @staticmethod
     def _stop(running, server) -> None:
         """Interrupted: stop the stages still running (SIGTERM to their commands, which pass it
-        on; SIGKILL after a grace period) and wait for their ``mlflow.run`` to return."""
+        on; SIGKILL after a grace period) and wait for their ``mlflow.run`` to return.
+
+        A stage whose command was still being started when the signal came is signalled as
+        soon as its process appears.
+        """
         import signal
 
         if not running:
             return
         spare = {server.process.pid} if server is not None and server.process is not None else set()
-        signal_all(set(children()) - spare, signal.SIGTERM)
-        if wait(running, timeout=STOP_GRACE).not_done:
-            signal_all(set(children()) - spare, signal.SIGKILL)
-            wait(running, timeout=5)
+        signalled: set[int] = set()
+        deadline = time.monotonic() + STOP_GRACE
+        while time.monotonic() < deadline:
+            fresh = set(children()) - spare - signalled
+            signal_all(fresh, signal.SIGTERM)
+            signalled |= fresh
+            if not wait(running, timeout=0.2).not_done:
+                return
+        signal_all(set(children()) - spare, signal.SIGKILL)
+        wait(running, timeout=5)
 
     def _launch(self, node: Node, params: dict, ckey: str, experiment_id: str) -> Resolution:
         try:
