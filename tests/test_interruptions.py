@@ -76,6 +76,18 @@ class Started:
         return left
 
 
+def ours_left(runner: Runner) -> list[str]:
+    """Our temporary directories left in the run's temporary directory. (The `mlflow run`
+    command makes one empty `tmp…` directory per invocation and never removes it: MLflow's.)"""
+    return [name for name in os.listdir(runner.env["TMPDIR"]) if name.startswith("foodcast-")]
+
+
+def started_main(client: MlflowClient) -> str:
+    """The pid of the process that ran the (only) main run."""
+    [run] = client.search_runs(["0"], filter_string=f"tags.`{catalog.STEP_TAG}` = 'main'")
+    return run.data.tags["foodcast.pid"]
+
+
 def runs_by_status(client: MlflowClient) -> dict[str, list]:
     out: dict[str, list] = {}
     for run in client.search_runs(["0"], max_results=1000):
@@ -102,6 +114,7 @@ def test_sigterm_to_the_group_ends_every_run_and_the_next_run_reuses_what_finish
     stderr = "".join(started.stderr)
     assert "interrupted by SIGTERM" in stderr, stderr[-3000:]
     assert "the fork server ended" not in stderr
+    assert ours_left(runner) == []  # every temporary directory of ours removed on the way out
     statuses = runs_by_status(client)
     assert "RUNNING" not in statuses, {s: [r.data.tags.get("foodcast.step") for r in rs] for s, rs in statuses.items()}
     parent = [r for r in statuses["FAILED"] if r.data.tags.get(catalog.STEP_TAG) == "main"]
@@ -123,9 +136,10 @@ def test_kill_9_of_the_group_leaves_no_process_and_the_next_run_cleans_up(pipeli
     time.sleep(0.5)  # validate and train are at work
     os.killpg(started.proc.pid, signal.SIGKILL)
     assert started.gone_within(5) == []
-    assert not [name for name in os.listdir(runner.env["TMPDIR"]) if "prefork" in name]
+    assert not [name for name in os.listdir(runner.env["TMPDIR"]) if "prefork" in name]  # no socket file
     left = runs_by_status(client).get("RUNNING", [])
     assert any(r.data.tags.get(catalog.STEP_TAG) == "main" for r in left)
+    assert any(name.startswith(f"foodcast-{started_main(client)}-launches-") for name in ours_left(runner))
 
     proc = runner.mlflow_run(**SMALL)
     lines = stage_lines(proc.stdout)
@@ -136,6 +150,8 @@ def test_kill_9_of_the_group_leaves_no_process_and_the_next_run_cleans_up(pipeli
         assert after.info.status == "FAILED"
         assert "has ended" in after.data.tags[catalog.ERROR_TAG]
     assert "RUNNING" not in runs_by_status(client)
+    # what the killed processes were writing in the temporary directory is gone too
+    assert ours_left(runner) == []
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

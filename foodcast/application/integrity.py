@@ -10,7 +10,6 @@ one that does not match.
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -65,7 +64,9 @@ def digest_at(uri: str, tree: bool = False) -> str | None:
         if not (local.is_dir() if tree else local.is_file()):
             return None
         return tree_digest(local) if tree else file_digest(local)
-    with tempfile.TemporaryDirectory(prefix="foodcast-") as tmp:
+    from foodcast.application.processes import temp_dir
+
+    with temp_dir("digest") as tmp:
         try:
             downloaded = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
         except Exception:  # noqa: BLE001 - whatever the store raises, the artifact is not there

@@ -7,7 +7,6 @@ so that whoever reuses or reads it later can tell whether it changed.
 from __future__ import annotations
 
 import os
-import tempfile
 
 import mlflow
 
@@ -18,8 +17,9 @@ def _log_file(write, artifact_path: str, file_name: str) -> None:
     """Write ``file_name`` in a private temporary directory with ``write(path)``, log it, and
     record its checksum."""
     from foodcast.application.integrity import artifact_tag, file_digest
+    from foodcast.application.processes import temp_dir
 
-    with tempfile.TemporaryDirectory(prefix="foodcast-") as tmp:
+    with temp_dir("log") as tmp:
         path = os.path.join(tmp, file_name)
         write(path)
         digest = file_digest(path)

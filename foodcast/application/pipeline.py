@@ -38,7 +38,15 @@ from foodcast.application.fingerprint import (
     source_fingerprint,
 )
 from foodcast.application.prefork import ForkServer, enabled as prefork_enabled
-from foodcast.application.processes import Interrupted, children, interruptible, owner_tags, signal_all
+from foodcast.application.processes import (
+    Interrupted,
+    children,
+    interruptible,
+    owner_tags,
+    signal_all,
+    sweep_temp_dirs,
+    temp_dir,
+)
 from foodcast.application.recovery import fail_abandoned_runs
 from foodcast.application.step import exit_without_final_collection
 from foodcast.settings import PROJECT_ROOT, configure_logging, data_dir
@@ -258,6 +266,7 @@ class Pipeline:
         self.sources = source_fingerprint(self.project_dir)
         self.resolved: dict[tuple, Resolution] = {}
         self.max_parallel = max_parallel()
+        self.storage_dir = None
 
     def node_key(self, node: Node, params: dict) -> str:
         """The cache key of a node with these parameters."""
@@ -272,14 +281,15 @@ class Pipeline:
         server = None
         if prefork_enabled():
             server = ForkServer(*server_preloads(), self.project_dir)
-        try:
-            resolved = self._resolve(parent_id, experiment_id, server)
-        except BaseException:
+        with temp_dir("launches") as self.storage_dir:
+            try:
+                resolved = self._resolve(parent_id, experiment_id, server)
+            except BaseException:
+                if server is not None:
+                    server.stop(grace=10)  # interrupted: let the forks report how they ended
+                raise
             if server is not None:
-                server.stop(grace=10)  # interrupted: let the forks report how they ended
-            raise
-        if server is not None:
-            server.stop()  # every stage has ended
+                server.stop()  # every stage has ended
         return resolved
 
     def _resolve(self, parent_id, experiment_id, server) -> dict[tuple, Resolution]:
@@ -368,6 +378,8 @@ class Pipeline:
             submitted = mlflow.run(
                 str(self.project_dir), entry_point=node.stage.name, parameters=texts,
                 experiment_id=experiment_id, env_manager="local", synchronous=True,
+                # MLflow makes a directory per launch here and leaves it: in ours, removed at the end
+                storage_dir=self.storage_dir,
             )
         except ExecutionException as exc:
             found = _FAILED_RUN.search(str(exc))
@@ -471,6 +483,8 @@ def run_pipeline(options: dict) -> dict[tuple, Resolution]:
                 click.echo(f"{label}: skipped ({reason})")
             for run_id, reason in fail_abandoned_runs(pipeline.client, experiment_id, keep={parent_id}).items():
                 click.echo(f"main: marked run {run_id} FAILED: {reason}")
+            for path in sweep_temp_dirs():
+                logger.info("removed %s, left by a process that has ended", path)
             describe = functools.partial(describe_main, pipeline.client, parent_id, experiment_id, options,
                                          pipeline.nodes, pipeline.resolved)
             try:

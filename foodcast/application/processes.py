@@ -100,6 +100,36 @@ def owner_alive(tags: dict) -> bool | None:
     return tags.get(PID_START_TAG) in (None, start)
 
 
+TEMP_PREFIX = "foodcast-"
+
+
+def temp_dir(purpose: str):
+    """A private temporary directory named after this process (``foodcast-<pid>-<purpose>-…``),
+    removed when the ``with`` block ends; one left by a killed process is removed by
+    :func:`sweep_temp_dirs`."""
+    import tempfile
+
+    return tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-{purpose}-")
+
+
+def sweep_temp_dirs() -> list[str]:
+    """Remove the temporary directories of ours whose process has ended (``kill -9`` leaves
+    them); returns their paths."""
+    import re
+    import shutil
+    import tempfile
+
+    root = tempfile.gettempdir()
+    removed = []
+    for name in os.listdir(root):
+        found = re.match(rf"{TEMP_PREFIX}(\d+)-", name)
+        if not found or _start_time(int(found.group(1))) is not None:
+            continue
+        shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        removed.append(os.path.join(root, name))
+    return removed
+
+
 def children() -> list[int]:
     """Pids of this process's children (every thread's), from ``/proc``; empty elsewhere."""
     found = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
 import mlflow
 from mlflow.entities import RunStatus
@@ -71,10 +70,11 @@ def read_frame(run_id: str, artifact: tuple[str, str], stage: str, parse_dates=(
     import pandas as pd
 
     from foodcast.application.integrity import artifact_tag, file_digest
+    from foodcast.application.processes import temp_dir
 
     path = catalog.artifact_path(artifact)
     expected = known_run(run_id).data.tags.get(artifact_tag(path))
-    with tempfile.TemporaryDirectory(prefix="foodcast-") as tmp:
+    with temp_dir("read") as tmp:
         try:
             local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=tmp)
         except (MlflowException, OSError):
