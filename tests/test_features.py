@@ -168,19 +168,19 @@ def test_level_needs_complete_weeks():
         features_online(future, df[df["order_date"] < WEEK_1 + pd.Timedelta(weeks=2)], lag_in_week=0, level_weeks=2)
 
 
-def test_hour_of_day_column():
-    out = features_offline(hourly(2), hour_of_day=True).set_index("order_date")
+def test_calendar_index_column():
+    out = features_offline(hourly(2), calendar_index=True).set_index("order_date")
     assert "hour" in out.columns
     np.testing.assert_array_equal(out["hour"].to_numpy(), out.index.hour.to_numpy().astype("float64"))
 
 
 def test_calendar_only_features_keep_every_row():
-    out = features_offline(hourly(2), degree=0, lag_in_week=0, hour_of_day=True)
+    out = features_offline(hourly(2), degree=0, lag_in_week=0, calendar_index=True)
     assert len(out) == 2 * 168
-    assert list(out.columns) == ["order_date", *WEEKDAYS, "hour", "cash_in"]
+    assert list(out.columns) == ["order_date", *WEEKDAYS, "weekday", "hour", "cash_in"]
 
 
-@pytest.mark.parametrize("settings", [{"level_weeks": 1}, {"level_weeks": 3, "lag_in_week": 2, "hour_of_day": True}])
+@pytest.mark.parametrize("settings", [{"level_weeks": 1}, {"level_weeks": 3, "lag_in_week": 2, "calendar_index": True}])
 def test_offline_and_online_give_identical_rows_with_level(settings):
     df = hourly(6)
     df["cash_in"] = np.round(np.cos(np.arange(len(df))) * 50 + 60, 2)

@@ -202,7 +202,7 @@ def test_prediction_set_matches_training_features(tmp_path):
 
 def test_prediction_set_with_the_level_matches_training_features(tmp_path):
     root = make_batches(tmp_path / "data", weeks=range(1, 7))
-    settings = {"degree": 1, "lag_in_week": 0, "level_weeks": 3, "hour_of_day": True}
+    settings = {"degree": 1, "lag_in_week": 0, "level_weeks": 3, "calendar_index": True}
     online = prediction_set(root, next_week=6, **settings)
     offline = features_offline(etl(root, 1, 6), **settings)
     expected = offline[offline["order_date"] >= WEEK_1 + pd.Timedelta(weeks=5)].drop(columns="cash_in")

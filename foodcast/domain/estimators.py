@@ -189,7 +189,7 @@ def make_quantile_estimator(max_depth: int = 5, min_samples_leaf: int = 1, level
 
 def forecast_model(model: str = "gradient_boosting", n_estimators: int = 100, max_depth: int = 5,
                    min_samples_leaf: int = 1, level_scaled: bool = True, n_models: int = 10,
-                   interval_level: float = 0.8):
+                   interval_level: float = 0.8, calibration_share: float = 0.25, _refit: bool = False):
     """The pipeline's ``MultiModel``, from its parameters.
 
     ``forecast_model(**TUTORIAL_MODEL)`` is the tutorial's
@@ -226,4 +226,5 @@ def forecast_model(model: str = "gradient_boosting", n_estimators: int = 100, ma
         n_models=int(n_models),
         interval_level=float(interval_level),
         quantile_estimator=make_quantile_estimator(max_depth, min_samples_leaf, level_scaled),
-    )
+        calibration_share=float(calibration_share),
+    )._set_refit(_refit)

@@ -20,22 +20,22 @@ from foodcast.errors import FoodcastError
 # Monday (0) is the dropped level. Floats, not ints: an MLflow signature with integer columns
 # refuses inputs that went through a float representation.
 WEEKDAY_COLUMNS = [f"weekday_{d}" for d in range(1, 7)]
-HOUR_COLUMN = "hour"
+INDEX_COLUMNS = ["weekday", "hour"]
 LEVEL_PREFIX = "level_"
 HOURS_PER_WEEK = 168
 
 #: The tutorial's features: what ``features_offline(df)`` computes.
-TUTORIAL_FEATURES = {"degree": 1, "lag_in_week": 1, "level_weeks": 0, "hour_of_day": False}
+TUTORIAL_FEATURES = {"degree": 1, "lag_in_week": 1, "level_weeks": 0, "calendar_index": False}
 #: The pipeline's default features: calendar and the level of the 5 weeks before (no lags:
 #: the cash-in of one hour a week ago is mostly noise, see bench/forecast_accuracy.py).
-DEFAULT_FEATURES = {"degree": 1, "lag_in_week": 0, "level_weeks": 5, "hour_of_day": True}
+DEFAULT_FEATURES = {"degree": 1, "lag_in_week": 0, "level_weeks": 5, "calendar_index": True}
 
 
 def feature_columns(degree: int = 1, lag_in_week: int = 1, level_weeks: int = 0,
-                    hour_of_day: bool = False) -> list[str]:
+                    calendar_index: bool = False) -> list[str]:
     """Names and order of the feature columns for these settings (see :func:`build_features`)."""
     hours = [f"hour_{f}_{k}" for k in range(1, degree + 1) for f in ("cos", "sin")]
-    clock = [HOUR_COLUMN] if hour_of_day else []
+    clock = INDEX_COLUMNS if calendar_index else []
     lags = [f"lag_{lag}W" for lag in range(1, lag_in_week + 1)]
     level = [level_column(level_weeks)] if level_weeks else []
     return WEEKDAY_COLUMNS + hours + clock + lags + level
@@ -78,7 +78,7 @@ def _levels(timestamps: pd.Series, observed: pd.Series, level_weeks: int) -> np.
 
 
 def build_features(timestamps: pd.Series, history: pd.DataFrame, degree: int, lag_in_week: int,
-                   level_weeks: int = 0, hour_of_day: bool = False) -> pd.DataFrame:
+                   level_weeks: int = 0, calendar_index: bool = False) -> pd.DataFrame:
     """Feature rows for ``timestamps``, lags and levels looked up in ``history``.
 
     Parameters
@@ -97,8 +97,9 @@ def build_features(timestamps: pd.Series, history: pd.DataFrame, degree: int, la
         Sunday) before the hour's week; NaN unless all L weeks are complete in ``history``.
         It is the same for every hour of a week, so the rows of a forecast week get the
         level the model saw for the weeks it was trained on.
-    hour_of_day : bool, default False
-        If true, ``hour`` (0-23): lets trees cut the day into hours in one split.
+    calendar_index : bool, default False
+        If true, ``weekday`` (0 = Monday .. 6) and ``hour`` (0-23): positions in the week and
+        the day, which a tree cuts into ranges (Friday-Saturday, the evening) in one split each.
 
     Returns
     -------
@@ -116,8 +117,9 @@ def build_features(timestamps: pd.Series, history: pd.DataFrame, degree: int, la
         angle = 2 * np.pi * k * hour / 24
         out[f"hour_cos_{k}"] = np.round(np.cos(angle), 12)
         out[f"hour_sin_{k}"] = np.round(np.sin(angle), 12)
-    if hour_of_day:
-        out[HOUR_COLUMN] = hour.astype("float64")
+    if calendar_index:
+        out["weekday"] = weekday.astype("float64")
+        out["hour"] = hour.astype("float64")
     observed = pd.Series(history["cash_in"].to_numpy(dtype="float64"),
                          index=pd.DatetimeIndex(history["order_date"]))
     observed = observed[~observed.index.duplicated(keep="last")]
@@ -134,7 +136,7 @@ def _history_columns(features: pd.DataFrame) -> list[str]:
 
 
 def features_offline(df: pd.DataFrame, degree: int = 1, lag_in_week: int = 1, level_weeks: int = 0,
-                     hour_of_day: bool = False) -> pd.DataFrame:
+                     calendar_index: bool = False) -> pd.DataFrame:
     """Training rows: features of every hour of ``df`` plus its ``cash_in`` target.
 
     Rows whose lags or level are not all in ``df`` (its first
@@ -144,7 +146,7 @@ def features_offline(df: pd.DataFrame, degree: int = 1, lag_in_week: int = 1, le
     ----------
     df : DataFrame
         Hourly ``order_date`` / ``cash_in``, as returned by ``etl``.
-    degree, lag_in_week, level_weeks, hour_of_day
+    degree, lag_in_week, level_weeks, calendar_index
         See :func:`build_features`.
 
     Returns
@@ -157,7 +159,7 @@ def features_offline(df: pd.DataFrame, degree: int = 1, lag_in_week: int = 1, le
     FoodcastError
         If no hour has all its lags.
     """
-    features = build_features(df["order_date"], df, degree, lag_in_week, level_weeks, hour_of_day)
+    features = build_features(df["order_date"], df, degree, lag_in_week, level_weeks, calendar_index)
     features["cash_in"] = df["cash_in"].to_numpy(dtype="float64")
     features = features.dropna(subset=_history_columns(features)).reset_index(drop=True)
     if features.empty:
@@ -170,7 +172,7 @@ def features_offline(df: pd.DataFrame, degree: int = 1, lag_in_week: int = 1, le
 
 
 def features_online(df_future: pd.DataFrame, past: pd.DataFrame, degree: int = 1, lag_in_week: int = 1,
-                    level_weeks: int = 0, hour_of_day: bool = False) -> pd.DataFrame:
+                    level_weeks: int = 0, calendar_index: bool = False) -> pd.DataFrame:
     """Prediction rows: features of the future hours, lags and level taken from ``past``.
 
     Parameters
@@ -180,7 +182,7 @@ def features_online(df_future: pd.DataFrame, past: pd.DataFrame, degree: int = 1
     past : DataFrame
         Hourly ``order_date`` / ``cash_in`` covering the ``max(lag_in_week, level_weeks)``
         weeks before.
-    degree, lag_in_week, level_weeks, hour_of_day
+    degree, lag_in_week, level_weeks, calendar_index
         See :func:`build_features`.
 
     Returns
@@ -193,7 +195,7 @@ def features_online(df_future: pd.DataFrame, past: pd.DataFrame, degree: int = 1
     FoodcastError
         If ``past`` lacks an hour a lag or the level needs.
     """
-    features = build_features(df_future["order_date"], past, degree, lag_in_week, level_weeks, hour_of_day)
+    features = build_features(df_future["order_date"], past, degree, lag_in_week, level_weeks, calendar_index)
     missing = features[_history_columns(features)].isna().any(axis=1)
     if missing.any():
         first = features.loc[missing, "order_date"].iloc[0]

@@ -156,7 +156,7 @@ def plotly_predictions(preds: pd.DataFrame, y=None):
 
 
 def prediction_set(data_dir, next_week: int, degree: int = 1, lag_in_week: int = 1, level_weeks: int = 0,
-                   hour_of_day: bool = False) -> pd.DataFrame:
+                   calendar_index: bool = False) -> pd.DataFrame:
     """Feature rows of the 168 hours of ``next_week``, lags and level from the weeks before it.
 
     Parameters
@@ -165,7 +165,7 @@ def prediction_set(data_dir, next_week: int, degree: int = 1, lag_in_week: int =
         Directory of weekly batches.
     next_week : int
         Week to forecast.
-    degree, lag_in_week, level_weeks, hour_of_day
+    degree, lag_in_week, level_weeks, calendar_index
         Feature settings, as in ``features_online``.
 
     Returns
@@ -189,7 +189,7 @@ def prediction_set(data_dir, next_week: int, degree: int = 1, lag_in_week: int =
         )
     past = etl(data_dir, next_week - before, next_week - 1)
     return week_rows(past, next_week, degree=degree, lag_in_week=lag_in_week, level_weeks=level_weeks,
-                     hour_of_day=hour_of_day)
+                     calendar_index=calendar_index)
 
 
 def past_weeks(lag_in_week: int = 1, level_weeks: int = 0) -> int:

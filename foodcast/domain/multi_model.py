@@ -105,6 +105,10 @@ class MultiModel(RegressorMixin, BaseEstimator, PythonModel):
         self.quantile_estimator = quantile_estimator
         self.calibration_share = calibration_share
 
+    def _set_refit(self, refit):
+        self._refit = refit
+        return self
+
     def _check_params(self):
         if self.estimator is None:
             raise ValueError("MultiModel needs an estimator")
@@ -163,6 +167,7 @@ class MultiModel(RegressorMixin, BaseEstimator, PythonModel):
         self.lower_estimator_ = clone(template).set_params(**{name: tail}).fit(X.iloc[fit_rows], y[fit_rows])
         self.upper_estimator_ = clone(template).set_params(**{name: 1 - tail}).fit(X.iloc[fit_rows], y[fit_rows])
         lower, upper = self._bounds(X.iloc[calibration_rows])
+
         # Width floor: 1 % of the mean target, so that an hour whose band collapsed to a point
         # still gets a finite score.
         self.width_floor_ = 0.01 * float(np.mean(np.abs(y))) or 1e-9
@@ -172,6 +177,9 @@ class MultiModel(RegressorMixin, BaseEstimator, PythonModel):
         m = len(scores)
         rank = min(int(np.ceil((m + 1) * float(self.interval_level))), m)
         self.interval_correction_ = float(np.sort(scores)[rank - 1])
+        if getattr(self, "_refit", False):
+            self.lower_estimator_ = clone(template).set_params(**{name: tail}).fit(X, y)
+            self.upper_estimator_ = clone(template).set_params(**{name: 1 - tail}).fit(X, y)
 
     def _bounds(self, X):
         lower = np.clip(self.lower_estimator_.predict(X), 0, None)
