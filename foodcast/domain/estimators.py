@@ -189,7 +189,7 @@ def make_quantile_estimator(max_depth: int = 5, min_samples_leaf: int = 1, level
 
 def forecast_model(model: str = "gradient_boosting", n_estimators: int = 100, max_depth: int = 5,
                    min_samples_leaf: int = 1, level_scaled: bool = True, n_models: int = 10,
-                   interval_level: float = 0.8, calibration_share: float = 0.25, _refit: bool = False):
+                   interval_level: float = 0.8, calibration_share: float = 0.25):
     """The pipeline's ``MultiModel``, from its parameters.
 
     ``forecast_model(**TUTORIAL_MODEL)`` is the tutorial's
@@ -205,6 +205,8 @@ def forecast_model(model: str = "gradient_boosting", n_estimators: int = 100, ma
         Bootstrap members.
     interval_level : float
         Probability of the interval ``[y_lower, y_upper]``, in (0, 1).
+    calibration_share : float
+        Share of the training rows (the last ones) the interval is calibrated on.
 
     Returns
     -------
@@ -227,4 +229,4 @@ def forecast_model(model: str = "gradient_boosting", n_estimators: int = 100, ma
         interval_level=float(interval_level),
         quantile_estimator=make_quantile_estimator(max_depth, min_samples_leaf, level_scaled),
         calibration_share=float(calibration_share),
-    )._set_refit(_refit)
+    )

@@ -105,10 +105,6 @@ class MultiModel(RegressorMixin, BaseEstimator, PythonModel):
         self.quantile_estimator = quantile_estimator
         self.calibration_share = calibration_share
 
-    def _set_refit(self, refit):
-        self._refit = refit
-        return self
-
     def _check_params(self):
         if self.estimator is None:
             raise ValueError("MultiModel needs an estimator")
@@ -177,9 +173,6 @@ class MultiModel(RegressorMixin, BaseEstimator, PythonModel):
         m = len(scores)
         rank = min(int(np.ceil((m + 1) * float(self.interval_level))), m)
         self.interval_correction_ = float(np.sort(scores)[rank - 1])
-        if getattr(self, "_refit", False):
-            self.lower_estimator_ = clone(template).set_params(**{name: tail}).fit(X, y)
-            self.upper_estimator_ = clone(template).set_params(**{name: 1 - tail}).fit(X, y)
 
     def _bounds(self, X):
         lower = np.clip(self.lower_estimator_.predict(X), 0, None)
@@ -243,11 +236,10 @@ class MultiModel(RegressorMixin, BaseEstimator, PythonModel):
 
 
 def random_forest_multi_model(n_estimators: int = 10, n_models: int = 10) -> MultiModel:
-    """The tutorial's model: ``MultiModel(RandomForestRegressor(n_estimators, random_state=42), n_models)``."""
-    from sklearn.ensemble import RandomForestRegressor
+    """The tutorial's model: ``MultiModel(RandomForestRegressor(n_estimators, random_state=42), n_models)``.
 
-    from foodcast.errors import FoodcastError
+    The same as ``estimators.forecast_model(**TUTORIAL_MODEL)`` with these two settings.
+    """
+    from foodcast.domain.estimators import TUTORIAL_MODEL, forecast_model
 
-    if int(n_estimators) < 1 or int(n_models) < 1:
-        raise FoodcastError(f"n_estimators and n_models must be >= 1, got {n_estimators} and {n_models}")
-    return MultiModel(RandomForestRegressor(n_estimators=int(n_estimators), random_state=42), int(n_models))
+    return forecast_model(**{**TUTORIAL_MODEL, "n_estimators": n_estimators}, n_models=n_models)
