@@ -120,7 +120,7 @@ def test_same_inputs_give_identical_outputs():
 
 @pytest.mark.parametrize("kwargs", [{"estimator": None}, {"estimator": LinearRegression(), "n_models": 0},
                                     {"estimator": LinearRegression(), "interval_level": 1.0},
-                                    {"estimator": LinearRegression(), "calibration_share": 0},
+                                    {"estimator": LinearRegression(), "calibration_folds": 1},
                                     {"estimator": LinearRegression(), "quantile_estimator": LinearRegression()}])
 def test_bad_configuration_is_refused_at_fit(kwargs):
     X, y = data()
@@ -206,23 +206,30 @@ def test_interval_holds_the_truth_as_often_as_its_level_on_new_data(level):
     assert wide.mean() > 2 * narrow.mean()
 
 
-def test_interval_is_calibrated_on_the_last_rows_its_bound_models_did_not_see():
+def test_interval_is_calibrated_on_rows_the_scoring_models_did_not_see():
     X, y = noisy(400, seed=3)
-    template = QuantileRegressor(alpha=0.0)
-    model = MultiModel(LinearRegression(), n_models=1, interval_level=0.8, quantile_estimator=template,
-                       calibration_share=0.25).fit(X, y)
+    model = MultiModel(LinearRegression(), n_models=1, interval_level=0.8,
+                       quantile_estimator=QuantileRegressor(alpha=0.0), calibration_folds=4).fit(X, y)
 
-    fit_rows, calibration_rows = slice(0, 300), slice(300, 400)
-    lower = QuantileRegressor(alpha=0.0, quantile=0.1).fit(X.iloc[fit_rows], y.iloc[fit_rows])
-    upper = QuantileRegressor(alpha=0.0, quantile=0.9).fit(X.iloc[fit_rows], y.iloc[fit_rows])
+    def bounds(rows):
+        lower = QuantileRegressor(alpha=0.0, quantile=0.1).fit(X.iloc[rows], y.iloc[rows])
+        upper = QuantileRegressor(alpha=0.0, quantile=0.9).fit(X.iloc[rows], y.iloc[rows])
+        return lower, upper
+
+    floor = 0.01 * y.abs().mean()
+    scores = []
+    for block in (range(0, 100), range(100, 200), range(200, 300), range(300, 400)):
+        lower, upper = bounds([i for i in range(400) if i not in block])
+        low = np.clip(lower.predict(X.iloc[block]), 0, None)
+        high = np.clip(upper.predict(X.iloc[block]), 0, None)
+        truth = y.iloc[block].to_numpy()
+        scores.extend(np.maximum(low - truth, truth - high) / (high - low + floor))
+    # the conformal quantile of 400 scores at 0.8: the ceil(401 * 0.8) = 321st smallest
+    assert model.interval_correction_ == pytest.approx(np.sort(scores)[320])
+    # the bound models used for predictions are then fitted on every row
+    lower, upper = bounds(range(400))
     np.testing.assert_allclose(model.lower_estimator_.coef_, lower.coef_)
     np.testing.assert_allclose(model.upper_estimator_.coef_, upper.coef_)
-    low = np.clip(lower.predict(X.iloc[calibration_rows]), 0, None)
-    high = np.clip(upper.predict(X.iloc[calibration_rows]), 0, None)
-    truth = y.iloc[calibration_rows].to_numpy()
-    scores = np.maximum(low - truth, truth - high) / (high - low + 0.01 * y.abs().mean())
-    # the conformal quantile of 100 scores at 0.8: the ceil(101 * 0.8) = 81st smallest
-    assert model.interval_correction_ == pytest.approx(np.sort(scores)[80])
 
 
 def test_quantile_parameter_of_common_quantile_regressors():

@@ -189,7 +189,7 @@ def make_quantile_estimator(max_depth: int = 5, min_samples_leaf: int = 1, level
 
 def forecast_model(model: str = "gradient_boosting", n_estimators: int = 100, max_depth: int = 5,
                    min_samples_leaf: int = 1, level_scaled: bool = True, n_models: int = 10,
-                   interval_level: float = 0.8, calibration_share: float = 0.25):
+                   interval_level: float = 0.8, calibration_folds: int = 4):
     """The pipeline's ``MultiModel``, from its parameters.
 
     ``forecast_model(**TUTORIAL_MODEL)`` is the tutorial's
@@ -205,8 +205,8 @@ def forecast_model(model: str = "gradient_boosting", n_estimators: int = 100, ma
         Bootstrap members.
     interval_level : float
         Probability of the interval ``[y_lower, y_upper]``, in (0, 1).
-    calibration_share : float
-        Share of the training rows (the last ones) the interval is calibrated on.
+    calibration_folds : int
+        Blocks of training rows the interval is calibrated on (see ``MultiModel.fit``).
 
     Returns
     -------
@@ -228,5 +228,5 @@ def forecast_model(model: str = "gradient_boosting", n_estimators: int = 100, ma
         n_models=int(n_models),
         interval_level=float(interval_level),
         quantile_estimator=make_quantile_estimator(max_depth, min_samples_leaf, level_scaled),
-        calibration_share=float(calibration_share),
+        calibration_folds=int(calibration_folds),
     )

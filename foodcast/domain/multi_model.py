@@ -79,9 +79,9 @@ class MultiModel(RegressorMixin, BaseEstimator, PythonModel):
     quantile_estimator : scikit-learn regressor with a quantile loss, optional
         Template of the two models of the interval's bounds (its quantile parameter is set
         by :func:`quantile_parameter`); default :func:`default_quantile_estimator`.
-    calibration_share : float
-        Share of the training rows, the last ones in time, on which the interval is
-        calibrated; the bound models are fitted on the rows before.
+    calibration_folds : int
+        Consecutive blocks of training rows the interval is calibrated on: each block is
+        scored by bound models fitted on the other blocks.
 
     Attributes
     ----------
@@ -91,19 +91,19 @@ class MultiModel(RegressorMixin, BaseEstimator, PythonModel):
     estimators_ : list of regressor
         Member ``i`` is fitted on a bootstrap resample drawn with ``random_state=i``.
     lower_estimator_, upper_estimator_ : regressor
-        The quantile models of the bounds, fitted on the rows before the calibration rows.
+        The quantile models of the bounds, fitted on every training row.
     interval_correction_ : float
         How much the calibration widened (or narrowed, if negative) both bounds, in units of
         the predicted band's width.
     """
 
     def __init__(self, estimator=None, n_models: int = 10, interval_level: float = 0.8,
-                 quantile_estimator=None, calibration_share: float = 0.25):
+                 quantile_estimator=None, calibration_folds: int = 4):
         self.estimator = estimator
         self.n_models = n_models
         self.interval_level = interval_level
         self.quantile_estimator = quantile_estimator
-        self.calibration_share = calibration_share
+        self.calibration_folds = calibration_folds
 
     def _check_params(self):
         if self.estimator is None:
@@ -112,20 +112,24 @@ class MultiModel(RegressorMixin, BaseEstimator, PythonModel):
             raise ValueError(f"n_models must be >= 1, got {self.n_models}")
         if not 0 < float(self.interval_level) < 1:
             raise ValueError(f"interval_level must be in (0, 1), got {self.interval_level}")
-        if not 0 < float(self.calibration_share) < 1:
-            raise ValueError(f"calibration_share must be in (0, 1), got {self.calibration_share}")
+        if int(self.calibration_folds) < 2:
+            raise ValueError(f"calibration_folds must be >= 2, got {self.calibration_folds}")
 
     def fit(self, X, y):
         """Fit the single estimator, the members and the calibrated interval.
 
         The interval is conformalized quantile regression (Romano, Patterson and Candès,
-        2019) on a chronological split: the models of the quantiles
-        ``(1 -/+ interval_level) / 2`` are fitted on the rows before the last
-        ``calibration_share`` of the rows, and on those last rows, which they have not seen,
-        the widening ``c`` is the conformal quantile of
-        ``max(lower - y, y - upper) / (upper - lower + eps)``. A prediction's interval is
-        ``[lower - c * width, upper + c * width]``: scaled by the band's width, the
-        correction leaves the hours that never sell at ``[0, 0]``.
+        2019), cross-conformal: the rows are cut into ``calibration_folds`` consecutive
+        blocks (weeks stay together); the models of the quantiles ``(1 -/+ interval_level) / 2``
+        fitted on the other blocks score each block, which they have not seen, with
+        ``max(lower - y, y - upper) / (upper - lower + eps)``; the widening ``c`` is the
+        conformal quantile of all those scores, and the bound models are then fitted on
+        every row. A prediction's interval is ``[lower - c * width, upper + c * width]``:
+        scaled by the band's width, the correction leaves the hours that never sell at
+        ``[0, 0]``. Scoring every row rather than a last share of them matters here: the
+        hours of a day share that day's luck, so a few weeks of rows hold few independent
+        draws, and an interval calibrated on 4 weeks covered 74-76 % at level 0.8 in the
+        backtest.
 
         Parameters
         ----------
@@ -153,26 +157,31 @@ class MultiModel(RegressorMixin, BaseEstimator, PythonModel):
         return self
 
     def _fit_interval(self, X, y):
-        n_calibration = int(np.ceil(float(self.calibration_share) * len(X)))
-        if not 2 <= n_calibration <= len(X) - 2:
-            raise ValueError(f"too few rows ({len(X)}) to calibrate an interval on {self.calibration_share:.0%} of them")
-        fit_rows, calibration_rows = slice(0, len(X) - n_calibration), slice(len(X) - n_calibration, None)
+        folds = int(self.calibration_folds)
+        if len(X) < 2 * folds:
+            raise ValueError(f"too few rows ({len(X)}) to calibrate an interval on {folds} folds")
         template = self.quantile_estimator if self.quantile_estimator is not None else default_quantile_estimator()
         name = quantile_parameter(template)
         tail = (1 - float(self.interval_level)) / 2
-        self.lower_estimator_ = clone(template).set_params(**{name: tail}).fit(X.iloc[fit_rows], y[fit_rows])
-        self.upper_estimator_ = clone(template).set_params(**{name: 1 - tail}).fit(X.iloc[fit_rows], y[fit_rows])
-        lower, upper = self._bounds(X.iloc[calibration_rows])
-
         # Width floor: 1 % of the mean target, so that an hour whose band collapsed to a point
         # still gets a finite score.
         self.width_floor_ = 0.01 * float(np.mean(np.abs(y))) or 1e-9
-        truth = y[calibration_rows]
-        scores = np.maximum(lower - truth, truth - upper) / (upper - lower + self.width_floor_)
-        # The conformal quantile: the ceil((m + 1) * level)-th smallest of the m scores.
-        m = len(scores)
-        rank = min(int(np.ceil((m + 1) * float(self.interval_level))), m)
+        scores = []
+        for block in np.array_split(np.arange(len(X)), folds):
+            rest = np.setdiff1d(np.arange(len(X)), block)
+            self._fit_bounds(template, name, tail, X.iloc[rest], y[rest])
+            lower, upper = self._bounds(X.iloc[block])
+            truth = y[block]
+            scores.append(np.maximum(lower - truth, truth - upper) / (upper - lower + self.width_floor_))
+        scores = np.concatenate(scores)
+        # The conformal quantile: the ceil((n + 1) * level)-th smallest of the n scores.
+        rank = min(int(np.ceil((len(scores) + 1) * float(self.interval_level))), len(scores))
         self.interval_correction_ = float(np.sort(scores)[rank - 1])
+        self._fit_bounds(template, name, tail, X, y)
+
+    def _fit_bounds(self, template, name, tail, X, y):
+        self.lower_estimator_ = clone(template).set_params(**{name: tail}).fit(X, y)
+        self.upper_estimator_ = clone(template).set_params(**{name: 1 - tail}).fit(X, y)
 
     def _bounds(self, X):
         lower = np.clip(self.lower_estimator_.predict(X), 0, None)
