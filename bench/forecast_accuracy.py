@@ -59,11 +59,8 @@ def steps() -> list[dict]:
              {**forest, "level_scaled": True, "min_samples_leaf": 20, "n_estimators": 50}),
         step("5 median (absolute-error boosting), depth 3", {"calendar_index": False}, {"max_depth": 3}),
         step("6 + weekday and hour index columns (calendar_index)", {}, {"max_depth": 3}),
-        step("check: depth 6", {}, {"max_depth": 6}),
         step("check: level of 4 weeks", {"level_weeks": 4}, {}),
-        step("check: level of 8 weeks", {"level_weeks": 8}, {}),
         step("check: + lag_1W", {"lag_in_week": 1}, {}),
-        step("check: 200 boosting stages", {}, {"n_estimators": 200}),
         step("check: window 52 weeks", {}, {}, window=52),
     ]
 
