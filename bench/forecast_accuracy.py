@@ -81,6 +81,10 @@ def run(config: dict, weeks, jobs: int, data_dir, hourly) -> dict:
 
     result = backtest(data_dir, weeks[0], weeks[-1], window_weeks=config["window"], features=config["features"],
                       model=config["model"], jobs=jobs, progress=progress, hourly=hourly)
+    s = result.summary
+    c.log(f"{config['name']}: model/naive {s['ratio_naive']:.3f}, model/mean4 {s['ratio_mean4']:.3f}, "
+          f"weeks beating naive {s['share_weeks_beating_naive']:.0%}, coverage {s['coverage']:.1%}, "
+          f"width {s['width']:.1f}, {time.perf_counter() - started:.0f} s")
     return {"config": config, "weeks": result.weeks.to_dict(orient="records"), "summary": result.summary,
             "seconds": time.perf_counter() - started}
 
