@@ -219,7 +219,10 @@ class MultiModel(RegressorMixin, BaseEstimator, PythonModel):
         out[UPPER_COLUMN] = np.maximum(np.clip(upper + widening, 0, None), point)
         return pd.DataFrame(out, index=X.index)
 
-    def predict(self, context=None, model_input=None, params=None):
+    # The hint is exactly ``pd.DataFrame`` (not ``| None``): MLflow, which inspects ``predict``
+    # when the class is created, then neither wraps it in its type-hint validation nor warns
+    # that hints are missing; the logged models' signatures validate their input.
+    def predict(self, context=None, model_input: pd.DataFrame = None, params=None):
         """The point forecast (scikit-learn form), or every column (pyfunc form).
 
         ``predict(X)`` returns ``y_pred`` as a 1-d array, as a scikit-learn regressor does
