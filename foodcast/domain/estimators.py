@@ -166,6 +166,9 @@ def make_estimator(model: str = "gradient_boosting", n_estimators: int = 100, ma
 def make_quantile_estimator(max_depth: int = 5, min_samples_leaf: int = 1, level_scaled: bool = True):
     """Template of the interval's bound models: ``GradientBoostingRegressor(loss="quantile")``.
 
+    Started from the mean, for the reason :func:`make_estimator` gives: the low quantiles of
+    hourly cash-in are 0.
+
     Parameters
     ----------
     max_depth, min_samples_leaf : int

@@ -26,10 +26,7 @@ from mlflow.pyfunc import PythonModel
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-SIMPLE_COLUMN = "y_pred_simple"
-POINT_COLUMN = "y_pred"
-LOWER_COLUMN = "y_lower"
-UPPER_COLUMN = "y_upper"
+from foodcast.domain.forecast import LOWER_COLUMN, POINT_COLUMN, SIMPLE_COLUMN, UPPER_COLUMN
 
 
 def quantile_parameter(estimator) -> str:
@@ -53,18 +50,6 @@ def quantile_parameter(estimator) -> str:
     raise ValueError(f"{type(estimator).__name__} does not predict a quantile (no quantile loss)")
 
 
-def default_quantile_estimator():
-    """``GradientBoostingRegressor(loss="quantile")`` started from the mean.
-
-    Started from the mean because the low quantiles of hourly cash-in are 0: from that start,
-    scikit-learn's pinball-loss boosting would never split (see ``estimators.make_estimator``).
-    """
-    from sklearn.dummy import DummyRegressor
-    from sklearn.ensemble import GradientBoostingRegressor
-
-    return GradientBoostingRegressor(loss="quantile", init=DummyRegressor(), random_state=42)
-
-
 class MultiModel(RegressorMixin, BaseEstimator, PythonModel):
     """An estimator fitted on all rows, ``n_models`` bootstrap clones, and a calibrated interval.
 
@@ -78,7 +63,8 @@ class MultiModel(RegressorMixin, BaseEstimator, PythonModel):
         Probability that ``[y_lower, y_upper]`` holds the truth, in (0, 1).
     quantile_estimator : scikit-learn regressor with a quantile loss, optional
         Template of the two models of the interval's bounds (its quantile parameter is set
-        by :func:`quantile_parameter`); default :func:`default_quantile_estimator`.
+        by :func:`quantile_parameter`); default
+        ``estimators.make_quantile_estimator(max_depth=3, level_scaled=False)``.
     calibration_folds : int
         Consecutive blocks of training rows the interval is calibrated on: each block is
         scored by bound models fitted on the other blocks.
@@ -160,7 +146,11 @@ class MultiModel(RegressorMixin, BaseEstimator, PythonModel):
         folds = int(self.calibration_folds)
         if len(X) < 2 * folds:
             raise ValueError(f"too few rows ({len(X)}) to calibrate an interval on {folds} folds")
-        template = self.quantile_estimator if self.quantile_estimator is not None else default_quantile_estimator()
+        template = self.quantile_estimator
+        if template is None:
+            from foodcast.domain.estimators import make_quantile_estimator
+
+            template = make_quantile_estimator(max_depth=3, level_scaled=False)
         name = quantile_parameter(template)
         tail = (1 - float(self.interval_level)) / 2
         # Width floor: 1 % of the mean target, so that an hour whose band collapsed to a point
