@@ -96,7 +96,7 @@ def report(data: dict) -> str:
     goal = c.verdict
     out = [c.table(
         ["forecast", "hourly MAE (GBP)", "/ seasonal naive"],
-        [("model y_pred (default configuration)", s["mae_model"], f"{s['ratio_naive']:.3f}"),
+        [(f"model y_pred ({default['config']['name']})", s["mae_model"], f"{s['ratio_naive']:.3f}"),
          ("seasonal naive (same hour, week before)", s["mae_naive"], "1.000"),
          ("mean of same hour, 4 previous weeks", s["mae_mean4"], f"{s['mean4_ratio_naive']:.3f}")],
         title=f"Forecast accuracy, rolling origin: target weeks {weeks[0]}-{weeks[-1]} ({len(weeks)} weeks), "
@@ -121,7 +121,7 @@ def report(data: dict) -> str:
                      f"{r['seconds']:.0f}"))
     out += ["", c.table(["configuration", "MAE", "/naive", "/mean4", "weeks>naive", "coverage", "width", "s"], rows,
                         title="Configurations tried, one change at a time (interval level 0.8 unless said)")]
-    out += ["", "default configuration: features " + repr(default["config"]["features"]) + ", model "
+    out += ["", f"{default['config']['name']}: features " + repr(default["config"]["features"]) + ", model "
             + repr(default["config"]["model"])]
     return "\n".join(out)
 
