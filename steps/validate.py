@@ -24,7 +24,7 @@ def validate(features_run_id, n_fold, n_estimators, n_models):
     maes, preds = cross_validate(model, x, y, n_fold=n_fold)
     mlflow_log_pandas(preds.rename_axis("order_date").reset_index(), *catalog.CV_PREDICTIONS)
     mlflow_log_plotly(plotly_predictions(preds, y.loc[preds.index]), *catalog.VALIDATION_PLOT)
-    log_validation_metrics(maes)
+    log_validation_metrics(maes, preds, y)
 
 
 if __name__ == "__main__":

@@ -133,7 +133,62 @@ def test_offline_without_any_complete_row_is_an_error():
         features_offline(hourly(1), lag_in_week=1)
 
 
-@pytest.mark.parametrize("degree, lag", [(0, 1), (1, 0)])
-def test_bad_settings_are_errors(degree, lag):
+@pytest.mark.parametrize("settings", [{"degree": -1}, {"lag_in_week": -1}, {"level_weeks": -2}])
+def test_bad_settings_are_errors(settings):
     with pytest.raises(FoodcastError):
-        features_offline(hourly(3), degree=degree, lag_in_week=lag)
+        features_offline(hourly(3), **settings)
+
+
+# --- level and hour-of-day features ----------------------------------------------------------
+
+def test_level_is_the_mean_of_the_weeks_before_the_rows_week():
+    df = hourly(5)
+    out = features_offline(df, lag_in_week=0, level_weeks=2).set_index("order_date")
+    by_hour = df.set_index("order_date")["cash_in"]
+
+    assert list(out.columns) == WEEKDAYS + ["hour_cos_1", "hour_sin_1", "level_2W", "cash_in"]
+    assert len(out) == 3 * 168  # the first two weeks have no level
+    for when in ["2015-01-12 00:00", "2015-01-14 19:00", "2015-01-25 23:00"]:
+        when = pd.Timestamp(when)
+        monday = when.normalize() - pd.Timedelta(days=when.day_of_week)
+        weeks_before = by_hour[monday - pd.Timedelta(weeks=2):monday - pd.Timedelta(hours=1)]
+        assert len(weeks_before) == 336
+        assert out.loc[when, "level_2W"] == pytest.approx(weeks_before.mean())
+    # one value per week: every hour of a week has the same level
+    assert out.groupby(out.index.normalize() - pd.to_timedelta(out.index.day_of_week, unit="D"))["level_2W"].nunique().max() == 1
+
+
+def test_level_needs_complete_weeks():
+    df = hourly(4).drop(index=170)  # one hour of week 2 missing: no level from week 2
+    out = features_offline(df, lag_in_week=0, level_weeks=1)
+    weeks = sorted(set(out["order_date"].dt.normalize() - pd.to_timedelta(out["order_date"].dt.day_of_week, unit="D")))
+    assert weeks == [WEEK_1 + pd.Timedelta(weeks=1), WEEK_1 + pd.Timedelta(weeks=3)]
+    future = span_future(df["order_date"].max())
+    with pytest.raises(FoodcastError, match="level"):
+        features_online(future, df[df["order_date"] < WEEK_1 + pd.Timedelta(weeks=2)], lag_in_week=0, level_weeks=2)
+
+
+def test_calendar_index_column():
+    out = features_offline(hourly(2), calendar_index=True).set_index("order_date")
+    assert "hour" in out.columns
+    np.testing.assert_array_equal(out["hour"].to_numpy(), out.index.hour.to_numpy().astype("float64"))
+
+
+def test_calendar_only_features_keep_every_row():
+    out = features_offline(hourly(2), degree=0, lag_in_week=0, calendar_index=True)
+    assert len(out) == 2 * 168
+    assert list(out.columns) == ["order_date", *WEEKDAYS, "weekday", "hour", "cash_in"]
+
+
+@pytest.mark.parametrize("settings", [{"level_weeks": 1}, {"level_weeks": 3, "lag_in_week": 2, "calendar_index": True}])
+def test_offline_and_online_give_identical_rows_with_level(settings):
+    df = hourly(6)
+    df["cash_in"] = np.round(np.cos(np.arange(len(df))) * 50 + 60, 2)
+    last_week = df["order_date"] >= WEEK_1 + pd.Timedelta(weeks=5)
+
+    offline = features_offline(df, **settings)
+    online = features_online(df.loc[last_week, ["order_date"]], df[~last_week], **settings)
+
+    expected = offline[offline["order_date"] >= WEEK_1 + pd.Timedelta(weeks=5)].drop(columns="cash_in")
+    assert len(online) == 168
+    pd.testing.assert_frame_equal(online.reset_index(drop=True), expected.reset_index(drop=True))

@@ -10,7 +10,7 @@ from sklearn.model_selection import TimeSeriesSplit
 
 from fixtures import make_batches
 from foodcast.domain.feature_engineering import features_offline
-from foodcast.domain.forecast import cross_validate, plotly_predictions, prediction_set, span_future
+from foodcast.domain.forecast import cross_validate, fold_maes, plotly_predictions, prediction_set, span_future
 from foodcast.domain.multi_model import MultiModel
 from foodcast.domain.transform import etl
 from foodcast.errors import FoodcastError
@@ -51,30 +51,59 @@ def test_cross_validate_shapes_and_index():
     x, y = regression_data()
     maes, preds = cross_validate(MultiModel(LinearRegression(), n_models=3), x, y, n_fold=4)
 
-    columns = ["y_pred_0", "y_pred_1", "y_pred_2", "y_pred_simple"]
-    assert maes.shape == (4, 4)
-    assert list(maes.columns) == columns
-    assert list(preds.columns) == columns
+    assert isinstance(maes, np.ndarray)
+    assert maes.shape == (4, 3)  # folds x members
+    assert list(preds.columns) == ["y_pred_0", "y_pred_1", "y_pred_2", "y_pred_simple", "y_pred", "y_lower",
+                                   "y_upper", "fold"]
     test_size = len(x) // 5
     assert len(preds) == 4 * test_size
     assert (preds.index == x.index[-4 * test_size:]).all()  # out-of-fold, indexed by timestamp
-    assert (maes > 0).all().all()
+    assert (preds["fold"].to_numpy() == np.repeat(np.arange(4), test_size)).all()
+    assert (maes > 0).all()
+
+
+def test_cross_validate_maes_iterate_as_the_tutorial_logs_them():
+    x, y = regression_data()
+    maes, _ = cross_validate(MultiModel(LinearRegression(), n_models=3), x, y, n_fold=3)
+    logged = []
+    for i, mae in enumerate(maes):
+        logged.append(("MAE_MIN", float(mae.min()), i))
+        logged.append(("MAE_MAX", float(mae.max()), i))
+        for j, result in enumerate(mae):
+            logged.append((f"MAE{j}", float(result), i))
+    assert len(logged) == 3 * (2 + 3)
+    assert all(isinstance(value, float) and value > 0 for _, value, _ in logged)
+    assert logged[0] == ("MAE_MIN", float(maes[0].min()), 0)
 
 
 def test_cross_validate_mae_equals_a_manual_computation():
     x, y = regression_data()
     maes, preds = cross_validate(MultiModel(LinearRegression(), n_models=2), x, y, n_fold=3)
+    simple_maes = fold_maes(preds, y)["y_pred_simple"]
 
     splits = list(TimeSeriesSplit(n_splits=3).split(x))
     for fold in (0, 2):
         train, test = splits[fold]
         simple = np.clip(LinearRegression().fit(x.iloc[train], y.iloc[train]).predict(x.iloc[test]), 0, None)
-        assert maes.loc[fold, "y_pred_simple"] == pytest.approx(mean_absolute_error(y.iloc[test], simple))
+        assert simple_maes[fold] == pytest.approx(mean_absolute_error(y.iloc[test], simple))
         np.testing.assert_allclose(preds.loc[x.index[test], "y_pred_simple"].to_numpy(), simple)
         rows = np.random.RandomState(1).randint(0, len(train), len(train))
         member = LinearRegression().fit(x.iloc[train].iloc[rows], y.iloc[train].iloc[rows])
         expected = mean_absolute_error(y.iloc[test], np.clip(member.predict(x.iloc[test]), 0, None))
-        assert maes.loc[fold, "y_pred_1"] == pytest.approx(expected)
+        assert maes[fold, 1] == pytest.approx(expected)
+
+
+def test_cross_validate_accepts_a_plain_regressor():
+    x, y = regression_data()
+    maes, preds = cross_validate(LinearRegression(), x, y, n_fold=3)
+
+    assert maes.shape == (3, 1)
+    assert list(preds.columns) == ["y_pred_simple", "fold"]
+    train, test = list(TimeSeriesSplit(n_splits=3).split(x))[2]
+    expected = LinearRegression().fit(x.iloc[train], y.iloc[train]).predict(x.iloc[test])
+    np.testing.assert_allclose(preds.loc[x.index[test], "y_pred_simple"].to_numpy(), expected)
+    assert maes[2, 0] == pytest.approx(mean_absolute_error(y.iloc[test], expected))
+    assert fold_maes(preds, y)["y_pred_simple"].to_numpy() == pytest.approx(maes[:, 0])
 
 
 def test_cross_validate_leaves_the_model_unfitted():
@@ -143,6 +172,24 @@ def test_plot_without_truth():
     assert holds(values, preds["y_pred_simple"].to_numpy())
 
 
+def test_plot_draws_the_point_forecast_and_its_interval():
+    preds, truth = prediction_frame()
+    preds["y_pred"] = preds["y_pred_simple"]
+    preds["y_lower"] = preds["y_pred"] * 0.5
+    preds["y_upper"] = preds["y_pred"] * 1.7
+    fig = plotly_predictions(preds, truth)
+
+    values = trace_values(fig)
+    assert len(fig.data) == 4
+    assert holds(values, truth.to_numpy())
+    assert holds(values, preds["y_pred"].to_numpy())
+    filled = [i for i, t in enumerate(fig.data) if t.fill in ("tonexty", "tonextx")]
+    assert len(filled) == 1
+    band = {tuple(np.round(values[filled[0]], 9)), tuple(np.round(values[filled[0] - 1], 9))}
+    assert band == {tuple(np.round(preds["y_lower"].to_numpy(), 9)), tuple(np.round(preds["y_upper"].to_numpy(), 9))}
+    assert "interval" in fig.data[filled[0]].name
+
+
 # --- prediction_set: serving features equal training features ---------------------------------
 
 def test_prediction_set_matches_training_features(tmp_path):
@@ -150,6 +197,16 @@ def test_prediction_set_matches_training_features(tmp_path):
     online = prediction_set(root, next_week=5, degree=2, lag_in_week=2)
     offline = features_offline(etl(root, 1, 5), degree=2, lag_in_week=2)
     expected = offline[offline["order_date"] >= WEEK_1 + pd.Timedelta(weeks=4)].drop(columns="cash_in")
+    pd.testing.assert_frame_equal(online.reset_index(drop=True), expected.reset_index(drop=True))
+
+
+def test_prediction_set_with_the_level_matches_training_features(tmp_path):
+    root = make_batches(tmp_path / "data", weeks=range(1, 7))
+    settings = {"degree": 1, "lag_in_week": 0, "level_weeks": 3, "calendar_index": True}
+    online = prediction_set(root, next_week=6, **settings)
+    offline = features_offline(etl(root, 1, 6), **settings)
+    expected = offline[offline["order_date"] >= WEEK_1 + pd.Timedelta(weeks=5)].drop(columns="cash_in")
+    assert len(expected) == 168
     pd.testing.assert_frame_equal(online.reset_index(drop=True), expected.reset_index(drop=True))
 
 
@@ -164,5 +221,5 @@ def test_cross_validate_on_multi_model_clone_is_reproducible():
     model = MultiModel(LinearRegression(), n_models=2)
     first = cross_validate(model, x, y, n_fold=2)
     second = cross_validate(clone(model), x, y, n_fold=2)
-    pd.testing.assert_frame_equal(first[0], second[0])
+    np.testing.assert_array_equal(first[0], second[0])
     pd.testing.assert_frame_equal(first[1], second[1])

@@ -7,10 +7,14 @@ import pandas as pd
 import pytest
 from sklearn.base import clone, is_regressor
 from sklearn.ensemble import RandomForestRegressor
-from sklearn.linear_model import LinearRegression
+from sklearn.linear_model import LinearRegression, QuantileRegressor
+from sklearn.metrics import r2_score
+from sklearn.model_selection import TimeSeriesSplit, cross_val_score
 from sklearn.utils import resample
 
-from foodcast.domain.multi_model import MultiModel
+from foodcast.domain.multi_model import MultiModel, quantile_parameter
+
+COLUMNS = ["y_pred_0", "y_pred_1", "y_pred_2", "y_pred_simple", "y_pred", "y_lower", "y_upper"]
 
 
 def data(n=80, seed=0):
@@ -76,10 +80,13 @@ def test_predict_columns_index_and_values():
 
     preds = model.predict(None, X_new)
 
-    assert list(preds.columns) == ["y_pred_0", "y_pred_1", "y_pred_2", "y_pred_simple"]
+    assert list(preds.columns) == COLUMNS
     assert preds.index.equals(X_new.index)
     np.testing.assert_allclose(preds["y_pred_simple"], LinearRegression().fit(X, y).predict(X_new))
+    np.testing.assert_allclose(preds["y_pred"], preds["y_pred_simple"])
     np.testing.assert_allclose(preds["y_pred_2"], model.estimators_[2].predict(X_new))
+    assert (preds["y_lower"] <= preds["y_pred"]).all() and (preds["y_pred"] <= preds["y_upper"]).all()
+    assert (preds["y_upper"] > preds["y_lower"]).mean() > 0.9  # a band, not a point
 
 
 def test_predict_reorders_columns_like_training():
@@ -96,7 +103,7 @@ def test_predictions_are_clipped_at_zero():
     preds = model.predict(None, pd.DataFrame({"a": [0.0, 2.0, 7.0, 20.0]}))
 
     assert (preds >= 0).all().all()
-    assert preds.loc[3].tolist() == [0.0] * 4
+    assert preds.loc[3, ["y_pred_0", "y_pred_1", "y_pred_2", "y_pred_simple", "y_pred", "y_lower"]].tolist() == [0.0] * 6
     assert preds.loc[0, "y_pred_simple"] == pytest.approx(10.0)
     assert preds.loc[1, "y_pred_simple"] == pytest.approx(6.0)
 
@@ -111,7 +118,10 @@ def test_same_inputs_give_identical_outputs():
     pd.testing.assert_frame_equal(first, third)
 
 
-@pytest.mark.parametrize("kwargs", [{"estimator": None}, {"estimator": LinearRegression(), "n_models": 0}])
+@pytest.mark.parametrize("kwargs", [{"estimator": None}, {"estimator": LinearRegression(), "n_models": 0},
+                                    {"estimator": LinearRegression(), "interval_level": 1.0},
+                                    {"estimator": LinearRegression(), "calibration_folds": 1},
+                                    {"estimator": LinearRegression(), "quantile_estimator": LinearRegression()}])
 def test_bad_configuration_is_refused_at_fit(kwargs):
     X, y = data()
     with pytest.raises(ValueError):
@@ -136,9 +146,103 @@ def test_log_and_load_with_mlflow_gives_the_same_predictions(tmp_path, monkeypat
         got = loaded.predict(X)
 
         assert isinstance(got, pd.DataFrame)
+        assert list(got.columns) == COLUMNS
         pd.testing.assert_frame_equal(got, expected)
     finally:
         mlflow.set_tracking_uri(None)
+
+
+# --- the scikit-learn call form -----------------------------------------------------------------
+
+def test_predict_with_one_argument_is_the_point_forecast():
+    X, y = data()
+    model = MultiModel(LinearRegression(), n_models=2).fit(X, y)
+
+    point = model.predict(X)
+
+    assert isinstance(point, np.ndarray) and point.shape == (len(X),)
+    np.testing.assert_allclose(point, model.predict(None, X)["y_pred"].to_numpy())
+    pd.testing.assert_frame_equal(model.predict(model_input=X), model.predict_frame(X))
+
+
+def test_score_is_the_inherited_r2_of_the_point_forecast():
+    X, y = data()
+    model = MultiModel(LinearRegression(), n_models=2).fit(X, y)
+    assert "score" not in MultiModel.__dict__
+    assert model.score(X, y) == pytest.approx(r2_score(y, LinearRegression().fit(X, y).predict(X)))
+
+
+def test_scikit_learn_cross_validation_runs_on_it():
+    X, y = data(n=120)
+    scores = cross_val_score(MultiModel(LinearRegression(), n_models=2), X, y, cv=TimeSeriesSplit(3),
+                             scoring="neg_mean_absolute_error")
+    assert scores.shape == (3,) and (scores < 0).all()
+
+
+# --- the interval ----------------------------------------------------------------------------------
+
+def noisy(n, seed):
+    """Heteroscedastic, skewed data: the spread grows with x, as the hourly cash-in's does."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"x": rng.uniform(0, 10, size=n)})
+    y = rng.gamma(2.0, 1.0 + X["x"].to_numpy())
+    return X, pd.Series(y)
+
+
+@pytest.mark.parametrize("level", [0.5, 0.8, 0.95])
+def test_interval_holds_the_truth_as_often_as_its_level_on_new_data(level):
+    X, y = noisy(3000, seed=1)
+    X_new, y_new = noisy(4000, seed=2)
+    model = MultiModel(LinearRegression(), n_models=1, interval_level=level).fit(X, y)
+
+    preds = model.predict_frame(X_new)
+    inside = (y_new.to_numpy() >= preds["y_lower"].to_numpy()) & (y_new.to_numpy() <= preds["y_upper"].to_numpy())
+
+    assert abs(inside.mean() - level) < 0.04
+    assert (preds["y_lower"] >= 0).all()
+    # the band follows the spread: wider where x is large
+    wide = preds.loc[X_new["x"] > 8, "y_upper"] - preds.loc[X_new["x"] > 8, "y_lower"]
+    narrow = preds.loc[X_new["x"] < 2, "y_upper"] - preds.loc[X_new["x"] < 2, "y_lower"]
+    assert wide.mean() > 2 * narrow.mean()
+
+
+def test_interval_is_calibrated_on_rows_the_scoring_models_did_not_see():
+    X, y = noisy(400, seed=3)
+    model = MultiModel(LinearRegression(), n_models=1, interval_level=0.8,
+                       quantile_estimator=QuantileRegressor(alpha=0.0), calibration_folds=4).fit(X, y)
+
+    def bounds(rows):
+        lower = QuantileRegressor(alpha=0.0, quantile=0.1).fit(X.iloc[rows], y.iloc[rows])
+        upper = QuantileRegressor(alpha=0.0, quantile=0.9).fit(X.iloc[rows], y.iloc[rows])
+        return lower, upper
+
+    floor = 0.01 * y.abs().mean()
+    scores = []
+    for block in (range(0, 100), range(100, 200), range(200, 300), range(300, 400)):
+        lower, upper = bounds([i for i in range(400) if i not in block])
+        low = np.clip(lower.predict(X.iloc[block]), 0, None)
+        high = np.clip(upper.predict(X.iloc[block]), 0, None)
+        truth = y.iloc[block].to_numpy()
+        scores.extend(np.maximum(low - truth, truth - high) / (high - low + floor))
+    # the conformal quantile of 400 scores at 0.8: the ceil(401 * 0.8) = 321st smallest
+    assert model.interval_correction_ == pytest.approx(np.sort(scores)[320])
+    # the bound models used for predictions are then fitted on every row
+    lower, upper = bounds(range(400))
+    np.testing.assert_allclose(model.lower_estimator_.coef_, lower.coef_)
+    np.testing.assert_allclose(model.upper_estimator_.coef_, upper.coef_)
+
+
+def test_quantile_parameter_of_common_quantile_regressors():
+    from sklearn.ensemble import GradientBoostingRegressor, HistGradientBoostingRegressor
+
+    from foodcast.domain.estimators import LevelScaledRegressor
+
+    assert quantile_parameter(GradientBoostingRegressor(loss="quantile")) == "alpha"
+    assert quantile_parameter(HistGradientBoostingRegressor(loss="quantile")) == "quantile"
+    assert quantile_parameter(QuantileRegressor()) == "quantile"
+    assert quantile_parameter(LevelScaledRegressor(GradientBoostingRegressor(loss="quantile"))) == "estimator__alpha"
+    with pytest.raises(ValueError):
+        quantile_parameter(GradientBoostingRegressor())  # squared error: alpha is not a quantile here
 
 
 def test_environment_drift_names_each_difference_from_the_model_pins():

@@ -5,13 +5,21 @@ from __future__ import annotations
 import time
 
 import mlflow
+import numpy as np
 from mlflow.entities import Metric
 
-from foodcast.domain.forecast import SIMPLE_COLUMN, member_columns
+from foodcast.domain.forecast import SIMPLE_COLUMN, fold_maes
 
 
-def validation_metrics(maes) -> tuple[list[tuple[str, float, int]], dict[str, float]]:
-    """Per-fold and headline metrics from the fold x prediction MAE table of ``cross_validate``.
+def validation_metrics(maes, simple_maes) -> tuple[list[tuple[str, float, int]], dict[str, float]]:
+    """Per-fold and headline metrics of a cross-validation.
+
+    Parameters
+    ----------
+    maes : array of shape (n_fold, n_members)
+        ``cross_validate``'s MAE of each member on each fold.
+    simple_maes : array of shape (n_fold,)
+        The MAE of ``y_pred_simple`` on each fold.
 
     Returns
     -------
@@ -21,25 +29,28 @@ def validation_metrics(maes) -> tuple[list[tuple[str, float, int]], dict[str, fl
     headline : dict
         Means over folds: ``MAE_SIMPLE_MEAN``, ``MAE_MIN_MEAN``, ``MAE_MAX_MEAN``.
     """
-    members = maes[member_columns(maes)]
+    maes = np.asarray(maes, dtype="float64")
+    simple_maes = np.asarray(simple_maes, dtype="float64")
     per_fold = []
-    for fold in range(len(maes)):
-        row = members.iloc[fold]
+    for fold, row in enumerate(maes):
         per_fold.append(("MAE_MIN", float(row.min()), fold))
         per_fold.append(("MAE_MAX", float(row.max()), fold))
         per_fold.extend((f"MAE{j}", float(v), fold) for j, v in enumerate(row))
-        per_fold.append(("MAE_SIMPLE", float(maes[SIMPLE_COLUMN].iloc[fold]), fold))
+        per_fold.append(("MAE_SIMPLE", float(simple_maes[fold]), fold))
     headline = {
-        "MAE_SIMPLE_MEAN": float(maes[SIMPLE_COLUMN].mean()),
-        "MAE_MIN_MEAN": float(members.min(axis=1).mean()),
-        "MAE_MAX_MEAN": float(members.max(axis=1).mean()),
+        "MAE_SIMPLE_MEAN": float(simple_maes.mean()),
+        "MAE_MIN_MEAN": float(maes.min(axis=1).mean()),
+        "MAE_MAX_MEAN": float(maes.max(axis=1).mean()),
     }
     return per_fold, headline
 
 
-def log_validation_metrics(maes) -> dict[str, float]:
-    """Log :func:`validation_metrics` on the active run; returns the headline metrics."""
-    per_fold, headline = validation_metrics(maes)
+def log_validation_metrics(maes, preds, y) -> dict[str, float]:
+    """Log :func:`validation_metrics` of ``cross_validate``'s ``maes, preds`` on the active run.
+
+    Returns the headline metrics.
+    """
+    per_fold, headline = validation_metrics(maes, fold_maes(preds, y)[SIMPLE_COLUMN].to_numpy())
     now = int(time.time() * 1000)
     metrics = [Metric(name, value, now, step) for name, value, step in per_fold]
     metrics += [Metric(name, value, now, 0) for name, value in headline.items()]

@@ -8,6 +8,12 @@ import pandas as pd
 from foodcast.errors import FoodcastError
 
 SIMPLE_COLUMN = "y_pred_simple"
+POINT_COLUMN = "y_pred"
+LOWER_COLUMN = "y_lower"
+UPPER_COLUMN = "y_upper"
+FOLD_COLUMN = "fold"
+# Columns of a prediction frame that are not bootstrap members.
+_NOT_MEMBERS = {SIMPLE_COLUMN, POINT_COLUMN}
 
 
 def span_future(last_timestamp) -> pd.DataFrame:
@@ -30,7 +36,14 @@ def span_future(last_timestamp) -> pd.DataFrame:
 
 def member_columns(preds: pd.DataFrame) -> list[str]:
     """The bootstrap members' prediction columns (``y_pred_0`` ...) of a prediction frame."""
-    return [c for c in preds.columns if c.startswith("y_pred_") and c != SIMPLE_COLUMN]
+    return [c for c in preds.columns if c.startswith("y_pred_") and c not in _NOT_MEMBERS]
+
+
+def _predict_frame(model, x: pd.DataFrame) -> pd.DataFrame:
+    """Every prediction column of a ``MultiModel``; a plain regressor's as ``y_pred_simple``."""
+    if hasattr(model, "predict_frame"):
+        return model.predict_frame(x)
+    return pd.DataFrame({SIMPLE_COLUMN: np.asarray(model.predict(x), dtype="float64")}, index=x.index)
 
 
 def cross_validate(model, x: pd.DataFrame, y: pd.Series, n_fold: int = 10):
@@ -38,8 +51,9 @@ def cross_validate(model, x: pd.DataFrame, y: pd.Series, n_fold: int = 10):
 
     Parameters
     ----------
-    model : MultiModel
-        Cloned and fitted on each fold's past; predicts with ``predict(None, X)``.
+    model : MultiModel or scikit-learn regressor
+        Cloned and fitted on each fold's past. A ``MultiModel`` gives every column of
+        ``predict_frame``; a plain regressor's ``predict`` becomes ``y_pred_simple``.
     x : DataFrame
         Features indexed by timestamp, in time order.
     y : Series
@@ -49,11 +63,14 @@ def cross_validate(model, x: pd.DataFrame, y: pd.Series, n_fold: int = 10):
 
     Returns
     -------
-    maes : DataFrame
-        One row per fold, one column per prediction (``y_pred_0`` ..., ``y_pred_simple``):
-        the fold's mean absolute error.
+    maes : ndarray of shape (n_fold, n_members)
+        The mean absolute error of each bootstrap member (``y_pred_0`` ...) on each fold:
+        ``for i, mae in enumerate(maes)`` gives fold ``i``'s row, whose ``min()`` /
+        ``max()`` are the best and worst member. A plain regressor has one column, its own
+        MAE. The MAE of any other column (``y_pred_simple``, ``y_pred``) per fold is
+        ``fold_maes(preds, y)[column]``.
     preds : DataFrame
-        Out-of-fold predictions, indexed by timestamp.
+        Out-of-fold predictions indexed by timestamp, with the ``fold`` (0 ...) they belong to.
     """
     from sklearn.base import clone
     from sklearn.model_selection import TimeSeriesSplit
@@ -64,23 +81,50 @@ def cross_validate(model, x: pd.DataFrame, y: pd.Series, n_fold: int = 10):
     if len(x) <= n_fold:
         raise FoodcastError(f"cannot split {len(x)} training rows into {n_fold} folds")
     target = np.asarray(y, dtype="float64")
-    maes, preds = [], []
-    for train, test in TimeSeriesSplit(n_splits=n_fold).split(x):
+    preds, tested = [], []
+    for fold, (train, test) in enumerate(TimeSeriesSplit(n_splits=n_fold).split(x)):
         fitted = clone(model).fit(x.iloc[train], target[train])
-        pred = fitted.predict(None, x.iloc[test])
-        errors = (pred.sub(target[test], axis=0)).abs().mean()
-        maes.append(errors)
+        pred = _predict_frame(fitted, x.iloc[test])
+        pred[FOLD_COLUMN] = fold
         preds.append(pred)
-    return pd.DataFrame(maes).reset_index(drop=True), pd.concat(preds)
+        tested.append(test)
+    preds = pd.concat(preds)
+    maes = fold_maes(preds, target[np.concatenate(tested)])
+    members = member_columns(maes) or [SIMPLE_COLUMN]
+    return maes[members].to_numpy(), preds
 
 
-def plotly_predictions(preds: pd.DataFrame, y=None):
-    """Plot the simple prediction, the min-max band of the members and, if given, the truth.
+def fold_maes(preds: pd.DataFrame, y) -> pd.DataFrame:
+    """Mean absolute error of every prediction column on every fold of ``cross_validate``'s ``preds``.
 
     Parameters
     ----------
     preds : DataFrame
-        Predictions indexed by timestamp (``y_pred_simple`` and ``y_pred_0`` ...).
+        Out-of-fold predictions with their ``fold``, indexed like ``y``.
+    y : Series or array
+        The truth: a Series is aligned on ``preds``' index, an array must be in its order.
+
+    Returns
+    -------
+    DataFrame
+        One row per fold, one column per prediction column except the interval's bounds.
+    """
+    truth = y.loc[preds.index] if isinstance(y, pd.Series) else y
+    truth = np.asarray(truth, dtype="float64")
+    columns = [c for c in preds.columns if c.startswith("y_pred")]
+    errors = preds[columns].sub(truth, axis=0).abs()
+    return errors.groupby(preds[FOLD_COLUMN].to_numpy()).mean().rename_axis(None)
+
+
+def plotly_predictions(preds: pd.DataFrame, y=None):
+    """Plot the point forecast, its interval and, if given, the truth.
+
+    Parameters
+    ----------
+    preds : DataFrame
+        Predictions indexed by timestamp: ``y_pred`` with ``y_lower`` / ``y_upper`` (a
+        ``MultiModel``'s), or, from an older model, ``y_pred_simple`` and the members
+        ``y_pred_0`` ..., whose min-max is then the band.
     y : Series, optional
         True cash-in indexed by timestamp.
 
@@ -90,16 +134,19 @@ def plotly_predictions(preds: pd.DataFrame, y=None):
     """
     import plotly.graph_objects as go
 
-    members = preds[member_columns(preds)]
     x = preds.index
+    if {LOWER_COLUMN, UPPER_COLUMN} <= set(preds.columns):
+        lower, upper, band = preds[LOWER_COLUMN], preds[UPPER_COLUMN], "interval"
+    else:
+        members = preds[member_columns(preds) or [SIMPLE_COLUMN]]
+        lower, upper, band = members.min(axis=1), members.max(axis=1), "multi-model min-max"
+    point = preds[POINT_COLUMN] if POINT_COLUMN in preds.columns else preds[SIMPLE_COLUMN]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x, y=members.max(axis=1), mode="lines", line={"width": 0},
-                             name="multi-model max", showlegend=False))
-    fig.add_trace(go.Scatter(x=x, y=members.min(axis=1), mode="lines", line={"width": 0},
-                             fill="tonexty", fillcolor="rgba(31,119,180,0.25)",
-                             name="multi-model min-max"))
-    fig.add_trace(go.Scatter(x=x, y=preds[SIMPLE_COLUMN], mode="lines", name="prediction",
-                             line={"color": "rgb(31,119,180)"}))
+    fig.add_trace(go.Scatter(x=x, y=upper, mode="lines", line={"width": 0}, name=f"{band} upper",
+                             showlegend=False))
+    fig.add_trace(go.Scatter(x=x, y=lower, mode="lines", line={"width": 0}, fill="tonexty",
+                             fillcolor="rgba(31,119,180,0.25)", name=band))
+    fig.add_trace(go.Scatter(x=x, y=point, mode="lines", name="forecast", line={"color": "rgb(31,119,180)"}))
     if y is not None:
         fig.add_trace(go.Scatter(x=y.index, y=y, mode="lines", name="cash-in",
                                  line={"color": "black", "width": 1}))
@@ -108,8 +155,9 @@ def plotly_predictions(preds: pd.DataFrame, y=None):
     return fig
 
 
-def prediction_set(data_dir, next_week: int, degree: int = 1, lag_in_week: int = 1, past=None) -> pd.DataFrame:
-    """Feature rows of the 168 hours of ``next_week``, lags from the weeks before it.
+def prediction_set(data_dir, next_week: int, degree: int = 1, lag_in_week: int = 1, level_weeks: int = 0,
+                   calendar_index: bool = False) -> pd.DataFrame:
+    """Feature rows of the 168 hours of ``next_week``, lags and level from the weeks before it.
 
     Parameters
     ----------
@@ -117,11 +165,8 @@ def prediction_set(data_dir, next_week: int, degree: int = 1, lag_in_week: int =
         Directory of weekly batches.
     next_week : int
         Week to forecast.
-    degree, lag_in_week : int
+    degree, lag_in_week, level_weeks, calendar_index
         Feature settings, as in ``features_online``.
-    past : DataFrame, optional
-        The hourly cash-in of the ``lag_in_week`` weeks before ``next_week``, if already read
-        (``etl`` of ``data_dir`` otherwise).
 
     Returns
     -------
@@ -131,23 +176,62 @@ def prediction_set(data_dir, next_week: int, degree: int = 1, lag_in_week: int =
     Raises
     ------
     FoodcastError
-        If the weeks the lags need are not all in ``data_dir``.
+        If the weeks the lags or the level need are not all in ``data_dir``.
     """
-    from foodcast.domain.feature_engineering import features_online
     from foodcast.domain.transform import etl
-    from foodcast.domain.weeks import week_start
 
-    next_week, lag_in_week = int(next_week), int(lag_in_week)
-    if lag_in_week < 1:
-        raise FoodcastError(f"lag_in_week must be >= 1, got {lag_in_week}")
-    if next_week - lag_in_week < 1:
+    next_week = int(next_week)
+    before = past_weeks(lag_in_week, level_weeks)
+    if next_week - before < 1:
         raise FoodcastError(
-            f"next_week {next_week} has no {lag_in_week} week(s) of past data before it "
+            f"next_week {next_week} has no {before} week(s) of past data before it "
             "(week 1 is the first)"
         )
-    if past is None:
-        past = etl(data_dir, next_week - lag_in_week, next_week - 1)
+    past = etl(data_dir, next_week - before, next_week - 1)
+    return week_rows(past, next_week, degree=degree, lag_in_week=lag_in_week, level_weeks=level_weeks,
+                     calendar_index=calendar_index)
+
+
+def past_weeks(lag_in_week: int = 1, level_weeks: int = 0) -> int:
+    """How many weeks before the forecast week :func:`prediction_set` reads (at least 1).
+
+    Calendar-only features need no past; one week is still read so that a data directory
+    without the weeks before the forecast is refused.
+
+    Raises
+    ------
+    FoodcastError
+        If a setting is negative.
+    """
+    from foodcast.domain.feature_engineering import history_weeks
+
+    for name, value in (("lag_in_week", lag_in_week), ("level_weeks", level_weeks)):
+        if int(value) < 0:
+            raise FoodcastError(f"{name} must be >= 0, got {value}")
+    return max(history_weeks(lag_in_week, level_weeks), 1)
+
+
+def week_rows(past: pd.DataFrame, next_week: int, **features) -> pd.DataFrame:
+    """Feature rows of the 168 hours of ``next_week``, lags and level read from ``past``.
+
+    Parameters
+    ----------
+    past : DataFrame
+        Hourly ``order_date`` / ``cash_in`` of the weeks before ``next_week``.
+    next_week : int
+        Week to forecast.
+    **features
+        Settings of ``features_online``.
+
+    Returns
+    -------
+    DataFrame
+        ``order_date`` and the feature columns.
+    """
+    from foodcast.domain.feature_engineering import features_online
+    from foodcast.domain.weeks import week_start
+
     # The horizon is anchored on the calendar, not on the last hour in the data, so that a
     # missing last week shows up as missing lags rather than as a shifted forecast.
-    horizon = span_future(week_start(next_week) - pd.Timedelta(hours=1))
-    return features_online(horizon, past, degree=degree, lag_in_week=lag_in_week)
+    horizon = span_future(week_start(int(next_week)) - pd.Timedelta(hours=1))
+    return features_online(horizon, past, **features)
