@@ -5,20 +5,19 @@ from foodcast.application.command import stage_command
 
 
 @stage_command(stages.TRAIN)
-def train(features_run_id, n_estimators, n_models):
+def train(features_run_id, **model):
     """Read training_set/x_train.csv and y_train.csv from the features run FEATURES_RUN_ID, fit
-    MultiModel(RandomForestRegressor(N_ESTIMATORS, random_state=42), N_MODELS) on all rows, and
-    log two models with signature and input example: simple_model (sklearn flavor, skops format:
-    the forest fitted on all rows) and multi_model (pyfunc: y_pred_0..y_pred_{N_MODELS-1} and
-    y_pred_simple), loadable as runs:/<run_id>/multi_model."""
+    the multi-model (MODEL with its parameters, N_MODELS bootstrap members, an interval at
+    INTERVAL_LEVEL calibrated out of sample) on all rows, and log two models with signature and
+    input example: simple_model (sklearn flavor, skops format: the estimator fitted on all rows)
+    and multi_model (pyfunc: y_pred_0..y_pred_{N_MODELS-1}, y_pred_simple, y_pred, y_lower,
+    y_upper), loadable as runs:/<run_id>/multi_model."""
     from foodcast.application.models import log_models
     from foodcast.application.upstream import training_set
-    from foodcast.domain.multi_model import random_forest_multi_model
+    from foodcast.domain.estimators import forecast_model
 
-    model = random_forest_multi_model(n_estimators, n_models)
     x, y = training_set(features_run_id)
-    model.fit(x, y)
-    log_models(model, x)
+    log_models(forecast_model(**model).fit(x, y), x)
 
 
 if __name__ == "__main__":

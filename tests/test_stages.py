@@ -21,7 +21,9 @@ from foodcast.application.pipeline import Node, Resolution, plan, stage_params
 from foodcast.errors import FoodcastError
 
 OPTIONS = {"start_week": 2, "end_week": 12, "next_week": 13, "n_fold": 3, "n_estimators": 5,
-           "n_models": 3, "degree": 1, "lag_in_week": 1, "allow_missing": False, "use_cache": True}
+           "n_models": 3, "degree": 1, "lag_in_week": 1, "level_weeks": 0, "calendar_index": False,
+           "model": "random_forest", "max_depth": 0, "min_samples_leaf": 1, "level_scaled": False,
+           "interval_level": 0.8, "calibration_folds": 4, "allow_missing": False, "use_cache": True}
 
 
 def test_registry_is_consistent_and_agrees_with_mlproject():
@@ -61,8 +63,29 @@ def test_step_options_are_the_registry_s(name):
         assert option.opts == [param.option]
         assert option.required == param.required
         assert option.default == (None if param.required else param.default)
-        assert option.type.name in {"integer range", "float range", "text", "boolean"}
+        kind = option.type
+        if param.type is bool:
+            assert kind is click.BOOL
+        elif param.type in (int, float):
+            assert isinstance(kind, click.IntRange if param.type is int else click.FloatRange), param.name
+            assert (kind.min, kind.max) == (param.min, param.max), param.name
+        elif param.choices:
+            assert tuple(kind.choices) == param.choices
+        else:
+            assert kind.name == "text"
     assert command.help and len(command.help) > 80  # says what it reads and writes
+
+
+def test_registry_defaults_are_the_domain_s_and_the_tutorial_configuration_is_reachable():
+    from foodcast.domain.estimators import DEFAULT_MODEL, TUTORIAL_MODEL
+    from foodcast.domain.feature_engineering import DEFAULT_FEATURES, TUTORIAL_FEATURES
+
+    defaults = {p.name: p.default for p in stages.main_params()}
+    for name, value in {**DEFAULT_FEATURES, **DEFAULT_MODEL}.items():
+        assert defaults[name] == value, name
+    for name, value in {**TUTORIAL_FEATURES, **TUTORIAL_MODEL}.items():  # each one within bounds
+        param = next(p for p in stages.main_params() if p.name == name)
+        assert param.cast(value) == value and (param.min is None or value >= param.min), name
 
 
 def test_main_options_are_what_the_stages_consume_plus_its_own():
@@ -75,7 +98,7 @@ def test_main_options_are_what_the_stages_consume_plus_its_own():
 
 def test_stages_that_disagree_on_a_shared_parameter_are_refused():
     other = dataclasses.replace(stages.FUTURE, params=(stages.NEXT_WEEK, stages.DEGREE.but(default=2),
-                                                      stages.LAG_IN_WEEK))
+                                                      stages.LAG_IN_WEEK, stages.LEVEL_WEEKS, stages.CALENDAR_INDEX))
     with pytest.raises(ValueError, match="disagree on parameter degree"):
         stages.main_params([stages.FEATURES, other])
 
@@ -93,7 +116,8 @@ def test_unknown_or_cyclic_upstream_is_refused():
 def test_stage_params_never_fill_in_a_default():
     resolved = {("load", None): Resolution("a" * 32, "reused", "k")}
     node = Node(stages.FEATURES, inputs={"load": ("load", None)})
-    assert stage_params(node, OPTIONS, resolved) == {"load_run_id": "a" * 32, "degree": 1, "lag_in_week": 1}
+    assert stage_params(node, OPTIONS, resolved) == {"load_run_id": "a" * 32, "degree": 1, "lag_in_week": 1,
+                                                     "level_weeks": 0, "calendar_index": False}
     renamed = {k: v for k, v in OPTIONS.items() if k != "degree"} | {"degrees": 1}
     with pytest.raises(KeyError, match="takes degree"):
         stage_params(node, renamed, resolved)
@@ -150,6 +174,8 @@ def options_env(monkeypatch, small_data):
     ({"next_week": 12}, "next_week 12 must come after end_week 12"),
     ({"end_week": 13, "next_week": 0, "lag_in_week": 1}, None),
     ({"next_week": 20}, "needs weeks 19, but"),
+    ({"level_scaled": True}, "needs level_weeks >= 1"),
+    ({"model": "gradient_boosting", "max_depth": 0}, "max_depth=0 .unlimited. is for random_forest"),
 ])
 def test_check_options(options_env, change, message):
     options = {**OPTIONS, "allow_missing": False, **change}

@@ -34,9 +34,12 @@ def _click_type(param: Param):
     if param.type is bool:
         return click.BOOL
     if param.type is int:
-        return click.IntRange(min=None if param.min is None else int(param.min))
+        return click.IntRange(min=None if param.min is None else int(param.min),
+                              max=None if param.max is None else int(param.max))
     if param.type is float:
-        return click.FloatRange(min=param.min)
+        return click.FloatRange(min=param.min, max=param.max)
+    if param.choices:
+        return click.Choice(param.choices)
     return _NonEmpty() if param.required else click.STRING
 
 

@@ -59,7 +59,7 @@ def log_models(model, x) -> None:
         name=catalog.MULTI_MODEL,
         python_model=model,
         code_paths=[str(package_dir)],
-        signature=infer_signature(example, model.predict(None, example)),
+        signature=infer_signature(example, model.predict_frame(example)),
         input_example=example,
         pip_requirements=requirements,
     )

@@ -40,8 +40,10 @@ class Param:
         Default value, or ``None`` when the parameter is required.
     help : str
         One sentence for ``--help``.
-    min : int or float, optional
-        Smallest accepted value (numbers).
+    min, max : int or float, optional
+        Smallest and largest accepted values (numbers).
+    choices : tuple of str, optional
+        The accepted values (strings).
     """
 
     name: str
@@ -49,6 +51,8 @@ class Param:
     default: object
     help: str
     min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] | None = None
 
     @property
     def option(self) -> str:
@@ -162,13 +166,35 @@ class Stage:
 START_WEEK = Param("start_week", int, 180, "First training week (week 1 starts Monday 2014-12-29).", min=1)
 END_WEEK = Param("end_week", int, 200, "Last training week (inclusive).", min=1)
 NEXT_WEEK = Param("next_week", int, 201, "Week to forecast; its lags are read from the weeks before it.", min=2)
+# Features: the same for features (training) and future (prediction). The defaults are the
+# domain's DEFAULT_FEATURES, the tutorial's values its TUTORIAL_FEATURES (tests check both).
 DEGREE = Param("degree", int, 1, "Hour-of-day harmonics: hour_cos_k, hour_sin_k for k = 1..degree; "
-               "must match between features and future.", min=1)
-LAG_IN_WEEK = Param("lag_in_week", int, 1, "Weekly lags: cash-in at the same hour 1..lag_in_week weeks "
-                    "earlier; must match between features and future.", min=1)
+               "must match between features and future.", min=0)
+LAG_IN_WEEK = Param("lag_in_week", int, 0, "Weekly lags: cash-in at the same hour 1..lag_in_week weeks "
+                    "earlier (tutorial: 1); must match between features and future.", min=0)
+LEVEL_WEEKS = Param("level_weeks", int, 5, "Level feature level_<L>W: the mean hourly cash-in of the L weeks "
+                    "before the row's week (0: none; tutorial: 0); must match between features and future.", min=0)
+CALENDAR_INDEX = Param("calendar_index", bool, True, "Also give the weekday (0-6) and the hour (0-23) as numbers "
+                       "(tutorial: false); must match between features and future.")
+FEATURE_PARAMS = (DEGREE, LAG_IN_WEEK, LEVEL_WEEKS, CALENDAR_INDEX)
+
 N_FOLD = Param("n_fold", int, 10, "Chronological cross-validation folds.", min=2)
-N_ESTIMATORS = Param("n_estimators", int, 10, "Trees per random forest.", min=1)
-N_MODELS = Param("n_models", int, 10, "Bootstrap members of the multi-model.", min=1)
+# The model: the same for validate, train and backtest. Defaults: the domain's DEFAULT_MODEL.
+MODEL = Param("model", str, "gradient_boosting", "gradient_boosting: boosting of the hourly median; "
+              "random_forest: the tutorial's forest of the mean.", choices=("gradient_boosting", "random_forest"))
+N_ESTIMATORS = Param("n_estimators", int, 100, "Boosting stages, or trees of the forest (tutorial: 10).", min=1)
+MAX_DEPTH = Param("max_depth", int, 5, "Depth of each tree; 0 = unlimited, for random_forest only (tutorial: 0).",
+                  min=0)
+MIN_SAMPLES_LEAF = Param("min_samples_leaf", int, 1, "Fewest training hours in a leaf.", min=1)
+LEVEL_SCALED = Param("level_scaled", bool, True, "Fit the models on cash-in divided by the level feature "
+                     "(needs level_weeks > 0; tutorial: false).")
+N_MODELS = Param("n_models", int, 10, "Bootstrap members of the multi-model (y_pred_0..).", min=1)
+INTERVAL_LEVEL = Param("interval_level", float, 0.8, "Probability that [y_lower, y_upper] holds the truth, "
+                       "calibrated out of sample.", min=0.01, max=0.99)
+CALIBRATION_FOLDS = Param("calibration_folds", int, 4, "Blocks of training rows the interval is calibrated on.",
+                          min=2)
+MODEL_PARAMS = (MODEL, N_ESTIMATORS, MAX_DEPTH, MIN_SAMPLES_LEAF, LEVEL_SCALED, N_MODELS, INTERVAL_LEVEL,
+                CALIBRATION_FOLDS)
 ALLOW_MISSING = Param("allow_missing", bool, False, "false: refuse an incomplete week (a restaurant's batch "
                       "missing or empty between two weeks it has orders); true: read it anyway and record it.")
 USE_CACHE = Param("use_cache", bool, True, "true: reuse finished stages whose inputs have not changed; "
@@ -183,6 +209,15 @@ MAIN_OVERRIDES = {
 # ----------------------------------------------------------------------------- stages
 
 SKLEARN = ("mlflow", "pandas", "numpy", "scikit-learn")
+
+
+def _future_weeks(options: Mapping) -> tuple[int, int]:
+    """The weeks of batches the prediction set of ``next_week`` is built from."""
+    from foodcast.domain.forecast import past_weeks
+
+    week = int(options["next_week"])
+    return week - past_weeks(options["lag_in_week"], options["level_weeks"]), week - 1
+
 # What every stage command imports (the step frame), and what stages share.
 COMMON_IMPORTS = ("pandas", "click", "foodcast.application.step", "foodcast.application.mlflow_utils",
                   "foodcast.settings")
@@ -202,7 +237,7 @@ LOAD = Stage(
 FEATURES = Stage(
     catalog.FEATURES,
     "builds the training features and target from the hourly cash-in",
-    params=(DEGREE, LAG_IN_WEEK),
+    params=FEATURE_PARAMS,
     upstream=(catalog.LOAD,),
     artifacts=(catalog.X_TRAIN, catalog.Y_TRAIN),
     imports=_READS_RUNS + ("foodcast.domain.feature_engineering",),
@@ -210,7 +245,7 @@ FEATURES = Stage(
 VALIDATE = Stage(
     catalog.VALIDATE,
     "cross-validates the multi-model chronologically on the training set",
-    params=(N_FOLD, N_ESTIMATORS, N_MODELS),
+    params=(N_FOLD, *MODEL_PARAMS),
     upstream=(catalog.FEATURES,),
     artifacts=(catalog.CV_PREDICTIONS, catalog.VALIDATION_PLOT),
     packages=SKLEARN + ("plotly",),
@@ -221,7 +256,7 @@ VALIDATE = Stage(
 TRAIN = Stage(
     catalog.TRAIN,
     "fits the multi-model on the whole training set and logs it",
-    params=(N_ESTIMATORS, N_MODELS),
+    params=MODEL_PARAMS,
     upstream=(catalog.FEATURES,),
     models=(catalog.SIMPLE_MODEL, catalog.MULTI_MODEL),
     packages=SKLEARN + ("skops", "cloudpickle"),
@@ -231,9 +266,9 @@ TRAIN = Stage(
 FUTURE = Stage(
     catalog.FUTURE,
     "builds the prediction set of the week to forecast from the weeks before it",
-    params=(NEXT_WEEK, DEGREE, LAG_IN_WEEK, ALLOW_MISSING),
+    params=(NEXT_WEEK, *FEATURE_PARAMS, ALLOW_MISSING),
     artifacts=(catalog.X_PRED,),
-    batch_weeks=lambda o: (o["next_week"] - o["lag_in_week"], o["next_week"] - 1),
+    batch_weeks=_future_weeks,
     imports=("mlflow.data.pandas_dataset", "foodcast.application.datasets", "foodcast.application.fingerprint",
              "foodcast.domain.transform", "foodcast.domain.feature_engineering", "foodcast.domain.forecast"),
 )
@@ -289,7 +324,31 @@ EVALUATE = Stage(
     headline_metrics=("mae_model", "mae_naive", "mae_mean4", "coverage", "width"),
 )
 
-STAGES: dict[str, Stage] = {s.name: s for s in (LOAD, FEATURES, VALIDATE, TRAIN, FUTURE, PREDICT, EVALUATE)}
+FIRST_WEEK = Param("first_week", int, 160, "First target week of the backtest.", min=2)
+LAST_WEEK = Param("last_week", int, 259, "Last target week of the backtest (inclusive).", min=2)
+WINDOW_WEEKS = Param("window_weeks", int, 21, "Weeks loaded before each target week, as main's "
+                     "end_week - start_week + 1.", min=1)
+
+
+def _backtest_weeks(options: Mapping) -> tuple[int, int]:
+    """The weeks of batches a backtest reads: every window, and the 4 weeks of the references."""
+    return max(1, options["first_week"] - max(options["window_weeks"], 4)), options["last_week"]
+
+
+BACKTEST = Stage(
+    catalog.BACKTEST,
+    "replays the forecast over many past weeks, each trained on the weeks before it (rolling "
+    "origin), next to seasonal naive and the 4-week same-hour mean",
+    params=(FIRST_WEEK, LAST_WEEK, WINDOW_WEEKS, *FEATURE_PARAMS, *MODEL_PARAMS, ALLOW_MISSING),
+    artifacts=(catalog.BACKTEST_WEEKS, catalog.BACKTEST_PLOT),
+    batch_weeks=_backtest_weeks,
+    packages=SKLEARN + ("plotly", "joblib"),
+    imports=("foodcast.domain.backtest", "foodcast.domain.transform") + _PLOTS,
+    in_main=False,
+)
+
+STAGES: dict[str, Stage] = {s.name: s for s in (LOAD, FEATURES, VALIDATE, TRAIN, FUTURE, PREDICT, EVALUATE,
+                                                BACKTEST)}
 PIPELINE = tuple(s for s in STAGES.values() if s.in_main)
 # The pipeline's product, named in main's summary line: (stage, artifact).
 FORECAST = (catalog.PREDICT, catalog.Y_PRED)
@@ -315,7 +374,8 @@ def main_params(pipeline=None) -> tuple[Param, ...]:
         if param.name in seen:
             raise ValueError(f"main's own parameter {param.name} is also a stage parameter")
         seen[param.name] = param
-    return tuple(seen.values())
+    weeks = [p for p in seen.values() if p.name.endswith("_week")]  # the weeks first: what a user sets
+    return tuple(weeks + [p for p in seen.values() if p not in weeks])
 
 
 def stage(name: str) -> Stage:
