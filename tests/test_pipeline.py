@@ -16,6 +16,7 @@ from fixtures import make_batches
 from mlflow.tracking import MlflowClient
 
 from foodcast.application import catalog, stages
+from foodcast.domain.forecast import past_weeks
 from foodcast.settings import PROJECT_ROOT
 
 STAGES = [s.name for s in stages.PIPELINE]
@@ -212,7 +213,9 @@ def test_single_stages_run_on_their_own(small_store):
     features = client.search_runs(["0"], filter_string=f"tags.`foodcast.upstream.load_run_id` = '{load.info.run_id}'")
     assert [r.info.status for r in features] == ["FINISHED"]
     x_train = pd.read_csv(read_artifact_path(features[0].info.run_id, catalog.X_TRAIN))
-    assert len(x_train) == 6 * 168  # weeks 4-9: week 3 only provides the lags
+    # Weeks 8-9: weeks 3-7 only provide the default 5-week level (and lags, if any).
+    history = past_weeks(stages.LAG_IN_WEEK.default, stages.LEVEL_WEEKS.default)
+    assert len(x_train) == (9 - 3 + 1 - history) * 168
     # The features run records its input table, with the load artifact as its source.
     inputs = client.get_run(features[0].info.run_id).inputs.dataset_inputs
     assert any(load.info.run_id in i.dataset.source for i in inputs)
