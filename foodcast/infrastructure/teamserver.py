@@ -273,6 +273,45 @@ def _stop_postgres(layout: Layout, mode: str = "fast") -> bool:
     return True
 
 
+def restart_postgres(directory: str | os.PathLike, mode: str = "fast", down_for: float = 0.0) -> None:
+    """Restart the PostgreSQL cluster of ``directory``, leaving the MLflow server running.
+
+    What a maintenance restart or a database failover does to the server: every open database
+    connection is cut, and the server's pools reconnect on their next use (they ping first).
+    Meanwhile the server answers 503, which MLflow's clients retry.
+
+    Parameters
+    ----------
+    directory : path
+        The team server's directory.
+    mode : str
+        ``pg_ctl``'s shutdown mode: ``fast`` (abort open transactions, the default),
+        ``immediate`` (a crash, recovered at the next start) or ``smart`` (wait for clients to
+        disconnect: never, with a server's pools).
+    down_for : float
+        Seconds PostgreSQL stays stopped before it starts again: an outage. 0 (the default):
+        ``pg_ctl restart``, down for a fraction of a second.
+
+    Raises
+    ------
+    FoodcastError
+        PostgreSQL is not running in ``directory``, or it failed to stop or start.
+    """
+    layout = Layout(directory)
+    with _locked(layout):
+        if not postgres_running(layout):
+            raise FoodcastError(f"PostgreSQL of {layout.root} is not running")
+        if down_for <= 0:
+            # -l: the new postmaster writes to the log, not to pg_ctl's output (which would
+            # otherwise stay open as long as PostgreSQL runs).
+            _run(_pg_ctl(layout, "-m", mode, "-l", str(layout.pg_log), "-w", "-t", "60", "restart"),
+                 "restarting PostgreSQL", layout.pg_log)
+            return
+        _stop_postgres(layout, mode)
+        time.sleep(down_for)
+        _start_postgres(layout)
+
+
 def _check_reachable_by_pg_user(layout: Layout) -> None:
     if not _running_as_root():
         return
