@@ -120,7 +120,7 @@ def team():
     base = private_dir()
     server = TeamServer(base / "server", free_port(), make_batches(base / "data", range(1, 15)), base)
     try:
-        server_command("start", "--dir", server.directory, "--port", server.port, "--workers", 2)
+        server_command("start", "--dir", server.directory, "--port", server.port)
         with logged_in(server, *server.admin()):
             auth = AuthServiceClient(server.uri)
             for user in (EDITOR, READER):
@@ -248,7 +248,7 @@ def test_server_that_accepts_but_never_answers_fails_within_the_bound(team):
 def test_restarted_server_serves_the_stages_of_the_previous_pipeline(team, cold):
     server_command("stop", "--dir", team.directory)
     assert server_command("status", "--dir", team.directory, check=False).returncode == 3
-    server_command("start", "--dir", team.directory, "--port", team.port, "--workers", 2)
+    server_command("start", "--dir", team.directory, "--port", team.port)
     second = stage_lines(team.editor().mlflow_run(**SMALL).stdout)
     assert second == {s: ("reused", run_id) for s, (_, run_id) in stage_lines(cold.stdout).items()}
 

@@ -48,7 +48,13 @@ from foodcast.errors import FoodcastError
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
-DEFAULT_WORKERS = 4
+# One uvicorn worker: with more, uvicorn binds the listening socket itself without telling the
+# kernel it is TCP (proto 0), so asyncio leaves Nagle's algorithm on for every connection, and
+# each request after the first on a kept-alive connection waits ~40 ms for the client's delayed
+# ACK (uvicorn issue #3149): 44 ms instead of 1.6 ms for /health, a cold pipeline 1.3x and a
+# warm one 1.6x slower (bench/team_server.py). One worker serves requests on threads; its CPU
+# use (a few seconds per cold pipeline with the login cache) leaves room for many clients.
+DEFAULT_WORKERS = 1
 # Seconds a worker trusts a login it checked: MLflow hashes passwords with PBKDF2 (werkzeug:
 # 1,000,000 rounds), a few hundred ms of CPU on every request when not cached. The price: a
 # password changed or a user deleted through another worker is still accepted by this one for
@@ -685,6 +691,16 @@ def status(directory: str | os.PathLike) -> Status:
     uri = f"http://{HOST}:{port}" if port else None
     answering = bool(pid and uri and _request(f"{uri}/health", timeout=2.0) == 200)
     return Status(running_pg, pid, answering, uri, credentials.get("admin_username"))
+
+
+def tracking_store_uri(directory: str | os.PathLike) -> str:
+    """The server's backend store (``postgresql+psycopg://…/mlflow``, password included), for
+    the administration commands that work on the database itself, e.g. ``mlflow gc
+    --backend-store-uri`` or ``mlflow db upgrade``."""
+    credentials = _load_credentials(Layout(directory))
+    if "db_password" not in credentials:
+        raise FoodcastError(f"no team server credentials in {directory}")
+    return _db_uri(credentials, TRACKING_DB)
 
 
 def admin_login(directory: str | os.PathLike) -> tuple[str, str]:
