@@ -11,8 +11,8 @@ def backtest(first_week, last_week, window_weeks, allow_missing, **settings):
     features, fit the multi-model, forecast the week; score it next to seasonal naive and the
     4-week same-hour mean, and the interval's coverage and width. Weeks run in parallel on every
     core; a line per week as it ends. Logs metrics mae_model, mae_naive, mae_mean4, coverage and
-    width with step = target week, the summary ratio_naive, ratio_mean4,
-    share_weeks_beating_naive, coverage, width, backtest/weeks.csv (week, mae_model, mae_naive,
+    width with step = target week, their means over the weeks (mean_mae_model, ...), the
+    summary ratio_naive, ratio_mean4, share_weeks_beating_naive, backtest/weeks.csv (week, mae_model, mae_naive,
     mae_mean4, coverage, width) and plots/backtest.html. Not a stage of main."""
     import time
 
@@ -43,7 +43,10 @@ def backtest(first_week, last_week, window_weeks, allow_missing, **settings):
     result = replay(data_dir(), first_week, last_week, window_weeks, features, model, progress=progress,
                     hourly=hourly)
     log_step_metrics(result.weeks, step="week")
-    mlflow.log_metrics({**result.summary, "seconds": time.perf_counter() - started})
+    # The means over weeks of the weekly metrics are named mean_<metric>: not another step of them.
+    weekly = set(result.weeks.columns)
+    mlflow.log_metrics({(f"mean_{k}" if k in weekly else k): v for k, v in result.summary.items()}
+                       | {"seconds": time.perf_counter() - started})
     mlflow_log_pandas(result.weeks, *catalog.BACKTEST_WEEKS)
     mlflow_log_plotly(plotly_backtest(result.weeks, model["interval_level"]), *catalog.BACKTEST_PLOT)
     s = result.summary
