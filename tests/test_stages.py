@@ -139,7 +139,7 @@ def test_plan_leaves_out_an_optional_stage_and_what_depends_on_it():
     assert [n.stage.name for n in plan(OPTIONS)] == [s.name for s in stages.PIPELINE]
     skipped = dataclasses.replace(stages.FUTURE, runs_if=lambda o: "no data yet")
     pipeline = [skipped if s.name == "future" else s for s in stages.PIPELINE]
-    assert [n.stage.name for n in plan(OPTIONS, pipeline)] == ["load", "features", "validate", "train"]
+    assert [n.stage.name for n in plan(OPTIONS, pipeline)] == ["load", "features", "validate", "train", "promote"]
 
 
 def test_cache_key_follows_the_packages_each_stage_depends_on():
@@ -152,7 +152,7 @@ def test_cache_key_follows_the_packages_each_stage_depends_on():
         if environment_fingerprint(PROJECT, stage.packages, mine) != \
                 environment_fingerprint(PROJECT, stage.packages, theirs):
             changed.add(stage.name)
-    assert changed == {"validate", "train", "predict"}
+    assert changed == {"validate", "train", "predict", "promote", "backtest"}
     assert environment_fingerprint(PROJECT, ["pandas"]) == environment_fingerprint(PROJECT, ["pandas"])
 
 

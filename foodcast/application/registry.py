@@ -81,12 +81,12 @@ class Decision:
 def decide(challenger_mae: float, champion_mae: float, margin: float) -> Decision:
     """The gate's rule: the challenger becomes champion when its MAE is at most
     ``(1 + margin)`` times the champion's (ties promote the newer model)."""
-    bound = champion_mae * (1 + margin)
-    if challenger_mae <= bound:
-        return Decision(True, f"its backtest MAE {challenger_mae:.3f} is within {margin:.0%} of the "
-                              f"champion's {champion_mae:.3f}", challenger_mae, champion_mae)
-    return Decision(False, f"its backtest MAE {challenger_mae:.3f} is above the champion's {champion_mae:.3f} "
-                           f"(+{margin:.0%} allowed)", challenger_mae, champion_mae)
+    scores = f"backtest MAE {challenger_mae:.3f} against the champion's {champion_mae:.3f}"
+    if challenger_mae <= champion_mae:
+        return Decision(True, f"at least as good: {scores}", challenger_mae, champion_mae)
+    if challenger_mae <= champion_mae * (1 + margin):
+        return Decision(True, f"within the margin of {margin:.1%}: {scores}", challenger_mae, champion_mae)
+    return Decision(False, f"worse by more than the margin of {margin:.1%}: {scores}", challenger_mae, champion_mae)
 
 
 def configuration(train_run) -> tuple[dict, dict, tuple[int, int]]:
@@ -122,14 +122,29 @@ def gate(challenger_train_run, champion_train_run, gate_weeks: int, margin: floa
     if (features, model) == (their_features, their_model):
         return Decision(True, "same features and model parameters as the champion (equal backtests), "
                               f"trained on weeks {start}-{end}")
-    window = end - start + 1
     first = end - gate_weeks + 1
+    window = gate_window(start, end, gate_weeks)
     ours = backtest(None, first, end, window, features, model, hourly=hourly).summary["mae_model"]
     theirs = backtest(None, first, end, window, their_features, their_model, hourly=hourly).summary["mae_model"]
     return decide(ours, theirs, margin)
 
 
-def gate_weeks_read(end_week: int, window: int, gate_weeks: int) -> tuple[int, int]:
+def gate_window(start_week: int, end_week: int, gate_weeks: int) -> int:
+    """Training weeks before each gate week: as many as the challenger had, fewer when the data
+    cannot go back that far.
+
+    Raises
+    ------
+    FoodcastError
+        If the first gate week leaves fewer than 4 weeks before it.
+    """
+    first = end_week - gate_weeks + 1
+    if first - 4 < 1:
+        raise FoodcastError(f"the gate's first week {first} has fewer than 4 weeks before it: lower gate_weeks")
+    return min(end_week - start_week + 1, first - 1)
+
+
+def gate_weeks_read(start_week: int, end_week: int, gate_weeks: int) -> tuple[int, int]:
     """The weeks of batches the gate's backtests read."""
     first = end_week - gate_weeks + 1
-    return max(1, first - max(window, 4)), end_week
+    return max(1, first - max(gate_window(start_week, end_week, gate_weeks), 4)), end_week

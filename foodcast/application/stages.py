@@ -403,8 +403,7 @@ BACKTEST = Stage(
 def _gate_weeks(options: Mapping) -> tuple[int, int]:
     from foodcast.application.registry import gate_weeks_read
 
-    window = options["end_week"] - options["start_week"] + 1
-    return gate_weeks_read(options["end_week"], window, options["gate_weeks"])
+    return gate_weeks_read(options["start_week"], options["end_week"], options["gate_weeks"])
 
 
 def _champion(options: Mapping, client) -> str:
