@@ -55,17 +55,17 @@ def _promote_run(client, run_id):
 
 def test_two_trainings_two_versions_the_better_one_champion(registry):
     runner, client, first, second, procs = registry
-    versions = {v.version: v for v in client.search_model_versions(f"name = '{NAME}'")}
+    versions = {str(v.version): v for v in client.search_model_versions(f"name = '{NAME}'")}
     assert sorted(versions) == ["1", "2"]
     assert versions["1"].tags["train_run_id"] == first["train"][1]
     assert versions["2"].tags["train_run_id"] == second["train"][1]
     assert versions["2"].tags["weeks"] == "2-12" and versions["2"].tags["features_run_id"] == first["features"][1]
-    assert client.get_model_version_by_alias(NAME, "challenger").version == "2"
+    assert str(client.get_model_version_by_alias(NAME, "challenger").version) == "2"
 
     gate = client.get_run(second["promote"][1])
     scores = gate.data.metrics
     better = "2" if scores["challenger_mae"] <= scores["champion_mae"] else "1"
-    assert client.get_model_version_by_alias(NAME, "champion").version == better
+    assert str(client.get_model_version_by_alias(NAME, "champion").version) == better
     assert gate.data.tags["foodcast.decision"] == ("promoted" if better == "2" else "kept")
     assert f"{scores['challenger_mae']:.3f}" in gate.data.tags["foodcast.reason"]
     assert gate.data.tags["foodcast.summary"] in gate.data.tags["mlflow.note.content"]
@@ -87,14 +87,16 @@ def test_predict_from_the_registry_is_predict_from_the_version_s_train_run(regis
     runner.mlflow_run("predict", future_run_id=future, train_run_id=champion.tags["train_run_id"])
     runs = client.search_runs(["0"], filter_string="tags.`foodcast.step` = 'predict'", max_results=2,
                               order_by=["attributes.start_time DESC"])
-    by_uri, by_run = sorted(runs, key=lambda r: r.data.params["model_uri"] == "")
+    # (`mlflow run` logs a parameter as it put it in the command: an empty one as '')
+    by_uri, by_run = sorted(runs, key=lambda r: r.data.params["model_uri"] == "''")
     assert by_uri.data.params["model_uri"] == f"models:/{NAME}@champion"
     files = [Path(mlflow.artifacts.download_artifacts(run_id=r.info.run_id, artifact_path="predictions/y_pred.csv",
                                                       dst_path=str(tmp_path / r.info.run_id))).read_bytes()
              for r in (by_uri, by_run)]
     assert files[0] == files[1]
     for run in (by_uri, by_run):  # the model used is an input either way
-        assert [m.model_id for m in client.get_run(run.info.run_id).inputs.model_inputs] == [champion.model_id]
+        assert [m.model_id for m in client.get_run(run.info.run_id).inputs.model_inputs] == \
+            [champion.source.removeprefix("models:/")]
 
     proc = runner.mlflow_run("predict", check=False, future_run_id=future, train_run_id=first["train"][1],
                              model_uri=f"models:/{NAME}@champion")
@@ -109,7 +111,7 @@ def test_main_can_forecast_with_the_champion(registry):
     predict = client.get_run(lines["predict"][1])
     champion = client.get_model_version_by_alias(NAME, "champion")
     assert predict.data.params["model_uri"] == f"models:/{NAME}/{champion.version}"
-    assert predict.data.params["train_run_id"] == ""
+    assert predict.data.params["train_run_id"] == "''"  # empty, as `mlflow run` logs it
 
 
 def test_no_pickle_anywhere(registry):

@@ -245,12 +245,13 @@ def resolve_model(train_run=None, model_uri: str | None = None):
                             f"or models:/<model id>), got {model_uri!r}")
     name = model_uri[len("models:/"):]
     try:
-        if "@" in name:
-            registered, alias = name.split("@", 1)
-            model_id = client.get_model_version_by_alias(registered, alias).model_id
-        elif "/" in name:
-            registered, number = name.split("/", 1)
-            model_id = client.get_model_version(registered, number).model_id
+        if "@" in name or "/" in name:
+            if "@" in name:
+                version = client.get_model_version_by_alias(*name.split("@", 1))
+            else:
+                version = client.get_model_version(*name.split("/", 1))
+            # A version made from a LoggedModel has it as its source (its model_id may be unset).
+            model_id = version.model_id or version.source[len("models:/"):]
         else:
             model_id = name
         return model_uri, client.get_logged_model(model_id)
