@@ -80,7 +80,9 @@ def check_options(options: dict) -> dict:
         )
     if options["level_scaled"] and not options["level_weeks"]:
         raise FoodcastError("level_scaled=true divides by the level feature: it needs level_weeks >= 1")
-    forecast_model(**{p.name: options[p.name] for p in stages.MODEL_PARAMS})  # refuses what the model would
+    forecast_model(**stages.model_settings(options))  # refuses what the model would
+    if options["model"] == "champion" and not options["registered_model_name"]:
+        raise FoodcastError("model=champion predicts with the registered model's champion: give a registered_model_name")
     return options
 
 

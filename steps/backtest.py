@@ -27,8 +27,7 @@ def backtest(first_week, last_week, window_weeks, allow_missing, **settings):
     from foodcast.domain.transform import read_chain
     from foodcast.settings import data_dir
 
-    features = {p.name: settings[p.name] for p in stages.FEATURE_PARAMS}
-    model = {p.name: settings[p.name] for p in stages.MODEL_PARAMS}
+    features, model = stages.feature_settings(settings), stages.model_settings(settings)
     first, last = stages.BACKTEST.batch_weeks({"first_week": first_week, "last_week": last_week,
                                                "window_weeks": window_weeks})
     hourly, coverage = read_chain(data_dir(), first, last, allow_missing=allow_missing)

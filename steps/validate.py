@@ -7,7 +7,7 @@ from foodcast.application.command import stage_command
 @stage_command(stages.VALIDATE)
 def validate(features_run_id, n_fold, **model):
     """Read training_set/x_train.csv and y_train.csv from the features run FEATURES_RUN_ID,
-    cross-validate the multi-model (MODEL with its parameters, N_MODELS bootstrap members, an
+    cross-validate the multi-model (ESTIMATOR with its parameters, N_MODELS bootstrap members, an
     interval at INTERVAL_LEVEL) with a TimeSeriesSplit of N_FOLD folds, and log
     cross_validation/predictions.csv (out-of-fold predictions), plots/validation.html, and
     metrics: MAE_MIN / MAE_MAX (best and worst member) and MAE{j} per member j with step = fold,
@@ -21,7 +21,7 @@ def validate(features_run_id, n_fold, **model):
     from foodcast.domain.forecast import cross_validate, plotly_predictions
 
     x, y = training_set(features_run_id)
-    maes, preds = cross_validate(forecast_model(**model), x, y, n_fold=n_fold)
+    maes, preds = cross_validate(forecast_model(**stages.model_settings(model)), x, y, n_fold=n_fold)
     mlflow_log_pandas(preds.rename_axis("order_date").reset_index(), *catalog.CV_PREDICTIONS)
     mlflow_log_plotly(plotly_predictions(preds, y.loc[preds.index]), *catalog.VALIDATION_PLOT)
     log_validation_metrics(maes, preds, y)

@@ -12,14 +12,16 @@ EXPECTED = {
     "load": ["--start-week", "--end-week", "data/data.csv"],
     "features": ["--load-run-id", "--degree", "--lag-in-week", "--level-weeks", "--calendar-index",
                  "training_set/x_train.csv"],
-    "validate": ["--features-run-id", "--n-fold", "--model", "--n-estimators", "--n-models", "--interval-level",
+    "validate": ["--features-run-id", "--n-fold", "--estimator", "--n-estimators", "--n-models", "--interval-level",
                  "cross_validation/predictions.csv", "MAE_MIN"],
-    "train": ["--features-run-id", "--model", "--n-estimators", "--max-depth", "--n-models", "--interval-level",
+    "train": ["--features-run-id", "--estimator", "--n-estimators", "--max-depth", "--n-models", "--interval-level",
               "simple_model", "multi_model", "y_lower"],
     "future": ["--next-week", "--degree", "--lag-in-week", "prediction_set/x_pred.csv"],
-    "predict": ["--train-run-id", "--future-run-id", "predictions/y_pred.csv", "plots/predictions.html"],
+    "predict": ["--train-run-id", "--model-uri", "--future-run-id", "predictions/y_pred.csv", "plots/predictions.html",
+                "y_lower"],
+    "promote": ["--train-run-id", "--registered-model-name", "--gate-weeks", "--gate-margin", "champion"],
     "evaluate": ["--predict-run-id", "--allow-missing", "evaluation/forecast_vs_actual.csv", "mae_naive"],
-    "backtest": ["--first-week", "--last-week", "--window-weeks", "--model", "backtest/weeks.csv", "plots/backtest.html"],
+    "backtest": ["--first-week", "--last-week", "--window-weeks", "--estimator", "backtest/weeks.csv", "plots/backtest.html"],
 }
 
 

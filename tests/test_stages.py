@@ -22,8 +22,9 @@ from foodcast.errors import FoodcastError
 
 OPTIONS = {"start_week": 2, "end_week": 12, "next_week": 13, "n_fold": 3, "n_estimators": 5,
            "n_models": 3, "degree": 1, "lag_in_week": 1, "level_weeks": 0, "calendar_index": False,
-           "model": "random_forest", "max_depth": 0, "min_samples_leaf": 1, "level_scaled": False,
-           "interval_level": 0.8, "calibration_folds": 4, "allow_missing": False, "use_cache": True}
+           "estimator": "random_forest", "max_depth": 0, "min_samples_leaf": 1, "level_scaled": False,
+           "interval_level": 0.8, "calibration_folds": 4, "allow_missing": False, "use_cache": True,
+           "registered_model_name": "foodcast", "gate_weeks": 2, "gate_margin": 0.0, "model": "trained"}
 
 
 def test_registry_is_consistent_and_agrees_with_mlproject():
@@ -81,15 +82,17 @@ def test_registry_defaults_are_the_domain_s_and_the_tutorial_configuration_is_re
     from foodcast.domain.feature_engineering import DEFAULT_FEATURES, TUTORIAL_FEATURES
 
     defaults = {p.name: p.default for p in stages.main_params()}
-    for name, value in {**DEFAULT_FEATURES, **DEFAULT_MODEL}.items():
-        assert defaults[name] == value, name
-    for name, value in {**TUTORIAL_FEATURES, **TUTORIAL_MODEL}.items():  # each one within bounds
+    assert stages.feature_settings(defaults) == DEFAULT_FEATURES
+    assert {k: v for k, v in stages.model_settings(defaults).items() if k in DEFAULT_MODEL} == DEFAULT_MODEL
+    tutorial = {**TUTORIAL_FEATURES, **{("estimator" if k == "model" else k): v for k, v in TUTORIAL_MODEL.items()}}
+    for name, value in tutorial.items():  # each one a value the parameter takes
         param = next(p for p in stages.main_params() if p.name == name)
         assert param.cast(value) == value and (param.min is None or value >= param.min), name
+        assert param.choices is None or value in param.choices, name
 
 
 def test_main_options_are_what_the_stages_consume_plus_its_own():
-    consumed = {p.name for s in stages.PIPELINE for p in s.params}
+    consumed = {p.name for s in stages.PIPELINE for p in s.params if p.name not in s.late}
     options = {p.name: p for p in main_module.main.params if isinstance(p, click.Option)}
     assert set(options) == consumed | {p.name for p in stages.MAIN_ONLY}
     assert options["next_week"].default == stages.FUTURE.params[0].default == 201
@@ -105,7 +108,7 @@ def test_stages_that_disagree_on_a_shared_parameter_are_refused():
 
 def test_unknown_or_cyclic_upstream_is_refused():
     registry = dict(stages.STAGES)
-    registry["load"] = dataclasses.replace(stages.LOAD, upstream=("predict",))
+    registry["load"] = dataclasses.replace(stages.LOAD, upstream=("features",))
     with pytest.raises(ValueError, match="cycle"):
         stages.check_registry(registry)
     registry = dict(stages.STAGES, evaluate=stages.Stage("evaluate", "scores", upstream=("nowhere",)))
@@ -121,16 +124,22 @@ def test_stage_params_never_fill_in_a_default():
     renamed = {k: v for k, v in OPTIONS.items() if k != "degree"} | {"degrees": 1}
     with pytest.raises(KeyError, match="takes degree"):
         stage_params(node, renamed, resolved)
-    earlier = Node(stages.PREDICT, inputs={"train": "b" * 32, "future": ("future", None)})
+    earlier = Node(stages.EVALUATE, "12", inputs={"predict": "b" * 32})
+    assert stage_params(earlier, OPTIONS, resolved) == {"predict_run_id": "b" * 32, "allow_missing": False}
+    # what main works out when the stage is about to run
+    predict = Node(stages.PREDICT, inputs={"future": ("future", None)})
     resolved[("future", None)] = Resolution("c" * 32, "launched", "k")
-    assert stage_params(earlier, OPTIONS, resolved) == {"train_run_id": "b" * 32, "future_run_id": "c" * 32}
+    late = {"train_run_id": "d" * 32, "model_uri": ""}
+    assert stage_params(predict, OPTIONS, resolved, late) == {"future_run_id": "c" * 32, **late}
+    with pytest.raises(KeyError, match="no value worked out for train_run_id"):
+        stage_params(predict, OPTIONS, resolved)
 
 
 def test_plan_leaves_out_an_optional_stage_and_what_depends_on_it():
     assert [n.stage.name for n in plan(OPTIONS)] == [s.name for s in stages.PIPELINE]
     skipped = dataclasses.replace(stages.FUTURE, runs_if=lambda o: "no data yet")
     pipeline = [skipped if s.name == "future" else s for s in stages.PIPELINE]
-    assert [n.stage.name for n in plan(OPTIONS, pipeline)] == ["load", "features", "validate", "train"]
+    assert [n.stage.name for n in plan(OPTIONS, pipeline)] == ["load", "features", "validate", "train", "promote"]
 
 
 def test_cache_key_follows_the_packages_each_stage_depends_on():
@@ -143,7 +152,7 @@ def test_cache_key_follows_the_packages_each_stage_depends_on():
         if environment_fingerprint(PROJECT, stage.packages, mine) != \
                 environment_fingerprint(PROJECT, stage.packages, theirs):
             changed.add(stage.name)
-    assert changed == {"validate", "train", "predict", "backtest"}  # the stages that fit or load models
+    assert changed == {"validate", "train", "predict", "promote", "backtest"}  # the stages that fit or load models
     assert environment_fingerprint(PROJECT, ["pandas"]) == environment_fingerprint(PROJECT, ["pandas"])
 
 
@@ -175,7 +184,8 @@ def options_env(monkeypatch, small_data):
     ({"end_week": 13, "next_week": 0, "lag_in_week": 1}, None),
     ({"next_week": 20}, "needs weeks 19, but"),
     ({"level_scaled": True}, "needs level_weeks >= 1"),
-    ({"model": "gradient_boosting", "max_depth": 0}, "max_depth=0 .unlimited. is for random_forest"),
+    ({"estimator": "gradient_boosting", "max_depth": 0}, "max_depth=0 .unlimited. is for random_forest"),
+    ({"model": "champion", "registered_model_name": ""}, "give a registered_model_name"),
 ])
 def test_check_options(options_env, change, message):
     options = {**OPTIONS, "allow_missing": False, **change}

@@ -4,8 +4,8 @@ Steps, ``main.py`` and the tests import these names, so renaming an artifact is 
 change here. What each stage takes and leaves behind is in :mod:`foodcast.application.stages`.
 """
 
-LOAD, FEATURES, VALIDATE, TRAIN, FUTURE, PREDICT, EVALUATE, BACKTEST = (
-    "load", "features", "validate", "train", "future", "predict", "evaluate", "backtest",
+LOAD, FEATURES, VALIDATE, TRAIN, FUTURE, PREDICT, EVALUATE, BACKTEST, PROMOTE = (
+    "load", "features", "validate", "train", "future", "predict", "evaluate", "backtest", "promote",
 )
 
 # (directory, file name) of each artifact, as logged with mlflow_log_pandas / mlflow_log_plotly.

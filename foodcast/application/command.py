@@ -98,7 +98,9 @@ def stage_command(stage: Stage):
         def callback(**values):
             from foodcast.application.step import step_run
 
-            upstream = {u: values[catalog.run_id_param(u)] for u in stage.upstream}
+            # every run id it is given is an upstream run (predict's train run is optional)
+            upstream = {name[: -len("_run_id")]: value for name, value in values.items()
+                        if name.endswith("_run_id") and value}
             with step_run(stage.name, values, upstream=upstream):
                 body(**values)
 
