@@ -267,26 +267,29 @@ def run_name(page: Page) -> str:
     return page.locator("[data-testid=runs-header]").inner_text().strip()
 
 
-def _expand_description(page: Page) -> None:
-    """Click "Show more" if the description is cut (its box is capped in height and overflows);
-    the button appears only once the page has measured the text, so look at the box itself."""
-    cut = page.locator("[data-testid=note-editor-preview-content]").first.evaluate("""el => {
+def _description_cut(page: Page) -> bool:
+    """Whether the description's box is capped in height and its text overflows it."""
+    return page.locator("[data-testid=note-editor-preview-content]").first.evaluate("""el => {
         for (let box = el.parentElement; box; box = box.parentElement) {
             if (getComputedStyle(box).maxHeight !== 'none') return box.scrollHeight > box.clientHeight;
         }
         return false;
     }""")
-    if not cut:
-        return
+
+
+def _expand_description(page: Page) -> None:
+    """Click "Show more" while the description is cut. The button appears only once the page
+    has measured the text, and a click that lands before the page wires it does nothing: look
+    at the box itself, and click again until the text fits (the page then shows "Show less",
+    or no button when the whole text fits the opened box)."""
     more, less = page.get_by_text("Show more", exact=True), page.get_by_text("Show less", exact=True)
-    # A click that lands before the page wires the button does nothing: click again until it opens.
-    for _ in range(10):
-        if less.is_visible():
+    for _ in range(20):
+        if less.is_visible() or not _description_cut(page):
             return
         if more.is_visible():
             more.click()
         page.wait_for_timeout(500)
-    less.wait_for(timeout=5000)
+    raise AssertionError("the run description stays cut after clicking Show more")
 
 
 def read_description(page: Page) -> str:
