@@ -216,7 +216,7 @@ def plotly_backtest(weeks: pd.DataFrame, interval_level: float | None = None):
     Parameters
     ----------
     weeks : DataFrame
-        :attr:`Backtest.weeks`.
+        :attr:`Backtest.weeks` (``coverage_open``, if there, is drawn too).
     interval_level : float, optional
         Drawn as the coverage's target line.
 
@@ -235,6 +235,10 @@ def plotly_backtest(weeks: pd.DataFrame, interval_level: float | None = None):
                                  line={"color": color}), row=1, col=1)
     fig.add_trace(go.Scatter(x=weeks["week"], y=weeks["coverage"], mode="lines+markers",
                              name="interval coverage", line={"color": "rgb(44,160,44)"}), row=2, col=1)
+    if "coverage_open" in weeks.columns:
+        fig.add_trace(go.Scatter(x=weeks["week"], y=weeks["coverage_open"], mode="lines+markers",
+                                 name="interval coverage, open hours", line={"color": "rgb(148,103,189)"}),
+                      row=2, col=1)
     if interval_level is not None:
         fig.add_hline(y=float(interval_level), line={"dash": "dash", "color": "gray"}, row=2, col=1)
     fig.update_yaxes(title_text="hourly MAE", row=1, col=1)
