@@ -48,6 +48,8 @@ def check_options(options: dict) -> dict:
     refuses any other); bounds of single parameters are checked by their click options. This
     checks how they fit together, with the data directory and with MLproject.
     """
+    from foodcast.domain.estimators import forecast_model
+    from foodcast.domain.forecast import past_weeks
     from foodcast.domain.transform import check_week_range
     from foodcast.domain.weeks import describe_weeks
     from foodcast.errors import FoodcastError
@@ -68,12 +70,19 @@ def check_options(options: dict) -> dict:
     held = set(available_weeks(data_dir()))
     if not held & set(range(start, end + 1)):
         raise FoodcastError(f"no data for weeks {start}-{end} in {data_dir()}; it holds weeks {describe_weeks(held)}")
-    needed = set(range(options["next_week"] - options["lag_in_week"], options["next_week"]))
+    before = past_weeks(options["lag_in_week"], options["level_weeks"])
+    needed = set(range(options["next_week"] - before, options["next_week"]))
     if needed - held:
         raise FoodcastError(
-            f"forecasting week {options['next_week']} with lag_in_week={options['lag_in_week']} needs "
-            f"weeks {describe_weeks(needed)}, but {data_dir()} lacks {describe_weeks(needed - held)}"
+            f"forecasting week {options['next_week']} with lag_in_week={options['lag_in_week']} and "
+            f"level_weeks={options['level_weeks']} needs weeks {describe_weeks(needed)}, but {data_dir()} "
+            f"lacks {describe_weeks(needed - held)}"
         )
+    if options["level_scaled"] and not options["level_weeks"]:
+        raise FoodcastError("level_scaled=true divides by the level feature: it needs level_weeks >= 1")
+    forecast_model(**stages.model_settings(options))  # refuses what the model would
+    if options["model"] == "champion" and not options["registered_model_name"]:
+        raise FoodcastError("model=champion predicts with the registered model's champion: give a registered_model_name")
     return options
 
 

@@ -29,6 +29,7 @@ import random
 import secrets
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -58,7 +59,7 @@ UPSTREAM = {s.name: list(s.upstream) for s in c.stages.PIPELINE if s.upstream}
 # ============================================================================ filling the store
 
 def _fill_worker(args) -> int:
-    uri, count, seed = args
+    uri, count, seed, experiment_id = args
     import mlflow
     from mlflow.entities import Param, RunTag
 
@@ -81,20 +82,21 @@ def _fill_worker(args) -> int:
         else:
             tags["foodcast.next_week"] = str(rng.randint(20, 260))
         start = now_ms - rng.randint(0, 30 * 24 * 3600 * 1000)
-        run = client.create_run("0", start_time=start, tags=tags)
+        run = client.create_run(experiment_id, start_time=start, tags=tags)
         params = [Param(k, str(v)) for k, v in STAGE_PARAMS[stage](rng).items()]
         client.log_batch(run.info.run_id, params=params, tags=[RunTag("bench.filler", "true")])
         client.set_terminated(run.info.run_id, "FINISHED", end_time=start + rng.randint(2000, 90000))
     return count
 
 
-def fill(store, count: int, workers: int) -> float:
-    """Add ``count`` finished runs to experiment 0; returns the seconds it took."""
+def fill(uri: str, count: int, workers: int, experiment_id: str = "0") -> float:
+    """Add ``count`` finished runs to an experiment of the tracking store at ``uri``; returns
+    the seconds it took."""
     started = time.perf_counter()
     if count <= 0:
         return 0.0
     shares = [count // workers + (1 if i < count % workers else 0) for i in range(workers)]
-    jobs = [(store.uri, n, random.randrange(1 << 30)) for n in shares if n]
+    jobs = [(uri, n, random.randrange(1 << 30), experiment_id) for n in shares if n]
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(len(jobs)) as pool:
         done = sum(pool.map(_fill_worker, jobs))
@@ -165,32 +167,57 @@ def resolve_worker(repeats: int) -> None:
 
 # ============================================================================ benchmark
 
+@dataclass
+class Target:
+    """Where the pipeline runs and where the filler runs go; used like a ``_common.Store``.
+
+    ``environment`` and ``dir`` are those of the pipeline's processes (tracking URI, login,
+    experiment; working directory); ``fill_uri`` is the tracking store the filler writes to
+    directly (the same database), in ``experiment_id``: the pipeline's experiment.
+    """
+
+    environment: dict
+    dir: Path
+    fill_uri: str
+    experiment_id: str = "0"
+
+    def env(self, extra: dict | None = None) -> dict:
+        return {**self.environment, **(extra or {})}
+
+
+def measure_size(target: Target, have: int, size: int, resolve_repeats: int, run_repeats: int,
+                 workers: int) -> dict:
+    """Fill the experiment from ``have`` to ``size`` other runs, then time the in-process
+    resolution (a worker interpreter) and the warm ``mlflow run`` at that size."""
+    c.log(f"filling the experiment to {size} other runs")
+    fill_seconds = fill(target.fill_uri, size - have, workers, target.experiment_id)
+    c.log(f"{size}: in-process resolution x{resolve_repeats}")
+    worker = c.run([c.PYTHON, str(Path(__file__).resolve()), "--worker-resolve", str(resolve_repeats)],
+                   target.env(), target.dir)
+    line = next(ln for ln in worker.stdout.splitlines() if ln.startswith("RESOLVE "))
+    resolved = json.loads(line[len("RESOLVE "):])
+    c.log(f"{size}: warm mlflow run x{run_repeats}")
+    walls, mains = [], []
+    for _ in range(run_repeats):
+        r = c.run(c.mlflow_run_cmd(), target.env(), target.dir)
+        summary = c.main_summary(r.stdout)
+        if summary and summary[0] == 0:
+            walls.append(r.seconds)
+            mains.append(summary[2])
+    return {"size": size, "fill_seconds": fill_seconds, "resolve": resolved, "warm_run": walls, "warm_main": mains}
+
+
 def measure(sizes, resolve_repeats, run_repeats, workers) -> dict:
     out = {"sizes": []}
     with c.Store() as store:
         store.init()
+        target = Target(store.env(), store.dir, store.uri)
         c.log("cold run")
-        out["cold"] = c.cold_run(store)[0].seconds
+        out["cold"] = c.cold_run(target)[0].seconds
         have = 0
         for size in sizes:
-            c.log(f"filling the experiment to {size} other runs")
-            fill_seconds = fill(store, size - have, workers)
+            out["sizes"].append(measure_size(target, have, size, resolve_repeats, run_repeats, workers))
             have = size
-            c.log(f"{size}: in-process resolution x{resolve_repeats}")
-            worker = c.run([c.PYTHON, str(Path(__file__).resolve()), "--worker-resolve", str(resolve_repeats)],
-                           store.env(), store.dir)
-            line = next(ln for ln in worker.stdout.splitlines() if ln.startswith("RESOLVE "))
-            resolved = json.loads(line[len("RESOLVE "):])
-            c.log(f"{size}: warm mlflow run x{run_repeats}")
-            walls, mains = [], []
-            for _ in range(run_repeats):
-                r = c.run(c.mlflow_run_cmd(), store.env(), store.dir)
-                summary = c.main_summary(r.stdout)
-                if summary and summary[0] == 0:
-                    walls.append(r.seconds)
-                    mains.append(summary[2])
-            out["sizes"].append({"size": size, "fill_seconds": fill_seconds, "resolve": resolved,
-                                 "warm_run": walls, "warm_main": mains})
     return out
 
 

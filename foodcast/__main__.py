@@ -158,7 +158,8 @@ def server():
 @click.option("--port", type=click.IntRange(1, 65535), default=None,
               help="Port of the MLflow server on 127.0.0.1 (default: the last one used in DIR, else 5000).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="MLflow server worker processes (default: 4).")
+              help="MLflow server worker processes (default: 1; more cost ~40 ms per request on "
+                   "a kept-alive connection: see docs/team-setup.md).")
 @click.option("--auth-cache-seconds", type=click.IntRange(min=0), default=None,
               help="How long a worker trusts a login it checked, sparing a password hash per "
                    "request (default: 60; 0 hashes on every request).")

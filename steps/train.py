@@ -1,24 +1,29 @@
-"""train: fit the multi-model on a features run's training set and log both models."""
+"""train: fit the multi-model on a features run's training set, log and register it."""
 
 from foodcast.application import stages
 from foodcast.application.command import stage_command
 
 
 @stage_command(stages.TRAIN)
-def train(features_run_id, n_estimators, n_models):
+def train(features_run_id, registered_model_name, **settings):
     """Read training_set/x_train.csv and y_train.csv from the features run FEATURES_RUN_ID, fit
-    MultiModel(RandomForestRegressor(N_ESTIMATORS, random_state=42), N_MODELS) on all rows, and
-    log two models with signature and input example: simple_model (sklearn flavor, skops format:
-    the forest fitted on all rows) and multi_model (pyfunc: y_pred_0..y_pred_{N_MODELS-1} and
-    y_pred_simple), loadable as runs:/<run_id>/multi_model."""
+    the multi-model (ESTIMATOR with its parameters, N_MODELS bootstrap members, an interval at
+    INTERVAL_LEVEL calibrated out of sample) on all rows, and log two models with signature and
+    input example, neither pickled: simple_model (sklearn flavor, skops format: the estimator
+    fitted on all rows) and multi_model (pyfunc from code, skops: y_pred_0..y_pred_{N_MODELS-1},
+    y_pred_simple, y_pred, y_lower, y_upper), loadable as runs:/<run_id>/multi_model. Registers
+    multi_model as a new version of REGISTERED_MODEL_NAME (tagged with this run, the features
+    run and the weeks trained on) and points its alias challenger at it."""
+    from foodcast.application import catalog
     from foodcast.application.models import log_models
-    from foodcast.application.upstream import training_set
-    from foodcast.domain.multi_model import random_forest_multi_model
+    from foodcast.application.registry import mark_challenger
+    from foodcast.application.upstream import check_run, training_set, training_weeks
+    from foodcast.domain.estimators import forecast_model
 
-    model = random_forest_multi_model(n_estimators, n_models)
     x, y = training_set(features_run_id)
-    model.fit(x, y)
-    log_models(model, x)
+    info = log_models(forecast_model(**stages.model_settings(settings)).fit(x, y), x, registered_model_name)
+    weeks = training_weeks(check_run(features_run_id, catalog.FEATURES))
+    mark_challenger(registered_model_name, info, features_run_id, weeks)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ def pipeline_nodes(next_week: int) -> list[str]:
 
 # Small but complete pipeline parameters for the fixture data (train on weeks 2-12).
 SMALL = {"start_week": 2, "end_week": 12, "next_week": 13, "n_fold": 3, "n_estimators": 5, "n_models": 3}
+# (the default model and features, smaller: 5 boosting stages, 3 members, 3 folds)
 SMALL_NODES = pipeline_nodes(13)
 
 

@@ -16,6 +16,7 @@ from fixtures import make_batches
 from mlflow.tracking import MlflowClient
 
 from foodcast.application import catalog, stages
+from foodcast.domain.forecast import past_weeks
 from foodcast.settings import PROJECT_ROOT
 
 STAGES = [s.name for s in stages.PIPELINE]
@@ -74,6 +75,11 @@ def test_default_data_readme_command(tmp_path):
     assert y_pred["order_date"].min() == pd.Timestamp("2014-12-29") + pd.Timedelta(weeks=200)
     assert (y_pred.drop(columns="order_date") >= 0).all().all()
     assert y_pred["y_pred_simple"].sum() > 0
+    # The point forecast and its interval, beside the tutorial's members and simple forecast.
+    assert list(y_pred.columns) == ["order_date", *[f"y_pred_{i}" for i in range(10)], "y_pred_simple",
+                                    "y_pred", "y_lower", "y_upper"]
+    assert (y_pred["y_lower"] <= y_pred["y_pred"]).all() and (y_pred["y_pred"] <= y_pred["y_upper"]).all()
+    assert (y_pred["y_upper"] - y_pred["y_lower"]).mean() > 1
 
     # Lineage on the parent, and validation headline metrics copied there.
     lineage = json.loads(Path(read_artifact_path(parent.info.run_id, (catalog.LINEAGE_FILE,))).read_text())
@@ -163,6 +169,23 @@ def test_each_monday_s_run_scores_last_week_s_forecast(tmp_path):
     assert "evaluate[13]: skipped (predict run" in third.stdout and "has its evaluate run already" in third.stdout
 
 
+def test_backtest_logs_a_step_per_week_and_its_table(small_store):
+    runner, uri, _ = small_store
+    proc = runner.mlflow_run("backtest", first_week=11, last_week=13, window_weeks=8, n_estimators=5, n_models=2)
+    assert [line.split()[2] for line in proc.stdout.splitlines() if line.startswith("backtest: week")] == \
+        ["11", "12", "13"]
+    client = client_for(uri)
+    [run] = client.search_runs(["0"], filter_string="tags.`foodcast.step` = 'backtest'")
+    for metric in ("mae_model", "mae_naive", "mae_mean4", "coverage", "width"):
+        assert [m.step for m in client.get_metric_history(run.info.run_id, metric)] == [11, 12, 13], metric
+    assert {"ratio_naive", "ratio_mean4", "share_weeks_beating_naive"} <= set(run.data.metrics)
+    weeks = pd.read_csv(read_artifact_path(run.info.run_id, catalog.BACKTEST_WEEKS))
+    assert list(weeks.columns) == ["week", "mae_model", "mae_naive", "mae_mean4", "coverage", "width"]
+    assert weeks["week"].tolist() == [11, 12, 13]
+    history = client.get_metric_history(run.info.run_id, "mae_model")
+    assert [round(m.value, 2) for m in history] == weeks["mae_model"].round(2).tolist()
+
+
 def test_use_cache_false_relaunches_all_and_is_deterministic(small_store):
     runner, uri, _ = small_store
     outputs = []
@@ -190,7 +213,9 @@ def test_single_stages_run_on_their_own(small_store):
     features = client.search_runs(["0"], filter_string=f"tags.`foodcast.upstream.load_run_id` = '{load.info.run_id}'")
     assert [r.info.status for r in features] == ["FINISHED"]
     x_train = pd.read_csv(read_artifact_path(features[0].info.run_id, catalog.X_TRAIN))
-    assert len(x_train) == 6 * 168  # weeks 4-9: week 3 only provides the lags
+    # Weeks 8-9: weeks 3-7 only provide the default 5-week level (and lags, if any).
+    history = past_weeks(stages.LAG_IN_WEEK.default, stages.LEVEL_WEEKS.default)
+    assert len(x_train) == (9 - 3 + 1 - history) * 168
     # The features run records its input table, with the load artifact as its source.
     inputs = client.get_run(features[0].info.run_id).inputs.dataset_inputs
     assert any(load.info.run_id in i.dataset.source for i in inputs)

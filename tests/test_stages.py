@@ -21,7 +21,10 @@ from foodcast.application.pipeline import Node, Resolution, plan, stage_params
 from foodcast.errors import FoodcastError
 
 OPTIONS = {"start_week": 2, "end_week": 12, "next_week": 13, "n_fold": 3, "n_estimators": 5,
-           "n_models": 3, "degree": 1, "lag_in_week": 1, "allow_missing": False, "use_cache": True}
+           "n_models": 3, "degree": 1, "lag_in_week": 1, "level_weeks": 0, "calendar_index": False,
+           "estimator": "random_forest", "max_depth": 0, "min_samples_leaf": 1, "level_scaled": False,
+           "interval_level": 0.8, "calibration_folds": 4, "allow_missing": False, "use_cache": True,
+           "registered_model_name": "foodcast", "gate_weeks": 2, "gate_margin": 0.0, "model": "trained"}
 
 
 def test_registry_is_consistent_and_agrees_with_mlproject():
@@ -61,12 +64,35 @@ def test_step_options_are_the_registry_s(name):
         assert option.opts == [param.option]
         assert option.required == param.required
         assert option.default == (None if param.required else param.default)
-        assert option.type.name in {"integer range", "float range", "text", "boolean"}
+        kind = option.type
+        if param.type is bool:
+            assert kind is click.BOOL
+        elif param.type in (int, float):
+            assert isinstance(kind, click.IntRange if param.type is int else click.FloatRange), param.name
+            assert (kind.min, kind.max) == (param.min, param.max), param.name
+        elif param.choices:
+            assert tuple(kind.choices) == param.choices
+        else:
+            assert kind.name == "text"
     assert command.help and len(command.help) > 80  # says what it reads and writes
 
 
+def test_registry_defaults_are_the_domain_s_and_the_tutorial_configuration_is_reachable():
+    from foodcast.domain.estimators import DEFAULT_MODEL, TUTORIAL_MODEL
+    from foodcast.domain.feature_engineering import DEFAULT_FEATURES, TUTORIAL_FEATURES
+
+    defaults = {p.name: p.default for p in stages.main_params()}
+    assert stages.feature_settings(defaults) == DEFAULT_FEATURES
+    assert {k: v for k, v in stages.model_settings(defaults).items() if k in DEFAULT_MODEL} == DEFAULT_MODEL
+    tutorial = {**TUTORIAL_FEATURES, **{("estimator" if k == "model" else k): v for k, v in TUTORIAL_MODEL.items()}}
+    for name, value in tutorial.items():  # each one a value the parameter takes
+        param = next(p for p in stages.main_params() if p.name == name)
+        assert param.cast(value) == value and (param.min is None or value >= param.min), name
+        assert param.choices is None or value in param.choices, name
+
+
 def test_main_options_are_what_the_stages_consume_plus_its_own():
-    consumed = {p.name for s in stages.PIPELINE for p in s.params}
+    consumed = {p.name for s in stages.PIPELINE for p in s.params if p.name not in s.late}
     options = {p.name: p for p in main_module.main.params if isinstance(p, click.Option)}
     assert set(options) == consumed | {p.name for p in stages.MAIN_ONLY}
     assert options["next_week"].default == stages.FUTURE.params[0].default == 201
@@ -75,14 +101,14 @@ def test_main_options_are_what_the_stages_consume_plus_its_own():
 
 def test_stages_that_disagree_on_a_shared_parameter_are_refused():
     other = dataclasses.replace(stages.FUTURE, params=(stages.NEXT_WEEK, stages.DEGREE.but(default=2),
-                                                      stages.LAG_IN_WEEK))
+                                                      stages.LAG_IN_WEEK, stages.LEVEL_WEEKS, stages.CALENDAR_INDEX))
     with pytest.raises(ValueError, match="disagree on parameter degree"):
         stages.main_params([stages.FEATURES, other])
 
 
 def test_unknown_or_cyclic_upstream_is_refused():
     registry = dict(stages.STAGES)
-    registry["load"] = dataclasses.replace(stages.LOAD, upstream=("predict",))
+    registry["load"] = dataclasses.replace(stages.LOAD, upstream=("features",))
     with pytest.raises(ValueError, match="cycle"):
         stages.check_registry(registry)
     registry = dict(stages.STAGES, evaluate=stages.Stage("evaluate", "scores", upstream=("nowhere",)))
@@ -93,20 +119,27 @@ def test_unknown_or_cyclic_upstream_is_refused():
 def test_stage_params_never_fill_in_a_default():
     resolved = {("load", None): Resolution("a" * 32, "reused", "k")}
     node = Node(stages.FEATURES, inputs={"load": ("load", None)})
-    assert stage_params(node, OPTIONS, resolved) == {"load_run_id": "a" * 32, "degree": 1, "lag_in_week": 1}
+    assert stage_params(node, OPTIONS, resolved) == {"load_run_id": "a" * 32, "degree": 1, "lag_in_week": 1,
+                                                     "level_weeks": 0, "calendar_index": False}
     renamed = {k: v for k, v in OPTIONS.items() if k != "degree"} | {"degrees": 1}
     with pytest.raises(KeyError, match="takes degree"):
         stage_params(node, renamed, resolved)
-    earlier = Node(stages.PREDICT, inputs={"train": "b" * 32, "future": ("future", None)})
+    earlier = Node(stages.EVALUATE, "12", inputs={"predict": "b" * 32})
+    assert stage_params(earlier, OPTIONS, resolved) == {"predict_run_id": "b" * 32, "allow_missing": False}
+    # what main works out when the stage is about to run
+    predict = Node(stages.PREDICT, inputs={"future": ("future", None)})
     resolved[("future", None)] = Resolution("c" * 32, "launched", "k")
-    assert stage_params(earlier, OPTIONS, resolved) == {"train_run_id": "b" * 32, "future_run_id": "c" * 32}
+    late = {"train_run_id": "d" * 32, "model_uri": ""}
+    assert stage_params(predict, OPTIONS, resolved, late) == {"future_run_id": "c" * 32, **late}
+    with pytest.raises(KeyError, match="no value worked out for train_run_id"):
+        stage_params(predict, OPTIONS, resolved)
 
 
 def test_plan_leaves_out_an_optional_stage_and_what_depends_on_it():
     assert [n.stage.name for n in plan(OPTIONS)] == [s.name for s in stages.PIPELINE]
     skipped = dataclasses.replace(stages.FUTURE, runs_if=lambda o: "no data yet")
     pipeline = [skipped if s.name == "future" else s for s in stages.PIPELINE]
-    assert [n.stage.name for n in plan(OPTIONS, pipeline)] == ["load", "features", "validate", "train"]
+    assert [n.stage.name for n in plan(OPTIONS, pipeline)] == ["load", "features", "validate", "train", "promote"]
 
 
 def test_cache_key_follows_the_packages_each_stage_depends_on():
@@ -119,7 +152,7 @@ def test_cache_key_follows_the_packages_each_stage_depends_on():
         if environment_fingerprint(PROJECT, stage.packages, mine) != \
                 environment_fingerprint(PROJECT, stage.packages, theirs):
             changed.add(stage.name)
-    assert changed == {"validate", "train", "predict"}
+    assert changed == {"validate", "train", "predict", "promote", "backtest"}  # the stages that fit or load models
     assert environment_fingerprint(PROJECT, ["pandas"]) == environment_fingerprint(PROJECT, ["pandas"])
 
 
@@ -150,6 +183,9 @@ def options_env(monkeypatch, small_data):
     ({"next_week": 12}, "next_week 12 must come after end_week 12"),
     ({"end_week": 13, "next_week": 0, "lag_in_week": 1}, None),
     ({"next_week": 20}, "needs weeks 19, but"),
+    ({"level_scaled": True}, "needs level_weeks >= 1"),
+    ({"estimator": "gradient_boosting", "max_depth": 0}, "max_depth=0 .unlimited. is for random_forest"),
+    ({"model": "champion", "registered_model_name": ""}, "give a registered_model_name"),
 ])
 def test_check_options(options_env, change, message):
     options = {**OPTIONS, "allow_missing": False, **change}

@@ -276,9 +276,17 @@ def _expand_description(page: Page) -> None:
         }
         return false;
     }""")
-    if cut:
-        page.get_by_text("Show more", exact=True).click()
-        page.get_by_text("Show less", exact=True).wait_for()
+    if not cut:
+        return
+    more, less = page.get_by_text("Show more", exact=True), page.get_by_text("Show less", exact=True)
+    # A click that lands before the page wires the button does nothing: click again until it opens.
+    for _ in range(10):
+        if less.is_visible():
+            return
+        if more.is_visible():
+            more.click()
+        page.wait_for_timeout(500)
+    less.wait_for(timeout=5000)
 
 
 def read_description(page: Page) -> str:

@@ -4,8 +4,8 @@ Steps, ``main.py`` and the tests import these names, so renaming an artifact is 
 change here. What each stage takes and leaves behind is in :mod:`foodcast.application.stages`.
 """
 
-LOAD, FEATURES, VALIDATE, TRAIN, FUTURE, PREDICT, EVALUATE = (
-    "load", "features", "validate", "train", "future", "predict", "evaluate",
+LOAD, FEATURES, VALIDATE, TRAIN, FUTURE, PREDICT, EVALUATE, BACKTEST, PROMOTE = (
+    "load", "features", "validate", "train", "future", "predict", "evaluate", "backtest", "promote",
 )
 
 # (directory, file name) of each artifact, as logged with mlflow_log_pandas / mlflow_log_plotly.
@@ -19,6 +19,8 @@ Y_PRED = ("predictions", "y_pred.csv")
 PREDICTIONS_PLOT = ("plots", "predictions.html")
 EVALUATION = ("evaluation", "forecast_vs_actual.csv")
 EVALUATION_PLOT = ("plots", "evaluation.html")
+BACKTEST_WEEKS = ("backtest", "weeks.csv")
+BACKTEST_PLOT = ("plots", "backtest.html")
 
 # Columns holding money (GBP): written to the cent in every CSV artifact.
 MONEY_COLUMN = r"cash_in|lag_\d+W|y_pred(_\w+)?|y_lower|y_upper|mae\w*|width"

@@ -34,9 +34,12 @@ def _click_type(param: Param):
     if param.type is bool:
         return click.BOOL
     if param.type is int:
-        return click.IntRange(min=None if param.min is None else int(param.min))
+        return click.IntRange(min=None if param.min is None else int(param.min),
+                              max=None if param.max is None else int(param.max))
     if param.type is float:
-        return click.FloatRange(min=param.min)
+        return click.FloatRange(min=param.min, max=param.max)
+    if param.choices:
+        return click.Choice(param.choices)
     return _NonEmpty() if param.required else click.STRING
 
 
@@ -95,7 +98,9 @@ def stage_command(stage: Stage):
         def callback(**values):
             from foodcast.application.step import step_run
 
-            upstream = {u: values[catalog.run_id_param(u)] for u in stage.upstream}
+            # every run id it is given is an upstream run (predict's train run is optional)
+            upstream = {name[: -len("_run_id")]: value for name, value in values.items()
+                        if name.endswith("_run_id") and value}
             with step_run(stage.name, values, upstream=upstream):
                 body(**values)
 

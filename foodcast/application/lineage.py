@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 
-from foodcast.application import catalog
 from foodcast.application.stages import Stage
 from foodcast.application.ui_links import compare_href, md_link, md_table, run_href, runs_table_href
 
@@ -30,7 +29,7 @@ def _reads(stage: Stage, run) -> list[str]:
     """One markdown item per input ``run`` recorded: an upstream artifact (a link to it in its
     run's Artifacts tab, then a link to that run), a model (a link to its page), the batches."""
     experiment_id, params = run.info.experiment_id, run.data.params
-    upstream = {params[catalog.run_id_param(u)]: u for u in stage.upstream if params.get(catalog.run_id_param(u))}
+    upstream = {value: name[: -len("_run_id")] for name, value in params.items() if name.endswith("_run_id") and value}
     items, linked = [], set()
     for dataset_input in run.inputs.dataset_inputs if run.inputs else []:
         dataset = dataset_input.dataset
@@ -80,6 +79,8 @@ def stage_description(stage: Stage, run, error: str | None = None) -> str:
     reads = _reads(stage, run)
     if reads:
         lines.append("Read: " + " · ".join(reads))
+    if run.data.tags.get("foodcast.summary"):
+        lines.append(run.data.tags["foodcast.summary"])
     if run.data.tags.get("foodcast.coverage"):
         lines.append(f"Batches: {run.data.tags['foodcast.coverage']}")
     outputs = [md_link(f"{d}/{f}", run_href(experiment_id, run_id, f"{d}/{f}")) for d, f in stage.artifacts]

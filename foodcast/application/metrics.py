@@ -1,4 +1,4 @@
-"""Validation metrics, logged in one batch."""
+"""Metrics logged in batches: validation's per fold, a backtest's per week."""
 
 from __future__ import annotations
 
@@ -54,8 +54,20 @@ def log_validation_metrics(maes, preds, y) -> dict[str, float]:
     now = int(time.time() * 1000)
     metrics = [Metric(name, value, now, step) for name, value, step in per_fold]
     metrics += [Metric(name, value, now, 0) for name, value in headline.items()]
+    _log(metrics)
+    return headline
+
+
+def log_step_metrics(table, step: str) -> None:
+    """Log every numeric column of ``table`` as a metric of the active run, one value per row
+    with the row's ``step`` column as the step (e.g. a backtest's weeks)."""
+    now = int(time.time() * 1000)
+    columns = [c for c in table.columns if c != step and table[c].dtype.kind in "fi"]
+    _log([Metric(c, float(row[c]), now, int(row[step])) for _, row in table.iterrows() for c in columns])
+
+
+def _log(metrics: list) -> None:
     client = mlflow.tracking.MlflowClient()
     run_id = mlflow.active_run().info.run_id
     for start in range(0, len(metrics), 1000):  # log_batch takes at most 1000 metrics
         client.log_batch(run_id, metrics=metrics[start:start + 1000])
-    return headline

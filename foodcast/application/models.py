@@ -1,7 +1,16 @@
-"""Log the trained models, and load the one a predict run uses."""
+"""Log the trained models, and load the one a predict run uses.
+
+Both models are stored without pickle: ``simple_model`` with MLflow's sklearn flavor in skops
+format, ``multi_model`` as a model from code (:mod:`foodcast.application.pyfunc_model`) whose
+fitted MultiModel is a skops file, loaded trusting only the types recorded when it was written.
+A ``multi_model`` carries the package code it needs and no more (:func:`package_files`), and
+loads in an environment that has the requirements it records, without this repository.
+"""
 
 from __future__ import annotations
 
+import json
+import shutil
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -11,7 +20,8 @@ from foodcast.application import catalog
 
 # Stated rather than inferred: MLflow's inference runs the model in a subprocess, which costs
 # seconds per model and adds nothing here, since the pipeline knows what its models import.
-RUNTIME_PACKAGES = ("mlflow", "scikit-learn", "pandas", "numpy", "skops", "cloudpickle")
+RUNTIME_PACKAGES = ("mlflow", "scikit-learn", "pandas", "numpy", "skops")
+PACKAGE = "foodcast"
 
 
 def pip_requirements() -> list[str]:
@@ -25,9 +35,10 @@ def pip_requirements() -> list[str]:
     return pins
 
 
-def log_models(model, x) -> None:
+def log_models(model, x, registered_model_name: str | None = None):
     """Log ``model.single_estimator`` as ``simple_model`` (sklearn, skops) and ``model`` as
-    ``multi_model`` (pyfunc), both with signature and input example, and record their digests.
+    ``multi_model`` (pyfunc from code, skops), both with signature and input example, and
+    record their digests; register ``multi_model`` as a new version of ``registered_model_name``.
 
     Parameters
     ----------
@@ -35,11 +46,21 @@ def log_models(model, x) -> None:
         Fitted.
     x : DataFrame
         Training features (the first rows become the input example).
+    registered_model_name : str, optional
+        The registered model to add a version to (none if empty).
+
+    Returns
+    -------
+    mlflow.models.model.ModelInfo
+        Of ``multi_model`` (``registered_model_version`` set when registered).
     """
     import mlflow.pyfunc
     import mlflow.sklearn
     import skops.io
     from mlflow.models import infer_signature
+
+    from foodcast.application.processes import temp_dir
+    from foodcast.application.pyfunc_model import MODEL_ARTIFACT, TRUSTED_ARTIFACT
 
     example = x.head(5).reset_index(drop=True)
     requirements = pip_requirements()
@@ -48,22 +69,75 @@ def log_models(model, x) -> None:
         estimator,
         name=catalog.SIMPLE_MODEL,
         serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
-        # The types skops will not load unless told: those of the forest we just fitted.
+        # The types skops will not load unless told: those of the estimator we just fitted.
         skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(estimator)),
         signature=infer_signature(example, estimator.predict(example)),
         input_example=example,
         pip_requirements=requirements,
     )
-    package_dir = Path(__file__).resolve().parents[1]
-    multi = mlflow.pyfunc.log_model(
-        name=catalog.MULTI_MODEL,
-        python_model=model,
-        code_paths=[str(package_dir)],
-        signature=infer_signature(example, model.predict(None, example)),
-        input_example=example,
-        pip_requirements=requirements,
-    )
+    with temp_dir("model") as tmp:
+        stored, trusted = Path(tmp) / "multi_model.skops", Path(tmp) / "trusted_types.json"
+        skops.io.dump(model, stored)
+        types = skops.io.get_untrusted_types(file=stored)
+        trusted.write_text(json.dumps(types, indent=1))
+        code = stage_package(Path(tmp) / "code", [t.rsplit(".", 1)[0] for t in types if t.startswith(PACKAGE + ".")])
+        multi = mlflow.pyfunc.log_model(
+            name=catalog.MULTI_MODEL,
+            python_model=str(Path(__file__).with_name("pyfunc_model.py")),
+            artifacts={MODEL_ARTIFACT: str(stored), TRUSTED_ARTIFACT: str(trusted)},
+            code_paths=[str(code)],
+            signature=infer_signature(example, model.predict_frame(example)),
+            input_example=example,
+            pip_requirements=requirements,
+            registered_model_name=registered_model_name or None,
+        )
     record_model_digests({catalog.SIMPLE_MODEL: simple, catalog.MULTI_MODEL: multi})
+    return multi
+
+
+def package_files(modules) -> list[Path]:
+    """The files of this package that importing ``modules`` needs: each module, the package
+    modules it imports (read from its source, imports inside functions too, at any depth) and
+    the ``__init__.py`` of every package on the way."""
+    import ast
+    import importlib.util
+
+    todo, seen = list(modules), set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        seen.update(".".join(parts[:i]) for i in range(1, len(parts)))
+        origin = importlib.util.find_spec(name).origin
+        for node in ast.walk(ast.parse(Path(origin).read_text(encoding="utf-8"), origin)):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            for candidate in names:
+                if candidate.split(".")[0] != PACKAGE:
+                    continue
+                try:
+                    if importlib.util.find_spec(candidate) is not None:
+                        todo.append(candidate)
+                except ModuleNotFoundError:  # ``from package.module import function``
+                    pass
+    return sorted({Path(importlib.util.find_spec(name).origin) for name in seen})
+
+
+def stage_package(root: Path, modules) -> Path:
+    """Copy :func:`package_files` of ``modules`` under ``root``, keeping the package's layout;
+    returns ``root / <package>`` (what ``code_paths`` takes)."""
+    package_dir = Path(__file__).resolve().parents[1]
+    for path in package_files(modules):
+        target = root / PACKAGE / path.relative_to(package_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+    return root / PACKAGE
 
 
 def record_model_digests(infos: dict) -> None:
@@ -141,45 +215,94 @@ def warn_on_environment_drift(model_uri: str, model_dir: Path, metadata) -> None
             "the requirements of mlflow.pyfunc.get_model_dependencies(%r)", model_uri, "; ".join(differences), model_uri)
 
 
-def multi_model_predictor(train_run):
-    """Load the ``multi_model`` of a checked train run and record it as an input of the active run.
+def resolve_model(train_run=None, model_uri: str | None = None):
+    """The LoggedModel a predict run uses: the ``multi_model`` of a checked train run, or the one
+    a ``models:/`` URI names (a registered version, by number or alias, or a model id).
 
     Returns
     -------
-    callable
-        ``predict(x)`` for features ``x`` indexed by timestamp, returning the predictions
-        indexed the same way.
+    (str, LoggedModel)
+        A URI to load it from, and the LoggedModel.
 
     Raises
     ------
     FoodcastError
-        If the run has no such model, or ``x`` does not have the columns the model was
-        trained on (e.g. ``degree`` / ``lag_in_week`` differ between features and future).
+        If exactly one of the two is not given, or what it names does not exist.
     """
-    import mlflow.pyfunc
-    from mlflow.entities import LoggedModelInput
+    from mlflow.exceptions import MlflowException
 
     from foodcast.application.upstream import logged_model
     from foodcast.errors import FoodcastError
 
-    run_id = train_run.info.run_id
-    info = logged_model(train_run, catalog.MULTI_MODEL, catalog.TRAIN)
-    mlflow.log_input(model=LoggedModelInput(info.model_id))
-    uri = f"runs:/{run_id}/{catalog.MULTI_MODEL}"
+    if (train_run is None) == (not model_uri):
+        raise FoodcastError("give exactly one of train_run_id and model_uri")
+    client = mlflow.tracking.MlflowClient()
+    if train_run is not None:
+        info = logged_model(train_run, catalog.MULTI_MODEL, catalog.TRAIN)
+        return f"runs:/{train_run.info.run_id}/{catalog.MULTI_MODEL}", info
+    if not model_uri.startswith("models:/"):
+        raise FoodcastError(f"model_uri must be a models:/ URI (models:/<name>@<alias>, models:/<name>/<version> "
+                            f"or models:/<model id>), got {model_uri!r}")
+    name = model_uri[len("models:/"):]
     try:
-        model_dir = Path(mlflow.artifacts.download_artifacts(uri))  # once, for the model and its requirements
+        if "@" in name or "/" in name:
+            if "@" in name:
+                version = client.get_model_version_by_alias(*name.split("@", 1))
+            else:
+                version = client.get_model_version(*name.split("/", 1))
+            # A version made from a LoggedModel has it as its source (its model_id may be unset).
+            model_id = version.model_id or version.source[len("models:/"):]
+        else:
+            model_id = name
+        return model_uri, client.get_logged_model(model_id)
+    except MlflowException as exc:
+        raise FoodcastError(f"{model_uri} names no model of the registry: {exc.message}") from None
+
+
+def load_predictor(model_uri: str, info, what: str):
+    """Load a model and record it as an input of the active run.
+
+    Parameters
+    ----------
+    model_uri : str
+        Where to load it from (see :func:`resolve_model`).
+    info : LoggedModel
+        The model (recorded as the run's input).
+    what : str
+        How to name it in messages (``train run <id>``, ``models:/foodcast@champion``).
+
+    Returns
+    -------
+    callable
+        ``predict(x)`` for features ``x`` indexed by timestamp, returning every column of the
+        forecast indexed the same way.
+
+    Raises
+    ------
+    FoodcastError
+        If the model's files are missing or corrupt, or ``x`` does not have the columns the
+        model was trained on (the feature parameters differ between features and future).
+    """
+    import mlflow.pyfunc
+    from mlflow.entities import LoggedModelInput
+
+    from foodcast.errors import FoodcastError
+
+    mlflow.log_input(model=LoggedModelInput(info.model_id))
+    try:
+        model_dir = Path(mlflow.artifacts.download_artifacts(model_uri))  # once, for the model and its requirements
         pyfunc = mlflow.pyfunc.load_model(str(model_dir), suppress_warnings=True)
     except Exception as exc:  # missing or corrupt files: whatever the loader raises, say which model
-        raise FoodcastError(f"the model {uri} ({info.model_id}) cannot be loaded: "
+        raise FoodcastError(f"the model {model_uri} ({info.model_id}) cannot be loaded: "
                             f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
-    warn_on_environment_drift(uri, model_dir, pyfunc.metadata)
+    warn_on_environment_drift(model_uri, model_dir, pyfunc.metadata)
     expected = pyfunc.metadata.get_input_schema().input_names()
 
     def predict(x):
         if list(x.columns) != list(expected):
             raise FoodcastError(
-                f"the prediction set has features {list(x.columns)} but the model of train run "
-                f"{run_id} expects {expected}: use the same degree and lag_in_week"
+                f"the prediction set has features {list(x.columns)} but the model of {what} expects "
+                f"{expected}: use the same feature parameters for future as for the features run"
             )
         preds = pyfunc.predict(x.reset_index(drop=True))
         preds.index = x.index

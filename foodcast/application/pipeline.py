@@ -70,6 +70,7 @@ class Node:
     partition: str | None = None
     inputs: Mapping[str, tuple | str] = field(default_factory=dict)
     values: Mapping[str, object] = field(default_factory=dict)
+    after: tuple = ()  # keys of nodes it waits for besides its inputs
 
     @property
     def key(self) -> tuple[str, str | None]:
@@ -153,7 +154,9 @@ def plan(options: Mapping, pipeline=None, find_earlier=None, skipped: list | Non
             if reason is not None:
                 skipped.append((label, reason))
                 continue
-            node = Node(stage, spec.name, inputs, dict(spec.values))
+            waits = set(stage.waits_for(options)) if stage.waits_for else set()
+            after = tuple(key for key in nodes if key[0] in waits)
+            node = Node(stage, spec.name, inputs, dict(spec.values), after)
             nodes[node.key] = node
     return list(nodes.values())
 
@@ -186,9 +189,10 @@ def find_earlier_run(client: MlflowClient, experiment_id: str, earlier: stages.E
     return run_id, None
 
 
-def stage_params(node: Node, options: Mapping, resolved: Mapping[tuple, Resolution]) -> dict:
+def stage_params(node: Node, options: Mapping, resolved: Mapping[tuple, Resolution], late: Mapping = None) -> dict:
     """The node's entry-point parameters: main's option of the same name for each of the
-    stage's own parameters, and each upstream run id; cast to the declared types.
+    stage's own parameters (``late`` values for those main works out when the stage is about to
+    run), and each upstream run id; cast to the declared types.
 
     Raises
     ------
@@ -200,7 +204,13 @@ def stage_params(node: Node, options: Mapping, resolved: Mapping[tuple, Resoluti
     for upstream, source in node.inputs.items():
         run_id = resolved[source].run_id if isinstance(source, tuple) else source
         params[catalog.run_id_param(upstream)] = run_id
+    late = late or {}
     for param in node.stage.params:
+        if param.name in node.stage.late:
+            if param.name not in late:
+                raise KeyError(f"stage {node.stage.name}: no value worked out for {param.name}")
+            params[param.name] = param.cast(late[param.name])
+            continue
         if param.name not in options:
             raise KeyError(f"stage {node.stage.name} takes {param.name}, which main's options lack")
         params[param.name] = param.cast(options[param.name])
@@ -273,7 +283,16 @@ class Pipeline:
         weeks = node.stage.batch_weeks({**self.options, **node.values}) if node.stage.batch_weeks else None
         batches = batches_fingerprint(data_dir(), *weeks) if weeks else None
         environment = environment_fingerprint(self.project_dir, node.stage.packages)
+        if node.stage.cache_context is not None:
+            environment += "|" + node.stage.cache_context(self.options, self.client)
         return cache_key(node.stage.name, params, self.sources, batches, environment)
+
+    def _late(self, node: Node) -> dict:
+        """The parameters main works out for ``node`` now that what it waits for has ended."""
+        if node.stage.late_params is None:
+            return {}
+        runs = {key[0]: r.run_id for key, r in self.resolved.items() if key[1] is None}
+        return node.stage.late_params(self.options, runs, self.client)
 
     def run(self, parent_id: str, experiment_id: str) -> dict[tuple, Resolution]:
         """Resolve every node, launching ready ones concurrently; raise the first failure once
@@ -293,7 +312,7 @@ class Pipeline:
         return resolved
 
     def _resolve(self, parent_id, experiment_id, server) -> dict[tuple, Resolution]:
-        graph = TopologicalSorter({key: [s for s in node.inputs.values() if isinstance(s, tuple)]
+        graph = TopologicalSorter({key: [s for s in node.inputs.values() if isinstance(s, tuple)] + list(node.after)
                                    for key, node in self.nodes.items()})
         graph.prepare()
         failures: list[StageFailed] = []
@@ -307,7 +326,11 @@ class Pipeline:
                 started = False
                 for key in graph.get_ready() if not failures else ():
                     node = self.nodes[key]
-                    params = stage_params(node, self.options, self.resolved)
+                    try:
+                        params = stage_params(node, self.options, self.resolved, self._late(node))
+                    except Exception as exc:  # e.g. no champion to predict with
+                        failures.append(StageFailed(node.label, None, f"{type(exc).__name__}: {exc}"))
+                        continue
                     ckey = self.node_key(node, params)
                     hit = find_reusable(self.client, experiment_id, node.stage, ckey) \
                         if self.options["use_cache"] else None

@@ -40,8 +40,10 @@ class Param:
         Default value, or ``None`` when the parameter is required.
     help : str
         One sentence for ``--help``.
-    min : int or float, optional
-        Smallest accepted value (numbers).
+    min, max : int or float, optional
+        Smallest and largest accepted values (numbers).
+    choices : tuple of str, optional
+        The accepted values (strings).
     """
 
     name: str
@@ -49,6 +51,8 @@ class Param:
     default: object
     help: str
     min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] | None = None
 
     @property
     def option(self) -> str:
@@ -135,6 +139,18 @@ class Stage:
     partitions : callable, optional
         ``options -> list of (Partition | (name, reason))``: the nodes of a stage that fans
         out, or for each one left out, its name and why.
+    late : tuple of str
+        Parameters ``main`` does not take from its options but works out when the stage is
+        about to run, with ``late_params``.
+    late_params : callable, optional
+        ``(options, runs, client) -> {parameter: value}``, ``runs`` being ``{stage: run id}`` of
+        the stages resolved so far.
+    waits_for : callable, optional
+        ``options -> tuple of stage names``: stages (all their nodes) that must have ended
+        before this one runs, besides its upstream stages.
+    cache_context : callable, optional
+        ``(options, client) -> str``: what else its result depends on, folded into its cache
+        key (e.g. the registered model's current champion).
     """
 
     name: str
@@ -150,6 +166,10 @@ class Stage:
     in_main: bool = True
     runs_if: Callable[[Mapping], str | None] | None = field(default=None, compare=False)
     partitions: Callable[[Mapping], list] | None = field(default=None, compare=False)
+    late: tuple[str, ...] = ()
+    late_params: Callable | None = field(default=None, compare=False)
+    waits_for: Callable[[Mapping], tuple[str, ...]] | None = field(default=None, compare=False)
+    cache_context: Callable | None = field(default=None, compare=False)
 
     @property
     def all_params(self) -> tuple[Param, ...]:
@@ -162,19 +182,65 @@ class Stage:
 START_WEEK = Param("start_week", int, 180, "First training week (week 1 starts Monday 2014-12-29).", min=1)
 END_WEEK = Param("end_week", int, 200, "Last training week (inclusive).", min=1)
 NEXT_WEEK = Param("next_week", int, 201, "Week to forecast; its lags are read from the weeks before it.", min=2)
+# Features: the same for features (training) and future (prediction). The defaults are the
+# domain's DEFAULT_FEATURES, the tutorial's values its TUTORIAL_FEATURES (tests check both).
 DEGREE = Param("degree", int, 1, "Hour-of-day harmonics: hour_cos_k, hour_sin_k for k = 1..degree; "
-               "must match between features and future.", min=1)
-LAG_IN_WEEK = Param("lag_in_week", int, 1, "Weekly lags: cash-in at the same hour 1..lag_in_week weeks "
-                    "earlier; must match between features and future.", min=1)
+               "must match between features and future.", min=0)
+LAG_IN_WEEK = Param("lag_in_week", int, 0, "Weekly lags: cash-in at the same hour 1..lag_in_week weeks "
+                    "earlier (tutorial: 1); must match between features and future.", min=0)
+LEVEL_WEEKS = Param("level_weeks", int, 5, "Level feature level_<L>W: the mean hourly cash-in of the L weeks "
+                    "before the row's week (0: none; tutorial: 0); must match between features and future.", min=0)
+CALENDAR_INDEX = Param("calendar_index", bool, True, "Also give the weekday (0-6) and the hour (0-23) as numbers "
+                       "(tutorial: false); must match between features and future.")
+FEATURE_PARAMS = (DEGREE, LAG_IN_WEEK, LEVEL_WEEKS, CALENDAR_INDEX)
+
 N_FOLD = Param("n_fold", int, 10, "Chronological cross-validation folds.", min=2)
-N_ESTIMATORS = Param("n_estimators", int, 10, "Trees per random forest.", min=1)
-N_MODELS = Param("n_models", int, 10, "Bootstrap members of the multi-model.", min=1)
+# The model: the same for validate, train and backtest. Defaults: the domain's DEFAULT_MODEL.
+ESTIMATOR = Param("estimator", str, "gradient_boosting", "gradient_boosting: boosting of the hourly median; "
+                  "random_forest: the tutorial's forest of the mean.", choices=("gradient_boosting", "random_forest"))
+N_ESTIMATORS = Param("n_estimators", int, 100, "Boosting stages, or trees of the forest (tutorial: 10).", min=1)
+MAX_DEPTH = Param("max_depth", int, 5, "Depth of each tree; 0 = unlimited, for random_forest only (tutorial: 0).",
+                  min=0)
+MIN_SAMPLES_LEAF = Param("min_samples_leaf", int, 1, "Fewest training hours in a leaf.", min=1)
+LEVEL_SCALED = Param("level_scaled", bool, True, "Fit the models on cash-in divided by the level feature "
+                     "(needs level_weeks > 0; tutorial: false).")
+N_MODELS = Param("n_models", int, 10, "Bootstrap members of the multi-model (y_pred_0..).", min=1)
+INTERVAL_LEVEL = Param("interval_level", float, 0.8, "Probability that [y_lower, y_upper] holds the truth, "
+                       "calibrated out of sample.", min=0.01, max=0.99)
+CALIBRATION_FOLDS = Param("calibration_folds", int, 4, "Blocks of training rows the interval is calibrated on.",
+                          min=2)
+MODEL_PARAMS = (ESTIMATOR, N_ESTIMATORS, MAX_DEPTH, MIN_SAMPLES_LEAF, LEVEL_SCALED, N_MODELS, INTERVAL_LEVEL,
+                CALIBRATION_FOLDS)
+
+
+def feature_settings(values: Mapping) -> dict:
+    """The feature parameters among ``values``, as the domain's feature functions take them."""
+    return {p.name: values[p.name] for p in FEATURE_PARAMS}
+
+
+def model_settings(values: Mapping) -> dict:
+    """The model parameters among ``values``, as ``estimators.forecast_model`` takes them
+    (``estimator`` is its ``model``)."""
+    settings = {p.name: values[p.name] for p in MODEL_PARAMS if p is not ESTIMATOR}
+    return {"model": values[ESTIMATOR.name], **settings}
+
 ALLOW_MISSING = Param("allow_missing", bool, False, "false: refuse an incomplete week (a restaurant's batch "
                       "missing or empty between two weeks it has orders); true: read it anyway and record it.")
 USE_CACHE = Param("use_cache", bool, True, "true: reuse finished stages whose inputs have not changed; "
                   "false: launch every stage anew.")
+MODEL = Param("model", str, "trained", "Which model forecasts: trained (this run's train stage) or champion "
+              "(the registered model's champion, after promote).", choices=("trained", "champion"))
+REGISTERED_MODEL_NAME = Param("registered_model_name", str, "foodcast", "The registered model train adds its "
+                              "multi_model to as a version (alias challenger) and promote moves champion in.")
+GATE_WEEKS = Param("gate_weeks", int, 4, "Weeks (up to the challenger's last training week) on which promote "
+                   "backtests the challenger's and the champion's configurations.", min=1)
+GATE_MARGIN = Param("gate_margin", float, 0.0, "The challenger becomes champion when its backtest MAE is at most "
+                    "(1 + gate_margin) times the champion's.", min=0.0)
+TRAIN_RUN_ID = Param("train_run_id", str, "", "Run id of a FINISHED train run (or give model_uri).")
+MODEL_URI = Param("model_uri", str, "", "A registered model, e.g. models:/foodcast@champion or "
+                  "models:/foodcast/3 (or give train_run_id).")
 
-MAIN_ONLY = (USE_CACHE,)
+MAIN_ONLY = (MODEL, USE_CACHE)
 # main's own reading of a stage parameter, where it differs from the stage's.
 MAIN_OVERRIDES = {
     "next_week": NEXT_WEEK.but(min=0, help="Week to forecast, after END_WEEK (0: END_WEEK + 1)."),
@@ -183,6 +249,15 @@ MAIN_OVERRIDES = {
 # ----------------------------------------------------------------------------- stages
 
 SKLEARN = ("mlflow", "pandas", "numpy", "scikit-learn")
+
+
+def _future_weeks(options: Mapping) -> tuple[int, int]:
+    """The weeks of batches the prediction set of ``next_week`` is built from."""
+    from foodcast.domain.forecast import past_weeks
+
+    week = int(options["next_week"])
+    return week - past_weeks(options["lag_in_week"], options["level_weeks"]), week - 1
+
 # What every stage command imports (the step frame), and what stages share.
 COMMON_IMPORTS = ("pandas", "click", "foodcast.application.step", "foodcast.application.mlflow_utils",
                   "foodcast.settings")
@@ -202,7 +277,7 @@ LOAD = Stage(
 FEATURES = Stage(
     catalog.FEATURES,
     "builds the training features and target from the hourly cash-in",
-    params=(DEGREE, LAG_IN_WEEK),
+    params=FEATURE_PARAMS,
     upstream=(catalog.LOAD,),
     artifacts=(catalog.X_TRAIN, catalog.Y_TRAIN),
     imports=_READS_RUNS + ("foodcast.domain.feature_engineering",),
@@ -210,7 +285,7 @@ FEATURES = Stage(
 VALIDATE = Stage(
     catalog.VALIDATE,
     "cross-validates the multi-model chronologically on the training set",
-    params=(N_FOLD, N_ESTIMATORS, N_MODELS),
+    params=(N_FOLD, *MODEL_PARAMS),
     upstream=(catalog.FEATURES,),
     artifacts=(catalog.CV_PREDICTIONS, catalog.VALIDATION_PLOT),
     packages=SKLEARN + ("plotly",),
@@ -221,32 +296,45 @@ VALIDATE = Stage(
 TRAIN = Stage(
     catalog.TRAIN,
     "fits the multi-model on the whole training set and logs it",
-    params=(N_ESTIMATORS, N_MODELS),
+    params=(*MODEL_PARAMS, REGISTERED_MODEL_NAME),
     upstream=(catalog.FEATURES,),
     models=(catalog.SIMPLE_MODEL, catalog.MULTI_MODEL),
-    packages=SKLEARN + ("skops", "cloudpickle"),
+    packages=SKLEARN + ("skops",),
     imports=_READS_RUNS + _FITS + ("skops.io", "mlflow.sklearn", "mlflow.pyfunc", "mlflow.models",
                                    "foodcast.application.models"),
 )
 FUTURE = Stage(
     catalog.FUTURE,
     "builds the prediction set of the week to forecast from the weeks before it",
-    params=(NEXT_WEEK, DEGREE, LAG_IN_WEEK, ALLOW_MISSING),
+    params=(NEXT_WEEK, *FEATURE_PARAMS, ALLOW_MISSING),
     artifacts=(catalog.X_PRED,),
-    batch_weeks=lambda o: (o["next_week"] - o["lag_in_week"], o["next_week"] - 1),
+    batch_weeks=_future_weeks,
     imports=("mlflow.data.pandas_dataset", "foodcast.application.datasets", "foodcast.application.fingerprint",
              "foodcast.domain.transform", "foodcast.domain.feature_engineering", "foodcast.domain.forecast"),
 )
+def _predict_model(options: Mapping, runs: Mapping, client) -> dict:
+    """The model predict uses: this run's train stage, or the registered champion (as the
+    version it is now, so that the cache key names one model)."""
+    if options["model"] == "trained":
+        return {TRAIN_RUN_ID.name: runs[catalog.TRAIN], MODEL_URI.name: ""}
+    name = options[REGISTERED_MODEL_NAME.name]
+    version = client.get_model_version_by_alias(name, "champion").version
+    return {TRAIN_RUN_ID.name: "", MODEL_URI.name: f"models:/{name}/{version}"}
+
+
 PREDICT = Stage(
     catalog.PREDICT,
     "forecasts the week with the trained model",
-    upstream=(catalog.TRAIN, catalog.FUTURE),
+    params=(TRAIN_RUN_ID, MODEL_URI),
+    upstream=(catalog.FUTURE,),
     artifacts=(catalog.Y_PRED, catalog.PREDICTIONS_PLOT),
-    packages=SKLEARN + ("skops", "cloudpickle", "plotly"),
+    packages=SKLEARN + ("skops", "plotly"),
     imports=_READS_RUNS + _FITS + ("mlflow.pyfunc", "foodcast.application.models", "foodcast.domain.forecast")
     + _PLOTS,
+    late=(TRAIN_RUN_ID.name, MODEL_URI.name),
+    late_params=_predict_model,
+    waits_for=lambda o: (catalog.TRAIN,) if o["model"] == "trained" else (catalog.PROMOTE,),
 )
-
 
 
 def _actuals_missing(options: Mapping, week: int) -> str | None:
@@ -289,7 +377,62 @@ EVALUATE = Stage(
     headline_metrics=("mae_model", "mae_naive", "mae_mean4", "coverage", "width"),
 )
 
-STAGES: dict[str, Stage] = {s.name: s for s in (LOAD, FEATURES, VALIDATE, TRAIN, FUTURE, PREDICT, EVALUATE)}
+FIRST_WEEK = Param("first_week", int, 160, "First target week of the backtest.", min=2)
+LAST_WEEK = Param("last_week", int, 259, "Last target week of the backtest (inclusive).", min=2)
+WINDOW_WEEKS = Param("window_weeks", int, 21, "Weeks loaded before each target week, as main's "
+                     "end_week - start_week + 1.", min=1)
+
+
+def _backtest_weeks(options: Mapping) -> tuple[int, int]:
+    """The weeks of batches a backtest reads: every window, and the 4 weeks of the references."""
+    return max(1, options["first_week"] - max(options["window_weeks"], 4)), options["last_week"]
+
+
+BACKTEST = Stage(
+    catalog.BACKTEST,
+    "replays the forecast over many past weeks, each trained on the weeks before it (rolling "
+    "origin), next to seasonal naive and the 4-week same-hour mean",
+    params=(FIRST_WEEK, LAST_WEEK, WINDOW_WEEKS, *FEATURE_PARAMS, *MODEL_PARAMS, ALLOW_MISSING),
+    artifacts=(catalog.BACKTEST_WEEKS, catalog.BACKTEST_PLOT),
+    batch_weeks=_backtest_weeks,
+    packages=SKLEARN + ("plotly", "joblib"),
+    imports=("foodcast.domain.backtest", "foodcast.domain.transform") + _PLOTS,
+    in_main=False,
+)
+
+def _gate_weeks(options: Mapping) -> tuple[int, int]:
+    from foodcast.application.registry import gate_weeks_read
+
+    return gate_weeks_read(options["start_week"], options["end_week"], options["gate_weeks"])
+
+
+def _champion(options: Mapping, client) -> str:
+    """The registered model's champion version now ("" if none): promote's result depends on it."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(options[REGISTERED_MODEL_NAME.name], "champion").version
+    except MlflowException:
+        return ""
+
+
+PROMOTE = Stage(
+    catalog.PROMOTE,
+    "moves the champion alias to the challenger (this train run's model version) when it scores at "
+    "least as well as the champion on the same weeks",
+    params=(REGISTERED_MODEL_NAME, GATE_WEEKS, GATE_MARGIN, ALLOW_MISSING),
+    upstream=(catalog.TRAIN,),
+    packages=SKLEARN + ("skops", "joblib"),
+    imports=_READS_RUNS + ("foodcast.domain.backtest", "foodcast.application.registry"),
+    runs_if=lambda o: None if o["registered_model_name"] else "registered_model_name is empty: nothing is registered",
+    waits_for=lambda o: (catalog.VALIDATE,),  # the challenger's configuration scored first
+    cache_context=lambda o, client: f"champion={_champion(o, client)}",
+    batch_weeks=lambda o: _gate_weeks(o),
+)
+
+# In an order in which every stage comes after those it takes from or waits for.
+STAGES: dict[str, Stage] = {s.name: s for s in (LOAD, FEATURES, VALIDATE, TRAIN, PROMOTE, FUTURE, PREDICT,
+                                                EVALUATE, BACKTEST)}
 PIPELINE = tuple(s for s in STAGES.values() if s.in_main)
 # The pipeline's product, named in main's summary line: (stage, artifact).
 FORECAST = (catalog.PREDICT, catalog.Y_PRED)
@@ -307,6 +450,8 @@ def main_params(pipeline=None) -> tuple[Param, ...]:
     seen: dict[str, Param] = {}
     for stage in PIPELINE if pipeline is None else pipeline:
         for param in stage.params:
+            if param.name in stage.late:
+                continue  # worked out by main when the stage runs
             mine = MAIN_OVERRIDES.get(param.name, param)
             if param.name in seen and (seen[param.name].type, seen[param.name].default) != (mine.type, mine.default):
                 raise ValueError(f"stages disagree on parameter {param.name}: {seen[param.name]} vs {mine}")
@@ -315,7 +460,8 @@ def main_params(pipeline=None) -> tuple[Param, ...]:
         if param.name in seen:
             raise ValueError(f"main's own parameter {param.name} is also a stage parameter")
         seen[param.name] = param
-    return tuple(seen.values())
+    weeks = [p for p in seen.values() if p.name in ("start_week", "end_week", "next_week")]  # what a user sets first
+    return tuple(weeks + [p for p in seen.values() if p not in weeks])
 
 
 def stage(name: str) -> Stage:
@@ -412,9 +558,12 @@ def mlproject_disagreements(project_dir) -> list[str]:
 
 
 def levels(pipeline=None) -> tuple[tuple[str, ...], ...]:
-    """The stages of ``main`` by depth in the DAG: a level's stages can run at the same time."""
+    """The stages of ``main`` by depth in the DAG, with its default options: a level's stages can
+    run at the same time."""
     pipeline = PIPELINE if pipeline is None else tuple(pipeline)
+    defaults = {p.name: p.default for p in main_params(pipeline)}
     depth: dict[str, int] = {}
-    for s in pipeline:  # the registry lists a stage after its upstream stages
-        depth[s.name] = 1 + max((depth[u] for u in s.upstream), default=-1)
+    for s in pipeline:  # the registry lists a stage after those it takes from or waits for
+        before = set(s.upstream) | set(s.waits_for(defaults) if s.waits_for else ())
+        depth[s.name] = 1 + max((depth[u] for u in before if u in depth), default=-1)
     return tuple(tuple(s.name for s in pipeline if depth[s.name] == d) for d in range(max(depth.values()) + 1))

@@ -49,6 +49,12 @@ def check_run(run_id: str, stage: str):
     return run
 
 
+def training_weeks(features_run) -> str:
+    """The weeks a checked features run's load read, as ``start-end``."""
+    load = check_run(features_run.data.params[catalog.run_id_param(catalog.LOAD)], catalog.LOAD)
+    return f"{load.data.params['start_week']}-{load.data.params['end_week']}"
+
+
 def forecast_week(predict_run) -> int:
     """The week a checked predict run forecast: its tag, else its future run's ``next_week``."""
     week = predict_run.data.tags.get(catalog.WEEK_TAG)

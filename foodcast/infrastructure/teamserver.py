@@ -48,7 +48,13 @@ from foodcast.errors import FoodcastError
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
-DEFAULT_WORKERS = 4
+# One uvicorn worker: with more, uvicorn binds the listening socket itself without telling the
+# kernel it is TCP (proto 0), so asyncio leaves Nagle's algorithm on for every connection, and
+# each request after the first on a kept-alive connection waits ~40 ms for the client's delayed
+# ACK (uvicorn issue #3149): 44 ms instead of 1.6 ms for /health, a cold pipeline 1.3x and a
+# warm one 1.6x slower (bench/team_server.py). One worker serves requests on threads; its CPU
+# use (a few seconds per cold pipeline with the login cache) leaves room for many clients.
+DEFAULT_WORKERS = 1
 # Seconds a worker trusts a login it checked: MLflow hashes passwords with PBKDF2 (werkzeug:
 # 1,000,000 rounds), a few hundred ms of CPU on every request when not cached. The price: a
 # password changed or a user deleted through another worker is still accepted by this one for
@@ -271,6 +277,45 @@ def _stop_postgres(layout: Layout, mode: str = "fast") -> bool:
         return False
     _run(_pg_ctl(layout, "-m", mode, "-w", "-t", "60", "stop"), "stopping PostgreSQL", layout.pg_log)
     return True
+
+
+def restart_postgres(directory: str | os.PathLike, mode: str = "fast", down_for: float = 0.0) -> None:
+    """Restart the PostgreSQL cluster of ``directory``, leaving the MLflow server running.
+
+    What a maintenance restart or a database failover does to the server: every open database
+    connection is cut, and the server's pools reconnect on their next use (they ping first).
+    Meanwhile the server answers 503, which MLflow's clients retry.
+
+    Parameters
+    ----------
+    directory : path
+        The team server's directory.
+    mode : str
+        ``pg_ctl``'s shutdown mode: ``fast`` (abort open transactions, the default),
+        ``immediate`` (a crash, recovered at the next start) or ``smart`` (wait for clients to
+        disconnect: never, with a server's pools).
+    down_for : float
+        Seconds PostgreSQL stays stopped before it starts again: an outage. 0 (the default):
+        ``pg_ctl restart``, down for a fraction of a second.
+
+    Raises
+    ------
+    FoodcastError
+        PostgreSQL is not running in ``directory``, or it failed to stop or start.
+    """
+    layout = Layout(directory)
+    with _locked(layout):
+        if not postgres_running(layout):
+            raise FoodcastError(f"PostgreSQL of {layout.root} is not running")
+        if down_for <= 0:
+            # -l: the new postmaster writes to the log, not to pg_ctl's output (which would
+            # otherwise stay open as long as PostgreSQL runs).
+            _run(_pg_ctl(layout, "-m", mode, "-l", str(layout.pg_log), "-w", "-t", "60", "restart"),
+                 "restarting PostgreSQL", layout.pg_log)
+            return
+        _stop_postgres(layout, mode)
+        time.sleep(down_for)
+        _start_postgres(layout)
 
 
 def _check_reachable_by_pg_user(layout: Layout) -> None:
@@ -646,6 +691,16 @@ def status(directory: str | os.PathLike) -> Status:
     uri = f"http://{HOST}:{port}" if port else None
     answering = bool(pid and uri and _request(f"{uri}/health", timeout=2.0) == 200)
     return Status(running_pg, pid, answering, uri, credentials.get("admin_username"))
+
+
+def tracking_store_uri(directory: str | os.PathLike) -> str:
+    """The server's backend store (``postgresql+psycopg://…/mlflow``, password included), for
+    the administration commands that work on the database itself, e.g. ``mlflow gc
+    --backend-store-uri`` or ``mlflow db upgrade``."""
+    credentials = _load_credentials(Layout(directory))
+    if "db_password" not in credentials:
+        raise FoodcastError(f"no team server credentials in {directory}")
+    return _db_uri(credentials, TRACKING_DB)
 
 
 def admin_login(directory: str | os.PathLike) -> tuple[str, str]:

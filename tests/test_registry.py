@@ -1,0 +1,201 @@
+"""The model registry, the champion/challenger gate, predicting from the registry, the
+pickle-free model (loaded in a fresh environment without this repository) and the served model.
+Real MLflow on a temporary sqlite store; real `mlflow models serve` on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from conftest import SMALL, Runner, error_lines, stage_lines
+from fixtures import make_batches
+from mlflow.tracking import MlflowClient
+
+from foodcast.application import catalog
+from foodcast.application.mlflow_utils import to_cents
+from foodcast.application.registry import Decision, decide
+
+NAME = "foodcast"
+GATED = {**SMALL, "gate_weeks": 2}
+
+
+def test_the_gate_s_rule():
+    assert decide(9.0, 10.0, 0.0).promote and decide(10.0, 10.0, 0.0).promote  # ties promote the newer
+    assert not decide(10.5, 10.0, 0.0).promote
+    assert decide(10.5, 10.0, 0.05).promote and not decide(10.6, 10.0, 0.05).promote
+    assert isinstance(decide(1, 2, 0), Decision) and "1.000 against the champion's 2.000" in decide(1, 2, 0).reason
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """Two pipelines with different n_estimators: versions 1 and 2 of the registered model."""
+    root = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{root}/mlflow.db"
+    runner = Runner(root, uri, make_batches(root / "data", range(1, 15)))
+    first = runner.mlflow_run(**GATED)
+    second = runner.mlflow_run(**{**GATED, "n_estimators": 9})
+    mlflow.set_tracking_uri(uri)
+    return runner, MlflowClient(uri), stage_lines(first.stdout), stage_lines(second.stdout), (first, second)
+
+
+def _promote_run(client, run_id):
+    return client.get_run(run_id)
+
+
+def test_two_trainings_two_versions_the_better_one_champion(registry):
+    runner, client, first, second, procs = registry
+    versions = {str(v.version): v for v in client.search_model_versions(f"name = '{NAME}'")}
+    assert sorted(versions) == ["1", "2"]
+    assert versions["1"].tags["train_run_id"] == first["train"][1]
+    assert versions["2"].tags["train_run_id"] == second["train"][1]
+    assert versions["2"].tags["weeks"] == "2-12" and versions["2"].tags["features_run_id"] == first["features"][1]
+    assert str(client.get_model_version_by_alias(NAME, "challenger").version) == "2"
+
+    gate = client.get_run(second["promote"][1])
+    scores = gate.data.metrics
+    better = "2" if scores["challenger_mae"] <= scores["champion_mae"] else "1"
+    assert str(client.get_model_version_by_alias(NAME, "champion").version) == better
+    assert gate.data.tags["foodcast.decision"] == ("promoted" if better == "2" else "kept")
+    assert f"{scores['challenger_mae']:.3f}" in gate.data.tags["foodcast.reason"]
+    assert gate.data.tags["foodcast.summary"] in gate.data.tags["mlflow.note.content"]
+    assert client.get_model_version(NAME, "2").description == gate.data.tags["foodcast.summary"]
+    first_gate = client.get_run(first["promote"][1])
+    assert "first model of the registry" in first_gate.data.tags["foodcast.reason"]
+
+    # Rerunning either pipeline adds no version.
+    for params in (GATED, {**GATED, "n_estimators": 9}):
+        assert stage_lines(runner.mlflow_run(**params).stdout)["train"][0] == "reused"
+    assert len(client.search_model_versions(f"name = '{NAME}'")) == 2
+
+
+def test_predict_from_the_registry_is_predict_from_the_version_s_train_run(registry, tmp_path):
+    runner, client, first, second, _ = registry
+    champion = client.get_model_version_by_alias(NAME, "champion")
+    future = first["future"][1]
+    runner.mlflow_run("predict", future_run_id=future, model_uri=f"models:/{NAME}@champion")
+    runner.mlflow_run("predict", future_run_id=future, train_run_id=champion.tags["train_run_id"])
+    runs = client.search_runs(["0"], filter_string="tags.`foodcast.step` = 'predict'", max_results=2,
+                              order_by=["attributes.start_time DESC"])
+    # (`mlflow run` logs a parameter as it put it in the command: an empty one as '')
+    by_uri, by_run = sorted(runs, key=lambda r: r.data.params["model_uri"] == "''")
+    assert by_uri.data.params["model_uri"] == f"models:/{NAME}@champion"
+    files = [Path(mlflow.artifacts.download_artifacts(run_id=r.info.run_id, artifact_path="predictions/y_pred.csv",
+                                                      dst_path=str(tmp_path / r.info.run_id))).read_bytes()
+             for r in (by_uri, by_run)]
+    assert files[0] == files[1]
+    for run in (by_uri, by_run):  # the model used is an input either way
+        assert [m.model_id for m in client.get_run(run.info.run_id).inputs.model_inputs] == \
+            [champion.source.removeprefix("models:/")]
+
+    proc = runner.mlflow_run("predict", check=False, future_run_id=future, train_run_id=first["train"][1],
+                             model_uri=f"models:/{NAME}@champion")
+    errors = error_lines(proc.stderr)
+    assert proc.returncode != 0 and len(errors) == 1 and "exactly one of train_run_id and model_uri" in errors[0]
+
+
+def test_main_can_forecast_with_the_champion(registry):
+    runner, client, first, second, _ = registry
+    proc = runner.mlflow_run(**{**GATED, "n_estimators": 9, "model": "champion"})
+    lines = stage_lines(proc.stdout)
+    predict = client.get_run(lines["predict"][1])
+    champion = client.get_model_version_by_alias(NAME, "champion")
+    assert predict.data.params["model_uri"] == f"models:/{NAME}/{champion.version}"
+    assert predict.data.params["train_run_id"] == "''"  # empty, as `mlflow run` logs it
+
+
+def test_no_pickle_anywhere(registry):
+    runner, client, first, _, procs = registry
+    assert "CloudPickle" not in procs[0].stderr and "cloudpickle" not in procs[0].stderr.lower()
+    train = client.get_run(first["train"][1])
+    for output in train.outputs.model_outputs:
+        model = client.get_logged_model(output.model_id)
+        local = Path(model.artifact_location.removeprefix("file://"))
+        names = [p.name for p in local.rglob("*") if p.is_file()]
+        assert not [n for n in names if n.endswith((".pkl", ".pickle", ".cloudpickle"))], (model.name, names)
+        if model.name == catalog.MULTI_MODEL:
+            code = sorted(str(p.relative_to(local / "code")) for p in (local / "code").rglob("*.py"))
+            assert "foodcast/domain/multi_model.py" in code
+            assert not [c for c in code if c.startswith("foodcast/application/") or "generator" in c], code
+
+
+def test_the_model_loads_in_a_fresh_environment_without_this_repository(registry, tmp_path):
+    """`uv` builds a virtual environment from the requirements MLflow recorded; the model loads
+    there, outside the repository, and reproduces predict's output."""
+    runner, client, first, _, _ = registry
+    uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
+    model_uri = f"runs:/{first['train'][1]}/{catalog.MULTI_MODEL}"
+    requirements = mlflow.pyfunc.get_model_dependencies(model_uri)
+    env_dir = tmp_path / "fresh"
+    subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(env_dir)], check=True)
+    python = env_dir / "bin" / "python"
+    subprocess.run([uv, "pip", "install", "--quiet", "--python", str(python), "-r", requirements], check=True,
+                   timeout=900)
+    x_pred = Path(mlflow.artifacts.download_artifacts(run_id=first["future"][1], dst_path=str(tmp_path / "x"),
+                                                      artifact_path=catalog.artifact_path(catalog.X_PRED)))
+    script = (
+        "import importlib.util, sys, mlflow, pandas as pd\n"
+        "assert importlib.util.find_spec('foodcast') is None, 'foodcast is importable before loading'\n"
+        f"model = mlflow.pyfunc.load_model({model_uri!r})\n"
+        f"x = pd.read_csv({str(x_pred)!r}, parse_dates=['order_date']).drop(columns='order_date')\n"
+        "model.predict(x).to_csv(sys.argv[1], index=False)\n"
+    )
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(tmp_path)), "MLFLOW_TRACKING_URI": client.tracking_uri}
+    out = tmp_path / "fresh.csv"
+    proc = subprocess.run([str(python), "-c", script, str(out)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    logged = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=first["predict"][1], dst_path=str(tmp_path / "y"),
+                                                             artifact_path=catalog.artifact_path(catalog.Y_PRED)))
+    pd.testing.assert_frame_equal(to_cents(pd.read_csv(out)), logged.drop(columns="order_date"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_served_champion_answers_what_predict_logged(registry, tmp_path):
+    runner, client, first, _, _ = registry
+    runner.mlflow_run("predict", future_run_id=first["future"][1], model_uri=f"models:/{NAME}@champion")
+    [predict] = client.search_runs(["0"], filter_string="tags.`foodcast.step` = 'predict'", max_results=1,
+                                   order_by=["attributes.start_time DESC"])
+    logged = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=predict.info.run_id, dst_path=str(tmp_path / "y"),
+                                                             artifact_path=catalog.artifact_path(catalog.Y_PRED)))
+    x_pred = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=first["future"][1], dst_path=str(tmp_path / "x"),
+                                                             artifact_path=catalog.artifact_path(catalog.X_PRED)))
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{NAME}@champion", "--env-manager",
+         "local", "--host", "127.0.0.1", "-p", str(port)],
+        cwd=runner.workdir, env=runner.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, server.stdout.read()[-3000:]
+                time.sleep(0.5)
+        body = json.dumps({"dataframe_split": x_pred.drop(columns="order_date").to_dict(orient="split")})
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body.encode(),
+                                         headers={"Content-Type": "application/json"})
+        answer = json.loads(urllib.request.urlopen(request, timeout=60).read())
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    served = pd.DataFrame(answer["predictions"])
+    pd.testing.assert_frame_equal(to_cents(served), logged.drop(columns="order_date"), check_dtype=False)
