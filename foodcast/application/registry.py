@@ -89,6 +89,20 @@ def decide(challenger_mae: float, champion_mae: float, margin: float) -> Decisio
     return Decision(False, f"worse by more than the margin of {margin:.1%}: {scores}", challenger_mae, champion_mae)
 
 
+# What a parameter added later meant for the runs logged before it existed (their champion
+# is backtested with the configuration it was trained with).
+BEFORE_PARAM = {"level_halflife": 0.0, "profile_weeks": 0, "profile_groups": 2, "n_bins": 5}
+
+
+def _param(run, name: str):
+    try:
+        return run.data.params[name]
+    except KeyError:
+        if name in BEFORE_PARAM:
+            return BEFORE_PARAM[name]
+        raise FoodcastError(f"run {run.info.run_id} has no parameter {name}: it cannot be backtested again") from None
+
+
 def configuration(train_run) -> tuple[dict, dict, tuple[int, int]]:
     """The features and model parameters a train run was made with, and its training weeks."""
     from foodcast.application import stages
@@ -96,8 +110,8 @@ def configuration(train_run) -> tuple[dict, dict, tuple[int, int]]:
 
     features_run = check_run(train_run.data.params[catalog.run_id_param(catalog.FEATURES)], catalog.FEATURES)
     load_run = check_run(features_run.data.params[catalog.run_id_param(catalog.LOAD)], catalog.LOAD)
-    features = {p.name: p.cast(features_run.data.params[p.name]) for p in stages.FEATURE_PARAMS}
-    model = stages.model_settings({p.name: p.cast(train_run.data.params[p.name]) for p in stages.MODEL_PARAMS})
+    features = {p.name: p.cast(_param(features_run, p.name)) for p in stages.FEATURE_PARAMS}
+    model = stages.model_settings({p.name: p.cast(_param(train_run, p.name)) for p in stages.MODEL_PARAMS})
     weeks = int(load_run.data.params["start_week"]), int(load_run.data.params["end_week"])
     return features, model, weeks
 
