@@ -73,8 +73,11 @@ def check_options(options: dict) -> dict:
     history = {k: options[k] for k in ("lag_in_week", "level_weeks", "profile_weeks")}
     before = past_weeks(**history)
     needed = set(range(options["next_week"] - before, options["next_week"]))
+    settings = " and ".join(f"{k}={v}" for k, v in history.items())
+    if min(needed) < 1:
+        raise FoodcastError(f"forecasting week {options['next_week']} with {settings} needs the {before} weeks "
+                            f"before it, but week 1 is the first (lower them, or forecast a later week)")
     if needed - held:
-        settings = " and ".join(f"{k}={v}" for k, v in history.items())
         raise FoodcastError(
             f"forecasting week {options['next_week']} with {settings} needs weeks {describe_weeks(needed)}, "
             f"but {data_dir()} lacks {describe_weeks(needed - held)}"
