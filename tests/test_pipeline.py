@@ -108,8 +108,8 @@ def test_changed_model_parameter_relaunches_only_what_depends_on_it(small_store)
     runner, uri, cold = small_store
     proc = runner.mlflow_run(**{**SMALL, "n_estimators": 20})
     status = {s: st for s, (st, _) in stage_lines(proc.stdout).items()}
-    assert status == {"load": "reused", "features": "reused", "future": "reused",
-                      "validate": "launched", "train": "launched", "predict": "launched", "evaluate[13]": "launched"}
+    assert status == {"load": "reused", "features": "reused", "future": "reused", "validate": "launched",
+                      "train": "launched", "promote": "launched", "predict": "launched", "evaluate[13]": "launched"}
 
 
 def test_upgraded_scikit_learn_relaunches_what_depends_on_it(small_store, tmp_path):
@@ -130,8 +130,8 @@ def test_upgraded_scikit_learn_relaunches_what_depends_on_it(small_store, tmp_pa
     finally:
         runner.env.pop("PYTHONPATH")
     status = {s: st for s, (st, _) in stage_lines(proc.stdout).items()}
-    assert status == {"load": "reused", "features": "reused", "future": "reused",
-                      "validate": "launched", "train": "launched", "predict": "launched", "evaluate[13]": "launched"}
+    assert status == {"load": "reused", "features": "reused", "future": "reused", "validate": "launched",
+                      "train": "launched", "promote": "launched", "predict": "launched", "evaluate[13]": "launched"}
 
 
 def test_each_monday_s_run_scores_last_week_s_forecast(tmp_path):
@@ -248,14 +248,14 @@ def test_changed_batch_then_changed_source(tmp_path):
     runner = Runner(tmp_path, f"sqlite:///{tmp_path}/mlflow.db", data, project=project)
     runner.mlflow_run(**SMALL)
 
-    # Week 5 is read by load (weeks 2-12) but not by future (week 12 only, for week 13).
-    batch = data / "alpha" / "week_005.csv.gz"
+    # Week 3 is read by load (weeks 2-12) but not by future (weeks 5-12, the profile's 8 for week 13).
+    batch = data / "alpha" / "week_003.csv.gz"
     text = gzip.decompress(batch.read_bytes()).decode().splitlines()
     text[1] = text[1].replace(",1,", ",3,", 1) if ",1," in text[1] else text[1] + "0"
     batch.write_bytes(gzip.compress(("\n".join(text) + "\n").encode()))
     status = {s: st for s, (st, _) in stage_lines(runner.mlflow_run(**SMALL).stdout).items()}
-    assert status == {"load": "launched", "features": "launched", "validate": "launched",
-                      "train": "launched", "future": "reused", "predict": "launched", "evaluate[13]": "launched"}
+    assert status == {"load": "launched", "features": "launched", "validate": "launched", "train": "launched",
+                      "promote": "launched", "future": "reused", "predict": "launched", "evaluate[13]": "launched"}
 
     source = project / "foodcast" / "domain" / "forecast.py"
     source.write_text(source.read_text() + "\n# an edit\n")
@@ -283,7 +283,7 @@ def test_reused_run_whose_artifacts_are_gone_or_changed_is_relaunched(tmp_path):
     # The cache relaunches both, and what depends on them; it reuses the rest.
     status = {s: st for s, (st, _) in stage_lines(runner.mlflow_run(**SMALL).stdout).items()}
     assert status == {"load": "reused", "features": "launched", "validate": "launched", "train": "launched",
-                      "future": "launched", "predict": "launched", "evaluate[13]": "launched"}
+                      "promote": "launched", "future": "launched", "predict": "launched", "evaluate[13]": "launched"}
 
 
 @pytest.mark.parametrize("params, message", [
@@ -356,8 +356,8 @@ def test_failing_stage_fails_main_and_next_run_reuses_finished_stages(tmp_path):
     data = make_batches(tmp_path / "data", range(1, 15))
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     runner = Runner(tmp_path, uri, data)
-    # A malformed batch inside the training weeks: load fails, future (week 12) does not.
-    batch = data / "beta" / "week_007.csv.gz"
+    # A malformed batch inside the training weeks: load fails, future (weeks 5-12) does not.
+    batch = data / "beta" / "week_003.csv.gz"
     good = batch.read_bytes()
     lines = gzip.decompress(good).decode().splitlines()
     fields = lines[3].split(",")

@@ -138,6 +138,13 @@ def gate(challenger_train_run, champion_train_run, gate_weeks: int, margin: floa
                               f"trained on weeks {start}-{end}")
     first = end - gate_weeks + 1
     window = gate_window(start, end, gate_weeks)
+    for who, settings in (("challenger", features), ("champion", their_features)):
+        needed = max(settings["lag_in_week"], settings["level_weeks"])
+        if window <= needed:
+            raise FoodcastError(
+                f"the gate trains on the {window} weeks before its first week {first}, which leave no hour with "
+                f"all its lags and level for the {who}'s lag_in_week={settings['lag_in_week']} and "
+                f"level_weeks={settings['level_weeks']}: lower gate_weeks (or train on more weeks)")
     ours = backtest(None, first, end, window, features, model, hourly=hourly).summary["mae_model"]
     theirs = backtest(None, first, end, window, their_features, their_model, hourly=hourly).summary["mae_model"]
     return decide(ours, theirs, margin)
@@ -158,7 +165,18 @@ def gate_window(start_week: int, end_week: int, gate_weeks: int) -> int:
     return min(end_week - start_week + 1, first - 1)
 
 
-def gate_weeks_read(start_week: int, end_week: int, gate_weeks: int) -> tuple[int, int]:
-    """The weeks of batches the gate's backtests read."""
+def gate_weeks_read(start_week: int, end_week: int, gate_weeks: int, history: int = 1) -> tuple[int, int]:
+    """The weeks of batches the gate's backtests read: each gate week's training window, the
+    ``history`` weeks its prediction rows read (lags, level, profile: ``forecast.past_weeks``)
+    and the 4 weeks of the references."""
     first = end_week - gate_weeks + 1
-    return max(1, first - max(gate_window(start_week, end_week, gate_weeks), 4)), end_week
+    return max(1, first - max(gate_window(start_week, end_week, gate_weeks), 4, int(history))), end_week
+
+
+def history_weeks(*configurations) -> int:
+    """The most weeks before a forecast week that the features of ``configurations`` (as
+    :func:`configuration` returns them) read."""
+    from foodcast.domain.forecast import past_weeks
+
+    return max(past_weeks(f.get("lag_in_week", 1), f.get("level_weeks", 0), f.get("profile_weeks", 0))
+               for f, _, _ in configurations)

@@ -149,8 +149,8 @@ class Stage:
         ``options -> tuple of stage names``: stages (all their nodes) that must have ended
         before this one runs, besides its upstream stages.
     cache_context : callable, optional
-        ``(options, client) -> str``: what else its result depends on, folded into its cache
-        key (e.g. the registered model's current champion).
+        ``(options, client, params) -> str``: what else its result depends on, given its
+        parameters, folded into its cache key (e.g. the registered model's current champion).
     """
 
     name: str
@@ -422,18 +422,29 @@ BACKTEST = Stage(
 
 def _gate_weeks(options: Mapping) -> tuple[int, int]:
     from foodcast.application.registry import gate_weeks_read
+    from foodcast.domain.forecast import past_weeks
 
-    return gate_weeks_read(options["start_week"], options["end_week"], options["gate_weeks"])
+    # main knows the challenger's features (not the champion's, which promote adds when it reads).
+    history = past_weeks(options.get("lag_in_week", 1), options.get("level_weeks", 0), options.get("profile_weeks", 0))
+    return gate_weeks_read(options["start_week"], options["end_week"], options["gate_weeks"], history)
 
 
-def _champion(options: Mapping, client) -> str:
-    """The registered model's champion version now ("" if none): promote's result depends on it."""
+def _champion(options: Mapping, client, params: Mapping) -> str:
+    """The registered model's champion version now, which promote's result depends on: "" if
+    there is none, or if it is the challenger itself (the version of this train run). Then
+    promote changes nothing, and the earlier promote run of this challenger, which made it
+    champion or was the first of the registry, is reused."""
     from mlflow.exceptions import MlflowException
 
+    from foodcast.application.registry import TRAIN_RUN_TAG
+
     try:
-        return client.get_model_version_by_alias(options[REGISTERED_MODEL_NAME.name], "champion").version
+        champion = client.get_model_version_by_alias(options[REGISTERED_MODEL_NAME.name], "champion")
     except MlflowException:
         return ""
+    if champion.tags.get(TRAIN_RUN_TAG) == params.get(catalog.run_id_param(catalog.TRAIN)):
+        return ""
+    return champion.version
 
 
 PROMOTE = Stage(
@@ -446,7 +457,7 @@ PROMOTE = Stage(
     imports=_READS_RUNS + ("foodcast.domain.backtest", "foodcast.application.registry"),
     runs_if=lambda o: None if o["registered_model_name"] else "registered_model_name is empty: nothing is registered",
     waits_for=lambda o: (catalog.VALIDATE,),  # the challenger's configuration scored first
-    cache_context=lambda o, client: f"champion={_champion(o, client)}",
+    cache_context=lambda o, client, params: f"champion={_champion(o, client, params)}",
     batch_weeks=lambda o: _gate_weeks(o),
 )
 
