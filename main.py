@@ -70,16 +70,29 @@ def check_options(options: dict) -> dict:
     held = set(available_weeks(data_dir()))
     if not held & set(range(start, end + 1)):
         raise FoodcastError(f"no data for weeks {start}-{end} in {data_dir()}; it holds weeks {describe_weeks(held)}")
-    before = past_weeks(options["lag_in_week"], options["level_weeks"])
+    history = {k: options[k] for k in ("lag_in_week", "level_weeks", "profile_weeks")}
+    before = past_weeks(**history)
     needed = set(range(options["next_week"] - before, options["next_week"]))
+    settings = " and ".join(f"{k}={v}" for k, v in history.items())
+    if min(needed) < 1:
+        raise FoodcastError(f"forecasting week {options['next_week']} with {settings} needs the {before} weeks "
+                            f"before it, but week 1 is the first (lower them, or forecast a later week)")
     if needed - held:
         raise FoodcastError(
-            f"forecasting week {options['next_week']} with lag_in_week={options['lag_in_week']} and "
-            f"level_weeks={options['level_weeks']} needs weeks {describe_weeks(needed)}, but {data_dir()} "
-            f"lacks {describe_weeks(needed - held)}"
+            f"forecasting week {options['next_week']} with {settings} needs weeks {describe_weeks(needed)}, "
+            f"but {data_dir()} lacks {describe_weeks(needed - held)}"
+        )
+    loaded = end - start + 1
+    if loaded <= options["lag_in_week"] or loaded <= options["level_weeks"]:
+        raise FoodcastError(
+            f"training on weeks {start}-{end} ({loaded} weeks) leaves no hour with all its lags and level: "
+            f"lag_in_week={options['lag_in_week']} and level_weeks={options['level_weeks']} need more than "
+            f"{max(options['lag_in_week'], options['level_weeks'])} weeks (lower them or an earlier start_week)"
         )
     if options["level_scaled"] and not options["level_weeks"]:
         raise FoodcastError("level_scaled=true divides by the level feature: it needs level_weeks >= 1")
+    if options["estimator"] == "profile" and not options["profile_weeks"]:
+        raise FoodcastError("estimator=profile forecasts from the profile feature: it needs profile_weeks >= 1")
     forecast_model(**stages.model_settings(options))  # refuses what the model would
     if options["model"] == "champion" and not options["registered_model_name"]:
         raise FoodcastError("model=champion predicts with the registered model's champion: give a registered_model_name")

@@ -10,10 +10,10 @@ def backtest(first_week, last_week, window_weeks, allow_missing, **settings):
     WINDOW_WEEKS weeks before it from the batches (FOODCAST_DATA_DIR, default data/), build the
     features, fit the multi-model, forecast the week; score it next to seasonal naive and the
     4-week same-hour mean, and the interval's coverage and width. Weeks run in parallel on every
-    core; a line per week as it ends. Logs metrics mae_model, mae_naive, mae_mean4, coverage and
-    width with step = target week, their means over the weeks (mean_mae_model, ...), the
-    summary ratio_naive, ratio_mean4, share_weeks_beating_naive, backtest/weeks.csv (week, mae_model, mae_naive,
-    mae_mean4, coverage, width) and plots/backtest.html. Not a stage of main."""
+    core; a line per week as it ends. Logs metrics mae_model, mae_naive, mae_mean4, coverage,
+    coverage_open (the coverage of the hours that can trade) and width with step = target week,
+    their means over the weeks (mean_mae_model, ...), the summary ratio_naive, ratio_mean4, share_weeks_beating_naive, backtest/weeks.csv (week, mae_model, mae_naive,
+    mae_mean4, coverage, width, coverage_open) and plots/backtest.html. Not a stage of main."""
     import time
 
     import click
@@ -29,7 +29,7 @@ def backtest(first_week, last_week, window_weeks, allow_missing, **settings):
 
     features, model = stages.feature_settings(settings), stages.model_settings(settings)
     first, last = stages.BACKTEST.batch_weeks({"first_week": first_week, "last_week": last_week,
-                                               "window_weeks": window_weeks})
+                                               "window_weeks": window_weeks, **features})
     hourly, coverage = read_chain(data_dir(), first, last, allow_missing=allow_missing)
     mlflow.set_tag("foodcast.coverage", coverage.summary())
     log_batches_input(hourly, data_dir(), first, last, notes=coverage_notes(coverage, allow_missing))
@@ -53,7 +53,7 @@ def backtest(first_week, last_week, window_weeks, allow_missing, **settings):
     click.echo(f"backtest: {s['n_weeks']} weeks in {time.perf_counter() - started:.0f}s: model / seasonal naive "
                f"{s['ratio_naive']:.3f}, model / 4-week mean {s['ratio_mean4']:.3f}, model better than naive in "
                f"{100 * s['share_weeks_beating_naive']:.0f} % of weeks, coverage {100 * s['coverage']:.1f} % "
-               f"(mean width {s['width']:.1f})")
+               f"({100 * s['coverage_open']:.1f} % of the open hours; mean width {s['width']:.1f})")
 
 
 if __name__ == "__main__":

@@ -5,12 +5,13 @@ from foodcast.application.command import stage_command
 
 
 @stage_command(stages.FEATURES)
-def features(load_run_id, degree, lag_in_week, level_weeks, calendar_index):
+def features(load_run_id, **settings):
     """Read data/data.csv from the load run LOAD_RUN_ID (through MLflow), build the training
     features (weekday one-hot, hour harmonics, weekly lags, the level of the weeks before, the
-    weekday and hour as numbers) and log training_set/x_train.csv (order_date + features) and
+    weekday and hour as numbers, the hour's share of a typical week pooled over the weeks
+    around) and log training_set/x_train.csv (order_date + features) and
     training_set/y_train.csv (order_date, cash_in). Hours whose lags or level reach before the
-    loaded weeks are dropped."""
+    loaded weeks are dropped; a load run with too few weeks for them is refused."""
     import mlflow
 
     from foodcast.application import catalog
@@ -22,8 +23,7 @@ def features(load_run_id, degree, lag_in_week, level_weeks, calendar_index):
     check_run(load_run_id, catalog.LOAD)
     data = read_frame(load_run_id, catalog.DATA, catalog.LOAD)
     log_input_frame(data, load_run_id, catalog.DATA, context="source", targets="cash_in", stage=catalog.LOAD)
-    train = features_offline(data, degree=degree, lag_in_week=lag_in_week, level_weeks=level_weeks,
-                             calendar_index=calendar_index)
+    train = features_offline(data, **stages.feature_settings(settings))
     mlflow_log_pandas(train.drop(columns="cash_in"), *catalog.X_TRAIN)
     mlflow_log_pandas(train[["order_date", "cash_in"]], *catalog.Y_TRAIN)
     mlflow.log_metric("n_rows", len(train))

@@ -32,8 +32,9 @@ def promote(train_run_id, registered_model_name, gate_weeks, gate_margin, allow_
         decision = registry.Decision(True, "it is the champion already")
     else:
         champion_run = check_run(champion.tags[registry.TRAIN_RUN_TAG], catalog.TRAIN)
-        _, _, (start, end) = registry.configuration(challenger_run)
-        first, last = registry.gate_weeks_read(start, end, gate_weeks)
+        ours, theirs = registry.configuration(challenger_run), registry.configuration(champion_run)
+        start, end = ours[2]
+        first, last = registry.gate_weeks_read(start, end, gate_weeks, registry.history_weeks(ours, theirs))
         hourly, coverage = read_chain(data_dir(), first, last, allow_missing=allow_missing)
         log_batches_input(hourly, data_dir(), first, last, notes=coverage_notes(coverage, allow_missing))
         decision = registry.gate(challenger_run, champion_run, gate_weeks, gate_margin, hourly)

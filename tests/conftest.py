@@ -28,8 +28,12 @@ def pipeline_nodes(next_week: int) -> list[str]:
     return [f"{s.name}[{next_week}]" if s.partitions else s.name for s in stages.PIPELINE]
 
 # Small but complete pipeline parameters for the fixture data (train on weeks 2-12).
-SMALL = {"start_week": 2, "end_week": 12, "next_week": 13, "n_fold": 3, "n_estimators": 5, "n_models": 3}
-# (the default model and features, smaller: 5 boosting stages, 3 members, 3 folds)
+SMALL = {"start_week": 2, "end_week": 12, "next_week": 13, "n_fold": 3, "n_estimators": 5, "n_models": 3,
+         "level_weeks": 4, "profile_weeks": 8}
+# (the default model and features, smaller: 3 members, 3 folds, a level of 4 weeks - the
+# promote gate trains on the 8 weeks before its first week - and a profile of the 8 weeks before
+# the forecast week - the default 21 reach before the data's first week; 5 boosting stages for
+# a configuration that takes the boosting estimator)
 SMALL_NODES = pipeline_nodes(13)
 
 

@@ -15,6 +15,9 @@ from foodcast.errors import FoodcastError
 FEATURES = {"degree": 1, "lag_in_week": 0, "level_weeks": 2, "calendar_index": True}
 MODEL = {"model": "gradient_boosting", "n_estimators": 10, "max_depth": 3, "min_samples_leaf": 5,
          "level_scaled": True, "n_models": 2, "interval_level": 0.8}
+# The default's kind of configuration, at the fixture's scale (a profile of the 6 weeks before).
+PROFILE_FEATURES = {**FEATURES, "level_halflife": 1.0, "profile_weeks": 6, "profile_groups": 2}
+PROFILE_MODEL = {**MODEL, "model": "profile", "n_bins": 3}
 
 
 @pytest.fixture(scope="module")
@@ -37,15 +40,16 @@ def test_one_row_per_target_week_and_a_summary(data_dir):
     assert result.summary["n_weeks"] == 4
 
 
-def test_a_week_is_what_the_pipeline_would_forecast(data_dir):
+@pytest.mark.parametrize("features, model", [(FEATURES, MODEL), (PROFILE_FEATURES, PROFILE_MODEL)])
+def test_a_week_is_what_the_pipeline_would_forecast(data_dir, features, model):
     week = 12
-    result = backtest(data_dir, week, week, window_weeks=6, features=FEATURES, model=MODEL, jobs=1)
+    result = backtest(data_dir, week, week, window_weeks=6, features=features, model=model, jobs=1)
 
     # the pipeline: load weeks 6-11, features, train; future: prediction set of week 12; predict
-    train = features_offline(etl(data_dir, week - 6, week - 1), **FEATURES)
+    train = features_offline(etl(data_dir, week - 6, week - 1), **features)
     x, y = train.drop(columns="cash_in").set_index("order_date"), train.set_index("order_date")["cash_in"]
-    x_pred = prediction_set(data_dir, week, **FEATURES).set_index("order_date")
-    preds = forecast_model(**MODEL).fit(x, y).predict(None, x_pred)
+    x_pred = prediction_set(data_dir, week, **features).set_index("order_date")
+    preds = forecast_model(**model).fit(x, y).predict(None, x_pred)
     truth = etl(data_dir, week, week)["cash_in"].to_numpy()
     naive = etl(data_dir, week - 1, week - 1)["cash_in"].to_numpy()
     mean4 = etl(data_dir, week - 4, week - 1)["cash_in"].to_numpy().reshape(4, 168).mean(axis=0)
@@ -57,6 +61,11 @@ def test_a_week_is_what_the_pipeline_would_forecast(data_dir):
     inside = (truth >= preds["y_lower"].to_numpy()) & (truth <= preds["y_upper"].to_numpy())
     assert row["coverage"] == pytest.approx(inside.mean())
     assert row["width"] == pytest.approx((preds["y_upper"] - preds["y_lower"]).mean())
+    # the open hours: all but those whose interval is [0, 0] and truth 0 (the fixture sells 17:00-22:59)
+    certain = (preds["y_upper"].to_numpy() == 0) & (truth == 0)
+    assert row["coverage_open"] == pytest.approx(inside[~certain].mean())
+    if model["model"] == "profile":
+        assert certain.sum() == 7 * 18
 
 
 def test_same_result_with_one_or_two_workers(data_dir):
@@ -91,4 +100,7 @@ def test_plot_draws_the_three_maes_and_the_coverage():
     drawn = {trace.name: list(trace.y) for trace in fig.data}
     assert drawn == {"seasonal naive": [2.0, 3.0, 4.0], "4-week mean": [1.5, 2.5, 3.5], "model": [1.0, 2.0, 3.0],
                      "interval coverage": [0.7, 0.8, 0.9]}
+    weeks["coverage_open"] = [0.6, 0.7, 0.8]
+    drawn = {trace.name: list(trace.y) for trace in plotly_backtest(weeks).data}
+    assert drawn["interval coverage, open hours"] == [0.6, 0.7, 0.8]
     assert all(list(trace.x) == [10, 11, 12] for trace in fig.data)

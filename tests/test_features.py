@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from fixtures import make_batches
-from foodcast.domain.feature_engineering import features_offline, features_online
+from foodcast.domain.feature_engineering import day_groups, features_offline, features_online, week_profile
 from foodcast.domain.forecast import span_future
 from foodcast.domain.transform import etl
 from foodcast.errors import FoodcastError
@@ -133,7 +133,9 @@ def test_offline_without_any_complete_row_is_an_error():
         features_offline(hourly(1), lag_in_week=1)
 
 
-@pytest.mark.parametrize("settings", [{"degree": -1}, {"lag_in_week": -1}, {"level_weeks": -2}])
+@pytest.mark.parametrize("settings", [{"degree": -1}, {"lag_in_week": -1}, {"level_weeks": -2},
+                                      {"level_halflife": -1.0}, {"profile_weeks": -1}, {"profile_groups": 0},
+                                      {"profile_groups": 8}])
 def test_bad_settings_are_errors(settings):
     with pytest.raises(FoodcastError):
         features_offline(hourly(3), **settings)
@@ -180,7 +182,9 @@ def test_calendar_only_features_keep_every_row():
     assert list(out.columns) == ["order_date", *WEEKDAYS, "weekday", "hour", "cash_in"]
 
 
-@pytest.mark.parametrize("settings", [{"level_weeks": 1}, {"level_weeks": 3, "lag_in_week": 2, "calendar_index": True}])
+@pytest.mark.parametrize("settings", [{"level_weeks": 1}, {"level_weeks": 3, "lag_in_week": 2, "calendar_index": True},
+                                      {"lag_in_week": 0, "level_weeks": 2, "level_halflife": 1.5, "profile_weeks": 5},
+                                      {"lag_in_week": 0, "level_weeks": 3, "profile_weeks": 5, "profile_groups": 7}])
 def test_offline_and_online_give_identical_rows_with_level(settings):
     df = hourly(6)
     df["cash_in"] = np.round(np.cos(np.arange(len(df))) * 50 + 60, 2)
@@ -191,4 +195,107 @@ def test_offline_and_online_give_identical_rows_with_level(settings):
 
     expected = offline[offline["order_date"] >= WEEK_1 + pd.Timedelta(weeks=5)].drop(columns="cash_in")
     assert len(online) == 168
+    pd.testing.assert_frame_equal(online.reset_index(drop=True), expected.reset_index(drop=True))
+
+
+def test_weighted_level_favours_the_latest_weeks():
+    df = hourly(5)
+    out = features_offline(df, lag_in_week=0, level_weeks=3, level_halflife=1.0).set_index("order_date")
+    week_means = df["cash_in"].to_numpy().reshape(5, 168).mean(axis=1)
+
+    # week 4's level: weeks 3, 2, 1 before it weigh 1, 1/2, 1/4
+    expected = (week_means[2] + 0.5 * week_means[1] + 0.25 * week_means[0]) / 1.75
+    assert out.loc[WEEK_1 + pd.Timedelta(weeks=3, hours=5), "level_3W"] == pytest.approx(expected)
+
+
+# --- the week profile --------------------------------------------------------------------------
+
+DAY_FACTORS = np.array([1.0, 0.9, 1.1, 1.2, 1.7, 1.9, 1.3])
+EARLY = np.r_[np.zeros(11), [1, 3, 2], np.zeros(3), [4, 8, 10, 8, 5, 3, 1]]  # lunch, then the evening
+LATE = np.r_[1.0, np.zeros(10), [1, 3, 2], np.zeros(3), [2, 5, 8, 10, 8, 6, 3]]  # the evening runs past midnight
+LATE_DAYS = [4, 5]  # Friday, Saturday
+
+
+def true_shape():
+    days = np.array([(LATE if d in LATE_DAYS else EARLY) / (LATE if d in LATE_DAYS else EARLY).sum()
+                     for d in range(7)]) * DAY_FACTORS[:, None]
+    return (days / days.mean()).ravel()
+
+
+def weeks_of(levels, seed=None):
+    """Weeks of cash-in = level x true shape, with multiplicative noise per hour if seeded."""
+    weeks = np.outer(levels, true_shape())
+    if seed is not None:
+        weeks *= np.random.default_rng(seed).gamma(4.0, 0.25, weeks.shape)
+    return weeks
+
+
+def test_week_profile_is_the_shape_whatever_the_level_of_each_week():
+    weeks = weeks_of([10.0, 20.0, 15.0, 40.0])
+    np.testing.assert_allclose(week_profile(weeks, groups=2), true_shape())
+    np.testing.assert_allclose(week_profile(weeks, groups=7), true_shape())
+    assert week_profile(weeks, groups=2).mean() == pytest.approx(1.0)
+
+
+def test_days_are_grouped_by_how_their_trade_spreads_over_the_day():
+    shares = true_shape().reshape(7, 24)
+    shares = shares / shares.sum(axis=1, keepdims=True)
+    labels = day_groups(shares, 2)
+    assert labels[4] == labels[5] and len(set(labels[[0, 1, 2, 3, 6]])) == 1 and labels[0] != labels[4]
+    assert len(set(day_groups(shares, 7))) == 7 and set(day_groups(shares, 1)) == {0}
+    shares[0] = 0.0  # closed on Mondays: no group
+    assert day_groups(shares, 2)[0] == -1
+
+
+def test_pooling_the_days_of_a_group_makes_the_profile_less_noisy():
+    weeks = weeks_of(np.linspace(10, 20, 21), seed=0)
+    pooled = np.abs(week_profile(weeks, groups=2) - true_shape()).mean()
+    alone = np.abs(week_profile(weeks, groups=7) - true_shape()).mean()
+    assert pooled < 0.8 * alone
+
+
+def test_a_closed_day_does_not_lower_its_weekdays_share():
+    weeks = weeks_of(np.full(5, 10.0))
+    weeks[2, 24:48] = 0.0  # closed on the Tuesday of the third week
+    np.testing.assert_allclose(week_profile(weeks, groups=2), true_shape())
+
+
+def test_a_rows_profile_is_from_the_other_weeks_within_profile_weeks():
+    df = hourly(6)
+    df["cash_in"] = weeks_of([10, 12, 11, 14, 13, 15], seed=1).ravel()
+    out = features_offline(df, lag_in_week=0, profile_weeks=2).set_index("order_date")
+    weeks = df["cash_in"].to_numpy().reshape(6, 168)
+
+    assert len(out) == 6 * 168  # every week has neighbours
+    for week, neighbours in ((0, [1, 2]), (2, [0, 1, 3, 4]), (5, [3, 4])):
+        rows = out.loc[WEEK_1 + pd.Timedelta(weeks=week):WEEK_1 + pd.Timedelta(weeks=week + 1, hours=-1)]
+        np.testing.assert_allclose(rows["profile_2W"].to_numpy(), week_profile(weeks[neighbours]))
+
+    future = pd.DataFrame({"order_date": pd.date_range(WEEK_1 + pd.Timedelta(weeks=6), periods=168, freq="h")})
+    online = features_online(future, df, lag_in_week=0, profile_weeks=2)
+    np.testing.assert_allclose(online["profile_2W"].to_numpy(), week_profile(weeks[[4, 5]]))
+
+
+def test_online_profile_needs_all_its_weeks():
+    past = hourly(3)
+    future = span_future(past["order_date"].max())
+    with pytest.raises(FoodcastError, match="profile"):
+        features_online(future, past, lag_in_week=0, profile_weeks=4)
+    with pytest.raises(FoodcastError, match="profile"):
+        features_online(future, past.drop(index=200), lag_in_week=0, profile_weeks=3)  # week 2 incomplete
+    assert len(features_online(future, past, lag_in_week=0, profile_weeks=3)) == 168
+
+
+def test_no_skew_with_the_default_features_on_real_batches(tmp_path):
+    from foodcast.domain.feature_engineering import DEFAULT_FEATURES
+
+    settings = {**DEFAULT_FEATURES, "level_weeks": 2, "profile_weeks": 4}
+    root = make_batches(tmp_path / "data", weeks=range(1, 6))
+    past = etl(root, 1, 4)
+    horizon = span_future(past["order_date"].max())
+    online = features_online(horizon, past, **settings)
+    offline = features_offline(etl(root, 1, 5), **settings)
+    expected = offline[offline["order_date"].isin(horizon["order_date"])].drop(columns="cash_in")
+
+    assert len(expected) == 168 and "profile_4W" in online.columns
     pd.testing.assert_frame_equal(online.reset_index(drop=True), expected.reset_index(drop=True))

@@ -223,13 +223,41 @@ def test_interval_is_calibrated_on_rows_the_scoring_models_did_not_see():
         low = np.clip(lower.predict(X.iloc[block]), 0, None)
         high = np.clip(upper.predict(X.iloc[block]), 0, None)
         truth = y.iloc[block].to_numpy()
-        scores.extend(np.maximum(low - truth, truth - high) / (high - low + floor))
+        # a lower bound of 0 stays 0 (never decides a score); a [0, 0] band is not scored
+        below = np.where(low > 0, low - truth, -np.inf)
+        scores.extend((np.maximum(below, truth - high) / (high - low + floor))[high > 0])
     # the conformal quantile of 400 scores at 0.8: the ceil(401 * 0.8) = 321st smallest
     assert model.interval_correction_ == pytest.approx(np.sort(scores)[320])
     # the bound models used for predictions are then fitted on every row
     lower, upper = bounds(range(400))
     np.testing.assert_allclose(model.lower_estimator_.coef_, lower.coef_)
     np.testing.assert_allclose(model.upper_estimator_.coef_, upper.coef_)
+
+
+def closing_hours(n, seed):
+    """Hours of a profile feature: 40 % never sell (profile 0, cash-in 0); the others sell
+    nothing 30 % of the time, and a skewed amount otherwise."""
+    rng = np.random.default_rng(seed)
+    profile = np.where(rng.uniform(size=n) < 0.4, 0.0, rng.uniform(0.5, 3.0, size=n))
+    y = np.where(rng.uniform(size=n) < 0.3, 0.0, profile * rng.gamma(1.5, 1 / 1.5, size=n))
+    return pd.DataFrame({"profile_1W": profile}), pd.Series(y)
+
+
+@pytest.mark.parametrize("level", [0.5, 0.8, 0.95])
+def test_hours_that_never_sell_keep_a_zero_interval_and_the_others_are_calibrated(level):
+    from foodcast.domain.estimators import ProfileRatioRegressor
+
+    X, y = closing_hours(3000, seed=4)
+    X_new, y_new = closing_hours(4000, seed=5)
+    model = MultiModel(ProfileRatioRegressor(), n_models=1, interval_level=level,
+                       quantile_estimator=ProfileRatioRegressor(n_bins=3)).fit(X, y)
+    preds = model.predict_frame(X_new)
+
+    closed = X_new["profile_1W"].to_numpy() == 0
+    assert (preds.loc[closed, ["y_pred", "y_lower", "y_upper"]] == 0).all().all()
+    inside = (y_new.to_numpy() >= preds["y_lower"].to_numpy()) & (y_new.to_numpy() <= preds["y_upper"].to_numpy())
+    # the level holds for the hours that can sell, not thanks to the certain ones
+    assert abs(inside[~closed].mean() - level) < 0.04
 
 
 def test_quantile_parameter_of_common_quantile_regressors():

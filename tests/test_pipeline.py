@@ -108,8 +108,8 @@ def test_changed_model_parameter_relaunches_only_what_depends_on_it(small_store)
     runner, uri, cold = small_store
     proc = runner.mlflow_run(**{**SMALL, "n_estimators": 20})
     status = {s: st for s, (st, _) in stage_lines(proc.stdout).items()}
-    assert status == {"load": "reused", "features": "reused", "future": "reused",
-                      "validate": "launched", "train": "launched", "predict": "launched", "evaluate[13]": "launched"}
+    assert status == {"load": "reused", "features": "reused", "future": "reused", "validate": "launched",
+                      "train": "launched", "promote": "launched", "predict": "launched", "evaluate[13]": "launched"}
 
 
 def test_upgraded_scikit_learn_relaunches_what_depends_on_it(small_store, tmp_path):
@@ -130,8 +130,8 @@ def test_upgraded_scikit_learn_relaunches_what_depends_on_it(small_store, tmp_pa
     finally:
         runner.env.pop("PYTHONPATH")
     status = {s: st for s, (st, _) in stage_lines(proc.stdout).items()}
-    assert status == {"load": "reused", "features": "reused", "future": "reused",
-                      "validate": "launched", "train": "launched", "predict": "launched", "evaluate[13]": "launched"}
+    assert status == {"load": "reused", "features": "reused", "future": "reused", "validate": "launched",
+                      "train": "launched", "promote": "launched", "predict": "launched", "evaluate[13]": "launched"}
 
 
 def test_each_monday_s_run_scores_last_week_s_forecast(tmp_path):
@@ -171,7 +171,9 @@ def test_each_monday_s_run_scores_last_week_s_forecast(tmp_path):
 
 def test_backtest_logs_a_step_per_week_and_its_table(small_store):
     runner, uri, _ = small_store
-    proc = runner.mlflow_run("backtest", first_week=11, last_week=13, window_weeks=8, n_estimators=5, n_models=2)
+    # The default features need more weeks than the data have: a 4-week level, an 8-week profile.
+    proc = runner.mlflow_run("backtest", first_week=11, last_week=13, window_weeks=8, level_weeks=4, profile_weeks=8,
+                             n_models=2)
     assert [line.split()[2] for line in proc.stdout.splitlines() if line.startswith("backtest: week")] == \
         ["11", "12", "13"]
     client = client_for(uri)
@@ -180,7 +182,7 @@ def test_backtest_logs_a_step_per_week_and_its_table(small_store):
         assert [m.step for m in client.get_metric_history(run.info.run_id, metric)] == [11, 12, 13], metric
     assert {"ratio_naive", "ratio_mean4", "share_weeks_beating_naive"} <= set(run.data.metrics)
     weeks = pd.read_csv(read_artifact_path(run.info.run_id, catalog.BACKTEST_WEEKS))
-    assert list(weeks.columns) == ["week", "mae_model", "mae_naive", "mae_mean4", "coverage", "width"]
+    assert list(weeks.columns) == ["week", "mae_model", "mae_naive", "mae_mean4", "coverage", "width", "coverage_open"]
     assert weeks["week"].tolist() == [11, 12, 13]
     history = client.get_metric_history(run.info.run_id, "mae_model")
     assert [round(m.value, 2) for m in history] == weeks["mae_model"].round(2).tolist()
@@ -206,16 +208,24 @@ def test_single_stages_run_on_their_own(small_store):
     # A features run on the load run main made, then a standalone load and features on it.
     proc = runner.mlflow_run("features", load_run_id=lines["load"][1])
     assert "features: run" in proc.stderr
+    # Too few weeks for the default level: the features stage refuses, in one line.
     runner.mlflow_run("load", start_week=3, end_week=9)
     client = client_for(uri)
-    load = client.search_runs(["0"], filter_string="params.start_week = '3' AND tags.`foodcast.step` = 'load'")[0]
+    short = client.search_runs(["0"], filter_string="params.start_week = '3' AND tags.`foodcast.step` = 'load'")[0]
+    proc = runner.mlflow_run("features", check=False, load_run_id=short.info.run_id)
+    errors = error_lines(proc.stderr)
+    assert proc.returncode != 0 and len(errors) == 1, proc.stderr[-3000:]
+    assert "no hour has all its lags, level and profile" in errors[0] and "Traceback" not in proc.stderr
+    runner.mlflow_run("load", start_week=3, end_week=12)
+    load = client.search_runs(["0"], filter_string="params.end_week = '12' AND params.start_week = '3' "
+                                                   "AND tags.`foodcast.step` = 'load'")[0]
     runner.mlflow_run("features", load_run_id=load.info.run_id)
     features = client.search_runs(["0"], filter_string=f"tags.`foodcast.upstream.load_run_id` = '{load.info.run_id}'")
     assert [r.info.status for r in features] == ["FINISHED"]
     x_train = pd.read_csv(read_artifact_path(features[0].info.run_id, catalog.X_TRAIN))
-    # Weeks 8-9: weeks 3-7 only provide the default 5-week level (and lags, if any).
+    # Weeks 11-12: weeks 3-10 only provide the default 8-week level (and lags, if any).
     history = past_weeks(stages.LAG_IN_WEEK.default, stages.LEVEL_WEEKS.default)
-    assert len(x_train) == (9 - 3 + 1 - history) * 168
+    assert len(x_train) == (12 - 3 + 1 - history) * 168
     # The features run records its input table, with the load artifact as its source.
     inputs = client.get_run(features[0].info.run_id).inputs.dataset_inputs
     assert any(load.info.run_id in i.dataset.source for i in inputs)
@@ -238,14 +248,14 @@ def test_changed_batch_then_changed_source(tmp_path):
     runner = Runner(tmp_path, f"sqlite:///{tmp_path}/mlflow.db", data, project=project)
     runner.mlflow_run(**SMALL)
 
-    # Week 5 is read by load (weeks 2-12) but not by future (week 12 only, for week 13).
-    batch = data / "alpha" / "week_005.csv.gz"
+    # Week 3 is read by load (weeks 2-12) but not by future (weeks 5-12, the profile's 8 for week 13).
+    batch = data / "alpha" / "week_003.csv.gz"
     text = gzip.decompress(batch.read_bytes()).decode().splitlines()
     text[1] = text[1].replace(",1,", ",3,", 1) if ",1," in text[1] else text[1] + "0"
     batch.write_bytes(gzip.compress(("\n".join(text) + "\n").encode()))
     status = {s: st for s, (st, _) in stage_lines(runner.mlflow_run(**SMALL).stdout).items()}
-    assert status == {"load": "launched", "features": "launched", "validate": "launched",
-                      "train": "launched", "future": "reused", "predict": "launched", "evaluate[13]": "launched"}
+    assert status == {"load": "launched", "features": "launched", "validate": "launched", "train": "launched",
+                      "promote": "launched", "future": "reused", "predict": "launched", "evaluate[13]": "launched"}
 
     source = project / "foodcast" / "domain" / "forecast.py"
     source.write_text(source.read_text() + "\n# an edit\n")
@@ -273,7 +283,7 @@ def test_reused_run_whose_artifacts_are_gone_or_changed_is_relaunched(tmp_path):
     # The cache relaunches both, and what depends on them; it reuses the rest.
     status = {s: st for s, (st, _) in stage_lines(runner.mlflow_run(**SMALL).stdout).items()}
     assert status == {"load": "reused", "features": "launched", "validate": "launched", "train": "launched",
-                      "future": "launched", "predict": "launched", "evaluate[13]": "launched"}
+                      "promote": "launched", "future": "launched", "predict": "launched", "evaluate[13]": "launched"}
 
 
 @pytest.mark.parametrize("params, message", [
@@ -346,8 +356,8 @@ def test_failing_stage_fails_main_and_next_run_reuses_finished_stages(tmp_path):
     data = make_batches(tmp_path / "data", range(1, 15))
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     runner = Runner(tmp_path, uri, data)
-    # A malformed batch inside the training weeks: load fails, future (week 12) does not.
-    batch = data / "beta" / "week_007.csv.gz"
+    # A malformed batch inside the training weeks: load fails, future (weeks 5-12) does not.
+    batch = data / "beta" / "week_003.csv.gz"
     good = batch.read_bytes()
     lines = gzip.decompress(good).decode().splitlines()
     fields = lines[3].split(",")

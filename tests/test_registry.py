@@ -37,6 +37,14 @@ def test_the_gate_s_rule():
     assert isinstance(decide(1, 2, 0), Decision) and "1.000 against the champion's 2.000" in decide(1, 2, 0).reason
 
 
+def test_the_gate_reads_the_weeks_its_forecasts_need():
+    from foodcast.application.registry import gate_weeks_read
+
+    assert gate_weeks_read(180, 200, 4) == (176, 200)  # 21 weeks before week 197
+    assert gate_weeks_read(190, 200, 4) == (186, 200)  # the challenger's 11
+    assert gate_weeks_read(190, 200, 4, history=21) == (176, 200)  # and the profile's 21 before a forecast week
+
+
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
     """Two pipelines with different n_estimators: versions 1 and 2 of the registered model."""

@@ -21,7 +21,8 @@ from foodcast.application.pipeline import Node, Resolution, plan, stage_params
 from foodcast.errors import FoodcastError
 
 OPTIONS = {"start_week": 2, "end_week": 12, "next_week": 13, "n_fold": 3, "n_estimators": 5,
-           "n_models": 3, "degree": 1, "lag_in_week": 1, "level_weeks": 0, "calendar_index": False,
+           "n_models": 3, "degree": 1, "lag_in_week": 1, "level_weeks": 0, "level_halflife": 0.0,
+           "calendar_index": False, "profile_weeks": 0, "profile_groups": 2, "n_bins": 5,
            "estimator": "random_forest", "max_depth": 0, "min_samples_leaf": 1, "level_scaled": False,
            "interval_level": 0.8, "calibration_folds": 4, "allow_missing": False, "use_cache": True,
            "registered_model_name": "foodcast", "gate_weeks": 2, "gate_margin": 0.0, "model": "trained"}
@@ -120,7 +121,8 @@ def test_stage_params_never_fill_in_a_default():
     resolved = {("load", None): Resolution("a" * 32, "reused", "k")}
     node = Node(stages.FEATURES, inputs={"load": ("load", None)})
     assert stage_params(node, OPTIONS, resolved) == {"load_run_id": "a" * 32, "degree": 1, "lag_in_week": 1,
-                                                     "level_weeks": 0, "calendar_index": False}
+                                                     "level_weeks": 0, "level_halflife": 0.0, "calendar_index": False,
+                                                     "profile_weeks": 0, "profile_groups": 2}
     renamed = {k: v for k, v in OPTIONS.items() if k != "degree"} | {"degrees": 1}
     with pytest.raises(KeyError, match="takes degree"):
         stage_params(node, renamed, resolved)
@@ -184,6 +186,10 @@ def options_env(monkeypatch, small_data):
     ({"end_week": 13, "next_week": 0, "lag_in_week": 1}, None),
     ({"next_week": 20}, "needs weeks 19, but"),
     ({"level_scaled": True}, "needs level_weeks >= 1"),
+    ({"estimator": "profile"}, "estimator=profile .* needs profile_weeks >= 1"),
+    ({"estimator": "profile", "level_weeks": 8, "level_scaled": True, "profile_weeks": 8}, None),
+    ({"profile_weeks": 21}, "with lag_in_week=1 and level_weeks=0 and profile_weeks=21 needs the 21 weeks before it, but week 1"),
+    ({"start_week": 5, "level_weeks": 8}, "training on weeks 5-12 .8 weeks. leaves no hour"),
     ({"estimator": "gradient_boosting", "max_depth": 0}, "max_depth=0 .unlimited. is for random_forest"),
     ({"model": "champion", "registered_model_name": ""}, "give a registered_model_name"),
 ])

@@ -284,7 +284,7 @@ class Pipeline:
         batches = batches_fingerprint(data_dir(), *weeks) if weeks else None
         environment = environment_fingerprint(self.project_dir, node.stage.packages)
         if node.stage.cache_context is not None:
-            environment += "|" + node.stage.cache_context(self.options, self.client)
+            environment += "|" + node.stage.cache_context(self.options, self.client, params)
         return cache_key(node.stage.name, params, self.sources, batches, environment)
 
     def _late(self, node: Node) -> dict:

@@ -89,6 +89,20 @@ def decide(challenger_mae: float, champion_mae: float, margin: float) -> Decisio
     return Decision(False, f"worse by more than the margin of {margin:.1%}: {scores}", challenger_mae, champion_mae)
 
 
+# What a parameter added later meant for the runs logged before it existed (their champion
+# is backtested with the configuration it was trained with).
+BEFORE_PARAM = {"level_halflife": 0.0, "profile_weeks": 0, "profile_groups": 2, "n_bins": 5}
+
+
+def _param(run, name: str):
+    try:
+        return run.data.params[name]
+    except KeyError:
+        if name in BEFORE_PARAM:
+            return BEFORE_PARAM[name]
+        raise FoodcastError(f"run {run.info.run_id} has no parameter {name}: it cannot be backtested again") from None
+
+
 def configuration(train_run) -> tuple[dict, dict, tuple[int, int]]:
     """The features and model parameters a train run was made with, and its training weeks."""
     from foodcast.application import stages
@@ -96,8 +110,8 @@ def configuration(train_run) -> tuple[dict, dict, tuple[int, int]]:
 
     features_run = check_run(train_run.data.params[catalog.run_id_param(catalog.FEATURES)], catalog.FEATURES)
     load_run = check_run(features_run.data.params[catalog.run_id_param(catalog.LOAD)], catalog.LOAD)
-    features = {p.name: p.cast(features_run.data.params[p.name]) for p in stages.FEATURE_PARAMS}
-    model = stages.model_settings({p.name: p.cast(train_run.data.params[p.name]) for p in stages.MODEL_PARAMS})
+    features = {p.name: p.cast(_param(features_run, p.name)) for p in stages.FEATURE_PARAMS}
+    model = stages.model_settings({p.name: p.cast(_param(train_run, p.name)) for p in stages.MODEL_PARAMS})
     weeks = int(load_run.data.params["start_week"]), int(load_run.data.params["end_week"])
     return features, model, weeks
 
@@ -124,6 +138,13 @@ def gate(challenger_train_run, champion_train_run, gate_weeks: int, margin: floa
                               f"trained on weeks {start}-{end}")
     first = end - gate_weeks + 1
     window = gate_window(start, end, gate_weeks)
+    for who, settings in (("challenger", features), ("champion", their_features)):
+        needed = max(settings["lag_in_week"], settings["level_weeks"])
+        if window <= needed:
+            raise FoodcastError(
+                f"the gate trains on the {window} weeks before its first week {first}, which leave no hour with "
+                f"all its lags and level for the {who}'s lag_in_week={settings['lag_in_week']} and "
+                f"level_weeks={settings['level_weeks']}: lower gate_weeks (or train on more weeks)")
     ours = backtest(None, first, end, window, features, model, hourly=hourly).summary["mae_model"]
     theirs = backtest(None, first, end, window, their_features, their_model, hourly=hourly).summary["mae_model"]
     return decide(ours, theirs, margin)
@@ -144,7 +165,18 @@ def gate_window(start_week: int, end_week: int, gate_weeks: int) -> int:
     return min(end_week - start_week + 1, first - 1)
 
 
-def gate_weeks_read(start_week: int, end_week: int, gate_weeks: int) -> tuple[int, int]:
-    """The weeks of batches the gate's backtests read."""
+def gate_weeks_read(start_week: int, end_week: int, gate_weeks: int, history: int = 1) -> tuple[int, int]:
+    """The weeks of batches the gate's backtests read: each gate week's training window, the
+    ``history`` weeks its prediction rows read (lags, level, profile: ``forecast.past_weeks``)
+    and the 4 weeks of the references."""
     first = end_week - gate_weeks + 1
-    return max(1, first - max(gate_window(start_week, end_week, gate_weeks), 4)), end_week
+    return max(1, first - max(gate_window(start_week, end_week, gate_weeks), 4, int(history))), end_week
+
+
+def history_weeks(*configurations) -> int:
+    """The most weeks before a forecast week that the features of ``configurations`` (as
+    :func:`configuration` returns them) read."""
+    from foodcast.domain.forecast import past_weeks
+
+    return max(past_weeks(f.get("lag_in_week", 1), f.get("level_weeks", 0), f.get("profile_weeks", 0))
+               for f, _, _ in configurations)

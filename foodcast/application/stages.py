@@ -149,8 +149,8 @@ class Stage:
         ``options -> tuple of stage names``: stages (all their nodes) that must have ended
         before this one runs, besides its upstream stages.
     cache_context : callable, optional
-        ``(options, client) -> str``: what else its result depends on, folded into its cache
-        key (e.g. the registered model's current champion).
+        ``(options, client, params) -> str``: what else its result depends on, given its
+        parameters, folded into its cache key (e.g. the registered model's current champion).
     """
 
     name: str
@@ -188,20 +188,36 @@ DEGREE = Param("degree", int, 1, "Hour-of-day harmonics: hour_cos_k, hour_sin_k 
                "must match between features and future.", min=0)
 LAG_IN_WEEK = Param("lag_in_week", int, 0, "Weekly lags: cash-in at the same hour 1..lag_in_week weeks "
                     "earlier (tutorial: 1); must match between features and future.", min=0)
-LEVEL_WEEKS = Param("level_weeks", int, 5, "Level feature level_<L>W: the mean hourly cash-in of the L weeks "
+LEVEL_WEEKS = Param("level_weeks", int, 8, "Level feature level_<L>W: the mean hourly cash-in of the L weeks "
                     "before the row's week (0: none; tutorial: 0); must match between features and future.", min=0)
+LEVEL_HALFLIFE = Param("level_halflife", float, 2.0, "Weights of the level's weeks: the week k weeks before "
+                       "weighs 0.5 ** ((k - 1) / level_halflife), so the level follows the season sooner "
+                       "(0: a plain mean; tutorial: 0); must match between features and future.", min=0.0)
 CALENDAR_INDEX = Param("calendar_index", bool, True, "Also give the weekday (0-6) and the hour (0-23) as numbers "
                        "(tutorial: false); must match between features and future.")
-FEATURE_PARAMS = (DEGREE, LAG_IN_WEEK, LEVEL_WEEKS, CALENDAR_INDEX)
+PROFILE_WEEKS = Param("profile_weeks", int, 21, "Profile feature profile_<P>W: the hour's share of a typical "
+                      "week, pooled over the P weeks around the row's week (its own left out; for the forecast "
+                      "week, the P weeks before it, which must all be complete); 0: none (tutorial: 0); needed "
+                      "by estimator=profile; must match between features and future.", min=0)
+PROFILE_GROUPS = Param("profile_groups", int, 2, "Groups of weekdays (1-7) whose hours are pooled alike in the "
+                       "profile; must match between features and future.", min=1, max=7)
+FEATURE_PARAMS = (DEGREE, LAG_IN_WEEK, LEVEL_WEEKS, LEVEL_HALFLIFE, CALENDAR_INDEX, PROFILE_WEEKS,
+                  PROFILE_GROUPS)
 
 N_FOLD = Param("n_fold", int, 10, "Chronological cross-validation folds.", min=2)
 # The model: the same for validate, train and backtest. Defaults: the domain's DEFAULT_MODEL.
-ESTIMATOR = Param("estimator", str, "gradient_boosting", "gradient_boosting: boosting of the hourly median; "
-                  "random_forest: the tutorial's forest of the mean.", choices=("gradient_boosting", "random_forest"))
-N_ESTIMATORS = Param("n_estimators", int, 100, "Boosting stages, or trees of the forest (tutorial: 10).", min=1)
-MAX_DEPTH = Param("max_depth", int, 5, "Depth of each tree; 0 = unlimited, for random_forest only (tutorial: 0).",
-                  min=0)
-MIN_SAMPLES_LEAF = Param("min_samples_leaf", int, 1, "Fewest training hours in a leaf.", min=1)
+ESTIMATOR = Param("estimator", str, "profile", "profile: the level times the profile times the median ratio "
+                  "of cash-in to profile by groups of hours (needs profile_weeks >= 1); gradient_boosting: "
+                  "boosting of the hourly median; random_forest: the tutorial's forest of the mean.",
+                  choices=("profile", "gradient_boosting", "random_forest"))
+N_ESTIMATORS = Param("n_estimators", int, 100, "Boosting stages, or trees of the forest (tutorial: 10); "
+                     "not used by profile.", min=1)
+MAX_DEPTH = Param("max_depth", int, 5, "Depth of each tree; 0 = unlimited, for random_forest only (tutorial: 0); "
+                  "not used by profile.", min=0)
+MIN_SAMPLES_LEAF = Param("min_samples_leaf", int, 1, "Fewest training hours in a leaf; not used by profile.", min=1)
+N_BINS = Param("n_bins", int, 5, "estimator=profile: groups of hours of equal size by their profile, each with "
+               "its own median ratio (and interval bounds; at most the 168 hours of a week); not used by the tree models.",
+               min=1, max=168)
 LEVEL_SCALED = Param("level_scaled", bool, True, "Fit the models on cash-in divided by the level feature "
                      "(needs level_weeks > 0; tutorial: false).")
 N_MODELS = Param("n_models", int, 10, "Bootstrap members of the multi-model (y_pred_0..).", min=1)
@@ -209,8 +225,8 @@ INTERVAL_LEVEL = Param("interval_level", float, 0.8, "Probability that [y_lower,
                        "calibrated out of sample.", min=0.01, max=0.99)
 CALIBRATION_FOLDS = Param("calibration_folds", int, 4, "Blocks of training rows the interval is calibrated on.",
                           min=2)
-MODEL_PARAMS = (ESTIMATOR, N_ESTIMATORS, MAX_DEPTH, MIN_SAMPLES_LEAF, LEVEL_SCALED, N_MODELS, INTERVAL_LEVEL,
-                CALIBRATION_FOLDS)
+MODEL_PARAMS = (ESTIMATOR, N_ESTIMATORS, MAX_DEPTH, MIN_SAMPLES_LEAF, N_BINS, LEVEL_SCALED, N_MODELS,
+                INTERVAL_LEVEL, CALIBRATION_FOLDS)
 
 
 def feature_settings(values: Mapping) -> dict:
@@ -256,7 +272,7 @@ def _future_weeks(options: Mapping) -> tuple[int, int]:
     from foodcast.domain.forecast import past_weeks
 
     week = int(options["next_week"])
-    return week - past_weeks(options["lag_in_week"], options["level_weeks"]), week - 1
+    return week - past_weeks(options["lag_in_week"], options["level_weeks"], options["profile_weeks"]), week - 1
 
 # What every stage command imports (the step frame), and what stages share.
 COMMON_IMPORTS = ("pandas", "click", "foodcast.application.step", "foodcast.application.mlflow_utils",
@@ -384,8 +400,12 @@ WINDOW_WEEKS = Param("window_weeks", int, 21, "Weeks loaded before each target w
 
 
 def _backtest_weeks(options: Mapping) -> tuple[int, int]:
-    """The weeks of batches a backtest reads: every window, and the 4 weeks of the references."""
-    return max(1, options["first_week"] - max(options["window_weeks"], 4)), options["last_week"]
+    """The weeks of batches a backtest reads: every window, the weeks the prediction rows' lags,
+    level and profile read, and the 4 weeks of the references."""
+    from foodcast.domain.forecast import past_weeks
+
+    history = past_weeks(options["lag_in_week"], options["level_weeks"], options["profile_weeks"])
+    return max(1, options["first_week"] - max(options["window_weeks"], 4, history)), options["last_week"]
 
 
 BACKTEST = Stage(
@@ -402,18 +422,29 @@ BACKTEST = Stage(
 
 def _gate_weeks(options: Mapping) -> tuple[int, int]:
     from foodcast.application.registry import gate_weeks_read
+    from foodcast.domain.forecast import past_weeks
 
-    return gate_weeks_read(options["start_week"], options["end_week"], options["gate_weeks"])
+    # main knows the challenger's features (not the champion's, which promote adds when it reads).
+    history = past_weeks(options.get("lag_in_week", 1), options.get("level_weeks", 0), options.get("profile_weeks", 0))
+    return gate_weeks_read(options["start_week"], options["end_week"], options["gate_weeks"], history)
 
 
-def _champion(options: Mapping, client) -> str:
-    """The registered model's champion version now ("" if none): promote's result depends on it."""
+def _champion(options: Mapping, client, params: Mapping) -> str:
+    """The registered model's champion version now, which promote's result depends on: "" if
+    there is none, or if it is the challenger itself (the version of this train run). Then
+    promote changes nothing, and the earlier promote run of this challenger, which made it
+    champion or was the first of the registry, is reused."""
     from mlflow.exceptions import MlflowException
 
+    from foodcast.application.registry import TRAIN_RUN_TAG
+
     try:
-        return client.get_model_version_by_alias(options[REGISTERED_MODEL_NAME.name], "champion").version
+        champion = client.get_model_version_by_alias(options[REGISTERED_MODEL_NAME.name], "champion")
     except MlflowException:
         return ""
+    if champion.tags.get(TRAIN_RUN_TAG) == params.get(catalog.run_id_param(catalog.TRAIN)):
+        return ""
+    return champion.version
 
 
 PROMOTE = Stage(
@@ -426,7 +457,7 @@ PROMOTE = Stage(
     imports=_READS_RUNS + ("foodcast.domain.backtest", "foodcast.application.registry"),
     runs_if=lambda o: None if o["registered_model_name"] else "registered_model_name is empty: nothing is registered",
     waits_for=lambda o: (catalog.VALIDATE,),  # the challenger's configuration scored first
-    cache_context=lambda o, client: f"champion={_champion(o, client)}",
+    cache_context=lambda o, client, params: f"champion={_champion(o, client, params)}",
     batch_weeks=lambda o: _gate_weeks(o),
 )
 

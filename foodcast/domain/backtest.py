@@ -25,7 +25,7 @@ import pandas as pd
 
 from foodcast.errors import FoodcastError
 
-WEEK_COLUMNS = ["week", "mae_model", "mae_naive", "mae_mean4", "coverage", "width"]
+WEEK_COLUMNS = ["week", "mae_model", "mae_naive", "mae_mean4", "coverage", "width", "coverage_open"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,10 @@ class Backtest:
         One row per target week: ``week``, ``mae_model``, ``mae_naive`` (seasonal naive),
         ``mae_mean4`` (mean of the same hour over the 4 weeks before) - hourly mean absolute
         errors in the data's currency - ``coverage`` (share of the week's hours inside
-        ``[y_lower, y_upper]``) and ``width`` (mean ``y_upper - y_lower``).
+        ``[y_lower, y_upper]``), ``width`` (mean ``y_upper - y_lower``) and
+        ``coverage_open`` (the same share among the open hours: those whose interval is not
+        ``[0, 0]`` or whose truth is not 0; the others - the night - are certain, and
+        ``MultiModel`` calibrates its interval on the open hours).
     summary : dict
         See :func:`summarise`.
     """
@@ -56,7 +59,8 @@ def summarise(weeks: pd.DataFrame) -> dict:
         ``mae_model``, ``mae_naive``, ``mae_mean4`` (means over weeks: every week has 168
         hours, so these are hourly MAEs), ``ratio_naive`` (model / seasonal naive),
         ``ratio_mean4`` (model / 4-week mean), ``mean4_ratio_naive`` (4-week mean / naive),
-        ``share_weeks_beating_naive``, ``coverage``, ``width``, ``n_weeks``.
+        ``share_weeks_beating_naive``, ``coverage``, ``width``, ``coverage_open`` (means over
+        weeks), ``n_weeks``.
     """
     mae = {name: float(weeks[name].mean()) for name in ("mae_model", "mae_naive", "mae_mean4")}
     return {
@@ -67,6 +71,7 @@ def summarise(weeks: pd.DataFrame) -> dict:
         "share_weeks_beating_naive": float((weeks["mae_model"] < weeks["mae_naive"]).mean()),
         "coverage": float(weeks["coverage"].mean()),
         "width": float(weeks["width"].mean()),
+        "coverage_open": float(weeks["coverage_open"].mean()),
         "n_weeks": int(len(weeks)),
     }
 
@@ -105,7 +110,8 @@ def week_sets(hourly: pd.DataFrame, week: int, window_weeks: int, features: dict
     train = features_offline(week_slice(hourly, week - window_weeks, week - 1), **features)
     x = train.drop(columns="cash_in").set_index("order_date")
     y = train.set_index("order_date")["cash_in"]
-    before = past_weeks(features.get("lag_in_week", 1), features.get("level_weeks", 0))
+    before = past_weeks(features.get("lag_in_week", 1), features.get("level_weeks", 0),
+                        features.get("profile_weeks", 0))
     x_pred = week_rows(week_slice(hourly, week - before, week - 1), week, **features)
     return x, y, x_pred.set_index("order_date")
 
@@ -122,13 +128,16 @@ def backtest_week(hourly: pd.DataFrame, week: int, window_weeks: int, features: 
     if not len(truth) == len(naive) == len(mean4) == len(preds):
         raise FoodcastError(f"week {week}: the target week or one of the 4 weeks before it is incomplete")
     lower, upper = preds["y_lower"].to_numpy(), preds["y_upper"].to_numpy()
+    inside = (truth >= lower) & (truth <= upper)
+    open_hours = (upper > 0) | (truth != 0)
     return {
         "week": int(week),
         "mae_model": float(np.mean(np.abs(preds["y_pred"].to_numpy() - truth))),
         "mae_naive": float(np.mean(np.abs(naive - truth))),
         "mae_mean4": float(np.mean(np.abs(mean4 - truth))),
-        "coverage": float(np.mean((truth >= lower) & (truth <= upper))),
+        "coverage": float(np.mean(inside)),
         "width": float(np.mean(upper - lower)),
+        "coverage_open": float(np.mean(inside[open_hours])) if open_hours.any() else 1.0,
     }
 
 
@@ -179,9 +188,14 @@ def backtest(data_dir, first_week: int, last_week: int, window_weeks: int = 21, 
     if window_weeks < 1 or first_week > last_week:
         raise FoodcastError(f"need window_weeks >= 1 and first_week <= last_week, got {window_weeks}, "
                             f"{first_week}..{last_week}")
-    oldest = first_week - max(window_weeks, 4)
+    from foodcast.domain.forecast import past_weeks
+
+    # The training window, the weeks the prediction rows read, and the references' 4 weeks.
+    before = max(window_weeks, 4, past_weeks(features.get("lag_in_week", 1), features.get("level_weeks", 0),
+                                             features.get("profile_weeks", 0)))
+    oldest = first_week - before
     if oldest < 1:
-        raise FoodcastError(f"target week {first_week} needs {max(window_weeks, 4)} weeks before it (week 1 is the first)")
+        raise FoodcastError(f"target week {first_week} needs {before} weeks before it (week 1 is the first)")
     if hourly is None:
         hourly = etl(data_dir, oldest, last_week)
     weeks = range(first_week, last_week + 1)
@@ -202,7 +216,7 @@ def plotly_backtest(weeks: pd.DataFrame, interval_level: float | None = None):
     Parameters
     ----------
     weeks : DataFrame
-        :attr:`Backtest.weeks`.
+        :attr:`Backtest.weeks` (``coverage_open``, if there, is drawn too).
     interval_level : float, optional
         Drawn as the coverage's target line.
 
@@ -221,6 +235,10 @@ def plotly_backtest(weeks: pd.DataFrame, interval_level: float | None = None):
                                  line={"color": color}), row=1, col=1)
     fig.add_trace(go.Scatter(x=weeks["week"], y=weeks["coverage"], mode="lines+markers",
                              name="interval coverage", line={"color": "rgb(44,160,44)"}), row=2, col=1)
+    if "coverage_open" in weeks.columns:
+        fig.add_trace(go.Scatter(x=weeks["week"], y=weeks["coverage_open"], mode="lines+markers",
+                                 name="interval coverage, open hours", line={"color": "rgb(148,103,189)"}),
+                      row=2, col=1)
     if interval_level is not None:
         fig.add_hline(y=float(interval_level), line={"dash": "dash", "color": "gray"}, row=2, col=1)
     fig.update_yaxes(title_text="hourly MAE", row=1, col=1)

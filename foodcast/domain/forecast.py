@@ -156,8 +156,8 @@ def plotly_predictions(preds: pd.DataFrame, y=None):
 
 
 def prediction_set(data_dir, next_week: int, degree: int = 1, lag_in_week: int = 1, level_weeks: int = 0,
-                   calendar_index: bool = False) -> pd.DataFrame:
-    """Feature rows of the 168 hours of ``next_week``, lags and level from the weeks before it.
+                   calendar_index: bool = False, **features) -> pd.DataFrame:
+    """Feature rows of the 168 hours of ``next_week``, lags, level and profile from the weeks before it.
 
     Parameters
     ----------
@@ -165,8 +165,9 @@ def prediction_set(data_dir, next_week: int, degree: int = 1, lag_in_week: int =
         Directory of weekly batches.
     next_week : int
         Week to forecast.
-    degree, lag_in_week, level_weeks, calendar_index
-        Feature settings, as in ``features_online``.
+    degree, lag_in_week, level_weeks, calendar_index, **features
+        Feature settings, as in ``features_online`` (``level_halflife``, ``profile_weeks``,
+        ``profile_groups``).
 
     Returns
     -------
@@ -181,7 +182,7 @@ def prediction_set(data_dir, next_week: int, degree: int = 1, lag_in_week: int =
     from foodcast.domain.transform import etl
 
     next_week = int(next_week)
-    before = past_weeks(lag_in_week, level_weeks)
+    before = past_weeks(lag_in_week, level_weeks, features.get("profile_weeks", 0))
     if next_week - before < 1:
         raise FoodcastError(
             f"next_week {next_week} has no {before} week(s) of past data before it "
@@ -189,10 +190,10 @@ def prediction_set(data_dir, next_week: int, degree: int = 1, lag_in_week: int =
         )
     past = etl(data_dir, next_week - before, next_week - 1)
     return week_rows(past, next_week, degree=degree, lag_in_week=lag_in_week, level_weeks=level_weeks,
-                     calendar_index=calendar_index)
+                     calendar_index=calendar_index, **features)
 
 
-def past_weeks(lag_in_week: int = 1, level_weeks: int = 0) -> int:
+def past_weeks(lag_in_week: int = 1, level_weeks: int = 0, profile_weeks: int = 0) -> int:
     """How many weeks before the forecast week :func:`prediction_set` reads (at least 1).
 
     Calendar-only features need no past; one week is still read so that a data directory
@@ -205,10 +206,10 @@ def past_weeks(lag_in_week: int = 1, level_weeks: int = 0) -> int:
     """
     from foodcast.domain.feature_engineering import history_weeks
 
-    for name, value in (("lag_in_week", lag_in_week), ("level_weeks", level_weeks)):
+    for name, value in (("lag_in_week", lag_in_week), ("level_weeks", level_weeks), ("profile_weeks", profile_weeks)):
         if int(value) < 0:
             raise FoodcastError(f"{name} must be >= 0, got {value}")
-    return max(history_weeks(lag_in_week, level_weeks), 1)
+    return max(history_weeks(lag_in_week, level_weeks, profile_weeks), 1)
 
 
 def week_rows(past: pd.DataFrame, next_week: int, **features) -> pd.DataFrame:
