@@ -41,15 +41,19 @@ class Started:
     """`mlflow run` of the pipeline in a process group of its own, its output collected."""
 
     def __init__(self, runner: Runner, **params):
-        args = [sys.executable, "-m", "mlflow", "run", str(runner.project), "--env-manager", "local"]
-        for name, value in params.items():
-            args += ["-P", f"{name}={value}"]
-        self.proc = subprocess.Popen(args, cwd=runner.workdir, env=runner.env, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(self.command(runner, params), cwd=runner.workdir, env=runner.env, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, process_group=0)
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         for stream, sink in ((self.proc.stdout, self.stdout), (self.proc.stderr, self.stderr)):
             threading.Thread(target=lambda s=stream, k=sink: k.extend(iter(s.readline, "")), daemon=True).start()
+
+    @staticmethod
+    def command(runner: Runner, params: dict) -> list[str]:
+        args = [sys.executable, "-m", "mlflow", "run", str(runner.project), "--env-manager", "local"]
+        for name, value in params.items():
+            args += ["-P", f"{name}={value}"]
+        return args
 
     def wait_for(self, needle: str, timeout: float = 300) -> None:
         deadline = time.monotonic() + timeout

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -325,16 +324,12 @@ class StartedMain(Started):
     """main's own command (``python main.py``, no `mlflow run` around it) in a process group of
     its own, its output collected: all it prints is foodcast's."""
 
-    def __init__(self, runner: Runner, params: dict):
+    @staticmethod
+    def command(runner: Runner, params: dict) -> list[str]:
         args = [sys.executable, str(PROJECT / "main.py")]
         for name, value in params.items():
             args += [f"--{name.replace('_', '-')}", str(value)]
-        self.proc = subprocess.Popen(args, cwd=runner.workdir, env=runner.env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, process_group=0)
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        for stream, sink in ((self.proc.stdout, self.stdout), (self.proc.stderr, self.stderr)):
-            threading.Thread(target=lambda s=stream, k=sink: k.extend(iter(s.readline, "")), daemon=True).start()
+        return args
 
 
 @pytest.fixture(scope="module")
@@ -345,7 +340,7 @@ def outage(team, cold):
     params = {**SMALL, "n_estimators": 3}
     runner = team.editor()
     runner.env.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="10")
-    started = StartedMain(runner, params)
+    started = StartedMain(runner, **params)
     started.wait_for("validate: launching")
     teamserver.restart_postgres(team.directory, down_for=5)
     started.proc.wait(timeout=300)
