@@ -46,8 +46,12 @@ def promote(train_run_id, registered_model_name, gate_weeks, gate_margin, allow_
                f"(champion before: {was}).")
     mlflow.set_tags({"foodcast.decision": verdict, "foodcast.reason": decision.reason,
                      "foodcast.challenger_version": challenger.version, "foodcast.summary": summary})
+    if champion is not None and champion.version == challenger.version:
+        return  # the version's description keeps the decision that made it champion
     client.update_model_version(registered_model_name, challenger.version, description=summary)
     if decision.promote:
+        client.set_model_version_tag(registered_model_name, challenger.version, registry.REPLACED_TAG,
+                                     champion.version if champion is not None else "")
         client.set_registered_model_alias(registered_model_name, registry.CHAMPION, challenger.version)
 
 

@@ -85,6 +85,12 @@ def test_two_trainings_two_versions_the_better_one_champion(registry):
     for params in (GATED, {**GATED, "n_estimators": 9}):
         assert stage_lines(runner.mlflow_run(**params).stdout)["train"][0] == "reused"
     assert len(client.search_model_versions(f"name = '{NAME}'")) == 2
+    # Rerunning the champion's pipeline reuses every stage, the promote run that made it
+    # champion included.
+    champion = client.get_model_version_by_alias(NAME, "champion")
+    params = GATED if champion.tags["train_run_id"] == first["train"][1] else {**GATED, "n_estimators": 9}
+    again = stage_lines(runner.mlflow_run(**params).stdout)
+    assert {s: status for s, (status, _) in again.items()} == dict.fromkeys(again, "reused"), again
 
 
 def test_predict_from_the_registry_is_predict_from_the_version_s_train_run(registry, tmp_path):

@@ -26,15 +26,14 @@ from mlflow.tracking import MlflowClient
 from test_concurrency import finish, lineage, start
 from test_interruptions import Started, group_members
 
-from foodcast.application import catalog, stages
+from foodcast.application import catalog
 from foodcast.errors import FoodcastError
 from foodcast.infrastructure import teamserver
 
-STAGES = [s.name for s in stages.PIPELINE]
 EXPERIMENT = "team"
 EDITOR, READER = "alice", "bob"
 PASSWORDS = {EDITOR: "alice-pass-2718", READER: "bob-pass-3141"}
-SMALL_MAIN_ARGS = ["--start-week", "2", "--end-week", "12", "--next-week", "13", "--n-fold", "3", "--n-estimators", "5", "--n-models", "3"]
+SMALL_MAIN_ARGS = [arg for name, value in SMALL.items() for arg in (f"--{name.replace('_', '-')}", str(value))]
 
 
 def _postgres_missing() -> str | None:
@@ -258,7 +257,7 @@ def test_restarted_server_serves_the_stages_of_the_previous_pipeline(team, cold)
 def test_pipelines_started_at_the_same_moment_all_finish_with_their_own_stages(team):
     """Three cold pipelines at once in an experiment of their own: two with the same parameters
     and one with another n_estimators. None finds another's stages finished when it looks, so
-    each launches all six of its own: each parent's lineage holds only its own stages, and the
+    each launches all of its own: each parent's lineage holds only its own stages, and the
     two identical pipelines give byte-identical predictions."""
     name = "team-concurrent"
     experiment_id = new_experiment(team, name)
@@ -270,7 +269,7 @@ def test_pipelines_started_at_the_same_moment_all_finish_with_their_own_stages(t
         for stdout, p in zip(outs, params):
             parent_id, stages_run = lineage(client, stdout)
             assert {s: (v["status"], v["run_id"]) for s, v in stages_run.items()} == stage_lines(stdout)
-            assert set(stages_run) == set(STAGES)
+            assert set(stages_run) == set(SMALL_NODES)
             for stage in ("validate", "train"):
                 assert client.get_run(stages_run[stage]["run_id"]).data.params["n_estimators"] == str(p["n_estimators"])
             children = client.search_runs([experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}'")

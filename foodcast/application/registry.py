@@ -21,6 +21,8 @@ from foodcast.errors import FoodcastError
 
 CHALLENGER, CHAMPION = "challenger", "champion"
 TRAIN_RUN_TAG, FEATURES_RUN_TAG, WEEKS_TAG = "train_run_id", "features_run_id", "weeks"
+# On a version promote made champion: the version it replaced ("" when it was the first).
+REPLACED_TAG = "replaced_champion"
 
 
 def mark_challenger(name: str, info, features_run_id: str, weeks: str) -> None:

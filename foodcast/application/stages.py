@@ -430,20 +430,20 @@ def _gate_weeks(options: Mapping) -> tuple[int, int]:
 
 
 def _champion(options: Mapping, client, params: Mapping) -> str:
-    """The registered model's champion version now, which promote's result depends on: "" if
-    there is none, or if it is the challenger itself (the version of this train run). Then
-    promote changes nothing, and the earlier promote run of this challenger, which made it
-    champion or was the first of the registry, is reused."""
+    """The champion promote compares with, which its result depends on: the version the alias
+    points at now ("" if none). When that is the challenger itself (this train run's version),
+    the champion it replaced when promote made it champion, so that the promote run that did
+    it is the one reused (a version made champion by hand: "", promote then has nothing to do)."""
     from mlflow.exceptions import MlflowException
 
-    from foodcast.application.registry import TRAIN_RUN_TAG
+    from foodcast.application.registry import REPLACED_TAG, TRAIN_RUN_TAG
 
     try:
         champion = client.get_model_version_by_alias(options[REGISTERED_MODEL_NAME.name], "champion")
     except MlflowException:
         return ""
     if champion.tags.get(TRAIN_RUN_TAG) == params.get(catalog.run_id_param(catalog.TRAIN)):
-        return ""
+        return champion.tags.get(REPLACED_TAG, "")
     return champion.version
 
 
