@@ -110,7 +110,7 @@ def inprocess_worker() -> None:
     for node in pipeline.nodes.values():  # upstream stages first
         stage = node.stage.name
         t = time.perf_counter()
-        params = stage_params(node, options, pipeline.resolved)
+        params = stage_params(node, options, pipeline.resolved, pipeline.late_values(node))
         key = pipeline.node_key(node, params)
         if find_reusable(client, experiment_id, node.stage, key) is not None:
             raise RuntimeError(f"{stage} unexpectedly cached in a fresh store")
@@ -301,13 +301,13 @@ def report(data: dict) -> str:
     rows = []
     for label, fn in [
         ("noop mlflow run (-e noop)", lambda r: r["noop"]),
-        ("cold mlflow run (6 stages launched)", lambda r: r["cold"]),
+        (f"cold mlflow run ({c.DEFAULT_RUNS} stages launched)", lambda r: r["cold"]),
         ("  main's own 'in X s' line (cold)", lambda r: r["cold_main_reported"]),
         ("cold, stages started cold (FOODCAST_PREFORK=0)", lambda r: r.get("cold_noprefork")),
         ("in-process (one interpreter, same work)", lambda r: r["inprocess"]),
         ("  in-process: imports", lambda r: r["inprocess_detail"]["imports"]),
         ("  in-process: store init", lambda r: r["inprocess_detail"]["store_init"]),
-        ("  in-process: six stages' work", lambda r: sum(r["inprocess_detail"]["stages"].values())),
+        ("  in-process: the stages' work", lambda r: sum(r["inprocess_detail"]["stages"].values())),
         ("floor = noop + level imports + level work", lambda r: r["floor"]["total"]),
         ("  floor: level imports", lambda r: r["floor"]["imports"]),
         ("  floor: level work", lambda r: r["floor"]["work"]),

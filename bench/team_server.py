@@ -268,7 +268,7 @@ def load_clients(env: dict, cwd, clients: int, pipelines: int) -> dict:
             errors = [ln for ln in r.stderr.splitlines() if ln.startswith("Error") or "Exception:" in ln]
             results[i] = {"n_estimators": n_estimators, "client": k, "seconds": r.seconds,
                           "returncode": r.returncode, "summary": summary,
-                          "finished": r.returncode == 0 and bool(summary) and summary[0] + summary[1] == 6,
+                          "finished": r.returncode == 0 and bool(summary) and summary[0] + summary[1] == c.DEFAULT_RUNS,
                           "error": (errors or r.stderr.strip().splitlines() or [""])[-1][:300]}
 
     started = time.perf_counter()

@@ -31,7 +31,7 @@ def warm_once(store, retries=2):
     for _ in range(retries + 1):
         res = c.run(c.mlflow_run_cmd(), store.env(), store.dir)
         summary = c.main_summary(res.stdout)
-        if summary and summary[0] == 0 and summary[1] == 6:
+        if summary and summary[0] == 0 and summary[1] == c.DEFAULT_RUNS:
             return res.seconds, summary[2]
         c.log(f"warm run launched stages ({summary}); sources changed? measuring again")
     raise RuntimeError("could not get a fully warm run")

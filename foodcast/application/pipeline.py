@@ -287,7 +287,7 @@ class Pipeline:
             environment += "|" + node.stage.cache_context(self.options, self.client, params)
         return cache_key(node.stage.name, params, self.sources, batches, environment)
 
-    def _late(self, node: Node) -> dict:
+    def late_values(self, node: Node) -> dict:
         """The parameters main works out for ``node`` now that what it waits for has ended."""
         if node.stage.late_params is None:
             return {}
@@ -327,7 +327,7 @@ class Pipeline:
                 for key in graph.get_ready() if not failures else ():
                     node = self.nodes[key]
                     try:
-                        params = stage_params(node, self.options, self.resolved, self._late(node))
+                        params = stage_params(node, self.options, self.resolved, self.late_values(node))
                     except Exception as exc:  # e.g. no champion to predict with
                         failures.append(StageFailed(node.label, None, f"{type(exc).__name__}: {exc}"))
                         continue
