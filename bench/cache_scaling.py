@@ -1,7 +1,7 @@
-"""Cache scaling: how long main takes to resolve all six stages (all cache hits) when the
+"""Cache scaling: how long main takes to resolve every stage (all cache hits) when the
 experiment also holds 100, 1,000 and 10,000 other runs.
 
-One fresh store; one real cold ``mlflow run`` (so all six stages are cached); then the
+One fresh store; one real cold ``mlflow run`` (so every stage is cached); then the
 experiment is filled with other runs through the public MlflowClient API (``create_run`` with
 tags, ``log_batch`` with parameters, ``set_terminated(FINISHED)``), incrementally
 100 -> 1,000 -> 10,000, with the tags and parameters real stage runs carry
@@ -10,7 +10,7 @@ start_week/end_week/... parameters). At each size:
 
 * in-process: a new interpreter starts a parent run (``mlflow.start_run()``) and times
   ``Pipeline(options).run(parent_id, experiment_id)`` (after one untimed warm-up), median of
-  --resolve-repeats (default 7); also the six ``find_reusable`` calls alone and the bare
+  --resolve-repeats (default 7); also the ``find_reusable`` calls alone and the bare
   ``search_runs`` queries, both ways: on the *value* of ``foodcast.cache_key`` (the lookup before
   commit 2043aae) and on the *name* of ``foodcast.cache.<key>`` (``catalog.cache_index_tag``, the
   lookup since; the bench adds that tag itself when the code predates it). Filler runs carry
@@ -231,7 +231,7 @@ def report(data: dict) -> str:
     out = [c.table(["other runs", "Pipeline.run s", "range s", "6x find_reusable s", "6x search on value s",
                     "6x search on name s", "main 'in X s'", "warm mlflow run s", "n res", "n run",
                     "fill s"], rows,
-                   title="Cache scaling: resolving six cached stages vs runs in the experiment (medians)")]
+                   title="Cache scaling: resolving the cached stages vs runs in the experiment (medians)")]
     first, last = data["sizes"][0], data["sizes"][-1]
     ratio_rows = []
     for label, get in (("Pipeline.run (in-process)", lambda s: s["resolve"]["run"]),

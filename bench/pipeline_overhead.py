@@ -5,12 +5,12 @@ Per repeat, side by side (each in a fresh, initialised, empty sqlite store):
 
 * noop  - ``python -m mlflow run <repo> -e noop --env-manager local``
 * cold  - ``python -m mlflow run <repo> --env-manager local`` (default parameters: weeks
-  180-200, forecast 201); all six stages launched, each in a fork of main's fork server
+  180-200, forecast 201); every stage launched, each in a fork of main's fork server
 * cold, stages started cold - the same with ``FOODCAST_PREFORK=0`` (each stage command runs
   in its own fresh interpreter), for comparison
 * in-process - this file with ``--worker-inprocess`` in a new interpreter: imports what the
-  six stages and main import, then does main's work (parent run, cache keys and lookups,
-  lineage) and runs the six step commands' click callbacks one after the other, each resuming a
+  stages and main import, then does main's work (parent run, cache keys and lookups,
+  lineage) and runs the step commands' click callbacks one after the other, each resuming a
   child run created under the parent as ``mlflow run`` would (``MLFLOW_RUN_ID``), in one process
 * per stage, a bare interpreter importing what that stage needs (``python -c "import ...;
   os._exit(0)"``: starting and importing, without the final clean-up a process can skip)

@@ -78,7 +78,7 @@ def report(data: dict) -> str:
     out = [c.table(["stage (python -m steps.<stage>)", "max RSS MiB", "range MiB", "wall s", "n"], rows,
                    title="Peak resident memory per stage (/usr/bin/time -v, default parameters)")]
     rows = [("python -c 'import mlflow' (baseline)", c.median(data["import_mlflow"]) / mib, len(data["import_mlflow"])),
-            ("main.py alone, warm (6 reused)", c.median(data["main_warm"]) / mib, len(data["main_warm"])),
+            ("main.py alone, warm (every stage reused)", c.median(data["main_warm"]) / mib, len(data["main_warm"])),
             ("warm mlflow run (max of CLI, main)", c.median(data["mlflow_run_warm"]) / mib,
              len(data["mlflow_run_warm"])),
             ("cold mlflow run (max over all processes)", data["cold_mlflow_run"] / mib, 1)]
