@@ -228,16 +228,16 @@ def report(data: dict) -> str:
         rows.append((f"{s['size']:,}", r["run"], c.spread(r["run_samples"]), r["find_reusable"], r["search_runs"],
                      r["search_runs_named"], c.median(s["warm_main"]), c.median(s["warm_run"]),
                      len(r["run_samples"]), len(s["warm_run"]), s["fill_seconds"]))
-    out = [c.table(["other runs", "Pipeline.run s", "range s", "6x find_reusable s", "6x search on value s",
-                    "6x search on name s", "main 'in X s'", "warm mlflow run s", "n res", "n run",
+    out = [c.table(["other runs", "Pipeline.run s", "range s", f"{c.DEFAULT_RUNS}x find_reusable s", f"{c.DEFAULT_RUNS}x search on value s",
+                    f"{c.DEFAULT_RUNS}x search on name s", "main 'in X s'", "warm mlflow run s", "n res", "n run",
                     "fill s"], rows,
                    title="Cache scaling: resolving the cached stages vs runs in the experiment (medians)")]
     first, last = data["sizes"][0], data["sizes"][-1]
     ratio_rows = []
     for label, get in (("Pipeline.run (in-process)", lambda s: s["resolve"]["run"]),
-                       ("6x find_reusable", lambda s: s["resolve"]["find_reusable"]),
-                       ("6x search on tag value (foodcast.cache_key = <key>)", lambda s: s["resolve"]["search_runs"]),
-                       ("6x search on tag name (foodcast.cache.<key> = <stage>)",
+                       (f"{c.DEFAULT_RUNS}x find_reusable", lambda s: s["resolve"]["find_reusable"]),
+                       (f"{c.DEFAULT_RUNS}x search on tag value (foodcast.cache_key = <key>)", lambda s: s["resolve"]["search_runs"]),
+                       (f"{c.DEFAULT_RUNS}x search on tag name (foodcast.cache.<key> = <stage>)",
                         lambda s: s["resolve"]["search_runs_named"]),
                        ("warm mlflow run (whole command)", lambda s: c.median(s["warm_run"]))):
         a, b = get(first), get(last)

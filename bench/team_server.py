@@ -6,8 +6,8 @@ directory, stopped at the end); the pipeline runs against it as a non-admin user
 in experiments that user creates (and so holds MANAGE on). Parts (``--parts``, default all):
 
 ratio    Per repeat, in this order: a fresh sqlite store (created before timing) gets a cold
-         ``mlflow run`` of the default pipeline (six stages launched, checked) then a warm one
-         (six reused); then, for each server configuration (``--configs``; the server restarted
+         ``mlflow run`` of the default pipeline (every stage launched, checked) then a warm one
+         (every stage reused); then, for each server configuration (``--configs``; the server restarted
          with it outside the timings), the same two runs in a fresh experiment (so "cold" means
          no stage cached, as for sqlite). Ratios per repeat (server / sqlite of the same repeat),
          reported as the median with their range. For each configuration, where the time goes:
@@ -22,8 +22,8 @@ load     ``--clients`` concurrent clients (threads, each running ``mlflow run`` 
 scaling  bench/cache_scaling.py's measurement on both stores, size by size side by side: one
          cold run, then the experiment filled with fake finished runs (written straight into
          the store's database: the server's PostgreSQL for the server) to 100, 1,000 and
-         10,000 other runs; at each size, in a fresh interpreter, Pipeline.run resolving the six
-         cached stages and the six find_reusable lookups alone, then the warm ``mlflow run``.
+         10,000 other runs; at each size, in a fresh interpreter, Pipeline.run resolving the
+         cached stages and the find_reusable lookups alone, then the warm ``mlflow run``.
 
 Server configurations (``--configs`` for the ratio part, ``--load-configs`` for the load part;
 the scaling part uses ``project``): ``project`` is what ``python -m foodcast server start``
@@ -215,7 +215,7 @@ def pipeline(env: dict, cwd, expect_launched: int) -> float:
     ``expect_launched`` stages (6: cold, 0: warm)."""
     result = c.run(c.mlflow_run_cmd(), env, cwd)
     summary = c.main_summary(result.stdout)
-    if not summary or summary[0] != expect_launched or summary[0] + summary[1] != 6:
+    if not summary or summary[0] != expect_launched or summary[0] + summary[1] != c.DEFAULT_RUNS:
         raise RuntimeError(f"expected {expect_launched} stages launched, got {summary}\n{result.stdout[-2000:]}")
     return result.seconds
 
@@ -401,13 +401,13 @@ def report_scaling(data: dict) -> str:
     for store in ("sqlite", "team server"):
         for s in data[store]["sizes"]:
             r = s["resolve"]
-            lookup = r["find_reusable"] / 6 if r["find_reusable"] else float("nan")
+            lookup = r["find_reusable"] / c.DEFAULT_RUNS if r["find_reusable"] else float("nan")
             rows.append([store, f"{s['size']:,}", f"{lookup * 1000:.0f}", r["find_reusable"], r["run"],
                          c.median(s["warm_main"]), c.median(s["warm_run"]), len(r["run_samples"]),
                          len(s["warm_run"]), s["fill_seconds"]])
-    out = [c.table(["store", "other runs", "one lookup ms", "6x find_reusable s", "Pipeline.run s",
+    out = [c.table(["store", "other runs", "one lookup ms", f"{c.DEFAULT_RUNS}x find_reusable s", "Pipeline.run s",
                     "main 'in X s'", "warm mlflow run s", "n res", "n run", "fill s"], rows,
-                   title="Cache scaling: six cached stages resolved with N other runs in the experiment (medians)")]
+                   title="Cache scaling: the cached stages resolved with N other runs in the experiment (medians)")]
     ratio_rows = []
     for store in ("sqlite", "team server"):
         sizes = data[store]["sizes"]
