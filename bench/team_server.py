@@ -212,7 +212,7 @@ def endpoint_family(path: str) -> str:
 
 def pipeline(env: dict, cwd, expect_launched: int) -> float:
     """Wall seconds of one `mlflow run` of the default pipeline, checked to have launched
-    ``expect_launched`` stages (6: cold, 0: warm)."""
+    ``expect_launched`` stages (every stage: cold, 0: warm)."""
     result = c.run(c.mlflow_run_cmd(), env, cwd)
     summary = c.main_summary(result.stdout)
     if not summary or summary[0] != expect_launched or summary[0] + summary[1] != c.DEFAULT_RUNS:
@@ -223,7 +223,7 @@ def pipeline(env: dict, cwd, expect_launched: int) -> float:
 def server_pair(server: TeamServer, env: dict) -> dict:
     """Cold then warm run against the server, with the requests and server CPU of each."""
     out = {}
-    for phase, launched in (("cold", 6), ("warm", 0)):
+    for phase, launched in (("cold", c.DEFAULT_RUNS), ("warm", 0)):
         offset, cpu = server.log_offset(), server.cpu_seconds()
         seconds = pipeline(env, server.base, launched)
         time.sleep(0.5)  # the access log's last lines
@@ -240,7 +240,7 @@ def measure_ratio(server: TeamServer, repeats: int, configs: list[str]) -> dict:
         with c.Store() as store:
             store.init()
             c.log(f"ratio, repeat {i + 1}/{repeats}: sqlite cold + warm")
-            row["sqlite"] = {"cold": {"seconds": pipeline(store.env(), store.dir, 6)},
+            row["sqlite"] = {"cold": {"seconds": pipeline(store.env(), store.dir, c.DEFAULT_RUNS)},
                              "warm": {"seconds": pipeline(store.env(), store.dir, 0)}}
         for name in configs:
             server.use(name)
