@@ -362,10 +362,13 @@ def report(data: dict) -> str:
                            title=f"Where the cold wall time goes (one instrumented run, not a timed repeat; "
                                  f"stage categories along the critical path {' -> '.join(an['chain'])})"))
         present = [s for s in c.STAGES if s in an["stages"]]
-        keys = [k for k in an["stages"][present[0]] if not k.startswith("_")]
-        rows = [[k] + [_fmt(an["stages"][s].get(k)) for s in present] for k in keys]
-        out.append("")
-        out.append(c.table(["per stage (probe run), s"] + present, rows))
+        if present:
+            keys = [k for k in an["stages"][present[0]] if not k.startswith("_")]
+            rows = [[k] + [_fmt(an["stages"][s].get(k)) for s in present] for k in keys]
+            out.append("")
+            out.append(c.table(["per stage (probe run), s"] + present, rows))
+        else:
+            out.append("(the probe recorded no stage process: per-stage phases not shown)")
         out.append("")
         out.append(c.table(["mlflow CLI process (probe run)", "value"],
                            [(k, _fmt(v)) for k, v in an["cli"].items()]))
@@ -411,6 +414,7 @@ def main() -> None:
         data["apportion"] = apportion(data["breakdown"])
         c.log("python -X importtime per stage")
         data["importtime"] = {s: importtime_by_package(c.STAGE_IMPORTS[s]) for s in c.STAGES}
+    c.save("pipeline_overhead", data, "")  # the measurements kept even if the report fails
     text = report(data)
     c.save("pipeline_overhead", data, text)
     print(text)

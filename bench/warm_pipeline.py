@@ -2,7 +2,7 @@
 `mlflow run -e noop` and against the floor noop + one interpreter importing mlflow.
 
 One cold run fills a fresh store; then, per repeat and side by side: the warm run (must print
-``main: 0 launched, 6 reused in X s``), the noop run, and ``python -c "import mlflow;
+``main: 0 launched, 8 reused in X s``), the noop run, and ``python -c "import mlflow;
 os._exit(0)"`` (starting and importing without the final clean-up, which main skips too by
 freezing the GC). floor = noop + import mlflow. Also reported: main's own resolution time (the X above).
 One extra warm run and one noop run with the timing probe (bench/_probe) split the warm time
@@ -85,7 +85,7 @@ def report(data: dict) -> str:
     reps = data["repeats"]
     med = c.median
     rows = []
-    for label, key in (("warm mlflow run (6 reused)", "warm"), ("noop mlflow run", "noop"),
+    for label, key in (("warm mlflow run (every stage reused)", "warm"), ("noop mlflow run", "noop"),
                        ("python -c 'import mlflow' (exit without teardown)", "import_mlflow"),
                        ("  the same with the interpreter's teardown", "import_mlflow_teardown"),
                        ("floor = noop + import mlflow", "floor"),
@@ -123,7 +123,7 @@ def report(data: dict) -> str:
             ("main: store init + resume parent run", m["start_run (store init + resume parent)"], 0.0),
             ("main: params/tags + Pipeline init", m["log params/tags"]
              + m["Pipeline.__init__ (MLproject, source fingerprint)"], 0.0),
-            ("main: resolution (6 cache lookups)", m["Pipeline.run (resolve all stages)"], 0.0),
+            ("main: resolution (a cache lookup per stage)", m["Pipeline.run (resolve all stages)"], 0.0),
             ("main: record_lineage", m["record_lineage"], 0.0),
             ("main: end_run + atexit", m["end_run + atexit"], 0.0),
             ("CLI: child finalise + set_terminated",
