@@ -48,7 +48,7 @@ def check_options(options: dict) -> dict:
     refuses any other); bounds of single parameters are checked by their click options. This
     checks how they fit together, with the data directory and with MLproject.
     """
-    from foodcast.domain.estimators import forecast_model
+    from foodcast.domain.model_settings import check_model_settings
     from foodcast.domain.forecast import past_weeks
     from foodcast.domain.transform import check_week_range
     from foodcast.domain.weeks import describe_weeks
@@ -93,7 +93,7 @@ def check_options(options: dict) -> dict:
         raise FoodcastError("level_scaled=true divides by the level feature: it needs level_weeks >= 1")
     if options["estimator"] == "profile" and not options["profile_weeks"]:
         raise FoodcastError("estimator=profile forecasts from the profile feature: it needs profile_weeks >= 1")
-    forecast_model(**stages.model_settings(options))  # refuses what the model would
+    check_model_settings(**stages.model_settings(options))  # what the model would refuse, without scikit-learn
     if options["model"] == "champion" and not options["registered_model_name"]:
         raise FoodcastError("model=champion predicts with the registered model's champion: give a registered_model_name")
     return options

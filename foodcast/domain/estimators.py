@@ -13,9 +13,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
+from foodcast.domain.model_settings import check_model_settings
 from foodcast.errors import FoodcastError
 
-MODELS = ("random_forest", "gradient_boosting", "profile")
 
 #: The tutorial's model: ``MultiModel(RandomForestRegressor(10, random_state=42), 10)``.
 TUTORIAL_MODEL = {"model": "random_forest", "n_estimators": 10, "max_depth": 0, "min_samples_leaf": 1,
@@ -252,14 +252,8 @@ def make_estimator(model: str = "gradient_boosting", n_estimators: int = 100, ma
     from sklearn.dummy import DummyRegressor
     from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 
+    check_model_settings(model, n_estimators, max_depth, min_samples_leaf, n_bins)
     n_estimators, max_depth, min_samples_leaf = int(n_estimators), int(max_depth), int(min_samples_leaf)
-    if model not in MODELS:
-        raise FoodcastError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
-    if n_estimators < 1 or min_samples_leaf < 1 or max_depth < 0 or int(n_bins) < 1:
-        raise FoodcastError(
-            f"n_estimators, min_samples_leaf and n_bins must be >= 1 and max_depth >= 0, got "
-            f"{n_estimators}, {min_samples_leaf}, {n_bins} and {max_depth}"
-        )
     if model == "profile":
         estimator = ProfileRatioRegressor(n_bins=int(n_bins))
     elif model == "random_forest":
@@ -267,8 +261,6 @@ def make_estimator(model: str = "gradient_boosting", n_estimators: int = 100, ma
         estimator = RandomForestRegressor(n_estimators=n_estimators, random_state=42,
                                           max_depth=max_depth or None, min_samples_leaf=min_samples_leaf)
     else:
-        if max_depth == 0:
-            raise FoodcastError("max_depth=0 (unlimited) is for random_forest; boosting needs a depth >= 1")
         estimator = GradientBoostingRegressor(loss="absolute_error", n_estimators=n_estimators,
                                               max_depth=max_depth, min_samples_leaf=min_samples_leaf,
                                               init=DummyRegressor(), random_state=42)
@@ -344,10 +336,7 @@ def forecast_model(model: str = "gradient_boosting", n_estimators: int = 100, ma
     """
     from foodcast.domain.multi_model import MultiModel
 
-    if int(n_models) < 1:
-        raise FoodcastError(f"n_models must be >= 1, got {n_models}")
-    if not 0 < float(interval_level) < 1:
-        raise FoodcastError(f"interval_level must be between 0 and 1 (exclusive), got {interval_level}")
+    check_model_settings(model, n_estimators, max_depth, min_samples_leaf, n_bins, n_models, interval_level)
     return MultiModel(
         make_estimator(model, n_estimators, max_depth, min_samples_leaf, level_scaled, n_bins),
         n_models=int(n_models),
