@@ -151,10 +151,13 @@ def test_the_model_loads_in_a_fresh_environment_without_this_repository(registry
     model_uri = f"runs:/{first['train'][1]}/{catalog.MULTI_MODEL}"
     requirements = mlflow.pyfunc.get_model_dependencies(model_uri)
     env_dir = tmp_path / "fresh"
-    subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(env_dir)], check=True)
+    # uv trusts its own certificate bundle unless told to use the system's (where a proxy's CA,
+    # which pip is configured with, may be): the system's, under both names uv has used.
+    uv_env = {**os.environ, "UV_SYSTEM_CERTS": "1", "UV_NATIVE_TLS": "1"}
+    subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(env_dir)], check=True, env=uv_env)
     python = env_dir / "bin" / "python"
     subprocess.run([uv, "pip", "install", "--quiet", "--python", str(python), "-r", requirements], check=True,
-                   timeout=900)
+                   timeout=900, env=uv_env)
     x_pred = Path(mlflow.artifacts.download_artifacts(run_id=first["future"][1], dst_path=str(tmp_path / "x"),
                                                       artifact_path=catalog.artifact_path(catalog.X_PRED)))
     script = (
