@@ -101,7 +101,8 @@ def stage_command(stage: Stage):
             # every run id it is given is an upstream run (predict's train run is optional)
             upstream = {name[: -len("_run_id")]: value for name, value in values.items()
                         if name.endswith("_run_id") and value}
-            with step_run(stage.name, values, upstream=upstream):
+            texts = {p.name: p.text(values[p.name]) for p in stage.all_params}
+            with step_run(stage.name, texts, upstream=upstream):
                 body(**values)
 
         return click.command(name=stage.name, cls=_StageCommand, help=body.__doc__)(

@@ -14,12 +14,21 @@ SOURCE_PATTERNS = ("MLproject", "main.py", "steps/**/*.py", "foodcast/**/*.py", 
 DEPENDENCY_FILES = ("pyproject.toml", "conda.yaml")
 
 
-def _digest(root: Path, paths) -> str:
+def file_digest(path) -> str:
+    """SHA-256 of a file's bytes."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def files_digest(root, paths) -> str:
+    """SHA-256 over the paths (relative to ``root``) and contents of ``paths``."""
+    root = Path(root)
     sha = hashlib.sha256()
     for path in sorted(paths):
-        sha.update(path.relative_to(root).as_posix().encode())
-        sha.update(b"\0")
-        sha.update(hashlib.sha256(path.read_bytes()).digest())
+        sha.update(Path(path).relative_to(root).as_posix().encode() + b"\0" + file_digest(path).encode())
     return sha.hexdigest()
 
 
@@ -28,7 +37,7 @@ def source_fingerprint(project_dir) -> str:
     root = Path(project_dir).resolve()
     paths = {p for pattern in SOURCE_PATTERNS for p in root.glob(pattern)
              if p.is_file() and "__pycache__" not in p.parts}
-    return _digest(root, paths)
+    return files_digest(root, paths)
 
 
 def batches_fingerprint(data_dir, start_week: int, end_week: int) -> str:
@@ -39,7 +48,7 @@ def batches_fingerprint(data_dir, start_week: int, end_week: int) -> str:
     from foodcast.infrastructure.batches import batch_files
 
     root = Path(data_dir).resolve()
-    files = _digest(root, [p.resolve() for p in batch_files(root, start_week, end_week)])
+    files = files_digest(root, [p.resolve() for p in batch_files(root, start_week, end_week)])
     spans = chain_coverage(root, start_week, end_week).spans
     return hashlib.sha256(json.dumps([files, spans]).encode()).hexdigest()
 
@@ -77,7 +86,7 @@ def environment_fingerprint(project_dir, packages, versions: dict | None = None)
     payload = {
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "packages": package_versions(packages) if versions is None else versions,
-        "dependency_files": _digest(root, files),
+        "dependency_files": files_digest(root, files),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 

@@ -9,9 +9,11 @@ one that does not match.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from urllib.parse import unquote, urlparse
+
+from foodcast.application.catalog import artifact_path
+from foodcast.application.fingerprint import file_digest, files_digest
 
 PREFIX = "foodcast.sha256."
 
@@ -26,22 +28,9 @@ def model_tag(name: str) -> str:
     return f"{PREFIX}model.{name}"
 
 
-def file_digest(path) -> str:
-    """SHA-256 of a file's bytes."""
-    sha = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
-
-
 def tree_digest(root) -> str:
     """SHA-256 over the relative paths and contents of every file under ``root``."""
-    root = Path(root)
-    sha = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        sha.update(path.relative_to(root).as_posix().encode() + b"\0" + file_digest(path).encode())
-    return sha.hexdigest()
+    return files_digest(root, (p for p in Path(root).rglob("*") if p.is_file()))
 
 
 def _local(uri: str) -> Path | None:
@@ -87,8 +76,8 @@ def mismatch(run, artifacts=(), models: dict | None = None) -> str | None:
         ``{name: artifact location}`` of logged models to check.
     """
     tags = run.data.tags
-    for directory, name in artifacts:
-        path = f"{directory}/{name}"
+    for artifact in artifacts:
+        path = artifact_path(artifact)
         expected = tags.get(artifact_tag(path))
         if expected is None:
             return f"{path} has no recorded checksum"

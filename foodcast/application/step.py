@@ -32,7 +32,7 @@ def step_run(stage: str, params: dict, upstream: dict | None = None):
     stage : str
         Stage name from :mod:`foodcast.application.catalog`.
     params : dict
-        The stage's parameters.
+        The stage's parameters, as ``mlflow run`` passes them (``Param.text``).
     upstream : dict, optional
         ``{upstream stage: run id}`` of the runs this stage consumes.
     """
@@ -43,7 +43,7 @@ def step_run(stage: str, params: dict, upstream: dict | None = None):
         with interruptible(), mlflow.start_run() as run:
             run_id = run.info.run_id
             logged = run.data.params  # `mlflow run` logged them already, as it passed them
-            mlflow.log_params({k: _text(v) for k, v in params.items() if k not in logged})
+            mlflow.log_params({k: v for k, v in params.items() if k not in logged})
             tags = {catalog.STEP_TAG: stage, "mlflow.runName": stage, **owner_tags()}
             tags.update({catalog.upstream_tag(s): rid for s, rid in upstream.items()})
             mlflow.set_tags(tags)
@@ -74,10 +74,6 @@ def _describe(stage: str, run_id: str, error: str | None = None) -> None:
     if stage in STAGES:
         run = mlflow.tracking.MlflowClient().get_run(run_id)
         mlflow.set_tag(NOTE_TAG, stage_description(STAGES[stage], run, error))
-
-
-def _text(value) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def exit_without_final_collection() -> None:

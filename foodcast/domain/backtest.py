@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from foodcast.errors import FoodcastError
@@ -117,27 +116,21 @@ def week_sets(hourly: pd.DataFrame, week: int, window_weeks: int, features: dict
 
 
 def backtest_week(hourly: pd.DataFrame, week: int, window_weeks: int, features: dict, model: dict) -> dict:
-    """Forecast one target week and score it; one row of :attr:`Backtest.weeks`."""
+    """Forecast one target week and score it as ``evaluate`` does (:func:`scoring.score_week`);
+    one row of :attr:`Backtest.weeks`."""
     from foodcast.domain.estimators import forecast_model
+    from foodcast.domain.scoring import score_week, split_actuals
 
     x, y, x_pred = week_sets(hourly, week, window_weeks, features)
     preds = forecast_model(**model).fit(x, y).predict_frame(x_pred)
-    truth = week_slice(hourly, week, week)["cash_in"].to_numpy()
-    naive = week_slice(hourly, week - 1, week - 1)["cash_in"].to_numpy()
-    mean4 = np.mean([week_slice(hourly, week - k, week - k)["cash_in"].to_numpy() for k in range(1, 5)], axis=0)
-    if not len(truth) == len(naive) == len(mean4) == len(preds):
-        raise FoodcastError(f"week {week}: the target week or one of the 4 weeks before it is incomplete")
-    lower, upper = preds["y_lower"].to_numpy(), preds["y_upper"].to_numpy()
-    inside = (truth >= lower) & (truth <= upper)
-    open_hours = (upper > 0) | (truth != 0)
+    truth, history = split_actuals(week_slice(hourly, week - 4, week), week)
+    metrics, table = score_week(preds, truth, history)
+    inside = (table["actual"] >= table["y_lower"]) & (table["actual"] <= table["y_upper"])
+    open_hours = (table["y_upper"] > 0) | (table["actual"] != 0)
     return {
         "week": int(week),
-        "mae_model": float(np.mean(np.abs(preds["y_pred"].to_numpy() - truth))),
-        "mae_naive": float(np.mean(np.abs(naive - truth))),
-        "mae_mean4": float(np.mean(np.abs(mean4 - truth))),
-        "coverage": float(np.mean(inside)),
-        "width": float(np.mean(upper - lower)),
-        "coverage_open": float(np.mean(inside[open_hours])) if open_hours.any() else 1.0,
+        **{name: metrics[name] for name in ("mae_model", "mae_naive", "mae_mean4", "coverage", "width")},
+        "coverage_open": float(inside[open_hours].mean()) if open_hours.any() else 1.0,
     }
 
 
