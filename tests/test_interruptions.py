@@ -16,7 +16,7 @@ from conftest import SMALL, Runner, stage_lines
 from fixtures import make_batches
 from mlflow.tracking import MlflowClient
 
-from foodcast.application import catalog
+from foodcast.application import catalog, pipeline
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -124,13 +124,29 @@ def test_sigterm_to_the_group_ends_every_run_and_the_next_run_reuses_what_finish
     parent = [r for r in statuses["FAILED"] if r.data.tags.get(catalog.STEP_TAG) == "main"]
     assert len(parent) == 1 and "interrupted by SIGTERM" in parent[0].data.tags[catalog.ERROR_TAG]
     finished = {r.data.tags[catalog.STEP_TAG] for r in statuses["FINISHED"]}
-    assert {"load", "future", "features"} <= finished
+    assert {"load", "features"} <= finished  # (future runs beside them: finished, or stopped)
 
     proc = runner.mlflow_run(**SMALL)
     lines = stage_lines(proc.stdout)
     for stage in finished:
         assert lines[stage][0] == "reused", (stage, proc.stdout)
     assert "RUNNING" not in runs_by_status(client)
+
+
+def test_sigterm_while_a_stage_waits_for_a_free_slot_ends_without_waiting_for_it(pipeline_dir):
+    """One stage at a time: when features ends, validate starts and train waits for the slot.
+    Stopped then, main must not wait for the stage that never started (it did, for the whole
+    grace period it gives running stages, and then some)."""
+    runner, client = pipeline_dir
+    runner.env["FOODCAST_MAX_PARALLEL"] = "1"
+    started = Started(runner, **SMALL)
+    started.wait_for("train: launching")
+    os.killpg(started.proc.pid, signal.SIGTERM)
+    assert started.gone_within(pipeline.STOP_GRACE * 0.6) == [], "".join(started.stderr)[-3000:]
+    assert "interrupted by SIGTERM" in "".join(started.stderr)
+    statuses = runs_by_status(client)
+    assert "RUNNING" not in statuses
+    assert "train" not in {r.data.tags.get(catalog.STEP_TAG) for rs in statuses.values() for r in rs}
 
 
 def test_kill_9_of_the_group_leaves_no_process_and_the_next_run_cleans_up(pipeline_dir):

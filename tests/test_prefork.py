@@ -182,7 +182,7 @@ def gone_within(pid: int, seconds: float) -> bool:
             with open(f"/proc/{pid}/stat") as f:
                 if f.read().rsplit(")", 1)[1].split()[0] == "Z":
                     return True  # dead, waiting for its parent to collect it
-        except FileNotFoundError:
+        except OSError:  # gone (FileNotFoundError; ProcessLookupError when reaped mid-read)
             return True
         time.sleep(0.05)
     return False

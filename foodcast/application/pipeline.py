@@ -363,7 +363,10 @@ class Pipeline:
                     graph.done(node.key)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
-            self._stop(running, server)
+            # A stage still waiting for a free worker is cancelled: never started, and never
+            # "done" for wait() either (a cancelled future is only reported once a worker has
+            # picked it up); wait for the ones that run.
+            self._stop([f for f in running if not f.cancelled()], server)
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -45,6 +45,7 @@ SWITCH_ENV = "FOODCAST_PREFORK"
 
 _LENGTH = struct.Struct("!I")
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_HELD = {signal.SIGCHLD, *_FORWARDED}  # blocked from fork() until the fork has its own handlers
 _IDLE_WAIT = 0.5  # seconds; select() wakes up earlier for a command, a signal or main's exit
 _ORPHAN_GRACE = 5.0  # seconds a fork whose command has gone gets to end before SIGKILL
 _STOP_GRACE = 10.0  # seconds a stopping server gives its forks before SIGKILL
@@ -411,7 +412,9 @@ def _fork_for(conn: socket.socket, state: _Server) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     # Until the fork is in `waiting`, its end must not be reported (nor lost): hold SIGCHLD.
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    # Hold the stop signals too: until the fork has its own handlers, one sent to it (by its
+    # command, passing on a SIGTERM) would reach the server's handler in the fork and be lost.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
     try:
         server_pid = os.getpid()
         pid = os.fork()
@@ -422,7 +425,7 @@ def _fork_for(conn: socket.socket, state: _Server) -> None:
         state.waiting[pid] = conn
         conn.sendall((json.dumps({"pid": pid}) + "\n").encode())
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
 
 
 def _die_with(server_pid: int) -> None:
@@ -451,7 +454,6 @@ def _become(request: dict, fds: list[int], inherited: list, server_pid: int) -> 
         # The stage's own subprocesses are its business: no more reporting (SIGCHLD was held
         # across the fork, and a child starts with no pending signal).
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         for sock in inherited:
             sock.close()
         for target, fd in enumerate(fds):
@@ -463,6 +465,7 @@ def _become(request: dict, fds: list[int], inherited: list, server_pid: int) -> 
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)  # a stop signal sent meanwhile acts now
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
