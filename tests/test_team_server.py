@@ -401,11 +401,6 @@ def _pid_of(pgid: int, needle: str) -> int:
     raise AssertionError(f"no process running {needle} in group {pgid}")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "main records a launched stage's cache key (tags foodcast.cache_key and foodcast.cache.<key>, "
-    "foodcast/application/pipeline.py Pipeline._launch) only after mlflow.run has returned: a "
-    "pipeline killed after the stage's run ended FINISHED and before that write leaves a FINISHED "
-    "run the cache can never find, so the next run computes the stage again"))
 def test_a_stage_that_finished_just_before_the_kill_is_reused(team, cold):
     """The kill lands between the end of a stage's run and main's next step. Forecasting
     another week launches future alone (the other stages of the cold run are reused); main is

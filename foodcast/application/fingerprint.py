@@ -98,3 +98,10 @@ def cache_key(entry_point: str, params: dict, sources: str, batches: str | None 
     payload = {"entry_point": entry_point, "params": params, "sources": sources, "batches": batches,
                "environment": environment}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def launch_id(stage: str, texts: dict) -> str:
+    """What tells one launch of a stage from another: the stage and its parameters as text
+    (as ``mlflow run`` passes them, and as the stage command reads them back)."""
+    payload = json.dumps({"stage": stage, "params": texts}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()

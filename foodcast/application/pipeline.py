@@ -13,6 +13,7 @@ launched as an ``mlflow.run`` of its entry point, nested under the parent run, o
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import re
@@ -35,6 +36,7 @@ from foodcast.application.fingerprint import (
     batches_fingerprint,
     cache_key,
     environment_fingerprint,
+    launch_id,
     source_fingerprint,
 )
 from foodcast.application.prefork import ForkServer, enabled as prefork_enabled
@@ -275,6 +277,7 @@ class Pipeline:
         self.nodes = {n.key: n for n in nodes}
         self.sources = source_fingerprint(self.project_dir)
         self.resolved: dict[tuple, Resolution] = {}
+        self.launch_keys: dict[str, str] = {}  # launch_id -> cache key, of the stages launched
         self.max_parallel = max_parallel()
         self.storage_dir = None
 
@@ -345,7 +348,13 @@ class Pipeline:
                         logger.info("stages start as forks of a server with their libraries imported "
                                     "(pid %d); FOODCAST_PREFORK=0 starts them cold", server.process.pid)
                     click.echo(f"{node.label}: launching")
-                    future = pool.submit(self._launch, node, params, ckey, experiment_id)
+                    texts = {p.name: p.text(params[p.name]) for p in node.stage.all_params}
+                    # The stage tags its own run with its key (step.launched_with_key), so that
+                    # the key is there before the run can end FINISHED; mlflow.run passes our
+                    # environment on to the stage command.
+                    self.launch_keys[launch_id(node.stage.name, texts)] = ckey
+                    os.environ[catalog.CACHE_KEYS_ENV] = json.dumps(self.launch_keys)
+                    future = pool.submit(self._launch, node, texts, params, ckey, experiment_id)
                     running[future] = node
                 if started:
                     continue  # reused nodes may have made others ready
@@ -398,9 +407,8 @@ class Pipeline:
         signal_all(set(children()) - spare, signal.SIGKILL)
         wait(running, timeout=5)
 
-    def _launch(self, node: Node, params: dict, ckey: str, experiment_id: str) -> Resolution:
+    def _launch(self, node: Node, texts: dict, params: dict, ckey: str, experiment_id: str) -> Resolution:
         try:
-            texts = {p.name: p.text(params[p.name]) for p in node.stage.all_params}
             submitted = mlflow.run(
                 str(self.project_dir), entry_point=node.stage.name, parameters=texts,
                 experiment_id=experiment_id, env_manager="local", synchronous=True,
@@ -417,9 +425,6 @@ class Pipeline:
         except Exception as exc:  # a bug, or the tracking store failing: report, don't hang main
             logger.exception("%s could not be launched", node.label)
             raise StageFailed(node.label, None, f"{type(exc).__name__}: {exc}") from None
-        self.client.log_batch(submitted.run_id, tags=[
-            RunTag(catalog.CACHE_KEY_TAG, ckey), RunTag(catalog.cache_index_tag(ckey), node.stage.name),
-        ])
         return Resolution(submitted.run_id, "launched", ckey, params)
 
 

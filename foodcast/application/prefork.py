@@ -283,7 +283,13 @@ def serve(listener: socket.socket, ready: list[str], idle: list[str]) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the commands and main, not the server
     state = _Server(listener)
-    signal.signal(signal.SIGTERM, lambda _signum, _frame: state.stop(time.monotonic()))
+
+    def on_sigterm(_signum, _frame):
+        state.stop(time.monotonic())
+        if not state.waiting:
+            raise SystemExit(0)  # no fork to wait for: end now, even in the middle of an import
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     for name in ready:
         _preload(name)
     signal.signal(signal.SIGCHLD, lambda _signum, _frame: state.report_ended())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import contextmanager
 
 import click
@@ -46,6 +47,11 @@ def step_run(stage: str, params: dict, upstream: dict | None = None):
             mlflow.log_params({k: v for k, v in params.items() if k not in logged})
             tags = {catalog.STEP_TAG: stage, "mlflow.runName": stage, **owner_tags()}
             tags.update({catalog.upstream_tag(s): rid for s, rid in upstream.items()})
+            key = launched_with_key(stage, params)
+            if key is not None:
+                # Launched by main: the run carries its cache key from the start, so that once
+                # it ends FINISHED the cache finds it even if main is killed a moment later.
+                tags.update(catalog.cache_tags(key, stage))
             mlflow.set_tags(tags)
             logger.info("%s: run %s started", stage, run_id)
             try:
@@ -74,6 +80,17 @@ def _describe(stage: str, run_id: str, error: str | None = None) -> None:
     if stage in STAGES:
         run = mlflow.tracking.MlflowClient().get_run(run_id)
         mlflow.set_tag(NOTE_TAG, stage_description(STAGES[stage], run, error))
+
+
+def launched_with_key(stage: str, params: dict) -> str | None:
+    """The cache key ``main`` computed for this launch (``FOODCAST_CACHE_KEYS``), if it
+    launched it."""
+    import json
+
+    from foodcast.application.fingerprint import launch_id
+
+    keys = json.loads(os.environ.get(catalog.CACHE_KEYS_ENV) or "{}")
+    return keys.get(launch_id(stage, params))
 
 
 def exit_without_final_collection() -> None:
