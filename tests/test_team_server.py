@@ -355,19 +355,11 @@ def test_postgres_down_longer_than_the_client_retries_then_the_next_run_recovers
     assert returncode != 0, stderr[-3000:]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "while the tracking store fails, main's errors escape as tracebacks: the worker threads of "
-    "Pipeline._resolve (foodcast/application/pipeline.py) join the parent run in their "
-    "initializer _join_parent (mlflow.start_run(run_id=...)); when that request fails the pool "
-    "is broken and BrokenThreadPool, not StageFailed, escapes run_pipeline, whose "
-    "`with mlflow.start_run()` then fails again in end_run; find_reusable in _resolve, the "
-    "get_run in Pipeline._launch's ExecutionException branch, set_tag/describe_main in "
-    "run_pipeline's StageFailed branch and step_run (foodcast/application/step.py) do not turn "
-    "an MlflowException into one line either"))
 def test_postgres_down_longer_than_the_client_retries_fails_with_one_line(outage):
     returncode, stderr, _ = outage
     assert returncode != 0
     assert len(error_lines(stderr)) == 1 and "Traceback" not in stderr, stderr[-6000:]
+    assert "the tracking store failed: /api/2.0/mlflow/" in error_lines(stderr)[0]
 
 
 def test_pipeline_killed_with_its_process_group(team, cold):

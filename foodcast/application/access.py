@@ -190,3 +190,18 @@ def _network_reason(exc: Exception, waited: float) -> str:
 def _unexpected(host: str, what: str, response) -> FoodcastError:
     body = " ".join(response.text.split())[:200]
     return FoodcastError(f"tracking server {host} answered HTTP {response.status_code} about {what}: {body}")
+
+
+def store_failure(exc: Exception) -> str:
+    """One line for a request the tracking store failed (an ``MlflowException``): for an HTTP
+    request, which endpoint and the underlying cause; else MLflow's message, first line, cut to
+    a readable length."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    request = re.match(r"API request to (\S+) failed", text)
+    if request is not None:
+        cause = re.search(r"Caused by \w+\((['\"])(.+?)\1\)", text)
+        endpoint = urlparse(request.group(1)).path
+        text = f"{endpoint} failed" + (f" ({cause.group(2)})" if cause else "")
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"the tracking store failed: {text}"

@@ -27,10 +27,11 @@ from typing import Mapping
 import click
 import mlflow
 from mlflow.entities import Metric, RunTag
-from mlflow.exceptions import ExecutionException
+from mlflow.exceptions import ExecutionException, MlflowException
 from mlflow.tracking import MlflowClient
 
 from foodcast.application import catalog, stages
+from foodcast.application.access import check_tracking_access, store_failure
 from foodcast.application.cache import find_reusable
 from foodcast.application.fingerprint import (
     batches_fingerprint,
@@ -320,10 +321,7 @@ class Pipeline:
         graph.prepare()
         failures: list[StageFailed] = []
         running = {}
-        # MLflow keeps the active run per thread: each worker joins the parent once, so that
-        # the runs mlflow.run creates there nest under it.
-        pool = ThreadPoolExecutor(self.max_parallel, thread_name_prefix="foodcast-stage",
-                                  initializer=_join_parent, initargs=(parent_id,))
+        pool = ThreadPoolExecutor(self.max_parallel, thread_name_prefix="foodcast-stage")
         try:
             while graph.is_active():
                 started = False
@@ -331,12 +329,15 @@ class Pipeline:
                     node = self.nodes[key]
                     try:
                         params = stage_params(node, self.options, self.resolved, self.late_values(node))
+                        ckey = self.node_key(node, params)
+                        hit = find_reusable(self.client, experiment_id, node.stage, ckey) \
+                            if self.options["use_cache"] else None
+                    except MlflowException as exc:
+                        failures.append(StageFailed(node.label, None, store_failure(exc)))
+                        continue
                     except Exception as exc:  # e.g. no champion to predict with
                         failures.append(StageFailed(node.label, None, f"{type(exc).__name__}: {exc}"))
                         continue
-                    ckey = self.node_key(node, params)
-                    hit = find_reusable(self.client, experiment_id, node.stage, ckey) \
-                        if self.options["use_cache"] else None
                     if hit is not None:
                         self.resolved[key] = Resolution(hit.info.run_id, "reused", ckey, params)
                         click.echo(f"{node.label}: reused run {hit.info.run_id}")
@@ -354,7 +355,7 @@ class Pipeline:
                     # environment on to the stage command.
                     self.launch_keys[launch_id(node.stage.name, texts)] = ckey
                     os.environ[catalog.CACHE_KEYS_ENV] = json.dumps(self.launch_keys)
-                    future = pool.submit(self._launch, node, texts, params, ckey, experiment_id)
+                    future = pool.submit(self._launch, node, texts, params, ckey, parent_id, experiment_id)
                     running[future] = node
                 if started:
                     continue  # reused nodes may have made others ready
@@ -407,8 +408,13 @@ class Pipeline:
         signal_all(set(children()) - spare, signal.SIGKILL)
         wait(running, timeout=5)
 
-    def _launch(self, node: Node, texts: dict, params: dict, ckey: str, experiment_id: str) -> Resolution:
+    def _launch(self, node: Node, texts: dict, params: dict, ckey: str, parent_id: str,
+                experiment_id: str) -> Resolution:
         try:
+            if mlflow.active_run() is None:
+                # MLflow keeps the active run per thread: each worker joins the parent once, so
+                # that the runs mlflow.run creates in it nest under the parent.
+                mlflow.start_run(run_id=parent_id)
             submitted = mlflow.run(
                 str(self.project_dir), entry_point=node.stage.name, parameters=texts,
                 experiment_id=experiment_id, env_manager="local", synchronous=True,
@@ -420,16 +426,17 @@ class Pipeline:
             run_id = found.group(1) if found else None
             message = "it crashed; see its output above"
             if run_id is not None:
-                message = self.client.get_run(run_id).data.tags.get(catalog.ERROR_TAG, message)
+                try:
+                    message = self.client.get_run(run_id).data.tags.get(catalog.ERROR_TAG, message)
+                except MlflowException as store:
+                    message = f"it failed, and then {store_failure(store)}"
             raise StageFailed(node.label, run_id, message) from None
-        except Exception as exc:  # a bug, or the tracking store failing: report, don't hang main
+        except MlflowException as exc:
+            raise StageFailed(node.label, None, store_failure(exc)) from None
+        except Exception as exc:  # a bug: report with its traceback, don't hang main
             logger.exception("%s could not be launched", node.label)
             raise StageFailed(node.label, None, f"{type(exc).__name__}: {exc}") from None
         return Resolution(submitted.run_id, "launched", ckey, params)
-
-
-def _join_parent(parent_id: str) -> None:
-    mlflow.start_run(run_id=parent_id)
 
 
 def record_lineage(client: MlflowClient, run_id: str, nodes: Mapping[tuple, Node],
@@ -475,6 +482,18 @@ def describe_main(client: MlflowClient, run_id: str, experiment_id: str, options
     client.log_batch(run_id, tags=[RunTag(NAME_TAG, main_name(options)), RunTag(NOTE_TAG, note)])
 
 
+def _failure_in_progress(exc: BaseException) -> str | None:
+    """The stage failure main was reporting when ``exc`` was raised, if it was."""
+    seen = exc.__context__
+    while seen is not None:
+        if isinstance(seen, StageFailed):
+            return str(seen)
+        if isinstance(seen, click.ClickException):
+            return seen.message
+        seen = seen.__context__
+    return None
+
+
 def run_pipeline(options: dict) -> dict[tuple, Resolution]:
     """Start (or resume, under ``mlflow run``) the parent run and resolve the whole DAG.
 
@@ -488,7 +507,6 @@ def run_pipeline(options: dict) -> dict[tuple, Resolution]:
     click.ClickException
         One line naming the failed stage, its run id and its error.
     """
-    from foodcast.application.access import check_tracking_access
     from foodcast.errors import FoodcastError
 
     configure_logging()
@@ -521,7 +539,7 @@ def run_pipeline(options: dict) -> dict[tuple, Resolution]:
             try:
                 resolved = pipeline.run(parent_id, experiment_id)
             except StageFailed as exc:
-                mlflow.set_tag(catalog.ERROR_TAG, str(exc))
+                mlflow.set_tag(catalog.ERROR_TAG, str(exc))  # (if the store fails here: see below)
                 describe(error=str(exc))
                 raise click.ClickException(str(exc)) from None
             except Interrupted as exc:
@@ -542,6 +560,13 @@ def run_pipeline(options: dict) -> dict[tuple, Resolution]:
         click.echo(f"Error: main (run {parent_id or 'not started'}): {exc}; the stages still running were "
                    "stopped, and their runs and this one are marked FAILED", err=True)
         raise SystemExit(exc.exit_code) from None
+    except MlflowException as exc:  # a request of main's own failed: the tracking store is failing
+        cause = _failure_in_progress(exc)
+        left = ("a run it leaves RUNNING is marked FAILED by the next pipeline" if parent_id
+                else "nothing was written")
+        if cause is not None:  # the store failed while main recorded a stage's failure
+            raise click.ClickException(f"{cause}; then {store_failure(exc)}; {left}") from None
+        raise click.ClickException(f"main (run {parent_id or 'not started'}): {store_failure(exc)}; {left}") from None
     finally:
         exit_without_final_collection()
     return resolved

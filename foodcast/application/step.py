@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 import click
 import mlflow
+from mlflow.exceptions import MlflowException
 
 from foodcast.application import catalog
 from foodcast.application.processes import Interrupted, interruptible, owner_tags
@@ -68,6 +69,10 @@ def step_run(stage: str, params: dict, upstream: dict | None = None):
     except Interrupted as exc:
         click.echo(f"Error: {stage} (run {run_id or 'not started'}): {exc}; the run is marked FAILED", err=True)
         raise SystemExit(exc.exit_code) from None
+    except MlflowException as exc:  # the tracking store failed a request: one line, not a traceback
+        from foodcast.application.access import store_failure
+
+        raise click.ClickException(f"{stage} (run {run_id or 'not started'}): {store_failure(exc)}") from None
     finally:
         exit_without_final_collection()
 
