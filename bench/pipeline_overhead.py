@@ -69,7 +69,9 @@ def inprocess_worker() -> None:
 
     from foodcast.application import catalog
     from foodcast.application.cache import find_reusable
+    from foodcast.application.fingerprint import hand_over_key
     from foodcast.application.pipeline import Pipeline, Resolution, record_lineage, stage_params
+    from foodcast.application.stages import param_texts
     from foodcast.settings import configure_logging
 
     t = time.perf_counter()
@@ -121,10 +123,10 @@ def inprocess_worker() -> None:
         child_id = child.info.run_id
         client.log_batch(child_id, params=[Param(k, str(v)) for k, v in params.items()])
         argv = [a for k, v in params.items() for a in (f"--{k.replace('_', '-')}", str(v))]
+        hand_over_key(stage, param_texts(node.stage.all_params, params), key)  # the stage tags its run, as under main
         before = time.perf_counter()
         run_stage(stage, argv, child_id)
         work = time.perf_counter() - before
-        client.set_tag(child_id, catalog.CACHE_KEY_TAG, key)
         pipeline.resolved[node.key] = Resolution(child_id, "launched", key)
         timings["stages"][stage] = work
         timings["main_side"][stage] = time.perf_counter() - t - work

@@ -62,10 +62,6 @@ def cache_index_tag(key: str) -> str:
     return f"{CACHE_INDEX_PREFIX}{key}"
 
 
-# Set by main for the stage commands it launches: {fingerprint.launch_id(stage, parameters): cache key}
-CACHE_KEYS_ENV = "FOODCAST_CACHE_KEYS"
-
-
 def cache_tags(key: str, stage: str) -> dict[str, str]:
     """The tags that make a run of ``stage`` findable by the cache under ``key``."""
     return {CACHE_KEY_TAG: key, cache_index_tag(key): stage}

@@ -15,7 +15,7 @@ import functools
 import click
 
 from foodcast.application import catalog
-from foodcast.application.stages import Param, Stage
+from foodcast.application.stages import Param, Stage, param_texts
 
 
 class _NonEmpty(click.ParamType):
@@ -101,8 +101,7 @@ def stage_command(stage: Stage):
             # every run id it is given is an upstream run (predict's train run is optional)
             upstream = {name[: -len("_run_id")]: value for name, value in values.items()
                         if name.endswith("_run_id") and value}
-            texts = {p.name: p.text(values[p.name]) for p in stage.all_params}
-            with step_run(stage.name, texts, upstream=upstream):
+            with step_run(stage.name, param_texts(stage.all_params, values), upstream=upstream):
                 body(**values)
 
         return click.command(name=stage.name, cls=_StageCommand, help=body.__doc__)(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 SOURCE_PATTERNS = ("MLproject", "main.py", "steps/**/*.py", "foodcast/**/*.py", "foodcast/**/*.yaml")
@@ -100,8 +101,30 @@ def cache_key(entry_point: str, params: dict, sources: str, batches: str | None 
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def launch_id(stage: str, texts: dict) -> str:
+# {launch id: cache key} of the stage commands main launches, in main's environment, which
+# mlflow.run passes on to each command: a stage tags its own run with its key from the start.
+CACHE_KEYS_ENV = "FOODCAST_CACHE_KEYS"
+
+
+def _launch_id(stage: str, texts: dict) -> str:
     """What tells one launch of a stage from another: the stage and its parameters as text
     (as ``mlflow run`` passes them, and as the stage command reads them back)."""
     payload = json.dumps({"stage": stage, "params": texts}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _handed_keys() -> dict:
+    return json.loads(os.environ.get(CACHE_KEYS_ENV) or "{}")
+
+
+def hand_over_key(stage: str, texts: dict, key: str) -> None:
+    """In ``main``, before launching ``stage`` with parameters ``texts``: give that launch's
+    command its cache key (read back with :func:`handed_key`)."""
+    keys = _handed_keys()
+    keys[_launch_id(stage, texts)] = key
+    os.environ[CACHE_KEYS_ENV] = json.dumps(keys)
+
+
+def handed_key(stage: str, texts: dict) -> str | None:
+    """In a stage command: the cache key ``main`` handed this launch, if main launched it."""
+    return _handed_keys().get(_launch_id(stage, texts))

@@ -13,7 +13,6 @@ launched as an ``mlflow.run`` of its entry point, nested under the parent run, o
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import re
@@ -37,7 +36,7 @@ from foodcast.application.fingerprint import (
     batches_fingerprint,
     cache_key,
     environment_fingerprint,
-    launch_id,
+    hand_over_key,
     source_fingerprint,
 )
 from foodcast.application.prefork import ForkServer, enabled as prefork_enabled
@@ -278,7 +277,6 @@ class Pipeline:
         self.nodes = {n.key: n for n in nodes}
         self.sources = source_fingerprint(self.project_dir)
         self.resolved: dict[tuple, Resolution] = {}
-        self.launch_keys: dict[str, str] = {}  # launch_id -> cache key, of the stages launched
         self.max_parallel = max_parallel()
         self.storage_dir = None
 
@@ -349,12 +347,10 @@ class Pipeline:
                         logger.info("stages start as forks of a server with their libraries imported "
                                     "(pid %d); FOODCAST_PREFORK=0 starts them cold", server.process.pid)
                     click.echo(f"{node.label}: launching")
-                    texts = {p.name: p.text(params[p.name]) for p in node.stage.all_params}
-                    # The stage tags its own run with its key (step.launched_with_key), so that
-                    # the key is there before the run can end FINISHED; mlflow.run passes our
-                    # environment on to the stage command.
-                    self.launch_keys[launch_id(node.stage.name, texts)] = ckey
-                    os.environ[catalog.CACHE_KEYS_ENV] = json.dumps(self.launch_keys)
+                    texts = stages.param_texts(node.stage.all_params, params)
+                    # The stage tags its own run with its key, so that the key is there before
+                    # the run can end FINISHED.
+                    hand_over_key(node.stage.name, texts, ckey)
                     future = pool.submit(self._launch, node, texts, params, ckey, parent_id, experiment_id)
                     running[future] = node
                 if started:
@@ -485,13 +481,9 @@ def describe_main(client: MlflowClient, run_id: str, experiment_id: str, options
 def _failure_in_progress(exc: BaseException) -> str | None:
     """The stage failure main was reporting when ``exc`` was raised, if it was."""
     seen = exc.__context__
-    while seen is not None:
-        if isinstance(seen, StageFailed):
-            return str(seen)
-        if isinstance(seen, click.ClickException):
-            return seen.message
+    while seen is not None and not isinstance(seen, (StageFailed, click.ClickException)):
         seen = seen.__context__
-    return None
+    return None if seen is None else str(seen)
 
 
 def run_pipeline(options: dict) -> dict[tuple, Resolution]:
@@ -518,7 +510,7 @@ def run_pipeline(options: dict) -> dict[tuple, Resolution]:
     try:
         with interruptible(), mlflow.start_run() as parent:
             parent_id, experiment_id = parent.info.run_id, parent.info.experiment_id
-            texts = {p.name: p.text(options[p.name]) for p in stages.main_params()}
+            texts = stages.param_texts(stages.main_params(), options)
             existing = parent.data.params
             mlflow.log_params({k: v for k, v in texts.items() if k not in existing})
             mlflow.set_tags({catalog.STEP_TAG: MAIN, "foodcast.next_week": options["next_week"], **owner_tags()})

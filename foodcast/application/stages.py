@@ -177,6 +177,11 @@ class Stage:
         return tuple(run_id_param(u) for u in self.upstream) + self.params
 
 
+def param_texts(params, values: Mapping) -> dict[str, str]:
+    """``{name: text}`` of ``params`` with ``values``, as ``mlflow run`` passes and logs them."""
+    return {p.name: p.text(values[p.name]) for p in params}
+
+
 # ----------------------------------------------------------------------------- parameters
 
 START_WEEK = Param("start_week", int, 180, "First training week (week 1 starts Monday 2014-12-29).", min=1)

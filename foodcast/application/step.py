@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from contextlib import contextmanager
 
 import click
@@ -11,6 +10,8 @@ import mlflow
 from mlflow.exceptions import MlflowException
 
 from foodcast.application import catalog
+from foodcast.application.access import store_failure
+from foodcast.application.fingerprint import handed_key
 from foodcast.application.processes import Interrupted, interruptible, owner_tags
 from foodcast.errors import FoodcastError
 from foodcast.settings import configure_logging
@@ -48,7 +49,7 @@ def step_run(stage: str, params: dict, upstream: dict | None = None):
             mlflow.log_params({k: v for k, v in params.items() if k not in logged})
             tags = {catalog.STEP_TAG: stage, "mlflow.runName": stage, **owner_tags()}
             tags.update({catalog.upstream_tag(s): rid for s, rid in upstream.items()})
-            key = launched_with_key(stage, params)
+            key = handed_key(stage, params)
             if key is not None:
                 # Launched by main: the run carries its cache key from the start, so that once
                 # it ends FINISHED the cache finds it even if main is killed a moment later.
@@ -70,8 +71,6 @@ def step_run(stage: str, params: dict, upstream: dict | None = None):
         click.echo(f"Error: {stage} (run {run_id or 'not started'}): {exc}; the run is marked FAILED", err=True)
         raise SystemExit(exc.exit_code) from None
     except MlflowException as exc:  # the tracking store failed a request: one line, not a traceback
-        from foodcast.application.access import store_failure
-
         raise click.ClickException(f"{stage} (run {run_id or 'not started'}): {store_failure(exc)}") from None
     finally:
         exit_without_final_collection()
@@ -85,17 +84,6 @@ def _describe(stage: str, run_id: str, error: str | None = None) -> None:
     if stage in STAGES:
         run = mlflow.tracking.MlflowClient().get_run(run_id)
         mlflow.set_tag(NOTE_TAG, stage_description(STAGES[stage], run, error))
-
-
-def launched_with_key(stage: str, params: dict) -> str | None:
-    """The cache key ``main`` computed for this launch (``FOODCAST_CACHE_KEYS``), if it
-    launched it."""
-    import json
-
-    from foodcast.application.fingerprint import launch_id
-
-    keys = json.loads(os.environ.get(catalog.CACHE_KEYS_ENV) or "{}")
-    return keys.get(launch_id(stage, params))
 
 
 def exit_without_final_collection() -> None:
