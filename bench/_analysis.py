@@ -10,12 +10,12 @@ import _common as c
 
 UPSTREAM = {s.name: list(s.upstream) for s in c.stages.PIPELINE}
 
-_ARTIFACT_READ = {"foodcast.application.upstream.read_frame", "foodcast.application.upstream.check_run"}
-_ARTIFACT_WRITE = {"foodcast.application.mlflow_utils.mlflow_log_pandas",
-                   "foodcast.application.mlflow_utils.mlflow_log_plotly"}
-_DATASETS = {"foodcast.application.datasets.log_input_frame"}
-_MODELS = {"foodcast.application.models.log_models", "foodcast.application.models.multi_model_predictor"}
-_METRICS = {"foodcast.application.metrics.log_validation_metrics", "mlflow.tracking.fluent.log_metrics",
+_ARTIFACT_READ = {"foodcast.tracking.artifacts.read_frame", "foodcast.tracking.runs.check_run"}
+_ARTIFACT_WRITE = {"foodcast.tracking.artifacts.mlflow_log_pandas",
+                   "foodcast.tracking.artifacts.mlflow_log_plotly"}
+_DATASETS = {"foodcast.tracking.datasets.log_input_frame"}
+_MODELS = {"foodcast.tracking.models.log_models", "foodcast.tracking.models.load_predictor"}
+_METRICS = {"foodcast.tracking.metrics.log_validation_metrics", "mlflow.tracking.fluent.log_metrics",
             "mlflow.tracking.fluent.set_tag", "mlflow.tracking.fluent.log_metric"}
 
 
@@ -61,10 +61,10 @@ def main_phases(main) -> dict:
     start_run = first(main, "mlflow.tracking.fluent.start_run", "MainThread")
     init = first(main, "Pipeline.__init__")
     prun = first(main, "Pipeline.run")
-    lineage = first(main, "foodcast.application.pipeline.record_lineage")
+    lineage = first(main, "foodcast.pipeline.runner.record_lineage")
     end_runs = c.spans(main, name="mlflow.tracking.fluent.end_run", thread="MainThread")
     last_end = end_runs[-1][2] if end_runs else (lineage[2] if lineage else prun[2])
-    finds = c.spans(main, name="foodcast.application.cache.find_reusable")
+    finds = c.spans(main, name="foodcast.pipeline.cache.find_reusable")
     return {
         "interpreter start": main["site"] - main["proc_start"],
         "imports + check_options": start_run[1] - main["site"],
@@ -74,7 +74,7 @@ def main_phases(main) -> dict:
         "Pipeline.run (resolve all stages)": prun[2] - prun[1],
         "  find_reusable total": sum(s[2] - s[1] for s in finds),
         "  find_reusable calls": len(finds),
-        "  fingerprints (batches) total": c.span_total(main, {"foodcast.application.fingerprint.batches_fingerprint"}),
+        "  fingerprints (batches) total": c.span_total(main, {"foodcast.data.coverage.batches_fingerprint"}),
         "record_lineage": (lineage[2] - lineage[1]) if lineage else 0.0,
         "end_run + atexit": main["exit"] - (lineage[2] if lineage else prun[2]),
         "SQL statements (main thread)": c.sql_stats(main, "MainThread")[0],

@@ -22,22 +22,25 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from foodcast.application import stages  # noqa: E402
+from foodcast.pipeline import stage_table as stages  # noqa: E402
+from foodcast.pipeline.stage_code import project_imports  # noqa: E402
+
 BENCH = REPO / "bench"
 RESULTS = BENCH / "results"
 PROBE_PATH = BENCH / "_probe"
 PYTHON = sys.executable
 VENV_BIN = str(Path(sys.executable).parent)
-# The stage DAG, from the registry: stages of a level can run at the same time (main starts them together).
+# The stage DAG, from the stage table: stages of a level can run at the same time (main starts them together).
 STAGES = tuple(s.name for s in stages.PIPELINE)
 # Runs a cold default pipeline launches: one per stage (the data holds week 201, so this run's
 # scorecard runs; the empty store has no earlier forecast of week 200 to score).
 DEFAULT_RUNS = len(STAGES)
 LEVELS = stages.levels()
-# What each stage's process imports: the stage frame's modules, then its body's (the registry's lists).
-STAGE_IMPORTS = {s.name: ["mlflow", *stages.COMMON_IMPORTS, *s.imports] for s in stages.PIPELINE}
-MAIN_IMPORTS = ["click", "mlflow", "foodcast.application.pipeline", "foodcast.domain.transform",
-                "foodcast.infrastructure.batches"]
+# What each stage's process imports: the project modules its command's run imports (its import
+# closure, as the cache key and main's fork server see it), their libraries coming with them.
+STAGE_IMPORTS = {s.name: ["mlflow", *(m for m in project_imports(REPO).stage_modules(s.name)
+                                      if not m.startswith("steps"))] for s in stages.PIPELINE}
+MAIN_IMPORTS = ["click", "mlflow", "foodcast.pipeline.runner", "foodcast.pipeline.main_options"]
 
 
 # ----------------------------------------------------------------------------- environment
@@ -213,7 +216,7 @@ def _numeric(text: str) -> bool:
 
 
 def code_state() -> dict:
-    """Which code was measured: git HEAD, uncommitted paths, foodcast's source fingerprint."""
+    """Which code was measured: git HEAD, uncommitted paths, the fingerprint of main's stages' code."""
     def git(*args):
         proc = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
         return proc.stdout.strip()
@@ -221,9 +224,9 @@ def code_state() -> dict:
     state = {"head": git("rev-parse", "HEAD"), "uncommitted": git("status", "--porcelain").splitlines(),
              "when": time.strftime("%Y-%m-%d %H:%M:%S"), "python": sys.version.split()[0], "cpus": os.cpu_count()}
     try:
-        from foodcast.application.fingerprint import source_fingerprint
+        from foodcast.pipeline.stage_code import code_fingerprint
 
-        state["source_fingerprint"] = source_fingerprint(REPO)
+        state["source_fingerprint"] = {stage: code_fingerprint(REPO, stage) for stage in STAGES}
     except Exception as exc:  # noqa: BLE001 - informative only
         state["source_fingerprint"] = f"unavailable: {exc}"
     return state

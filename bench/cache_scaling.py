@@ -12,7 +12,7 @@ start_week/end_week/... parameters). At each size:
   ``Pipeline(options).run(parent_id, experiment_id)`` (after one untimed warm-up), median of
   --resolve-repeats (default 7); also the ``find_reusable`` calls alone and the bare
   ``search_runs`` queries, both ways: on the *value* of ``foodcast.cache_key`` (the lookup before
-  commit 2043aae) and on the *name* of ``foodcast.cache.<key>`` (``catalog.cache_index_tag``, the
+  commit 2043aae) and on the *name* of ``foodcast.cache.<key>`` (``cache.cache_index_tag``, the
   lookup since; the bench adds that tag itself when the code predates it). Filler runs carry
   both tags. The tags table's primary key is (key, run_uuid): a filter on a tag's name is an
   index seek, one on its value scans every run carrying the tag;
@@ -75,7 +75,7 @@ def _fill_worker(args) -> int:
         if stage != "main":
             key = secrets.token_hex(32)
             tags["foodcast.cache_key"] = key
-            tags[f"foodcast.cache.{key}"] = stage  # the key in the tag's name (catalog.cache_index_tag)
+            tags[f"foodcast.cache.{key}"] = stage  # the key in the tag's name (cache.cache_index_tag)
             tags["mlflow.parentRunId"] = secrets.token_hex(16)
             for up in UPSTREAM.get(stage, []):
                 tags[f"foodcast.upstream.{up}_run_id"] = secrets.token_hex(16)
@@ -114,9 +114,8 @@ def resolve_worker(repeats: int) -> None:
     import mlflow
 
     import main as main_module
-    from foodcast.application import catalog
-    from foodcast.application.cache import find_reusable
-    from foodcast.application.pipeline import Pipeline
+    from foodcast.pipeline.cache import cache_index_tag, find_reusable
+    from foodcast.pipeline.runner import Pipeline
 
     client = mlflow.MlflowClient()
     options = main_module.check_options({p.name: p.default for p in c.stages.main_params()})
@@ -152,7 +151,7 @@ def resolve_worker(repeats: int) -> None:
         # (key, run_uuid), so it is an index seek; a tag's value is not indexed)
         for (stage, _), r in resolved.items():
             client.search_runs(experiment_ids=[experiment_id],
-                               filter_string=f"tags.`{catalog.cache_index_tag(r.cache_key)}` = '{stage}' "
+                               filter_string=f"tags.`{cache_index_tag(r.cache_key)}` = '{stage}' "
                                              "AND attributes.status = 'FINISHED'",
                                order_by=["attributes.start_time DESC"], max_results=1)
         named.append(time.perf_counter() - t)

@@ -1,6 +1,6 @@
 """Forecast accuracy: the library's rolling-origin backtest on the default data, step by step.
 
-For each target week w (default 160..259, 100 weeks) ``foodcast.domain.backtest.backtest``
+For each target week w (default 160..259, 100 weeks) ``foodcast.core.backtest.backtest``
 trains on weeks w-21..w-1 and forecasts week w through the pipeline's own functions (``etl``,
 ``features_offline``, ``prediction_set``'s ``week_rows``, ``estimators.forecast_model``); see
 its docstring. This script only chooses configurations and prints tables.
@@ -45,8 +45,8 @@ BOOSTING = {"model": "gradient_boosting", "n_estimators": 100, "max_depth": 5, "
 
 
 def step(name, features=None, model=None, window=21, n_models=1, level=0.8):
-    from foodcast.domain.estimators import DEFAULT_MODEL
-    from foodcast.domain.feature_engineering import DEFAULT_FEATURES
+    from foodcast.core.estimators import DEFAULT_MODEL
+    from foodcast.core.features import DEFAULT_FEATURES
 
     return {"name": name, "features": {**DEFAULT_FEATURES, **(features or {})},
             "model": {**DEFAULT_MODEL, **(model or {}), "n_models": n_models, "interval_level": level},
@@ -55,8 +55,8 @@ def step(name, features=None, model=None, window=21, n_models=1, level=0.8):
 
 def steps() -> list[dict]:
     """The configurations tried, in the order they were tried; the first row is the default."""
-    from foodcast.domain.estimators import TUTORIAL_MODEL
-    from foodcast.domain.feature_engineering import TUTORIAL_FEATURES
+    from foodcast.core.estimators import TUTORIAL_MODEL
+    from foodcast.core.features import TUTORIAL_FEATURES
 
     calendar = {"lag_in_week": 0, "level_weeks": 0, "calendar_index": False, **NO_PROFILE}
     level5 = {"lag_in_week": 0, "level_weeks": 5, "calendar_index": True, **NO_PROFILE}
@@ -102,9 +102,9 @@ def fit_seconds(config: dict, hourly, repeats: int = 3) -> dict:
     """
     import statistics
 
-    from foodcast.domain.backtest import week_slice
-    from foodcast.domain.estimators import forecast_model
-    from foodcast.domain.feature_engineering import features_offline
+    from foodcast.core.features import features_offline
+    from foodcast.core.hourly import week_slice
+    from foodcast.core.multi_model import forecast_model
 
     train = features_offline(week_slice(hourly, *FIT_WEEKS), **config["features"])
     x, y = train.drop(columns=["order_date", "cash_in"]), train["cash_in"]
@@ -118,7 +118,7 @@ def fit_seconds(config: dict, hourly, repeats: int = 3) -> dict:
 
 
 def run(config: dict, weeks, jobs: int, data_dir, hourly) -> dict:
-    from foodcast.domain.backtest import backtest
+    from foodcast.core.backtest import backtest
 
     started = time.perf_counter()
 
@@ -127,8 +127,8 @@ def run(config: dict, weeks, jobs: int, data_dir, hourly) -> dict:
             c.log(f"  {config['name']}: {done}/{total} weeks (week {row['week']}: "
                   f"model {row['mae_model']:.1f}, naive {row['mae_naive']:.1f})")
 
-    result = backtest(data_dir, weeks[0], weeks[-1], window_weeks=config["window"], features=config["features"],
-                      model=config["model"], jobs=jobs, progress=progress, hourly=hourly)
+    result = backtest(hourly, weeks[0], weeks[-1], window_weeks=config["window"], features=config["features"],
+                      model=config["model"], jobs=jobs, progress=progress)
     s = result.summary
     c.log(f"{config['name']}: model/naive {s['ratio_naive']:.4f}, model/mean4 {s['ratio_mean4']:.4f}, "
           f"weeks beating naive {s['share_weeks_beating_naive']:.0%}, coverage {s['coverage_open']:.1%} "
@@ -194,7 +194,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, help="ignored (deterministic); accepted for run_all.py")
     args = parser.parse_args()
 
-    from foodcast.domain.transform import etl
+    from foodcast.data.chain import etl
     from foodcast.settings import data_dir
 
     first, last = (170, 209) if args.quick else (args.first_week, args.last_week)

@@ -67,12 +67,12 @@ def inprocess_worker() -> None:
     import mlflow
     from mlflow.entities import Param
 
-    from foodcast.application import catalog
-    from foodcast.application.cache import find_reusable
-    from foodcast.application.fingerprint import hand_over_key
-    from foodcast.application.pipeline import Pipeline, Resolution, record_lineage, stage_params
-    from foodcast.application.stages import param_texts
+    from foodcast.pipeline.cache import find_reusable, pass_cache_key
+    from foodcast.pipeline.params import param_texts
+    from foodcast.pipeline.plan import Resolution, stage_params
+    from foodcast.pipeline.runner import Pipeline, record_lineage
     from foodcast.settings import configure_logging
+    from foodcast.tracking import names
 
     t = time.perf_counter()
     client = mlflow.MlflowClient()
@@ -87,7 +87,7 @@ def inprocess_worker() -> None:
     parent = mlflow.start_run()
     parent_id, experiment_id = parent.info.run_id, parent.info.experiment_id
     mlflow.log_params({k: (str(v).lower() if isinstance(v, bool) else v) for k, v in options.items()})
-    mlflow.set_tags({catalog.STEP_TAG: "main", "foodcast.next_week": options["next_week"]})
+    mlflow.set_tags({names.STEP_TAG: names.MAIN, names.NEXT_WEEK_TAG: options["next_week"]})
     pipeline = Pipeline(options)
     timings["main_side"]["setup"] = time.perf_counter() - t
 
@@ -123,7 +123,7 @@ def inprocess_worker() -> None:
         child_id = child.info.run_id
         client.log_batch(child_id, params=[Param(k, str(v)) for k, v in params.items()])
         argv = [a for k, v in params.items() for a in (f"--{k.replace('_', '-')}", str(v))]
-        hand_over_key(stage, param_texts(node.stage.all_params, params), key)  # the stage tags its run, as under main
+        pass_cache_key(stage, param_texts(node.stage.all_params, params), key)  # the stage tags its run, as under main
         before = time.perf_counter()
         run_stage(stage, argv, child_id)
         work = time.perf_counter() - before

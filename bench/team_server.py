@@ -55,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c  # noqa: E402
 import cache_scaling  # noqa: E402
 
-from foodcast.infrastructure import teamserver  # noqa: E402
+from foodcast.teamserver import server as teamserver  # noqa: E402
 
 CONFIGS = {
     # what `python -m foodcast server start` runs by default

@@ -1,10 +1,10 @@
 """backtest: the forecast replayed over many past weeks (rolling origin), on demand."""
 
-from foodcast.application import stages
-from foodcast.application.command import stage_command
+from foodcast.pipeline.command import stage_command
+from foodcast.pipeline.stages.backtest import BACKTEST, backtest_batch_weeks
 
 
-@stage_command(stages.BACKTEST)
+@stage_command(BACKTEST)
 def backtest(first_week, last_week, window_weeks, allow_missing, **settings):
     """For each target week from FIRST_WEEK to LAST_WEEK, do what a weekly run would: load the
     WINDOW_WEEKS weeks before it from the batches (FOODCAST_DATA_DIR, default data/), build the
@@ -12,27 +12,27 @@ def backtest(first_week, last_week, window_weeks, allow_missing, **settings):
     4-week same-hour mean, and the interval's coverage and width. Weeks run in parallel on every
     core; a line per week as it ends. Logs metrics mae_model, mae_naive, mae_mean4, coverage,
     coverage_open (the coverage of the hours that can trade) and width with step = target week,
-    their means over the weeks (mean_mae_model, ...), the summary ratio_naive, ratio_mean4, share_weeks_beating_naive, backtest/weeks.csv (week, mae_model, mae_naive,
-    mae_mean4, coverage, width, coverage_open) and plots/backtest.html. Not a stage of main."""
+    their means over the weeks (mean_mae_model, ...), the summary ratio_naive, ratio_mean4,
+    share_weeks_beating_naive, backtest/weeks.csv (week, mae_model, mae_naive, mae_mean4,
+    coverage, width, coverage_open) and plots/backtest.html. Not a stage of main."""
     import time
 
     import click
     import mlflow
 
-    from foodcast.application import catalog
-    from foodcast.application.datasets import coverage_notes, log_batches_input
-    from foodcast.application.metrics import log_step_metrics
-    from foodcast.application.mlflow_utils import mlflow_log_pandas, mlflow_log_plotly
-    from foodcast.domain.backtest import backtest as replay, plotly_backtest
-    from foodcast.domain.transform import read_chain
+    from foodcast.core.backtest import backtest as replay
+    from foodcast.pipeline.params import feature_settings, model_settings
     from foodcast.settings import data_dir
+    from foodcast.tracking import names
+    from foodcast.tracking.artifacts import mlflow_log_pandas, mlflow_log_plotly
+    from foodcast.tracking.datasets import read_logged_batches
+    from foodcast.tracking.metrics import log_step_metrics
+    from foodcast.tracking.plots import plotly_backtest
 
-    features, model = stages.feature_settings(settings), stages.model_settings(settings)
-    first, last = stages.BACKTEST.batch_weeks({"first_week": first_week, "last_week": last_week,
-                                               "window_weeks": window_weeks, **features})
-    hourly, coverage = read_chain(data_dir(), first, last, allow_missing=allow_missing)
-    mlflow.set_tag("foodcast.coverage", coverage.summary())
-    log_batches_input(hourly, data_dir(), first, last, notes=coverage_notes(coverage, allow_missing))
+    features, model = feature_settings(settings), model_settings(settings)
+    weeks = backtest_batch_weeks({"first_week": first_week, "last_week": last_week, "window_weeks": window_weeks,
+                                  **features})
+    hourly, _ = read_logged_batches(data_dir(), *weeks, allow_missing)
     started = time.perf_counter()
 
     def progress(done, total, row):
@@ -40,15 +40,14 @@ def backtest(first_week, last_week, window_weeks, allow_missing, **settings):
                    f"naive {row['mae_naive']:.2f}, 4-week mean {row['mae_mean4']:.2f}, "
                    f"coverage {100 * row['coverage']:.0f} %")
 
-    result = replay(data_dir(), first_week, last_week, window_weeks, features, model, progress=progress,
-                    hourly=hourly)
+    result = replay(hourly, first_week, last_week, window_weeks, features, model, progress=progress)
     log_step_metrics(result.weeks, step="week")
     # The means over weeks of the weekly metrics are named mean_<metric>: not another step of them.
     weekly = set(result.weeks.columns)
     mlflow.log_metrics({(f"mean_{k}" if k in weekly else k): v for k, v in result.summary.items()}
                        | {"seconds": time.perf_counter() - started})
-    mlflow_log_pandas(result.weeks, *catalog.BACKTEST_WEEKS)
-    mlflow_log_plotly(plotly_backtest(result.weeks, model["interval_level"]), *catalog.BACKTEST_PLOT)
+    mlflow_log_pandas(result.weeks, *names.BACKTEST_WEEKS)
+    mlflow_log_plotly(plotly_backtest(result.weeks, model["interval_level"]), *names.BACKTEST_PLOT)
     s = result.summary
     click.echo(f"backtest: {s['n_weeks']} weeks in {time.perf_counter() - started:.0f}s: model / seasonal naive "
                f"{s['ratio_naive']:.3f}, model / 4-week mean {s['ratio_mean4']:.3f}, model better than naive in "

@@ -1,10 +1,10 @@
 """evaluate: the weekly scorecard, a forecast against the cash-in its week brought."""
 
-from foodcast.application import stages
-from foodcast.application.command import stage_command
+from foodcast.pipeline.command import stage_command
+from foodcast.pipeline.stages.evaluate import EVALUATE
 
 
-@stage_command(stages.EVALUATE)
+@stage_command(EVALUATE)
 def evaluate(predict_run_id, allow_missing):
     """Score the forecast of the predict run PREDICT_RUN_ID (predictions/y_pred.csv, through
     MLflow) once the batches of its week are in the data directory (FOODCAST_DATA_DIR, default
@@ -16,27 +16,25 @@ def evaluate(predict_run_id, allow_missing):
     forecast whose week has no data yet; an incomplete week unless ALLOW_MISSING."""
     import mlflow
 
-    from foodcast.application import catalog
-    from foodcast.application.datasets import coverage_notes, log_batches_input, log_input_frame
-    from foodcast.application.mlflow_utils import mlflow_log_pandas, mlflow_log_plotly
-    from foodcast.application.upstream import check_run, forecast_week, read_frame
-    from foodcast.domain.forecast import plotly_predictions
-    from foodcast.domain.scoring import score_week, split_actuals
-    from foodcast.domain.transform import read_chain
+    from foodcast.core.scoring import score_week, split_actuals
+    from foodcast.core.windows import scored_weeks
     from foodcast.settings import data_dir
+    from foodcast.tracking import names
+    from foodcast.tracking.artifacts import mlflow_log_pandas, mlflow_log_plotly, read_frame
+    from foodcast.tracking.datasets import log_input_frame, read_logged_batches
+    from foodcast.tracking.plots import plotly_predictions
+    from foodcast.tracking.runs import check_run, forecast_week
 
-    week = forecast_week(check_run(predict_run_id, catalog.PREDICT))
-    mlflow.set_tag(catalog.WEEK_TAG, week)
-    preds = read_frame(predict_run_id, catalog.Y_PRED, catalog.PREDICT)
-    log_input_frame(preds, predict_run_id, catalog.Y_PRED, context="evaluation", stage=catalog.PREDICT)
-    hourly, coverage = read_chain(data_dir(), max(1, week - 4), week, allow_missing=allow_missing)
-    mlflow.set_tag("foodcast.coverage", coverage.summary())
+    week = forecast_week(check_run(predict_run_id, names.PREDICT))
+    mlflow.set_tag(names.WEEK_TAG, week)
+    preds = read_frame(predict_run_id, names.Y_PRED, names.PREDICT).set_index("order_date")
+    log_input_frame(preds.reset_index(), predict_run_id, names.Y_PRED, context="evaluation", stage=names.PREDICT)
+    hourly, _ = read_logged_batches(data_dir(), *scored_weeks(week), allow_missing)
     truth, history = split_actuals(hourly, week, data_dir())
-    log_batches_input(hourly, data_dir(), max(1, week - 4), week, notes=coverage_notes(coverage, allow_missing))
-    metrics, table = score_week(preds.set_index("order_date"), truth, history)
+    metrics, table = score_week(preds, truth, history)
     mlflow.log_metrics(metrics)
-    mlflow_log_pandas(table, *catalog.EVALUATION)
-    mlflow_log_plotly(plotly_predictions(preds.set_index("order_date"), truth), *catalog.EVALUATION_PLOT)
+    mlflow_log_pandas(table, *names.EVALUATION)
+    mlflow_log_plotly(plotly_predictions(preds, truth), *names.EVALUATION_PLOT)
 
 
 if __name__ == "__main__":

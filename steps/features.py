@@ -1,10 +1,10 @@
 """features: offline feature engineering on the hourly cash-in a load run produced."""
 
-from foodcast.application import stages
-from foodcast.application.command import stage_command
+from foodcast.pipeline.command import stage_command
+from foodcast.pipeline.stages.features import FEATURES
 
 
-@stage_command(stages.FEATURES)
+@stage_command(FEATURES)
 def features(load_run_id, **settings):
     """Read data/data.csv from the load run LOAD_RUN_ID (through MLflow), build the training
     features (weekday one-hot, hour harmonics, weekly lags, the level of the weeks before, the
@@ -14,18 +14,19 @@ def features(load_run_id, **settings):
     loaded weeks are dropped; a load run with too few weeks for them is refused."""
     import mlflow
 
-    from foodcast.application import catalog
-    from foodcast.application.datasets import log_input_frame
-    from foodcast.application.mlflow_utils import mlflow_log_pandas
-    from foodcast.application.upstream import check_run, read_frame
-    from foodcast.domain.feature_engineering import features_offline
+    from foodcast.core.features import features_offline
+    from foodcast.pipeline.params import feature_settings
+    from foodcast.tracking import names
+    from foodcast.tracking.artifacts import mlflow_log_pandas, read_frame
+    from foodcast.tracking.datasets import log_input_frame
+    from foodcast.tracking.runs import check_run
 
-    check_run(load_run_id, catalog.LOAD)
-    data = read_frame(load_run_id, catalog.DATA, catalog.LOAD)
-    log_input_frame(data, load_run_id, catalog.DATA, context="source", targets="cash_in", stage=catalog.LOAD)
-    train = features_offline(data, **stages.feature_settings(settings))
-    mlflow_log_pandas(train.drop(columns="cash_in"), *catalog.X_TRAIN)
-    mlflow_log_pandas(train[["order_date", "cash_in"]], *catalog.Y_TRAIN)
+    check_run(load_run_id, names.LOAD)
+    data = read_frame(load_run_id, names.DATA, names.LOAD)
+    log_input_frame(data, load_run_id, names.DATA, context="source", targets="cash_in", stage=names.LOAD)
+    train = features_offline(data, **feature_settings(settings))
+    mlflow_log_pandas(train.drop(columns="cash_in"), *names.X_TRAIN)
+    mlflow_log_pandas(train[["order_date", "cash_in"]], *names.Y_TRAIN)
     mlflow.log_metric("n_rows", len(train))
 
 

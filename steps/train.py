@@ -1,10 +1,10 @@
 """train: fit the multi-model on a features run's training set, log and register it."""
 
-from foodcast.application import stages
-from foodcast.application.command import stage_command
+from foodcast.pipeline.command import stage_command
+from foodcast.pipeline.stages.train import TRAIN
 
 
-@stage_command(stages.TRAIN)
+@stage_command(TRAIN)
 def train(features_run_id, registered_model_name, **settings):
     """Read training_set/x_train.csv and y_train.csv from the features run FEATURES_RUN_ID, fit
     the multi-model (ESTIMATOR with its parameters, N_MODELS bootstrap members, an interval at
@@ -14,15 +14,17 @@ def train(features_run_id, registered_model_name, **settings):
     y_pred_simple, y_pred, y_lower, y_upper), loadable as runs:/<run_id>/multi_model. Registers
     multi_model as a new version of REGISTERED_MODEL_NAME (tagged with this run, the features
     run and the weeks trained on) and points its alias challenger at it."""
-    from foodcast.application import catalog
-    from foodcast.application.models import log_models
-    from foodcast.application.registry import mark_challenger
-    from foodcast.application.upstream import check_run, training_set, training_weeks
-    from foodcast.domain.estimators import forecast_model
+    from foodcast.core.multi_model import forecast_model
+    from foodcast.pipeline.params import model_settings
+    from foodcast.tracking import names
+    from foodcast.tracking.datasets import training_set
+    from foodcast.tracking.model_registry import mark_challenger
+    from foodcast.tracking.models import log_models
+    from foodcast.tracking.runs import check_run, training_weeks
 
     x, y = training_set(features_run_id)
-    info = log_models(forecast_model(**stages.model_settings(settings)).fit(x, y), x, registered_model_name)
-    weeks = training_weeks(check_run(features_run_id, catalog.FEATURES))
+    info = log_models(forecast_model(**model_settings(settings)).fit(x, y), x, registered_model_name)
+    weeks = training_weeks(check_run(features_run_id, names.FEATURES))
     mark_challenger(registered_model_name, info, features_run_id, weeks)
 
 

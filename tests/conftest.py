@@ -23,9 +23,10 @@ SMALL_WEEKS = range(1, 15)
 def pipeline_nodes(next_week: int) -> list[str]:
     """What a first pipeline run prints a line for when week ``next_week``'s data exists: each
     stage, the scorecard as ``evaluate[<next_week>]`` (no earlier forecast to score)."""
-    from foodcast.application import stages
+    from foodcast.pipeline.stage_table import PIPELINE
+    from foodcast.tracking import names
 
-    return [f"{s.name}[{next_week}]" if s.partitions else s.name for s in stages.PIPELINE]
+    return [f"{s.name}[{next_week}]" if s.name == names.EVALUATE else s.name for s in PIPELINE]
 
 # Small but complete pipeline parameters for the fixture data (train on weeks 2-12).
 SMALL = {"start_week": 2, "end_week": 12, "next_week": 13, "n_fold": 3, "n_estimators": 5, "n_models": 3,

@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from foodcast.domain.weeks import week_start
-from foodcast.infrastructure.batches import batch_name, to_export, write_batch
+from foodcast.core.weeks import week_start
+from foodcast.data.batch_files import batch_name
+from foodcast.data.orders import to_export, write_batch
+from foodcast.errors import FoodcastError
 
 
 def orders_for_week(week: int, restaurant_index: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -33,6 +35,21 @@ def orders_for_week(week: int, restaurant_index: int, rng: np.random.Generator) 
                     "total_products": n_lines,
                 })
     return pd.DataFrame(rows)
+
+
+def prediction_set(data_dir, next_week: int, **features) -> pd.DataFrame:
+    """Feature rows of the 168 hours of ``next_week``, read from the batches as the future stage
+    reads them: the hourly cash-in of the weeks before it (``windows.forecast_weeks``), then
+    ``forecast.week_rows``."""
+    from foodcast.core.forecast import week_rows
+    from foodcast.core.windows import forecast_weeks
+    from foodcast.data.chain import etl
+
+    first, last = forecast_weeks(next_week, **features)
+    if first < 1:
+        raise FoodcastError(f"next_week {next_week} has no {last - first + 1} week(s) of past data before it "
+                            "(week 1 is the first)")
+    return week_rows(etl(data_dir, first, last), next_week, **features)
 
 
 def make_batches(data_dir, weeks, restaurants=("alpha", "beta"), seed=0) -> Path:

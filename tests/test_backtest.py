@@ -3,14 +3,16 @@
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures import make_batches, prediction_set
 
-from fixtures import make_batches
-from foodcast.domain.backtest import WEEK_COLUMNS, backtest, plotly_backtest, summarise
-from foodcast.domain.estimators import forecast_model
-from foodcast.domain.feature_engineering import features_offline
-from foodcast.domain.forecast import prediction_set
-from foodcast.domain.transform import etl
+from foodcast.core import backtest as core
+from foodcast.core.backtest import WEEK_COLUMNS, summarise
+from foodcast.core.features import features_offline
+from foodcast.core.multi_model import forecast_model
+from foodcast.core.windows import backtest_weeks, forecast_history
+from foodcast.data.chain import etl
 from foodcast.errors import FoodcastError
+from foodcast.tracking.plots import plotly_backtest
 
 FEATURES = {"degree": 1, "lag_in_week": 0, "level_weeks": 2, "calendar_index": True}
 MODEL = {"model": "gradient_boosting", "n_estimators": 10, "max_depth": 3, "min_samples_leaf": 5,
@@ -18,6 +20,12 @@ MODEL = {"model": "gradient_boosting", "n_estimators": 10, "max_depth": 3, "min_
 # The default's kind of configuration, at the fixture's scale (a profile of the 6 weeks before).
 PROFILE_FEATURES = {**FEATURES, "level_halflife": 1.0, "profile_weeks": 6, "profile_groups": 2}
 PROFILE_MODEL = {**MODEL, "model": "profile", "n_bins": 3}
+
+
+def backtest(data_dir, first, last, window_weeks, features, model, jobs, progress=None):
+    """The core's backtest on the batches of ``data_dir``, read as the backtest stage reads them."""
+    hourly = etl(data_dir, *backtest_weeks(first, last, window_weeks, forecast_history(**features)))
+    return core.backtest(hourly, first, last, window_weeks, features, model, jobs=jobs, progress=progress)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +57,7 @@ def test_a_week_is_what_the_pipeline_would_forecast(data_dir, features, model):
     train = features_offline(etl(data_dir, week - 6, week - 1), **features)
     x, y = train.drop(columns="cash_in").set_index("order_date"), train.set_index("order_date")["cash_in"]
     x_pred = prediction_set(data_dir, week, **features).set_index("order_date")
-    preds = forecast_model(**model).fit(x, y).predict(None, x_pred)
+    preds = forecast_model(**model).fit(x, y).predict_frame(x_pred)
     truth = etl(data_dir, week, week)["cash_in"].to_numpy()
     naive = etl(data_dir, week - 1, week - 1)["cash_in"].to_numpy()
     mean4 = etl(data_dir, week - 4, week - 1)["cash_in"].to_numpy().reshape(4, 168).mean(axis=0)

@@ -6,7 +6,7 @@ import sys
 import pytest
 from conftest import PROJECT
 
-from foodcast.application import catalog, stages
+from foodcast.pipeline import stage_table as stages
 
 EXPECTED = {
     "load": ["--start-week", "--end-week", "data/data.csv"],

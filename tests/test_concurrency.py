@@ -13,7 +13,7 @@ from conftest import SMALL, Runner, stage_lines
 from fixtures import make_batches
 from mlflow.tracking import MlflowClient
 
-from foodcast.application import catalog
+from foodcast.tracking import names
 
 
 def start(runner: Runner, **params) -> subprocess.Popen:
@@ -35,7 +35,7 @@ def finish(procs) -> list[str]:
 
 def lineage(client: MlflowClient, stdout: str) -> tuple[str, dict]:
     parent_id = next(line.split()[2] for line in stdout.splitlines() if line.startswith("main: run "))
-    local = mlflow.artifacts.download_artifacts(run_id=parent_id, artifact_path=catalog.LINEAGE_FILE)
+    local = mlflow.artifacts.download_artifacts(run_id=parent_id, artifact_path=names.LINEAGE_FILE)
     return parent_id, json.loads(Path(local).read_text())
 
 
@@ -67,6 +67,6 @@ def test_two_pipelines_at_once(tmp_path):
     for stdout in outs:
         run_id = stage_lines(stdout)["predict"][1]
         predictions.append(Path(mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=catalog.artifact_path(catalog.Y_PRED))).read_bytes())
+            run_id=run_id, artifact_path=names.artifact_path(names.Y_PRED))).read_bytes())
     assert stage_lines(outs[0])["predict"][1] != stage_lines(outs[1])["predict"][1]
     assert predictions[0] == predictions[1]

@@ -5,24 +5,23 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures import make_batches, prediction_set
 from sklearn.base import clone
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 from sklearn.linear_model import LinearRegression
 
-from fixtures import make_batches
-from foodcast.domain.estimators import (
+from foodcast.core.estimators import (
     DEFAULT_MODEL,
     TUTORIAL_MODEL,
     LevelScaledRegressor,
     ProfileRatioRegressor,
-    forecast_model,
     make_estimator,
 )
-from foodcast.domain.feature_engineering import DEFAULT_FEATURES, features_offline
-from foodcast.domain.forecast import prediction_set
-from foodcast.domain.multi_model import MultiModel, quantile_parameter
-from foodcast.domain.transform import etl
+from foodcast.core.features import DEFAULT_FEATURES, features_offline
+from foodcast.core.multi_model import MultiModel, forecast_model, quantile_parameter
+from foodcast.data.chain import etl
 from foodcast.errors import FoodcastError
+from foodcast.tracking.models import log_models
 
 
 def test_level_scaled_regressor_fits_the_ratio_and_predicts_times_the_level():
@@ -142,11 +141,10 @@ def test_models_log_and_load_with_mlflow(tmp_path, store, model_settings):
     x, y = train.drop(columns="cash_in").set_index("order_date"), train.set_index("order_date")["cash_in"]
     x_pred = prediction_set(data_dir, 11, **small).set_index("order_date")
     model = forecast_model(**model_settings).fit(x, y)
-    expected = model.predict(None, x_pred)
+    expected = model.predict_frame(x_pred)
 
     with mlflow.start_run() as run:
-        mlflow.pyfunc.log_model(name="multi_model", python_model=model,
-                                pip_requirements=["scikit-learn", "pandas", "mlflow"])
+        log_models(model, x)  # as the train stage logs it: from code, skops inside
     loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/multi_model")
     got = loaded.predict(x_pred.reset_index(drop=True))
 

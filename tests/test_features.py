@@ -3,11 +3,11 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from fixtures import make_batches
-from foodcast.domain.feature_engineering import day_groups, features_offline, features_online, week_profile
-from foodcast.domain.forecast import span_future
-from foodcast.domain.transform import etl
+
+from foodcast.core.features import day_groups, features_offline, features_online, week_profile
+from foodcast.core.forecast import span_future
+from foodcast.data.chain import etl
 from foodcast.errors import FoodcastError
 
 WEEK_1 = pd.Timestamp("2014-12-29")  # a Monday
@@ -287,7 +287,7 @@ def test_online_profile_needs_all_its_weeks():
 
 
 def test_no_skew_with_the_default_features_on_real_batches(tmp_path):
-    from foodcast.domain.feature_engineering import DEFAULT_FEATURES
+    from foodcast.core.features import DEFAULT_FEATURES
 
     settings = {**DEFAULT_FEATURES, "level_weeks": 2, "profile_weeks": 4}
     root = make_batches(tmp_path / "data", weeks=range(1, 6))

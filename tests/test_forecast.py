@@ -3,17 +3,18 @@
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures import make_batches, prediction_set
 from sklearn.base import clone
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_absolute_error
 from sklearn.model_selection import TimeSeriesSplit
 
-from fixtures import make_batches
-from foodcast.domain.feature_engineering import features_offline
-from foodcast.domain.forecast import cross_validate, fold_maes, plotly_predictions, prediction_set, span_future
-from foodcast.domain.multi_model import MultiModel
-from foodcast.domain.transform import etl
+from foodcast.core.features import features_offline
+from foodcast.core.forecast import cross_validate, fold_maes, span_future
+from foodcast.core.multi_model import MultiModel
+from foodcast.data.chain import etl
 from foodcast.errors import FoodcastError
+from foodcast.tracking.plots import plotly_predictions
 
 WEEK_1 = pd.Timestamp("2014-12-29")
 

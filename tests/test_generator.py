@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from foodcast.domain.weeks import week_start
-from foodcast.infrastructure.batches import list_batches, read_batches
-from foodcast.infrastructure.generator import RESTAURANTS, expected_orders, generate, menu
+from foodcast.core.weeks import week_start
+from foodcast.data.batch_files import list_batches
+from foodcast.data.generator import RESTAURANTS, expected_orders, generate, menu
+from foodcast.data.orders import read_batches
 
 # Weeks 156-207: 2017-12-18 to 2018-12-16, a full year holding Christmas and New Year's Day.
 SAMPLE_WEEKS = (156, 207)
@@ -75,7 +76,7 @@ def test_same_seed_gives_same_bytes_and_a_subset_matches_the_full_run(tmp_path):
 
 def test_another_process_writes_the_same_bytes(tmp_path):
     # Catches anything tied to the process, such as string hashing or global random state.
-    code = "import sys; from foodcast.infrastructure.generator import generate; "
+    code = "import sys; from foodcast.data.generator import generate; "
     code += "generate(sys.argv[1], first_week=52, last_week=52)"
     env = {**os.environ, "PYTHONHASHSEED": "123"}
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "a")], check=True, env=env)

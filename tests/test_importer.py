@@ -7,13 +7,14 @@ import sys
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-
 from fixtures import DAMAGES, csv_bytes
-from foodcast.__main__ import cli
+
+from foodcast.cli import cli
+from foodcast.data import generator
+from foodcast.data.batch_files import list_batches
+from foodcast.data.importer import import_export
+from foodcast.data.orders import read_batches
 from foodcast.errors import FoodcastError
-from foodcast.infrastructure import generator
-from foodcast.infrastructure.batches import list_batches, read_batches
-from foodcast.infrastructure.importer import import_export
 
 HEADER = ["Order ID", "Order Date", "Item Name", "Quantity", "Product Price", "Total products"]
 # Three weeks: 36 (2015-08-31..09-06), 37 and 39; day-first dates as some tills export them.
@@ -365,7 +366,7 @@ def test_damaged_existing_batch_is_refused_in_one_line_naming_it(tmp_path):
 
 
 def test_import_help_states_the_bounds_the_checks_use():
-    from foodcast.infrastructure.batches import MAX_PRICE, MAX_QUANTITY, MAX_TOTAL_PRODUCTS
+    from foodcast.data.orders import MAX_PRICE, MAX_QUANTITY, MAX_TOTAL_PRODUCTS
 
     text = " ".join(CliRunner().invoke(cli, ["import", "--help"]).output.split())
     assert f"at most {MAX_QUANTITY} items on a line, {MAX_PRICE:g} a unit price, {MAX_TOTAL_PRODUCTS} items in an order" in text

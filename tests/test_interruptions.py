@@ -16,7 +16,7 @@ from conftest import SMALL, Runner, stage_lines
 from fixtures import make_batches
 from mlflow.tracking import MlflowClient
 
-from foodcast.application import catalog
+from foodcast.tracking import names
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -88,7 +88,7 @@ def ours_left(runner: Runner) -> list[str]:
 
 def started_main(client: MlflowClient) -> str:
     """The pid of the process that ran the (only) main run."""
-    [run] = client.search_runs(["0"], filter_string=f"tags.`{catalog.STEP_TAG}` = 'main'")
+    [run] = client.search_runs(["0"], filter_string=f"tags.`{names.STEP_TAG}` = 'main'")
     return run.data.tags["foodcast.pid"]
 
 
@@ -121,9 +121,9 @@ def test_sigterm_to_the_group_ends_every_run_and_the_next_run_reuses_what_finish
     assert ours_left(runner) == []  # every temporary directory of ours removed on the way out
     statuses = runs_by_status(client)
     assert "RUNNING" not in statuses, {s: [r.data.tags.get("foodcast.step") for r in rs] for s, rs in statuses.items()}
-    parent = [r for r in statuses["FAILED"] if r.data.tags.get(catalog.STEP_TAG) == "main"]
-    assert len(parent) == 1 and "interrupted by SIGTERM" in parent[0].data.tags[catalog.ERROR_TAG]
-    finished = {r.data.tags[catalog.STEP_TAG] for r in statuses["FINISHED"]}
+    parent = [r for r in statuses["FAILED"] if r.data.tags.get(names.STEP_TAG) == "main"]
+    assert len(parent) == 1 and "interrupted by SIGTERM" in parent[0].data.tags[names.ERROR_TAG]
+    finished = {r.data.tags[names.STEP_TAG] for r in statuses["FINISHED"]}
     assert {"load", "features"} <= finished  # (future runs beside them: finished, or stopped)
 
     proc = runner.mlflow_run(**SMALL)
@@ -146,7 +146,7 @@ def test_sigterm_while_a_stage_waits_for_a_free_slot_ends_without_waiting_for_it
     assert "interrupted by SIGTERM" in "".join(started.stderr)
     statuses = runs_by_status(client)
     assert "RUNNING" not in statuses
-    assert "train" not in {r.data.tags.get(catalog.STEP_TAG) for rs in statuses.values() for r in rs}
+    assert "train" not in {r.data.tags.get(names.STEP_TAG) for rs in statuses.values() for r in rs}
 
 
 def test_kill_9_of_the_group_leaves_no_process_and_the_next_run_cleans_up(pipeline_dir):
@@ -158,7 +158,7 @@ def test_kill_9_of_the_group_leaves_no_process_and_the_next_run_cleans_up(pipeli
     assert started.gone_within(5) == []
     assert not [name for name in os.listdir(runner.env["TMPDIR"]) if "prefork" in name]  # no socket file
     left = runs_by_status(client).get("RUNNING", [])
-    assert any(r.data.tags.get(catalog.STEP_TAG) == "main" for r in left)
+    assert any(r.data.tags.get(names.STEP_TAG) == "main" for r in left)
     assert any(name.startswith(f"foodcast-{started_main(client)}-launches-") for name in ours_left(runner))
 
     proc = runner.mlflow_run(**SMALL)
@@ -168,7 +168,7 @@ def test_kill_9_of_the_group_leaves_no_process_and_the_next_run_cleans_up(pipeli
         assert f"main: marked run {run.info.run_id} FAILED" in proc.stdout
         after = client.get_run(run.info.run_id)
         assert after.info.status == "FAILED"
-        assert "has ended" in after.data.tags[catalog.ERROR_TAG]
+        assert "has ended" in after.data.tags[names.ERROR_TAG]
     assert "RUNNING" not in runs_by_status(client)
     # what the killed processes were writing in the temporary directory is gone too
     assert ours_left(runner) == []
@@ -181,8 +181,9 @@ def test_a_stage_stopped_by_a_signal_marks_its_run_failed(tmp_path, signum):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     script = (
         "import sys, time\n"
-        "from foodcast.application.step import step_run\n"
-        "with step_run('load', {'start_week': 1, 'end_week': 2}):\n"
+        "from foodcast.pipeline.stage_run import stage_run\n"
+        "from foodcast.pipeline.stages.load import LOAD\n"
+        "with stage_run(LOAD, {'start_week': '1', 'end_week': '2'}):\n"
         "    print('working', flush=True)\n"
         "    time.sleep(60)\n"
     )
@@ -199,4 +200,4 @@ def test_a_stage_stopped_by_a_signal_marks_its_run_failed(tmp_path, signum):
     assert "Traceback" not in err
     [run] = MlflowClient(uri).search_runs(["0"])
     assert run.info.status == "FAILED"
-    assert run.data.tags[catalog.ERROR_TAG] == f"interrupted by {name}"
+    assert run.data.tags[names.ERROR_TAG] == f"interrupted by {name}"

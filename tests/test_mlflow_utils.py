@@ -7,12 +7,11 @@ import tempfile
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from foodcast.application.mlflow_utils import mlflow_log_pandas, mlflow_log_plotly
+from foodcast.tracking.artifacts import mlflow_log_pandas, mlflow_log_plotly
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +90,7 @@ def test_csv_round_trips_without_files_in_cwd(run, workdir, tmp_path):
 
 
 def test_only_money_columns_are_rounded():
-    from foodcast.application.mlflow_utils import to_cents
+    from foodcast.tracking.artifacts import to_cents
 
     df = pd.DataFrame({"hour_cos_1": [0.8660254037844387], "lag_1W": [12.3451], "y_pred_3": [1.005001],
                        "y_lower": [0.123], "n": [7]})

@@ -245,7 +245,7 @@ def closing_hours(n, seed):
 
 @pytest.mark.parametrize("level", [0.5, 0.8, 0.95])
 def test_hours_that_never_sell_keep_a_zero_interval_and_the_others_are_calibrated(level):
-    from foodcast.domain.estimators import ProfileRatioRegressor
+    from foodcast.core.estimators import ProfileRatioRegressor
 
     X, y = closing_hours(3000, seed=4)
     X_new, y_new = closing_hours(4000, seed=5)
@@ -263,7 +263,7 @@ def test_hours_that_never_sell_keep_a_zero_interval_and_the_others_are_calibrate
 def test_quantile_parameter_of_common_quantile_regressors():
     from sklearn.ensemble import GradientBoostingRegressor, HistGradientBoostingRegressor
 
-    from foodcast.domain.estimators import LevelScaledRegressor
+    from foodcast.core.estimators import LevelScaledRegressor
 
     assert quantile_parameter(GradientBoostingRegressor(loss="quantile")) == "alpha"
     assert quantile_parameter(HistGradientBoostingRegressor(loss="quantile")) == "quantile"
@@ -277,7 +277,7 @@ def test_environment_drift_names_each_difference_from_the_model_pins():
     import sys
     from importlib.metadata import version
 
-    from foodcast.application.models import environment_drift, pip_requirements
+    from foodcast.tracking.models import environment_drift, pip_requirements
 
     here = ".".join(map(str, sys.version_info[:3]))
     assert environment_drift(pip_requirements(), here) == []

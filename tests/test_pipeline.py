@@ -11,13 +11,15 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
-from conftest import SMALL, SMALL_NODES, Runner, copy_project, error_lines, pipeline_nodes, stage_lines
+from conftest import SMALL, SMALL_NODES, Runner, error_lines, pipeline_nodes, stage_lines
 from fixtures import make_batches
 from mlflow.tracking import MlflowClient
 
-from foodcast.application import catalog, stages
-from foodcast.domain.forecast import past_weeks
+from foodcast.core.windows import forecast_history
+from foodcast.pipeline import params
+from foodcast.pipeline import stage_table as stages
 from foodcast.settings import PROJECT_ROOT
+from foodcast.tracking import names
 
 STAGES = [s.name for s in stages.PIPELINE]
 
@@ -59,18 +61,18 @@ def test_default_data_readme_command(tmp_path):
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     parent = parents[0]
     children = client.search_runs(["0"], filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
-    assert sorted(r.data.tags[catalog.STEP_TAG] for r in children) == sorted(STAGES)
+    assert sorted(r.data.tags[names.STEP_TAG] for r in children) == sorted(STAGES)
     assert all(r.info.status == "FINISHED" for r in children)
-    by_stage = {r.data.tags[catalog.STEP_TAG]: r for r in children}
+    by_stage = {r.data.tags[names.STEP_TAG]: r for r in children}
     for stage in stages.PIPELINE:
         run_id = by_stage[stage.name].info.run_id
         for directory, name in stage.artifacts:
             listed = {f.path for f in client.list_artifacts(run_id, directory)}
             assert f"{directory}/{name}" in listed, (stage, directory, name)
 
-    data = pd.read_csv(read_artifact_path(by_stage["load"].info.run_id, catalog.DATA))
+    data = pd.read_csv(read_artifact_path(by_stage["load"].info.run_id, names.DATA))
     assert len(data) == 21 * 168
-    y_pred = pd.read_csv(read_artifact_path(by_stage["predict"].info.run_id, catalog.Y_PRED), parse_dates=["order_date"])
+    y_pred = pd.read_csv(read_artifact_path(by_stage["predict"].info.run_id, names.Y_PRED), parse_dates=["order_date"])
     assert len(y_pred) == 168
     assert y_pred["order_date"].min() == pd.Timestamp("2014-12-29") + pd.Timedelta(weeks=200)
     assert (y_pred.drop(columns="order_date") >= 0).all().all()
@@ -82,14 +84,14 @@ def test_default_data_readme_command(tmp_path):
     assert (y_pred["y_upper"] - y_pred["y_lower"]).mean() > 1
 
     # Lineage on the parent, and validation headline metrics copied there.
-    lineage = json.loads(Path(read_artifact_path(parent.info.run_id, (catalog.LINEAGE_FILE,))).read_text())
+    lineage = json.loads(Path(read_artifact_path(parent.info.run_id, (names.LINEAGE_FILE,))).read_text())
     assert {s: v["run_id"] for s, v in lineage.items()} == {s: rid for s, (_, rid) in lines.items()}
     parent = client.get_run(parent.info.run_id)
     assert parent.data.tags["foodcast.predict_run_id"] == by_stage["predict"].info.run_id
     assert parent.data.metrics["MAE_SIMPLE_MEAN"] == by_stage["validate"].data.metrics["MAE_SIMPLE_MEAN"]
     # Each step names the runs it consumed.
-    assert by_stage["predict"].data.tags[catalog.upstream_tag("train")] == by_stage["train"].info.run_id
-    assert by_stage["features"].data.tags[catalog.upstream_tag("load")] == by_stage["load"].info.run_id
+    assert by_stage["predict"].data.tags[names.upstream_tag("train")] == by_stage["train"].info.run_id
+    assert by_stage["features"].data.tags[names.upstream_tag("load")] == by_stage["load"].info.run_id
 
 
 def read_artifact_path(run_id, artifact) -> str:
@@ -157,9 +159,9 @@ def test_each_monday_s_run_scores_last_week_s_forecast(tmp_path):
     client = client_for(uri)
     scored = client.get_run(lines["evaluate[13]"][1])
     assert scored.data.params["predict_run_id"] == forecast
-    assert scored.data.tags[catalog.WEEK_TAG] == "13"
+    assert scored.data.tags[names.WEEK_TAG] == "13"
     assert {"mae_model", "mae_naive", "mae_mean4"} <= set(scored.data.metrics)
-    table = pd.read_csv(read_artifact_path(scored.info.run_id, catalog.EVALUATION))
+    table = pd.read_csv(read_artifact_path(scored.info.run_id, names.EVALUATION))
     assert len(table) == 168 and table["actual"].sum() > 0
     parent = client.get_run(next(l.split()[2] for l in second.stdout.splitlines() if l.startswith("main: run")))
     assert "Week 13's forecast: hourly MAE" in parent.data.tags["mlflow.note.content"]
@@ -181,7 +183,7 @@ def test_backtest_logs_a_step_per_week_and_its_table(small_store):
     for metric in ("mae_model", "mae_naive", "mae_mean4", "coverage", "width"):
         assert [m.step for m in client.get_metric_history(run.info.run_id, metric)] == [11, 12, 13], metric
     assert {"ratio_naive", "ratio_mean4", "share_weeks_beating_naive"} <= set(run.data.metrics)
-    weeks = pd.read_csv(read_artifact_path(run.info.run_id, catalog.BACKTEST_WEEKS))
+    weeks = pd.read_csv(read_artifact_path(run.info.run_id, names.BACKTEST_WEEKS))
     assert list(weeks.columns) == ["week", "mae_model", "mae_naive", "mae_mean4", "coverage", "width", "coverage_open"]
     assert weeks["week"].tolist() == [11, 12, 13]
     history = client.get_metric_history(run.info.run_id, "mae_model")
@@ -197,7 +199,7 @@ def test_use_cache_false_relaunches_all_and_is_deterministic(small_store):
         lines = stage_lines(proc.stdout)
         assert {s: st for s, (st, _) in lines.items()} == {s: "launched" for s in SMALL_NODES}
         client_for(uri)
-        outputs.append(Path(read_artifact_path(lines["predict"][1], catalog.Y_PRED)).read_bytes())
+        outputs.append(Path(read_artifact_path(lines["predict"][1], names.Y_PRED)).read_bytes())
     runner.env.pop("FOODCAST_PREFORK")
     assert outputs[0] == outputs[1]
 
@@ -222,9 +224,9 @@ def test_single_stages_run_on_their_own(small_store):
     runner.mlflow_run("features", load_run_id=load.info.run_id)
     features = client.search_runs(["0"], filter_string=f"tags.`foodcast.upstream.load_run_id` = '{load.info.run_id}'")
     assert [r.info.status for r in features] == ["FINISHED"]
-    x_train = pd.read_csv(read_artifact_path(features[0].info.run_id, catalog.X_TRAIN))
+    x_train = pd.read_csv(read_artifact_path(features[0].info.run_id, names.X_TRAIN))
     # Weeks 11-12: weeks 3-10 only provide the default 8-week level (and lags, if any).
-    history = past_weeks(stages.LAG_IN_WEEK.default, stages.LEVEL_WEEKS.default)
+    history = forecast_history(params.LAG_IN_WEEK.default, params.LEVEL_WEEKS.default)
     assert len(x_train) == (12 - 3 + 1 - history) * 168
     # The features run records its input table, with the load artifact as its source.
     inputs = client.get_run(features[0].info.run_id).inputs.dataset_inputs
@@ -238,29 +240,8 @@ def test_predict_records_the_model_it_used(small_store):
     predict = client.get_run(lines["predict"][1])
     train = client.get_run(lines["train"][1])
     multi = [o.model_id for o in train.outputs.model_outputs
-             if client.get_logged_model(o.model_id).name == catalog.MULTI_MODEL]
+             if client.get_logged_model(o.model_id).name == names.MULTI_MODEL]
     assert [m.model_id for m in predict.inputs.model_inputs] == multi
-
-
-def test_changed_batch_then_changed_source(tmp_path):
-    project = copy_project(tmp_path / "project")
-    data = make_batches(tmp_path / "data", range(1, 15))
-    runner = Runner(tmp_path, f"sqlite:///{tmp_path}/mlflow.db", data, project=project)
-    runner.mlflow_run(**SMALL)
-
-    # Week 3 is read by load (weeks 2-12) but not by future (weeks 5-12, the profile's 8 for week 13).
-    batch = data / "alpha" / "week_003.csv.gz"
-    text = gzip.decompress(batch.read_bytes()).decode().splitlines()
-    text[1] = text[1].replace(",1,", ",3,", 1) if ",1," in text[1] else text[1] + "0"
-    batch.write_bytes(gzip.compress(("\n".join(text) + "\n").encode()))
-    status = {s: st for s, (st, _) in stage_lines(runner.mlflow_run(**SMALL).stdout).items()}
-    assert status == {"load": "launched", "features": "launched", "validate": "launched", "train": "launched",
-                      "promote": "launched", "future": "reused", "predict": "launched", "evaluate[13]": "launched"}
-
-    source = project / "foodcast" / "domain" / "forecast.py"
-    source.write_text(source.read_text() + "\n# an edit\n")
-    status = {s: st for s, (st, _) in stage_lines(runner.mlflow_run(**SMALL).stdout).items()}
-    assert status == {s: "launched" for s in SMALL_NODES}
 
 
 def test_reused_run_whose_artifacts_are_gone_or_changed_is_relaunched(tmp_path):
@@ -270,9 +251,9 @@ def test_reused_run_whose_artifacts_are_gone_or_changed_is_relaunched(tmp_path):
     lines = stage_lines(runner.mlflow_run(**SMALL).stdout)
     client = client_for(uri)
     artifact_dir = client.get_run(lines["future"][1]).info.artifact_uri.removeprefix("file://")
-    shutil.rmtree(Path(artifact_dir) / catalog.X_PRED[0])
+    shutil.rmtree(Path(artifact_dir) / names.X_PRED[0])
     features_dir = Path(client.get_run(lines["features"][1]).info.artifact_uri.removeprefix("file://"))
-    (features_dir / catalog.artifact_path(catalog.X_TRAIN)).write_bytes(b"")  # truncated
+    (features_dir / names.artifact_path(names.X_TRAIN)).write_bytes(b"")  # truncated
 
     # A stage reading the changed artifact refuses it, naming the run and the artifact.
     proc = runner.mlflow_run("train", check=False, features_run_id=lines["features"][1])
@@ -309,22 +290,22 @@ def test_bad_run_ids_fail_with_one_line(small_store):
     runner, uri, cold = small_store
     lines = stage_lines(cold.stdout)
     client = client_for(uri)
-    running = client.create_run("0", tags={catalog.STEP_TAG: "load"}).info.run_id
+    running = client.create_run("0", tags={names.STEP_TAG: "load"}).info.run_id
     cases = [
         ({"load_run_id": "0123456789abcdef0123456789abcdef"}, "does not exist"),
         ({"load_run_id": lines["train"][1]}, "is a train run, not a load run"),
         ({"load_run_id": running}, "is RUNNING, not FINISHED"),
         ({"load_run_id": ""}, "'--load-run-id': must not be empty"),
     ]
-    for params, message in cases:
+    for values, message in cases:
         before = {r.info.run_id for r in client.search_runs(["0"], max_results=1000)}
-        proc = runner.mlflow_run("features", check=False, **params)
+        proc = runner.mlflow_run("features", check=False, **values)
         assert proc.returncode != 0
         errors = error_lines(proc.stderr)
         assert len(errors) == 1 and message in errors[0], proc.stderr[-3000:]
         new = [r for r in client.search_runs(["0"], max_results=1000) if r.info.run_id not in before]
         assert [r.info.status for r in new] == ["FAILED"]
-        assert message in new[0].data.tags[catalog.ERROR_TAG]
+        assert message in new[0].data.tags[names.ERROR_TAG]
 
 
 def test_predict_on_a_model_whose_files_are_gone_or_corrupt_fails_with_one_line(small_store):
@@ -334,7 +315,7 @@ def test_predict_on_a_model_whose_files_are_gone_or_corrupt_fails_with_one_line(
     runner.mlflow_run("train", features_run_id=lines["features"][1], n_estimators=2, n_models=2)
     train = client.search_runs(["0"], filter_string="tags.`foodcast.step` = 'train' AND params.n_estimators = '2'")[0]
     multi = [client.get_logged_model(o.model_id) for o in client.get_run(train.info.run_id).outputs.model_outputs]
-    multi = next(m for m in multi if m.name == catalog.MULTI_MODEL)
+    multi = next(m for m in multi if m.name == names.MULTI_MODEL)
     files = Path(multi.artifact_location.removeprefix("file://"))
 
     (files / "MLmodel").write_text("flavors: [not, a, model\n")  # corrupt
@@ -386,18 +367,18 @@ def test_models_load_in_a_fresh_process_and_reproduce_the_predictions(small_stor
     script = f"""
 import mlflow, pandas as pd
 x = pd.read_csv(mlflow.artifacts.download_artifacts(run_id="{lines['future'][1]}",
-                artifact_path="{catalog.artifact_path(catalog.X_PRED)}"), parse_dates=["order_date"])
+                artifact_path="{names.artifact_path(names.X_PRED)}"), parse_dates=["order_date"])
 x = x.drop(columns="order_date")
-multi = mlflow.pyfunc.load_model("runs:/{lines['train'][1]}/{catalog.MULTI_MODEL}").predict(x)
-simple = mlflow.sklearn.load_model("runs:/{lines['train'][1]}/{catalog.SIMPLE_MODEL}").predict(x)
+multi = mlflow.pyfunc.load_model("runs:/{lines['train'][1]}/{names.MULTI_MODEL}").predict(x)
+simple = mlflow.sklearn.load_model("runs:/{lines['train'][1]}/{names.SIMPLE_MODEL}").predict(x)
 multi.assign(simple=simple).to_csv("fresh.csv", index=False)
 """
     runner.run(sys.executable, "-c", script)
     fresh = pd.read_csv(runner.workdir / "fresh.csv")
     client_for(uri)
-    logged = pd.read_csv(read_artifact_path(lines["predict"][1], catalog.Y_PRED))
+    logged = pd.read_csv(read_artifact_path(lines["predict"][1], names.Y_PRED))
     # predict's file holds the same predictions, written to the cent
-    from foodcast.application.mlflow_utils import to_cents
+    from foodcast.tracking.artifacts import to_cents
 
     pd.testing.assert_frame_equal(to_cents(fresh.drop(columns="simple")), logged.drop(columns="order_date"))
     simple = to_cents(pd.DataFrame({"y_pred_simple": fresh["simple"].clip(lower=0)}))["y_pred_simple"]

@@ -20,15 +20,15 @@ import time
 
 import pytest
 
-from foodcast.application.prefork import SOCKET_ENV, ForkServer
+from foodcast.runtime.fork_server import SOCKET_ENV, ForkServer
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the server runs on Linux only")
 
 TOY = {
     "toy/__init__.py": """
-        from foodcast.application.prefork import hand_over
+        from foodcast.runtime.fork_server import run_in_fork_server
 
-        hand_over(__name__)
+        run_in_fork_server(__name__)
     """,
     "toy/report.py": """
         import os, sys
@@ -241,7 +241,7 @@ def test_a_terminal_read_works_in_the_fork(toy, tmp_path):
     driver = tmp_path / "driver.py"
     driver.write_text(textwrap.dedent(f"""
         import os, subprocess, sys
-        from foodcast.application.prefork import ForkServer
+        from foodcast.runtime.fork_server import ForkServer
 
         server = ForkServer(["json"], [], {str(toy)!r})
         server.start()
@@ -290,7 +290,7 @@ def test_a_server_holding_an_open_file_does_not_fork(toy, monkeypatch):
 
 
 def test_a_command_of_another_python_or_environment_is_refused(toy):
-    from foodcast.application import prefork
+    from foodcast.runtime import fork_server as prefork
 
     own = {"interpreter": prefork._interpreter(), "cwd": os.getcwd()}
     assert prefork._refusal(own, [0, 1, 2]) is None

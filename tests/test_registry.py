@@ -22,9 +22,9 @@ from conftest import SMALL, Runner, error_lines, stage_lines
 from fixtures import make_batches
 from mlflow.tracking import MlflowClient
 
-from foodcast.application import catalog
-from foodcast.application.mlflow_utils import to_cents
-from foodcast.application.registry import Decision, decide
+from foodcast.core.gate import Decision, decide
+from foodcast.tracking import names
+from foodcast.tracking.artifacts import to_cents
 
 NAME = "foodcast"
 GATED = {**SMALL, "gate_weeks": 2}
@@ -38,7 +38,7 @@ def test_the_gate_s_rule():
 
 
 def test_the_gate_reads_the_weeks_its_forecasts_need():
-    from foodcast.application.registry import gate_weeks_read
+    from foodcast.core.windows import gate_weeks_read
 
     assert gate_weeks_read(180, 200, 4) == (176, 200)  # 21 weeks before week 197
     assert gate_weeks_read(190, 200, 4) == (186, 200)  # the challenger's 11
@@ -135,12 +135,14 @@ def test_no_pickle_anywhere(registry):
     for output in train.outputs.model_outputs:
         model = client.get_logged_model(output.model_id)
         local = Path(model.artifact_location.removeprefix("file://"))
-        names = [p.name for p in local.rglob("*") if p.is_file()]
-        assert not [n for n in names if n.endswith((".pkl", ".pickle", ".cloudpickle"))], (model.name, names)
-        if model.name == catalog.MULTI_MODEL:
+        files = [p.name for p in local.rglob("*") if p.is_file()]
+        assert not [n for n in files if n.endswith((".pkl", ".pickle", ".cloudpickle"))], (model.name, files)
+        if model.name == names.MULTI_MODEL:
             code = sorted(str(p.relative_to(local / "code")) for p in (local / "code").rglob("*.py"))
-            assert "foodcast/domain/multi_model.py" in code
-            assert not [c for c in code if c.startswith("foodcast/application/") or "generator" in c], code
+            assert "foodcast/core/multi_model.py" in code
+            # the forecasting core only: no MLflow glue, no files, no pipeline
+            assert not [c for c in code if not c.startswith("foodcast/core/") and c not in
+                        ("foodcast/__init__.py", "foodcast/errors.py")], code
 
 
 def test_the_model_loads_in_a_fresh_environment_without_this_repository(registry, tmp_path):
@@ -148,7 +150,7 @@ def test_the_model_loads_in_a_fresh_environment_without_this_repository(registry
     there, outside the repository, and reproduces predict's output."""
     runner, client, first, _, _ = registry
     uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
-    model_uri = f"runs:/{first['train'][1]}/{catalog.MULTI_MODEL}"
+    model_uri = f"runs:/{first['train'][1]}/{names.MULTI_MODEL}"
     requirements = mlflow.pyfunc.get_model_dependencies(model_uri)
     env_dir = tmp_path / "fresh"
     # uv trusts its own certificate bundle unless told to use the system's (where a proxy's CA,
@@ -159,7 +161,7 @@ def test_the_model_loads_in_a_fresh_environment_without_this_repository(registry
     subprocess.run([uv, "pip", "install", "--quiet", "--python", str(python), "-r", requirements], check=True,
                    timeout=900, env=uv_env)
     x_pred = Path(mlflow.artifacts.download_artifacts(run_id=first["future"][1], dst_path=str(tmp_path / "x"),
-                                                      artifact_path=catalog.artifact_path(catalog.X_PRED)))
+                                                      artifact_path=names.artifact_path(names.X_PRED)))
     script = (
         "import importlib.util, sys, mlflow, pandas as pd\n"
         "assert importlib.util.find_spec('foodcast') is None, 'foodcast is importable before loading'\n"
@@ -173,7 +175,7 @@ def test_the_model_loads_in_a_fresh_environment_without_this_repository(registry
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     logged = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=first["predict"][1], dst_path=str(tmp_path / "y"),
-                                                             artifact_path=catalog.artifact_path(catalog.Y_PRED)))
+                                                             artifact_path=names.artifact_path(names.Y_PRED)))
     pd.testing.assert_frame_equal(to_cents(pd.read_csv(out)), logged.drop(columns="order_date"))
 
 
@@ -189,9 +191,9 @@ def test_the_served_champion_answers_what_predict_logged(registry, tmp_path):
     [predict] = client.search_runs(["0"], filter_string="tags.`foodcast.step` = 'predict'", max_results=1,
                                    order_by=["attributes.start_time DESC"])
     logged = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=predict.info.run_id, dst_path=str(tmp_path / "y"),
-                                                             artifact_path=catalog.artifact_path(catalog.Y_PRED)))
+                                                             artifact_path=names.artifact_path(names.Y_PRED)))
     x_pred = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=first["future"][1], dst_path=str(tmp_path / "x"),
-                                                             artifact_path=catalog.artifact_path(catalog.X_PRED)))
+                                                             artifact_path=names.artifact_path(names.X_PRED)))
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{NAME}@champion", "--env-manager",

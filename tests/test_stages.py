@@ -1,4 +1,4 @@
-"""The stage registry and what is read from it: MLproject agreement, click options, main's
+"""The stage table and what is read from it: MLproject agreement, click options, main's
 options and checks, the DAG plan, parameters, cache keys and reuse checks. Pure functions
 and a temporary sqlite store: no `mlflow run` here."""
 
@@ -14,11 +14,16 @@ import pytest
 from conftest import PROJECT, copy_project
 
 import main as main_module
-from foodcast.application import catalog, stages
-from foodcast.application.cache import outputs_present
-from foodcast.application.fingerprint import cache_key, environment_fingerprint, package_versions
-from foodcast.application.pipeline import Node, Resolution, plan, stage_params
 from foodcast.errors import FoodcastError
+from foodcast.pipeline import params
+from foodcast.pipeline import stage_table as stages
+from foodcast.pipeline.cache import cache_key, environment_fingerprint, outputs_present, package_versions
+from foodcast.pipeline.plan import Node, Resolution, plan, stage_params
+from foodcast.pipeline.stage import Skipped, Stage
+from foodcast.tracking import names
+
+FEATURES, FUTURE, LOAD, PREDICT, TRAIN, EVALUATE = (stages.STAGES[n] for n in (
+    names.FEATURES, names.FUTURE, names.LOAD, names.PREDICT, names.TRAIN, names.EVALUATE))
 
 OPTIONS = {"start_week": 2, "end_week": 12, "next_week": 13, "n_fold": 3, "n_estimators": 5,
            "n_models": 3, "degree": 1, "lag_in_week": 1, "level_weeks": 0, "level_halflife": 0.0,
@@ -28,8 +33,8 @@ OPTIONS = {"start_week": 2, "end_week": 12, "next_week": 13, "n_fold": 3, "n_est
            "registered_model_name": "foodcast", "gate_weeks": 2, "gate_margin": 0.0, "model": "trained"}
 
 
-def test_registry_is_consistent_and_agrees_with_mlproject():
-    stages.check_registry()
+def test_stage_table_is_consistent_and_agrees_with_mlproject():
+    stages.check_stage_table()
     assert stages.mlproject_disagreements(PROJECT) == []
 
 
@@ -55,7 +60,7 @@ def test_a_changed_default_in_mlproject_is_caught(tmp_path):
 
 
 @pytest.mark.parametrize("name", list(stages.STAGES))
-def test_step_options_are_the_registry_s(name):
+def test_step_options_are_the_stage_table_s(name):
     command = importlib.import_module(f"steps.{name}").__dict__[name]
     stage = stages.STAGES[name]
     options = {p.name: p for p in command.params if isinstance(p, click.Option)}
@@ -78,13 +83,13 @@ def test_step_options_are_the_registry_s(name):
     assert command.help and len(command.help) > 80  # says what it reads and writes
 
 
-def test_registry_defaults_are_the_domain_s_and_the_tutorial_configuration_is_reachable():
-    from foodcast.domain.estimators import DEFAULT_MODEL, TUTORIAL_MODEL
-    from foodcast.domain.feature_engineering import DEFAULT_FEATURES, TUTORIAL_FEATURES
+def test_parameter_defaults_are_the_core_s_and_the_tutorial_configuration_is_reachable():
+    from foodcast.core.estimators import DEFAULT_MODEL, TUTORIAL_MODEL
+    from foodcast.core.features import DEFAULT_FEATURES, TUTORIAL_FEATURES
 
     defaults = {p.name: p.default for p in stages.main_params()}
-    assert stages.feature_settings(defaults) == DEFAULT_FEATURES
-    assert {k: v for k, v in stages.model_settings(defaults).items() if k in DEFAULT_MODEL} == DEFAULT_MODEL
+    assert params.feature_settings(defaults) == DEFAULT_FEATURES
+    assert {k: v for k, v in params.model_settings(defaults).items() if k in DEFAULT_MODEL} == DEFAULT_MODEL
     tutorial = {**TUTORIAL_FEATURES, **{("estimator" if k == "model" else k): v for k, v in TUTORIAL_MODEL.items()}}
     for name, value in tutorial.items():  # each one a value the parameter takes
         param = next(p for p in stages.main_params() if p.name == name)
@@ -95,41 +100,41 @@ def test_registry_defaults_are_the_domain_s_and_the_tutorial_configuration_is_re
 def test_main_options_are_what_the_stages_consume_plus_its_own():
     consumed = {p.name for s in stages.PIPELINE for p in s.params if p.name not in s.late}
     options = {p.name: p for p in main_module.main.params if isinstance(p, click.Option)}
-    assert set(options) == consumed | {p.name for p in stages.MAIN_ONLY}
-    assert options["next_week"].default == stages.FUTURE.params[0].default == 201
+    assert set(options) == consumed | {p.name for p in params.MAIN_ONLY}
+    assert options["next_week"].default == FUTURE.params[0].default == 201
     assert options["next_week"].type.min == 0  # main reads 0 as end_week + 1
 
 
 def test_stages_that_disagree_on_a_shared_parameter_are_refused():
-    other = dataclasses.replace(stages.FUTURE, params=(stages.NEXT_WEEK, stages.DEGREE.but(default=2),
-                                                      stages.LAG_IN_WEEK, stages.LEVEL_WEEKS, stages.CALENDAR_INDEX))
+    other = dataclasses.replace(FUTURE, params=(params.NEXT_WEEK, params.DEGREE.but(default=2),
+                                                      params.LAG_IN_WEEK, params.LEVEL_WEEKS, params.CALENDAR_INDEX))
     with pytest.raises(ValueError, match="disagree on parameter degree"):
-        stages.main_params([stages.FEATURES, other])
+        stages.main_params([FEATURES, other])
 
 
 def test_unknown_or_cyclic_upstream_is_refused():
-    registry = dict(stages.STAGES)
-    registry["load"] = dataclasses.replace(stages.LOAD, upstream=("features",))
+    table = dict(stages.STAGES)
+    table["load"] = dataclasses.replace(LOAD, upstream=("features",))
     with pytest.raises(ValueError, match="cycle"):
-        stages.check_registry(registry)
-    registry = dict(stages.STAGES, evaluate=stages.Stage("evaluate", "scores", upstream=("nowhere",)))
+        stages.check_stage_table(table)
+    table = dict(stages.STAGES, evaluate=Stage("evaluate", "scores", upstream=("nowhere",)))
     with pytest.raises(ValueError, match="unknown upstream stage nowhere"):
-        stages.check_registry(registry)
+        stages.check_stage_table(table)
 
 
 def test_stage_params_never_fill_in_a_default():
     resolved = {("load", None): Resolution("a" * 32, "reused", "k")}
-    node = Node(stages.FEATURES, inputs={"load": ("load", None)})
+    node = Node(FEATURES, inputs={"load": ("load", None)})
     assert stage_params(node, OPTIONS, resolved) == {"load_run_id": "a" * 32, "degree": 1, "lag_in_week": 1,
                                                      "level_weeks": 0, "level_halflife": 0.0, "calendar_index": False,
                                                      "profile_weeks": 0, "profile_groups": 2}
     renamed = {k: v for k, v in OPTIONS.items() if k != "degree"} | {"degrees": 1}
     with pytest.raises(KeyError, match="takes degree"):
         stage_params(node, renamed, resolved)
-    earlier = Node(stages.EVALUATE, "12", inputs={"predict": "b" * 32})
+    earlier = Node(EVALUATE, "12", inputs={"predict": "b" * 32})
     assert stage_params(earlier, OPTIONS, resolved) == {"predict_run_id": "b" * 32, "allow_missing": False}
     # what main works out when the stage is about to run
-    predict = Node(stages.PREDICT, inputs={"future": ("future", None)})
+    predict = Node(PREDICT, inputs={"future": ("future", None)})
     resolved[("future", None)] = Resolution("c" * 32, "launched", "k")
     late = {"train_run_id": "d" * 32, "model_uri": ""}
     assert stage_params(predict, OPTIONS, resolved, late) == {"future_run_id": "c" * 32, **late}
@@ -139,7 +144,7 @@ def test_stage_params_never_fill_in_a_default():
 
 def test_plan_leaves_out_an_optional_stage_and_what_depends_on_it():
     assert [n.stage.name for n in plan(OPTIONS)] == [s.name for s in stages.PIPELINE]
-    skipped = dataclasses.replace(stages.FUTURE, runs_if=lambda o: "no data yet")
+    skipped = dataclasses.replace(FUTURE, nodes=lambda o: [Skipped(None, "no data yet")])
     pipeline = [skipped if s.name == "future" else s for s in stages.PIPELINE]
     assert [n.stage.name for n in plan(OPTIONS, pipeline)] == ["load", "features", "validate", "train", "promote"]
 
@@ -204,25 +209,25 @@ def test_check_options(options_env, change, message):
 
 
 def test_reuse_check_needs_every_artifact_and_model(store, tmp_path):
-    from foodcast.application.mlflow_utils import mlflow_log_pandas
-
     import pandas as pd
+
+    from foodcast.tracking.artifacts import mlflow_log_pandas
 
     frame = pd.DataFrame({"order_date": ["2015-01-05 00:00:00"], "cash_in": [1.5]})
     with mlflow.start_run() as run:
-        mlflow_log_pandas(frame, *catalog.DATA)
+        mlflow_log_pandas(frame, *names.DATA)
     client = mlflow.tracking.MlflowClient()
     found = client.get_run(run.info.run_id)
-    assert outputs_present(client, found, stages.LOAD)
-    assert not outputs_present(client, found, stages.FEATURES)  # no training set
-    assert not outputs_present(client, found, stages.TRAIN)  # no logged models
+    assert outputs_present(client, found, LOAD)
+    assert not outputs_present(client, found, FEATURES)  # no training set
+    assert not outputs_present(client, found, TRAIN)  # no logged models
     local = found.info.artifact_uri.removeprefix("file://")
-    data_file = f"{local}/{catalog.artifact_path(catalog.DATA)}"
+    data_file = f"{local}/{names.artifact_path(names.DATA)}"
     with open(data_file, "a") as f:
         f.write("2015-01-05 01:00:00,2.0\n")  # edited after the run finished
-    assert not outputs_present(client, found, stages.LOAD)
-    shutil.rmtree(f"{local}/{catalog.DATA[0]}")
-    assert not outputs_present(client, found, stages.LOAD)
+    assert not outputs_present(client, found, LOAD)
+    shutil.rmtree(f"{local}/{names.DATA[0]}")
+    assert not outputs_present(client, found, LOAD)
 
 
 def test_a_run_without_recorded_checksums_is_not_reused(store):
@@ -231,6 +236,6 @@ def test_a_run_without_recorded_checksums_is_not_reused(store):
     frame = pd.DataFrame({"order_date": ["2015-01-05 00:00:00"], "cash_in": [1.5]})
     with mlflow.start_run() as run:
         frame.to_csv("data.csv", index=False)
-        mlflow.log_artifact("data.csv", catalog.DATA[0])  # logged without its checksum
+        mlflow.log_artifact("data.csv", names.DATA[0])  # logged without its checksum
     client = mlflow.tracking.MlflowClient()
-    assert not outputs_present(client, client.get_run(run.info.run_id), stages.LOAD)
+    assert not outputs_present(client, client.get_run(run.info.run_id), LOAD)

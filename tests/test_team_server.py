@@ -26,9 +26,9 @@ from mlflow.tracking import MlflowClient
 from test_concurrency import finish, lineage, start
 from test_interruptions import Started, group_members
 
-from foodcast.application import catalog
 from foodcast.errors import FoodcastError
-from foodcast.infrastructure import teamserver
+from foodcast.teamserver import server as teamserver
+from foodcast.tracking import names
 
 EXPERIMENT = "team"
 EDITOR, READER = "alice", "bob"
@@ -108,6 +108,45 @@ def logged_in(server: TeamServer, username: str, password: str):
                 os.environ[key] = value
 
 
+
+def restart_postgres(directory, mode: str = "fast", down_for: float = 0.0) -> None:
+    """Restart the PostgreSQL cluster of ``directory``, leaving the MLflow server running.
+
+    What a maintenance restart or a database failover does to the server: every open database
+    connection is cut, and the server's pools reconnect on their next use (they ping first).
+    Meanwhile the server answers 503, which MLflow's clients retry.
+
+    Parameters
+    ----------
+    directory : path
+        The team server's directory.
+    mode : str
+        ``pg_ctl``'s shutdown mode: ``fast`` (abort open transactions, the default),
+        ``immediate`` (a crash, recovered at the next start) or ``smart`` (wait for clients to
+        disconnect: never, with a server's pools).
+    down_for : float
+        Seconds PostgreSQL stays stopped before it starts again: an outage. 0 (the default):
+        ``pg_ctl restart``, down for a fraction of a second.
+
+    Raises
+    ------
+    FoodcastError
+        PostgreSQL is not running in ``directory``, or it failed to stop or start.
+    """
+    layout = teamserver.Layout(directory)
+    with teamserver._locked(layout):
+        if not teamserver.postgres_running(layout):
+            raise FoodcastError(f"PostgreSQL of {layout.root} is not running")
+        if down_for <= 0:
+            # -l: the new postmaster writes to the log, not to pg_ctl's output (which would
+            # otherwise stay open as long as PostgreSQL runs).
+            teamserver._run(teamserver._pg_ctl(layout, "-m", mode, "-l", str(layout.pg_log), "-w", "-t", "60", "restart"),
+                 "restarting PostgreSQL", layout.pg_log)
+            return
+        teamserver._stop_postgres(layout, mode)
+        time.sleep(down_for)
+        teamserver._start_postgres(layout)
+
 @pytest.fixture(scope="session")
 def team():
     """A team server started with `python -m foodcast server start`, an experiment, an editor
@@ -154,7 +193,7 @@ def experiment_runs(team: TeamServer, name: str = EXPERIMENT) -> list:
 
 def running(team: TeamServer, name: str = EXPERIMENT) -> list[str]:
     """``stage run-id`` of the runs of experiment ``name`` still RUNNING."""
-    return [f"{r.data.tags.get(catalog.STEP_TAG)} {r.info.run_id}" for r in experiment_runs(team, name)
+    return [f"{r.data.tags.get(names.STEP_TAG)} {r.info.run_id}" for r in experiment_runs(team, name)
             if r.info.status == "RUNNING"]
 
 
@@ -171,17 +210,17 @@ def test_pipeline_runs_through_the_server_and_reuses_every_stage(team, cold):
         # Proxied artifacts: the client only ever sees the server's scheme, never a path.
         assert all(r.info.artifact_uri.startswith("mlflow-artifacts:/") for r in runs.values())
         y_pred = pd.read_csv(mlflow.artifacts.download_artifacts(
-            run_id=runs["predict"].info.run_id, artifact_path="/".join(catalog.Y_PRED)))
+            run_id=runs["predict"].info.run_id, artifact_path="/".join(names.Y_PRED)))
         assert len(y_pred) == 168 and (y_pred["y_pred_simple"] >= 0).all()
         lineage = json.loads(Path(mlflow.artifacts.download_artifacts(
-            run_id=parent.info.run_id, artifact_path=catalog.LINEAGE_FILE)).read_text())
+            run_id=parent.info.run_id, artifact_path=names.LINEAGE_FILE)).read_text())
         assert {s: v["run_id"] for s, v in lineage.items()} == {s: r.info.run_id for s, r in runs.items()}
         x_pred = pd.read_csv(mlflow.artifacts.download_artifacts(
-            run_id=runs["future"].info.run_id, artifact_path="/".join(catalog.X_PRED)))
-        model = mlflow.pyfunc.load_model(f"runs:/{runs['train'].info.run_id}/{catalog.MULTI_MODEL}")
+            run_id=runs["future"].info.run_id, artifact_path="/".join(names.X_PRED)))
+        model = mlflow.pyfunc.load_model(f"runs:/{runs['train'].info.run_id}/{names.MULTI_MODEL}")
         assert len(model.predict(x_pred.set_index("order_date"))) == 168
     # The artifacts live in the server's directory, behind the proxy.
-    assert list((team.directory / "artifacts").rglob(catalog.Y_PRED[1]))
+    assert list((team.directory / "artifacts").rglob(names.Y_PRED[1]))
 
     warm = team.runner(EDITOR, PASSWORDS[EDITOR]).mlflow_run(**SMALL)
     assert stage_lines(warm.stdout) == {s: ("reused", run_id) for s, (_, run_id) in launched.items()}
@@ -210,7 +249,7 @@ def test_reader_reads_runs_and_models_but_cannot_launch_the_pipeline(team, cold)
     train_id = stage_lines(cold.stdout)["train"][1]
     with logged_in(team, READER, PASSWORDS[READER]) as client:
         assert client.get_run(train_id).info.status == "FINISHED"
-        mlflow.pyfunc.load_model(f"runs:/{train_id}/{catalog.MULTI_MODEL}")
+        mlflow.pyfunc.load_model(f"runs:/{train_id}/{names.MULTI_MODEL}")
     before = len(experiment_runs(team))
     runner = team.runner(READER, PASSWORDS[READER])
 
@@ -278,7 +317,7 @@ def test_pipelines_started_at_the_same_moment_all_finish_with_their_own_stages(t
             assert all(r.info.status == "FINISHED" for r in children)
             assert client.get_run(parent_id).info.status == "FINISHED"
             predictions.append(Path(mlflow.artifacts.download_artifacts(
-                run_id=stages_run["predict"]["run_id"], artifact_path=catalog.artifact_path(catalog.Y_PRED))).read_bytes())
+                run_id=stages_run["predict"]["run_id"], artifact_path=names.artifact_path(names.Y_PRED))).read_bytes())
     predict_runs = {stage_lines(stdout)["predict"][1] for stdout in outs}
     assert len(predict_runs) == 3
     assert predictions[0] == predictions[1] and predictions[0] != predictions[2]
@@ -309,7 +348,7 @@ def test_postgres_restarted_while_a_pipeline_runs(team, cold):
     params = {**SMALL, "n_estimators": 6}
     started = Started(team.editor(), **params)
     started.wait_for("validate: launching")
-    teamserver.restart_postgres(team.directory)
+    restart_postgres(team.directory)
     started.proc.wait(timeout=600)
     assert started.gone_within(10) == []
     stdout, stderr = "".join(started.stdout), "".join(started.stderr)
@@ -341,7 +380,7 @@ def outage(team, cold):
     runner.env.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="10")
     started = StartedMain(runner, **params)
     started.wait_for("validate: launching")
-    teamserver.restart_postgres(team.directory, down_for=5)
+    restart_postgres(team.directory, down_for=5)
     started.proc.wait(timeout=300)
     assert started.gone_within(10) == []
     first = stage_lines("".join(started.stdout))
@@ -382,7 +421,7 @@ def test_pipeline_killed_with_its_process_group(team, cold):
     with logged_in(team, *team.admin()) as client:
         for line in left:
             run = client.get_run(line.split()[1])
-            assert run.info.status == "FAILED" and "has ended" in run.data.tags[catalog.ERROR_TAG]
+            assert run.info.status == "FAILED" and "has ended" in run.data.tags[names.ERROR_TAG]
 
 
 def _pid_of(pgid: int, needle: str) -> int:

@@ -1,28 +1,22 @@
 """etl: order lines of every restaurant -> hourly cash-in of the whole chain."""
 
-import json
+import dataclasses
 import logging
 
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures import DAMAGES, csv_bytes, make_batches
 
 import foodcast.settings as settings
-from fixtures import DAMAGES, csv_bytes, make_batches
-from foodcast.domain.transform import MissingBatch, chain_coverage, etl, read_chain
+from foodcast.data.batch_files import available_weeks
+from foodcast.data.chain import etl, read_chain
+from foodcast.data.coverage import MissingBatch, chain_coverage
+from foodcast.data.orders import MAX_PRICE, MAX_QUANTITY, MAX_TOTAL_PRODUCTS, read_batches, to_export, write_batch
 from foodcast.errors import FoodcastError
-from foodcast.infrastructure.batches import (
-    MAX_PRICE,
-    MAX_QUANTITY,
-    MAX_TOTAL_PRODUCTS,
-    available_weeks,
-    read_batches,
-    to_export,
-    write_batch,
-)
 
 WEEK_1 = pd.Timestamp("2014-12-29")  # Monday 00:00 of week 1
-LOGGER = "foodcast.domain.transform"
+LOGGER = "foodcast.data.chain"
 
 # Restaurant "alpha" exports day-first dates (plain CSV, as some tills do).
 ALPHA_CSV = """Order ID,Order Date,Item Name,Quantity,Product Price,Total products
@@ -62,7 +56,7 @@ def tiny_dir(tmp_path):
 def transform_log(caplog, monkeypatch):
     """caplog for the transform logger, even if an earlier test applied the logging YAML
     (which stops 'foodcast' records from propagating to the root logger caplog listens on)."""
-    for name in ("foodcast", "foodcast.domain", LOGGER):
+    for name in ("foodcast", "foodcast.data", LOGGER):
         monkeypatch.setattr(logging.getLogger(name), "propagate", True)
         monkeypatch.setattr(logging.getLogger(name), "disabled", False)
     caplog.set_level(logging.WARNING, logger=LOGGER)
@@ -257,10 +251,10 @@ def test_allow_missing_reads_the_week_without_the_restaurant_and_reports_it(tmp_
     pd.testing.assert_frame_equal(etl(root, 1, 5, allow_missing=True), df)
     warnings = " ".join(r.getMessage() for r in transform_log.records if r.levelno == logging.WARNING)
     assert "beta week 3 (no batch)" in warnings and "alpha week 4 (empty batch)" in warnings
-    # What a stage records on its run: one line, and JSON.
+    # What a stage records on its run: one line; and what the coverage holds.
     assert "incomplete: beta week 3 (no batch), alpha week 4 (empty batch)" in coverage.summary()
-    assert json.loads(json.dumps(coverage.to_dict()))["spans"] == {"alpha": [1, 5], "beta": [1, 5]}
-    assert json.loads(json.dumps(coverage.to_dict()))["missing"][0] == {
+    assert {r: [first, last] for r, first, last in coverage.spans} == {"alpha": [1, 5], "beta": [1, 5]}
+    assert dataclasses.asdict(coverage.missing[0]) == {
         "restaurant": "beta", "week": 3, "reason": "no batch", "path": str(root / "beta" / "week_003.csv.gz"),
     }
 

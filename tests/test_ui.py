@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import ui_harness as ui_h
 from conftest import SMALL, SMALL_NODES, Runner, stage_lines
 from fixtures import make_batches
 from mlflow.tracking import MlflowClient
 
-import ui_harness as ui_h
-from foodcast.application import catalog
-from foodcast.application.ui_links import run_href
-
+from foodcast.tracking import names
+from foodcast.tracking.ui_links import run_href
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +34,7 @@ def store(tmp_path_factory):
     second = stage_lines(runner.mlflow_run(**{**SMALL, "n_estimators": 7}).stdout)
     assert {s: second[s][0] for s in ("load", "features", "future")} == dict.fromkeys(("load", "features", "future"), "reused")
     client = MlflowClient(uri)
-    parents = client.search_runs(["0"], filter_string=f"tags.`{catalog.STEP_TAG}` = 'main'",
+    parents = client.search_runs(["0"], filter_string=f"tags.`{names.STEP_TAG}` = 'main'",
                                  order_by=["attributes.start_time DESC"])
     return root, client, first, second, parents[0]
 
@@ -101,7 +100,7 @@ def test_from_the_forecast_to_its_weeks_of_data_by_clicking_only(store, ui, shot
     ids = {stage: run_id[:8] for stage, (_, run_id) in second.items()}
     ui_h.open_run(page, server, parent.info.experiment_id, parent.info.run_id)
 
-    y_pred = catalog.artifact_path(catalog.Y_PRED)
+    y_pred = names.artifact_path(names.Y_PRED)
     forecast = ui_h.click_to_new_tab(page, ui_h.description_link(page, y_pred))
     ui_h.wait_for_run_page(forecast, overview=False)
     preview = ui_h.read_artifact_preview(forecast)
@@ -128,7 +127,7 @@ def test_a_dataset_panel_shows_the_run_and_artifact_it_came_from(store, ui, shot
     [x_pred] = ui_h.read_datasets(page)
     assert x_pred["name"] == f"x_pred.csv · future {future_id[:8]}"
     assert x_pred["source_type"] == "HTTP"  # shown as a link
-    assert x_pred["href"] == run_href(experiment_id, future_id, catalog.artifact_path(catalog.X_PRED))
+    assert x_pred["href"] == run_href(experiment_id, future_id, names.artifact_path(names.X_PRED))
     assert x_pred["profile"]["num rows"] == "168"
 
     ui_h.open_run(page, server, experiment_id, second["load"][1])
@@ -147,6 +146,6 @@ def test_a_dataset_panel_shows_the_run_and_artifact_it_came_from(store, ui, shot
     page.goto(f"{server.url}/{data['href']}")
     ui_h.wait_for_run_page(page, overview=False)
     preview = ui_h.read_artifact_preview(page)
-    assert (ui_h.run_name(page), preview["path"]) == ("load", catalog.artifact_path(catalog.DATA))
-    local = pd.read_csv(client.download_artifacts(second["load"][1], catalog.artifact_path(catalog.DATA)))
+    assert (ui_h.run_name(page), preview["path"]) == ("load", names.artifact_path(names.DATA))
+    local = pd.read_csv(client.download_artifacts(second["load"][1], names.artifact_path(names.DATA)))
     assert len(preview["rows"]) == min(len(local), 500)

@@ -7,8 +7,6 @@ import pytest
 from conftest import SMALL, SMALL_NODES, Runner, stage_lines
 from mlflow.tracking import MlflowClient
 
-from foodcast.application import catalog, stages
-
 
 @pytest.mark.skipif(shutil.which("uv") is None, reason="uv is not installed (pip install -e '.[dev]')")
 def test_pipeline_runs_in_a_uv_environment(tmp_path, small_data):

@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-from playwright.sync_api import sync_playwright
 
 CHROMIUM = os.environ.get("FOODCAST_CHROMIUM", "/usr/bin/chromium")
 

@@ -85,14 +85,15 @@ if _OUT:
         "mlflow.sklearn": ["log_model", "load_model"],
         "mlflow.pyfunc": ["log_model", "load_model"],
         "mlflow.models": ["infer_signature"],
-        "foodcast.application.cache": ["find_reusable"],
-        "foodcast.application.fingerprint": ["source_fingerprint", "batches_fingerprint"],
-        "foodcast.application.pipeline": ["record_lineage"],
-        "foodcast.application.upstream": ["check_run", "read_frame"],
-        "foodcast.application.datasets": ["log_input_frame"],
-        "foodcast.application.mlflow_utils": ["mlflow_log_pandas", "mlflow_log_plotly"],
-        "foodcast.application.models": ["log_models", "multi_model_predictor"],
-        "foodcast.application.metrics": ["log_validation_metrics"],
+        "foodcast.pipeline.cache": ["find_reusable"],
+        "foodcast.pipeline.stage_code": ["code_fingerprint"],
+        "foodcast.data.coverage": ["batches_fingerprint"],
+        "foodcast.pipeline.runner": ["record_lineage"],
+        "foodcast.tracking.runs": ["check_run"],
+        "foodcast.tracking.artifacts": ["read_frame", "mlflow_log_pandas", "mlflow_log_plotly"],
+        "foodcast.tracking.datasets": ["log_input_frame"],
+        "foodcast.tracking.models": ["log_models", "load_predictor"],
+        "foodcast.tracking.metrics": ["log_validation_metrics"],
         "foodcast.settings": ["configure_logging"],
     }
     # module -> {class: [methods]}
@@ -101,12 +102,12 @@ if _OUT:
             "search_runs", "get_run", "create_run", "set_terminated", "set_tag", "log_batch",
             "list_artifacts", "get_logged_model", "list_logged_model_artifacts", "get_experiment",
             "get_experiment_by_name", "log_inputs", "update_run"]},
-        "foodcast.application.pipeline": {"Pipeline": ["__init__", "run"]},
+        "foodcast.pipeline.runner": {"Pipeline": ["__init__", "run"]},
     }
     _WATCH_IMPORTS = {"mlflow", "mlflow.cli", "mlflow.projects", "pandas", "sklearn", "sklearn.ensemble",
                       "plotly", "plotly.graph_objects", "skops.io", "sqlalchemy", "alembic", "git",
-                      "mlflow.sklearn", "mlflow.pyfunc", "foodcast.application.step",
-                      "foodcast.application.pipeline", "click", "numpy", "scipy"}
+                      "mlflow.sklearn", "mlflow.pyfunc", "foodcast.pipeline.stage_run",
+                      "foodcast.pipeline.runner", "click", "numpy", "scipy"}
 
     def _after_exec(name, module):
         for attr in _FUNCTIONS.get(name, ()):
@@ -242,7 +243,7 @@ if _OUT:
                 module = ".".join([os.path.basename(os.path.dirname(module)), os.path.basename(module)[:-3]])
             cmdline = [sys.executable, "-m", module, *sys.argv[1:]]
         # A stage command that handed its work to the fork server imported neither MLflow...
-        handover = "foodcast.application.prefork" in sys.modules and "mlflow" not in sys.modules
+        handover = "foodcast.runtime.fork_server" in sys.modules and "mlflow" not in sys.modules
         record = {
             "pid": os.getpid(), "ppid": os.getppid(), "cmdline": cmdline,
             "forked_from": _forked_from[0], "handover": handover,

@@ -11,8 +11,13 @@ entry point ``MLFLOW_RUN_ID`` and ``MLFLOW_EXPERIMENT_ID``; MLflow deletes the f
 environment when the run starts, the second stays: either one marks the process.
 """
 
+import logging.config
 import os
 from pathlib import Path
+
+import yaml
+
+from foodcast.errors import FoodcastError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOGGING_CONFIGURATION_FILE = str(Path(__file__).resolve().parent / "logging.yaml")
@@ -33,8 +38,6 @@ def data_dir() -> str:
     if not value:
         return str(PROJECT_ROOT / "data")
     if not os.path.isabs(value) and any(os.environ.get(name) for name in MLFLOW_RUN_VARIABLES):
-        from foodcast.errors import FoodcastError
-
         raise FoodcastError(
             f"{DATA_DIR_VARIABLE}={value!r} is a relative path, but mlflow run starts every "
             f"stage in the project directory ({os.getcwd()}), not where you ran it; give an "
@@ -43,7 +46,7 @@ def data_dir() -> str:
     return os.path.abspath(value)
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> str:
     # DATA_DIR is looked up when read, so that it follows FOODCAST_DATA_DIR and refuses a
     # relative one under mlflow run, like data_dir().
     if name == "DATA_DIR":
@@ -53,9 +56,5 @@ def __getattr__(name):
 
 def configure_logging() -> None:
     """Apply ``LOGGING_CONFIGURATION_FILE`` (a ``logging.config.dictConfig`` YAML file)."""
-    import logging.config
-
-    import yaml
-
     with open(LOGGING_CONFIGURATION_FILE, encoding="utf-8") as f:
         logging.config.dictConfig(yaml.safe_load(f))

@@ -1,0 +1,212 @@
+"""Command line of foodcast: ``foodcast generate``, ``foodcast import`` and ``foodcast server``.
+
+Also run as ``python -m foodcast``. The data commands import pandas inside them, so that
+``--help`` answers at once (see README, "Layout").
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from foodcast.core.windows import describe_weeks
+from foodcast.data.batch_files import batch_week
+from foodcast.errors import FoodcastError
+from foodcast.settings import data_dir as default_data_dir
+from foodcast.teamserver import server as teamserver
+
+LAYOUT_HELP = (
+    "Batches live in DATA_DIR/<restaurant>/week_NNN.csv.gz, one file per restaurant per "
+    "week. Week 1 starts on Monday 2014-12-29; week N covers Monday 00:00 to Sunday 23:59 "
+    "of the seven days starting 2014-12-29 + 7*(N-1) days."
+)
+
+
+def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a FoodcastError into one line on stderr and exit status 1, without traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except FoodcastError as exc:
+            # Some messages quote a parser error that spans lines; keep to one line.
+            raise click.ClickException(" ".join(str(exc).split())) from None
+
+    return wrapper
+
+
+def _data_dir_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Root of the batches (default: $FOODCAST_DATA_DIR, else data/ in the repository).",
+    )(command)
+
+
+def _size_text(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
+
+
+@click.group(help=f"Weekly cash-in forecast of a chain of takeaway restaurants.\n\n{LAYOUT_HELP}")
+def cli():
+    """Entry point of the ``foodcast`` console script."""
+
+
+@cli.command(
+    short_help="Write the default synthetic dataset (2 restaurants, weeks 1-260).",
+    help=(
+        "Write the default synthetic dataset: two London Indian takeaways, weeks 1-260 "
+        "(2014-12-29 to 2019-12-22), about 35 and 52 orders a day. The same seed gives "
+        f"byte-identical files; existing batches of those weeks are overwritten.\n\n{LAYOUT_HELP}"
+    ),
+)
+@_data_dir_option
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Seed of the random streams (default: the seed of the committed dataset).",
+)
+@_user_errors
+def generate(data_dir, seed):
+    """Generate the default dataset."""
+    from foodcast.data import generator  # noqa: PLC0415 - pandas: only once the command runs
+
+    root = data_dir or default_data_dir()
+    seed = generator.DEFAULT_SEED if seed is None else seed
+    files = generator.generate(root, seed=seed)
+    size = sum(path.stat().st_size for path in files)
+    click.echo(f"wrote {len(files)} files ({_size_text(size)}) under {root} with seed {seed}")
+
+
+@cli.command(
+    name="import",
+    short_help="Import a raw order export as weekly batches.",
+    help=(
+        "Import ORDERS, a restaurant's raw order export (CSV, optionally .gz), as weekly "
+        "batches of restaurant NAME. Columns: 'Order Number' (or 'Order ID'), 'Order Date' "
+        "(ISO 'YYYY-MM-DD HH:MM:SS' or day-first 'DD/MM/YYYY HH:MM'), 'Item Name', "
+        "'Quantity', 'Product Price', 'Total products'; UTF-8 text. The whole file, and every "
+        "batch the restaurant already has, is checked before anything is written: values "
+        "present and plausible (finite, not negative, at most 1000 items on a line, 1000 a "
+        "unit price, 10000 items in an order), each order id naming one order (one date). A "
+        "week that already has a batch is merged with it, so importing the same file twice "
+        f"changes nothing.\n\n{LAYOUT_HELP}"
+    ),
+)
+@click.argument("orders", type=click.Path(dir_okay=False))
+@click.option(
+    "--restaurant",
+    required=True,
+    metavar="NAME",
+    help="Restaurant (directory) name: letters, digits, '_', '.', '-'.",
+)
+@_data_dir_option
+@_user_errors
+def import_command(orders, restaurant, data_dir):
+    """Import a raw export."""
+    from foodcast.data.importer import import_export  # noqa: PLC0415 - pandas: only once the command runs
+
+    root = data_dir or default_data_dir()
+    written = import_export(orders, restaurant, root)
+    weeks = [batch_week(path) for path in written]
+    click.echo(
+        f"{restaurant}: wrote {len(written)} weekly batches "
+        f"(weeks {describe_weeks(weeks)}) under {root}"
+    )
+
+
+SERVER_HELP = (
+    "A local team tracking server in one directory: a PostgreSQL cluster (Debian's `postgresql` "
+    "package; run as user postgres when started by root) and `mlflow server --app-name "
+    "basic-auth` on 127.0.0.1, storing runs in PostgreSQL and proxying artifacts to DIR/artifacts. "
+    "DIR holds the logs (mlflow.log, postgresql.log), the pid file and credentials.json (0600: the "
+    "admin login, generated on the first start unless MLFLOW_AUTH_ADMIN_USERNAME / "
+    "MLFLOW_AUTH_ADMIN_PASSWORD are set then). Needs the server extra: pip install -e '.[server]'."
+)
+
+
+def _server_dir_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--dir",
+        "directory",
+        type=click.Path(file_okay=False),
+        envvar="FOODCAST_SERVER_DIR",
+        default="teamserver",
+        show_default=True,
+        help="Directory of the server (also $FOODCAST_SERVER_DIR).",
+    )(command)
+
+
+@cli.group(short_help="Start, stop or inspect a local team tracking server.", help=SERVER_HELP)
+def server():
+    """The ``server`` command group."""
+
+
+@server.command(name="start", short_help="Start the team server (initialising DIR on first use).",
+                help=f"Start the team server of DIR, initialising it on first use, and wait until it "
+                     f"answers; print its tracking URI and admin login.\n\n{SERVER_HELP}")
+@_server_dir_option
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Port of the MLflow server on 127.0.0.1 (default: the last one used in DIR, else 5000).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="MLflow server worker processes (default: 1; more cost ~40 ms per request on "
+                   "a kept-alive connection: see docs/team-setup.md).")
+@click.option("--auth-cache-seconds", type=click.IntRange(min=0), default=None,
+              help="How long a worker trusts a login it checked, sparing a password hash per "
+                   "request (default: 60; 0 hashes on every request).")
+@_user_errors
+def server_start(directory, port, workers, auth_cache_seconds):
+    """Start the team server."""
+    kwargs = {} if workers is None else {"workers": workers}
+    if auth_cache_seconds is not None:
+        kwargs["auth_cache_seconds"] = auth_cache_seconds
+    state, already = teamserver.start(directory, port=port, **kwargs)
+    username, password = teamserver.admin_login(directory)
+    root = os.path.abspath(directory)
+    click.echo(f"team server {'already running' if already else 'started'} in {root}")
+    click.echo(f"tracking URI: {state.tracking_uri}")
+    click.echo(f"admin login:  {username} / {password}  (stored in {os.path.join(root, 'credentials.json')})")
+    click.echo(f"logs:         {os.path.join(root, 'mlflow.log')}, {os.path.join(root, 'postgresql.log')}")
+    click.echo(f"use it:       export MLFLOW_TRACKING_URI={state.tracking_uri} "
+               f"MLFLOW_TRACKING_USERNAME=<user> MLFLOW_TRACKING_PASSWORD=<password>")
+
+
+@server.command(name="stop", short_help="Stop the team server (idempotent).",
+                help="Stop what `start` started in DIR: the MLflow server and its workers, then "
+                     "PostgreSQL. Stopping a stopped server does nothing and succeeds.")
+@_server_dir_option
+@_user_errors
+def server_stop(directory):
+    """Stop the team server."""
+    stopped = teamserver.stop(directory)
+    root = os.path.abspath(directory)
+    click.echo(f"stopped {' and '.join(stopped)} in {root}" if stopped else f"nothing was running in {root}")
+
+
+@server.command(name="status", short_help="Say what runs (exit 0 when all runs, 3 otherwise).",
+                help="Say whether PostgreSQL and the MLflow server of DIR run and answer. "
+                     "Exit status 0 when both run and the server answers, 3 otherwise.")
+@_server_dir_option
+@click.pass_context
+@_user_errors
+def server_status(ctx, directory):
+    """Report the team server's state."""
+    state = teamserver.status(directory)
+    root = os.path.abspath(directory)
+    click.echo(f"team server in {root}")
+    click.echo(f"PostgreSQL:    {'running' if state.postgres_running else 'stopped'}")
+    if state.mlflow_pid is None:
+        click.echo("mlflow server: stopped")
+    else:
+        answer = "answering" if state.answering else "not answering yet"
+        click.echo(f"mlflow server: running (pid {state.mlflow_pid}), {answer} at {state.tracking_uri}")
+        click.echo(f"admin login:   {state.admin_username} (password in {os.path.join(root, 'credentials.json')})")
+    if not (state.postgres_running and state.answering):
+        ctx.exit(3)

@@ -1,0 +1,115 @@
+"""Where the weekly batches are: their names, the listing of a data directory, and which
+batches hold orders, without reading their content (so without pandas).
+
+Layout: ``<data_dir>/<restaurant>/week_<NNN>.csv.gz`` (plain ``.csv`` is read too), one file
+per restaurant per week. Every sub-directory holding batches is a restaurant of the chain.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from pathlib import Path
+
+from foodcast.errors import FoodcastError
+
+BATCH_PATTERN = re.compile(r"^week_(\d+)\.csv(\.gz)?$")
+RESTAURANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def batch_name(week: int) -> str:
+    """File name of a restaurant's batch for ``week``."""
+    return f"week_{int(week):03d}.csv.gz"
+
+
+def list_batches(data_dir) -> dict[str, dict[int, Path]]:
+    """Every batch under ``data_dir``: ``{restaurant: {week: path}}``, sorted.
+
+    Raises
+    ------
+    FoodcastError
+        If ``data_dir`` is not a directory.
+    """
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise FoodcastError(f"data directory {root} does not exist")
+    found: dict[str, dict[int, Path]] = {}
+    for restaurant_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        weeks = {}
+        for path in restaurant_dir.iterdir():
+            match = BATCH_PATTERN.match(path.name)
+            if match:
+                week = int(match.group(1))
+                if week in weeks:
+                    raise FoodcastError(f"two batches for week {week} in {restaurant_dir}")
+                weeks[week] = path
+        if weeks:
+            found[restaurant_dir.name] = dict(sorted(weeks.items()))
+    return found
+
+
+def available_weeks(data_dir) -> list[int]:
+    """Sorted week numbers for which at least one restaurant has a batch."""
+    return sorted({w for weeks in list_batches(data_dir).values() for w in weeks})
+
+
+def batch_files(batches: dict[str, dict[int, Path]], start_week: int, end_week: int) -> list[Path]:
+    """Exactly the batch files a read of weeks ``start_week..end_week`` opens, sorted, among the
+    listing ``batches`` (:func:`list_batches`)."""
+    return sorted(path for weeks in batches.values() for week, path in weeks.items() if start_week <= week <= end_week)
+
+
+def batch_week(path) -> int:
+    """Week number of a batch file, from its name ``week_NNN.csv[.gz]``.
+
+    Raises
+    ------
+    FoodcastError
+        If the name is not a batch name.
+    """
+    match = BATCH_PATTERN.match(Path(path).name)
+    if match is None:
+        raise FoodcastError(f"{path}: not a batch file name (week_NNN.csv.gz or week_NNN.csv)")
+    return int(match.group(1))
+
+
+def has_orders(path) -> bool:
+    """Whether a batch holds at least one order line, read from its first lines only.
+
+    Only a header followed by nothing (or blank lines) is empty. A file that cannot be read,
+    or lacks even a header, counts as holding orders: it shows the restaurant traded that
+    week, and reading it in full reports what is wrong with it.
+    """
+    path = Path(path)
+    try:
+        with (gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")) as f:
+            header = f.readline()
+            if not header.strip() or b"\0" in header:
+                return True
+            return any(line.strip() for line in f)
+    except (OSError, EOFError, zlib.error):
+        return True
+
+
+def data_span(weeks: dict[int, Path]) -> tuple[int, int] | None:
+    """First and last week whose batch holds orders, among one restaurant's ``{week: path}``.
+
+    ``None`` if none does. Only the batches at both ends are opened, until one holds orders.
+    """
+    ordered = sorted(weeks)
+    first = next((w for w in ordered if has_orders(weeks[w])), None)
+    if first is None:
+        return None
+    last = next(w for w in reversed(ordered) if has_orders(weeks[w]))
+    return first, last
+
+
+def check_restaurant_name(name: str) -> str:
+    """A restaurant name is a directory name: letters, digits, ``_ . -``."""
+    if not RESTAURANT_PATTERN.match(name or ""):
+        raise FoodcastError(
+            f"restaurant name {name!r} must start with a letter or digit and use only letters, "
+            "digits, '_', '.' and '-'"
+        )
+    return name

@@ -1,0 +1,114 @@
+"""The chain's hourly cash-in, read from the weekly batches of a range of weeks.
+
+:func:`read_chain` (and :func:`etl`) refuse an incomplete week of the range they read (the rule
+of complete weeks, ``foodcast.data.coverage``) unless told ``allow_missing``, and return the
+:class:`~foodcast.data.coverage.Coverage` that says what the read held and lacked, for the
+caller to record.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from foodcast.core.hourly import hourly_cash_in
+from foodcast.core.windows import describe_weeks
+from foodcast.data.batch_files import list_batches
+from foodcast.data.coverage import Coverage, coverage_of
+from foodcast.data.orders import read_batches
+from foodcast.errors import FoodcastError
+
+logger = logging.getLogger(__name__)
+
+
+def read_chain(data_dir: str | Path, start_week: int, end_week: int, *, allow_missing: bool = False
+               ) -> tuple[pd.DataFrame, Coverage]:
+    """Hourly cash-in of the whole chain over weeks ``start_week..end_week``, and its coverage.
+
+    Reads every restaurant's batch of those weeks from ``data_dir`` (each file validated, see
+    ``foodcast.data.orders.read_batches``); the cash-in of an hour is the sum of
+    quantity x price of the order lines placed in that hour. A week no restaurant has orders
+    in is left out (and reported in a warning), not zero-filled.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        Directory of weekly batches (``<restaurant>/week_NNN.csv.gz``).
+    start_week, end_week : int
+        First and last week, inclusive (week 1 starts Monday 2014-12-29).
+    allow_missing : bool
+        False (default): an incomplete week (a restaurant with orders before and after it
+        has no batch, or an empty one, for it) is an error. True: read it anyway, its
+        cash-in being that of the restaurants that have a batch, and warn; the returned
+        coverage lists what was missing.
+
+    Returns
+    -------
+    DataFrame
+        ``order_date`` (every hour of the weeks held) and ``cash_in``.
+    Coverage
+        The weeks held, left out, and the restaurant-weeks missing.
+
+    Raises
+    ------
+    FoodcastError
+        If start > end, a week is < 1, no week of the range has data (the message says which
+        weeks the data directory holds), a week is incomplete and ``allow_missing`` is
+        False (naming the restaurant and week), or a batch is unreadable or invalid (naming
+        the file, row and column).
+    """
+    batches = list_batches(data_dir)
+    coverage = coverage_of(batches, data_dir, start_week, end_week)
+    if not coverage.weeks:
+        held = {w for weeks in batches.values() for w in weeks}
+        raise FoodcastError(
+            f"no data for weeks {coverage.start_week}-{coverage.end_week} in {data_dir}; "
+            f"it holds weeks {describe_weeks(held)}"
+        )
+    # Damaged or invalid files are reported first: that diagnosis is the more precise one.
+    wanted = set(coverage.weeks)
+    orders = read_batches(sorted(path for weeks in batches.values() for w, path in weeks.items() if w in wanted))
+    if coverage.missing and not allow_missing:
+        first, others = coverage.missing[0], coverage.missing[1:]
+        more = ""
+        if others:
+            shown = ", ".join(map(str, others[:5])) + (", ..." if len(others) > 5 else "")
+            more = f"; {len(others)} more incomplete: {shown}"
+        raise FoodcastError(
+            f"week {first.week} is incomplete: restaurant {first.restaurant} has orders before "
+            f"and after it but {'an empty batch' if first.reason == 'empty batch' else 'no batch'} "
+            f"for it ({first.path}){more}; add the batch, or set allow_missing to read the week without it"
+        )
+    if coverage.missing:
+        logger.warning("incomplete weeks read with allow_missing, their cash-in lacking %s",
+                       ", ".join(map(str, coverage.missing)))
+    if coverage.left_out:
+        logger.warning("weeks %s have no data in %s and are left out", describe_weeks(coverage.left_out), data_dir)
+    return hourly_cash_in(orders, coverage.weeks), coverage
+
+
+def etl(data_dir: str | Path, start_week: int, end_week: int, *, allow_missing: bool = False) -> pd.DataFrame:
+    """Hourly cash-in of the whole chain over weeks ``start_week..end_week``.
+
+    :func:`read_chain` without the coverage: use that function to learn what an
+    ``allow_missing`` read lacked.
+
+    Parameters
+    ----------
+    data_dir, start_week, end_week, allow_missing
+        As for :func:`read_chain`: the batch directory, the first and last week (inclusive),
+        and whether to read incomplete weeks instead of refusing them.
+
+    Returns
+    -------
+    DataFrame
+        ``order_date`` (every hour of the weeks held) and ``cash_in``.
+
+    Raises
+    ------
+    FoodcastError
+        As :func:`read_chain`.
+    """
+    return read_chain(data_dir, start_week, end_week, allow_missing=allow_missing)[0]

@@ -1,0 +1,410 @@
+"""The orchestration behind ``main.py``: the plan's DAG of nodes, each reused or launched.
+
+The plan (:mod:`foodcast.pipeline.plan`) comes from the stage table. ``graphlib.TopologicalSorter``
+orders the nodes; each ready node is either reused (a FINISHED run with the same cache key whose
+outputs are intact) or launched as an ``mlflow.run`` of its entry point, nested under the parent
+run, on a pool of ``FOODCAST_MAX_PARALLEL`` threads.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import signal
+import time
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from graphlib import TopologicalSorter
+from pathlib import Path
+from typing import Any
+
+import click
+import mlflow
+from mlflow.entities import Metric, RunTag
+from mlflow.exceptions import ExecutionException, MlflowException
+from mlflow.tracking import MlflowClient
+
+from foodcast.data.coverage import batches_fingerprint
+from foodcast.errors import FoodcastError
+from foodcast.pipeline.cache import cache_key, environment_fingerprint, find_reusable, pass_cache_key
+from foodcast.pipeline.lineage import main_description, main_name, scorecard_line
+from foodcast.pipeline.params import param_texts
+from foodcast.pipeline.plan import Node, NodeKey, Resolution, find_earlier_run, plan, stage_params
+from foodcast.pipeline.stage_code import code_fingerprint, project_imports
+from foodcast.pipeline.stage_table import FORECAST, PIPELINE, main_params
+from foodcast.runtime.fork_server import ForkServer
+from foodcast.runtime.fork_server import enabled as fork_server_enabled
+from foodcast.runtime.processes import (
+    Interrupted,
+    children,
+    exit_without_final_collection,
+    interruptible,
+    owner_tags,
+    signal_all,
+    sweep_temp_dirs,
+    temp_dir,
+)
+from foodcast.settings import PROJECT_ROOT, configure_logging, data_dir
+from foodcast.tracking import names
+from foodcast.tracking.access import check_tracking_access, store_failure
+from foodcast.tracking.recovery import fail_abandoned_runs
+
+logger = logging.getLogger("foodcast.main")
+
+STOP_GRACE = 10.0  # seconds interrupted stages get to end their runs before they are killed
+
+
+class StageFailed(Exception):
+    """A launched stage ended FAILED; carries its one-line error."""
+
+    def __init__(self, label: str, run_id: str | None, message: str):
+        self.run_id = run_id
+        super().__init__(f"stage {label} failed (run {run_id or 'unknown'}): {message}")
+
+
+def max_parallel() -> int:
+    """How many stages may run at once: ``FOODCAST_MAX_PARALLEL``, else the number of cores."""
+    value = os.environ.get("FOODCAST_MAX_PARALLEL") or os.cpu_count() or 1
+    try:
+        return max(1, int(value))
+    except ValueError:
+        raise click.ClickException(f"FOODCAST_MAX_PARALLEL must be a whole number, got {value!r}") from None
+
+
+def server_preloads(project_dir: str | Path = PROJECT_ROOT) -> tuple[list[str], list[str]]:
+    """What the fork server imports: before serving, the modules the stages without upstream
+    and their direct successors import (``stage_code``: each stage's closure, their libraries
+    coming with them); then, between commands, those of the later stages. The tracking store's
+    client module first, which MLflow would otherwise import at a stage's first request."""
+    first = {s.name for s in PIPELINE if not s.upstream}
+    early = first | {s.name for s in PIPELINE if set(s.upstream) <= first}
+    store = "mlflow.store.tracking.rest_store" if mlflow.get_tracking_uri().startswith("http") \
+        else "mlflow.store.tracking.sqlalchemy_store"
+    ready = ["mlflow", store]
+    idle: list[str] = []
+    imports = project_imports(Path(project_dir).resolve())
+    for stage in PIPELINE:
+        target = ready if stage.name in early else idle
+        # The commands themselves run as __main__ in the fork: their package is not preloaded.
+        target.extend(m for m in imports.stage_modules(stage.name)
+                      if m.split(".")[0] != "steps" and m not in ready and m not in idle)
+    return ready, idle
+
+
+_FAILED_RUN = re.compile(r"Run \(ID '([0-9a-f]+)'\) failed")
+
+
+class Pipeline:
+    """One resolution of the DAG under the active (parent) run.
+
+    Parameters
+    ----------
+    options : dict
+        Checked ``main`` options (``next_week`` resolved, ``use_cache`` a bool).
+    project_dir : Path
+        The MLflow project launched for each stage.
+    nodes : list of Node, optional
+        The DAG; by default :func:`plan` of ``options``, earlier runs looked up in
+        ``experiment_id``.
+    experiment_id : str, optional
+    """
+
+    def __init__(self, options: dict[str, Any], project_dir: str | Path = PROJECT_ROOT,
+                 nodes: list[Node] | None = None, experiment_id: str | None = None):
+        self.options = options
+        self.project_dir = Path(project_dir)
+        self.client = MlflowClient()
+        self.skipped: list[tuple[str, str]] = []
+        self.experiment_id = experiment_id
+        if nodes is None:
+            find = functools.partial(find_earlier_run, self.client, experiment_id) if experiment_id else None
+            nodes = plan(options, find_earlier=find, skipped=self.skipped)
+        self.nodes = {n.key: n for n in nodes}
+        self.resolved: dict[NodeKey, Resolution] = {}
+        self.max_parallel = max_parallel()
+        self.storage_dir: str | None = None
+        self._code: dict[str, str] = {}  # stage -> fingerprint of the code its run executes
+
+    def node_key(self, node: Node, params: Mapping[str, Any]) -> str:
+        """The cache key of a node with these parameters."""
+        weeks = node.stage.batch_weeks({**self.options, **node.values}) if node.stage.batch_weeks else None
+        batches = batches_fingerprint(data_dir(), *weeks) if weeks else None
+        environment = environment_fingerprint(self.project_dir, node.stage.packages)
+        if node.stage.cache_context is not None:
+            environment += "|" + node.stage.cache_context(self.options, self.client, params)
+        if node.stage.name not in self._code:
+            self._code[node.stage.name] = code_fingerprint(self.project_dir, node.stage.name)
+        return cache_key(node.stage.name, params, self._code[node.stage.name], batches, environment)
+
+    def late_values(self, node: Node) -> dict[str, Any]:
+        """The parameters main works out for ``node`` now that what it waits for has ended."""
+        if node.stage.late_params is None:
+            return {}
+        runs = {key[0]: r.run_id for key, r in self.resolved.items() if key[1] is None}
+        return node.stage.late_params(self.options, runs, self.client)
+
+    def run(self, parent_id: str, experiment_id: str) -> dict[NodeKey, Resolution]:
+        """Resolve every node, launching ready ones concurrently; raise the first failure once
+        the stages already running have ended (so that they can be reused next time)."""
+        server = None
+        if fork_server_enabled():
+            server = ForkServer(*server_preloads(self.project_dir), self.project_dir)
+        with temp_dir("launches") as self.storage_dir:
+            try:
+                resolved = self._resolve(parent_id, experiment_id, server)
+            except BaseException:
+                if server is not None:
+                    server.stop(grace=10)  # interrupted: let the forks report how they ended
+                raise
+            if server is not None:
+                server.stop()  # every stage has ended
+        return resolved
+
+    def _resolve(self, parent_id, experiment_id, server) -> dict[NodeKey, Resolution]:
+        graph = TopologicalSorter({key: [s for s in node.inputs.values() if isinstance(s, tuple)] + list(node.after)
+                                   for key, node in self.nodes.items()})
+        graph.prepare()
+        failures: list[StageFailed] = []
+        running = {}
+        pool = ThreadPoolExecutor(self.max_parallel, thread_name_prefix="foodcast-stage")
+        try:
+            while graph.is_active():
+                started = False
+                for key in graph.get_ready() if not failures else ():
+                    node = self.nodes[key]
+                    try:
+                        params = stage_params(node, self.options, self.resolved, self.late_values(node))
+                        ckey = self.node_key(node, params)
+                        hit = find_reusable(self.client, experiment_id, node.stage, ckey) \
+                            if self.options["use_cache"] else None
+                    except MlflowException as exc:
+                        failures.append(StageFailed(node.label, None, store_failure(exc)))
+                        continue
+                    except Exception as exc:  # e.g. no champion to predict with
+                        failures.append(StageFailed(node.label, None, f"{type(exc).__name__}: {exc}"))
+                        continue
+                    if hit is not None:
+                        self.resolved[key] = Resolution(hit.info.run_id, "reused", ckey, params)
+                        click.echo(f"{node.label}: reused run {hit.info.run_id}")
+                        graph.done(key)
+                        started = True
+                        continue
+                    if server is not None and server.process is None:
+                        server.start()  # only once a stage must run: a fully reused pipeline needs none
+                        logger.info("stages start as forks of a server with their libraries imported "
+                                    "(pid %d); FOODCAST_PREFORK=0 starts them cold", server.process.pid)
+                    click.echo(f"{node.label}: launching")
+                    texts = param_texts(node.stage.all_params, params)
+                    # The stage tags its own run with its key, so that the key is there before
+                    # the run can end FINISHED.
+                    pass_cache_key(node.stage.name, texts, ckey)
+                    future = pool.submit(self._launch, node, texts, params, ckey, parent_id, experiment_id)
+                    running[future] = node
+                if started:
+                    continue  # reused nodes may have made others ready
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    node = running.pop(future)
+                    try:
+                        self.resolved[node.key] = future.result()
+                    except StageFailed as exc:
+                        failures.append(exc)
+                        continue
+                    click.echo(f"{node.label}: launched run {self.resolved[node.key].run_id}")
+                    graph.done(node.key)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            # A stage still waiting for a free worker is cancelled: never started, and never
+            # "done" for wait() either (a cancelled future is only reported once a worker has
+            # picked it up); wait for the ones that run.
+            self._stop([f for f in running if not f.cancelled()], server)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if failures:
+            raise failures[0]
+        return self.resolved
+
+    @staticmethod
+    def _stop(running, server) -> None:
+        """Interrupted: stop the stages still running (SIGTERM to their commands, which pass it
+        on; SIGKILL after a grace period) and wait for their ``mlflow.run`` to return.
+
+        A stage whose command was still being started when the signal came is signalled as
+        soon as its process appears.
+        """
+        if not running:
+            return
+        spare = {server.process.pid} if server is not None and server.process is not None else set()
+        signalled: set[int] = set()
+        deadline = time.monotonic() + STOP_GRACE
+        while time.monotonic() < deadline:
+            fresh = set(children()) - spare - signalled
+            signal_all(fresh, signal.SIGTERM)
+            signalled |= fresh
+            if not wait(running, timeout=0.2).not_done:
+                return
+        signal_all(set(children()) - spare, signal.SIGKILL)
+        wait(running, timeout=5)
+
+    def _launch(self, node: Node, texts: dict, params: dict, ckey: str, parent_id: str,
+                experiment_id: str) -> Resolution:
+        try:
+            if mlflow.active_run() is None:
+                # MLflow keeps the active run per thread: each worker joins the parent once, so
+                # that the runs mlflow.run creates in it nest under the parent.
+                mlflow.start_run(run_id=parent_id)
+            submitted = mlflow.run(
+                str(self.project_dir), entry_point=node.stage.name, parameters=texts,
+                experiment_id=experiment_id, env_manager="local", synchronous=True,
+                # MLflow makes a directory per launch here and leaves it: in ours, removed at the end
+                storage_dir=self.storage_dir,
+            )
+        except ExecutionException as exc:
+            found = _FAILED_RUN.search(str(exc))
+            run_id = found.group(1) if found else None
+            message = "it crashed; see its output above"
+            if run_id is not None:
+                try:
+                    message = self.client.get_run(run_id).data.tags.get(names.ERROR_TAG, message)
+                except MlflowException as store:
+                    message = f"it failed, and then {store_failure(store)}"
+            raise StageFailed(node.label, run_id, message) from None
+        except MlflowException as exc:
+            raise StageFailed(node.label, None, store_failure(exc)) from None
+        except Exception as exc:  # a bug: report with its traceback, don't hang main
+            logger.exception("%s could not be launched", node.label)
+            raise StageFailed(node.label, None, f"{type(exc).__name__}: {exc}") from None
+        return Resolution(submitted.run_id, "launched", ckey, params)
+
+
+def record_lineage(client: MlflowClient, run_id: str, nodes: Mapping[NodeKey, Node],
+                   resolved: Mapping[NodeKey, Resolution]) -> None:
+    """Log lineage.json, the per-stage run id tags and the stages' headline metrics."""
+    lineage: dict[str, dict[str, str]] = {}
+    tags: dict[str, str] = {}
+    metrics: list[Metric] = []
+    now = int(time.time() * 1000)
+    for key, r in resolved.items():
+        node = nodes[key]
+        lineage[node.label] = {"run_id": r.run_id, "status": r.status, "cache_key": r.cache_key}
+        tags[f"foodcast.{node.slug}_run_id"] = r.run_id
+        tags[f"foodcast.{node.slug}_status"] = r.status
+        if node.stage.headline_metrics:
+            values = client.get_run(r.run_id).data.metrics
+            prefix = "" if node.partition is None else f"{node.slug}."
+            metrics += [Metric(prefix + m, values[m], now, 0) for m in node.stage.headline_metrics if m in values]
+    client.log_batch(run_id, metrics=metrics, tags=[RunTag(k, v) for k, v in tags.items()])
+    mlflow.log_dict(lineage, names.LINEAGE_FILE)
+
+
+def describe_main(client: MlflowClient, run_id: str, experiment_id: str, options: Mapping[str, Any],
+                  nodes: Mapping[NodeKey, Node], resolved: Mapping[NodeKey, Resolution],
+                  error: str | None = None) -> None:
+    """Name the parent run after its week and write its description: the table of stages."""
+    rows = []
+    for key in [k for k in nodes if k in resolved]:  # in DAG order
+        r, stage = resolved[key], nodes[key].stage
+        rows.append({"label": nodes[key].label, "run_id": r.run_id, "status": r.status,
+                     "params": ", ".join(f"{p.name}={p.text(r.params[p.name])}" for p in stage.params
+                                         if p.name in r.params)})
+    output = resolved.get((FORECAST[0], None))
+    forecast = plots = None
+    if output is not None:
+        forecast = (output.run_id, names.artifact_path(FORECAST[1]))
+        plots = [(r.run_id, names.artifact_path(a)) for key, r in resolved.items()
+                 for a in nodes[key].stage.artifacts if a[1].endswith(".html")]
+    scores = []
+    for key in [k for k in nodes if k in resolved and k[0] == names.EVALUATE]:
+        values = client.get_run(resolved[key].run_id).data.metrics
+        scores.append(scorecard_line(nodes[key].partition, values))
+    note = main_description(experiment_id, options, rows, forecast, plots or [], error, scores)
+    client.log_batch(run_id, tags=[RunTag(names.NAME_TAG, main_name(options)), RunTag(names.NOTE_TAG, note)])
+
+
+def _failure_in_progress(exc: BaseException) -> str | None:
+    """The stage failure main was reporting when ``exc`` was raised, if it was."""
+    seen = exc.__context__
+    while seen is not None and not isinstance(seen, (StageFailed, click.ClickException)):
+        seen = seen.__context__
+    return None if seen is None else str(seen)
+
+
+def run_pipeline(options: dict) -> dict[NodeKey, Resolution]:
+    """Start (or resume, under ``mlflow run``) the parent run and resolve the whole DAG.
+
+    A tracking server is checked first (reachable, the login right, EDIT on the experiment),
+    and runs of the experiment left RUNNING by pipelines that are gone are marked FAILED.
+    Interrupted (SIGINT, SIGTERM, SIGHUP), it stops its running stages, marks them and itself
+    FAILED, and exits with 128 + the signal's number.
+
+    Raises
+    ------
+    click.ClickException
+        One line naming the failed stage, its run id and its error.
+    """
+    configure_logging()
+    try:  # a tracking server: reachable, the login right, allowed to write; before writing anything
+        check_tracking_access()
+    except FoodcastError as exc:
+        raise click.ClickException(str(exc)) from None
+    parent_id = None
+    try:
+        with interruptible(), mlflow.start_run() as parent:
+            parent_id, experiment_id = parent.info.run_id, parent.info.experiment_id
+            texts = param_texts(main_params(), options)
+            existing = parent.data.params
+            mlflow.log_params({k: v for k, v in texts.items() if k not in existing})
+            mlflow.set_tags({names.STEP_TAG: names.MAIN, names.NEXT_WEEK_TAG: options["next_week"], **owner_tags()})
+            click.echo(f"main: run {parent_id} (experiment {experiment_id})")
+            started = time.perf_counter()
+            # The stages run in the project directory: give them the data directory as an
+            # absolute path (a relative one is relative to where main was started).
+            os.environ["FOODCAST_DATA_DIR"] = data_dir()
+            pipeline = Pipeline(options, experiment_id=experiment_id)
+            for label, reason in pipeline.skipped:
+                click.echo(f"{label}: skipped ({reason})")
+            for run_id, reason in fail_abandoned_runs(pipeline.client, experiment_id, keep={parent_id}).items():
+                click.echo(f"main: marked run {run_id} FAILED: {reason}")
+            for path in sweep_temp_dirs():
+                logger.info("removed %s, left by a process that has ended", path)
+            describe = functools.partial(describe_main, pipeline.client, parent_id, experiment_id, options,
+                                         pipeline.nodes, pipeline.resolved)
+            try:
+                resolved = pipeline.run(parent_id, experiment_id)
+            except StageFailed as exc:
+                mlflow.set_tag(names.ERROR_TAG, str(exc))  # (if the store fails here: see below)
+                describe(error=str(exc))
+                raise click.ClickException(str(exc)) from None
+            except Interrupted as exc:
+                mlflow.set_tag(names.ERROR_TAG, str(exc))
+                fail_abandoned_runs(pipeline.client, experiment_id, parent_id=parent_id)
+                describe(error=str(exc))
+                raise
+            record_lineage(pipeline.client, parent_id, pipeline.nodes, resolved)
+            describe()
+            summary = (f"main: {sum(r.status == 'launched' for r in resolved.values())} launched, "
+                       f"{sum(r.status == 'reused' for r in resolved.values())} reused in "
+                       f"{time.perf_counter() - started:.1f}s")
+            output = resolved.get((FORECAST[0], None))
+            if output is not None:
+                summary += f"; predictions: runs:/{output.run_id}/{names.artifact_path(FORECAST[1])}"
+            click.echo(summary)
+    except Interrupted as exc:
+        click.echo(f"Error: main (run {parent_id or 'not started'}): {exc}; the stages still running were "
+                   "stopped, and their runs and this one are marked FAILED", err=True)
+        raise SystemExit(exc.exit_code) from None
+    except MlflowException as exc:  # a request of main's own failed: the tracking store is failing
+        cause = _failure_in_progress(exc)
+        left = ("a run it leaves RUNNING is marked FAILED by the next pipeline" if parent_id
+                else "nothing was written")
+        if cause is not None:  # the store failed while main recorded a stage's failure
+            raise click.ClickException(f"{cause}; then {store_failure(exc)}; {left}") from None
+        raise click.ClickException(f"main (run {parent_id or 'not started'}): {store_failure(exc)}; {left}") from None
+    finally:
+        exit_without_final_collection()
+    return resolved

@@ -1,0 +1,87 @@
+"""The frame every stage command runs in: one MLflow run, parameters first, clean user errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+import mlflow
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from foodcast.errors import FoodcastError
+from foodcast.pipeline.cache import cache_tags, passed_cache_key
+from foodcast.pipeline.lineage import stage_description
+from foodcast.pipeline.stage import Stage
+from foodcast.runtime.processes import Interrupted, exit_without_final_collection, interruptible, owner_tags
+from foodcast.settings import configure_logging
+from foodcast.tracking import names
+from foodcast.tracking.access import store_failure
+
+logger = logging.getLogger("foodcast.step")
+
+
+@contextmanager
+def stage_run(stage: Stage, params: dict[str, str], upstream: dict[str, str] | None = None) -> Iterator[Run]:
+    """Run the body of a stage inside its MLflow run.
+
+    The run is the one ``mlflow run`` prepared (``MLFLOW_RUN_ID``) or a new one. Parameters
+    are logged first, so a crash still leaves them; the run is tagged
+    ``foodcast.step=<stage>``, ``foodcast.upstream.<stage>_run_id=<id>`` per input run, and
+    with the process that owns it (host, pid). A :class:`FoodcastError` in the body marks the
+    run FAILED with a ``foodcast.error`` tag and ends the command with one line on stderr and
+    exit code 1; so does a stop signal (SIGINT, SIGTERM, SIGHUP), with exit code 128 + signal.
+
+    Parameters
+    ----------
+    stage : Stage
+        The stage whose command runs.
+    params : dict
+        The stage's parameters, as ``mlflow run`` passes them (``Param.text``).
+    upstream : dict, optional
+        ``{upstream stage: run id}`` of the runs this stage consumes.
+    """
+    configure_logging()
+    upstream = upstream or {}
+    run_id = None
+    try:
+        with interruptible(), mlflow.start_run() as run:
+            run_id = run.info.run_id
+            logged = run.data.params  # `mlflow run` logged them already, as it passed them
+            mlflow.log_params({k: v for k, v in params.items() if k not in logged})
+            tags = {names.STEP_TAG: stage.name, names.NAME_TAG: stage.name, **owner_tags()}
+            tags.update({names.upstream_tag(s): rid for s, rid in upstream.items()})
+            key = passed_cache_key(stage.name, params)
+            if key is not None:
+                # Launched by main: the run carries its cache key from the start, so that once
+                # it ends FINISHED the cache finds it even if main is killed a moment later.
+                tags.update(cache_tags(key, stage.name))
+            mlflow.set_tags(tags)
+            logger.info("%s: run %s started", stage.name, run_id)
+            try:
+                yield run
+            except (FoodcastError, Interrupted) as exc:
+                mlflow.set_tag(names.ERROR_TAG, str(exc)[:5000])
+                _describe(stage, run_id, str(exc))
+                logger.debug("%s failed", stage.name, exc_info=True)
+                raise
+            _describe(stage, run_id)
+            logger.info("%s: run %s finished", stage.name, run_id)
+    except FoodcastError as exc:
+        raise click.ClickException(f"{stage.name} (run {run_id}): {exc}") from None
+    except Interrupted as exc:
+        click.echo(f"Error: {stage.name} (run {run_id or 'not started'}): {exc}; the run is marked FAILED", err=True)
+        raise SystemExit(exc.exit_code) from None
+    except MlflowException as exc:  # the tracking store failed a request: one line, not a traceback
+        raise click.ClickException(f"{stage.name} (run {run_id or 'not started'}): {store_failure(exc)}") from None
+    finally:
+        exit_without_final_collection()
+
+
+def _describe(stage: Stage, run_id: str, error: str | None = None) -> None:
+    """Write the run's description (what it did, links to its inputs and outputs)."""
+    run = MlflowClient().get_run(run_id)
+    mlflow.set_tag(names.NOTE_TAG, stage_description(stage, run, error))

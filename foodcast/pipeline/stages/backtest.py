@@ -1,0 +1,26 @@
+"""backtest: the forecast replayed over many past weeks (rolling origin), on demand."""
+
+from __future__ import annotations
+
+from foodcast.core.windows import backtest_weeks, forecast_history
+from foodcast.pipeline import params as p
+from foodcast.pipeline.stage import SKLEARN_PACKAGES, Options, Stage
+from foodcast.tracking import names
+
+
+def backtest_batch_weeks(options: Options) -> tuple[int, int]:
+    """The weeks of batches a backtest reads (``windows.backtest_weeks``)."""
+    return backtest_weeks(options["first_week"], options["last_week"], options["window_weeks"],
+                          forecast_history(**options))
+
+
+BACKTEST = Stage(
+    names.BACKTEST,
+    "replays the forecast over many past weeks, each trained on the weeks before it (rolling "
+    "origin), next to seasonal naive and the 4-week same-hour mean",
+    params=(p.FIRST_WEEK, p.LAST_WEEK, p.WINDOW_WEEKS, *p.FEATURE_PARAMS, *p.MODEL_PARAMS, p.ALLOW_MISSING),
+    artifacts=(names.BACKTEST_WEEKS, names.BACKTEST_PLOT),
+    packages=(*SKLEARN_PACKAGES, "plotly", "joblib"),
+    batch_weeks=backtest_batch_weeks,
+    in_main=False,
+)

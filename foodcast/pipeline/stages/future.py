@@ -1,0 +1,23 @@
+"""future: the prediction set of the week to forecast, from the batches of the weeks before it."""
+
+from __future__ import annotations
+
+from foodcast.core.windows import forecast_weeks
+from foodcast.pipeline import params as p
+from foodcast.pipeline.stage import Options, Stage
+from foodcast.tracking import names
+
+
+def future_weeks(options: Options) -> tuple[int, int]:
+    """The weeks of batches the prediction set of ``next_week`` is built from (from week 1)."""
+    first, last = forecast_weeks(**options)
+    return max(first, 1), last
+
+
+FUTURE = Stage(
+    names.FUTURE,
+    "builds the prediction set of the week to forecast from the weeks before it",
+    params=(p.NEXT_WEEK, *p.FEATURE_PARAMS, p.ALLOW_MISSING),
+    artifacts=(names.X_PRED,),
+    batch_weeks=future_weeks,
+)

@@ -1,0 +1,16 @@
+"""train: the multi-model fitted on a features run's training set, logged and registered."""
+
+from __future__ import annotations
+
+from foodcast.pipeline import params as p
+from foodcast.pipeline.stage import SKLEARN_PACKAGES, Stage
+from foodcast.tracking import names
+
+TRAIN = Stage(
+    names.TRAIN,
+    "fits the multi-model on the whole training set and logs it",
+    params=(*p.MODEL_PARAMS, p.REGISTERED_MODEL_NAME),
+    upstream=(names.FEATURES,),
+    models=(names.SIMPLE_MODEL, names.MULTI_MODEL),
+    packages=(*SKLEARN_PACKAGES, "skops"),
+)

@@ -1,0 +1,17 @@
+"""validate: chronological cross-validation of the multi-model on a features run's training set."""
+
+from __future__ import annotations
+
+from foodcast.pipeline import params as p
+from foodcast.pipeline.stage import SKLEARN_PACKAGES, Stage
+from foodcast.tracking import names
+
+VALIDATE = Stage(
+    names.VALIDATE,
+    "cross-validates the multi-model chronologically on the training set",
+    params=(p.N_FOLD, *p.MODEL_PARAMS),
+    upstream=(names.FEATURES,),
+    artifacts=(names.CV_PREDICTIONS, names.VALIDATION_PLOT),
+    packages=(*SKLEARN_PACKAGES, "plotly"),
+    headline_metrics=("MAE_SIMPLE_MEAN", "MAE_MIN_MEAN", "MAE_MAX_MEAN"),
+)

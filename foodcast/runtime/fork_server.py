@@ -1,0 +1,489 @@
+"""Start stage processes warm: a fork server that ``main`` keeps while it launches stages.
+
+Every stage ``mlflow.run`` launches is a new ``python -m steps.<stage>`` process, and before it
+does any work it spends about 3 s importing MLflow, its tracking store, pandas and
+scikit-learn (bench/pipeline_overhead.py); the stages on the pipeline's critical path pay that
+in turn. So ``main`` starts one server process that imports those modules once, and each stage
+command hands its work over to a fork of that server:
+
+* the stage command (still the MLproject's ``python -m steps.<stage> ...``, launched by
+  ``mlflow.run`` with the run's environment) finds ``FOODCAST_PREFORK_SOCKET`` in its
+  environment and sends the server its arguments, environment variables, working directory,
+  process group and its stdin / stdout / stderr;
+* the server forks; the fork joins the command's process group (so a terminal's Ctrl-C and
+  its reads, and a signal or ``kill -9`` sent to the group, reach it as they reach the
+  command), takes over those descriptors, variables, directory and arguments and runs the
+  module as ``__main__``, as the command would have;
+* the server reports the fork's exit status and the command exits with it. SIGINT, SIGTERM
+  and SIGHUP sent to the command itself are passed on to the fork. A fork dies with its
+  command (the server terminates a fork whose command has gone) and with the server
+  (``PR_SET_PDEATHSIG``).
+
+The socket is in Linux's abstract namespace: nothing on disk to leave behind, and the server
+serves only processes of its own user (``SO_PEERCRED``) in its own session.
+The command runs the stage itself when the variable is absent (a stage run on its own), when
+the server cannot be reached or refuses (another Python or environment, another project
+directory or session), and on platforms without a safe ``fork`` (only Linux uses the server).
+``FOODCAST_PREFORK=0`` switches the server off. The server imports modules only; before each
+fork it checks that it holds no thread and no descriptor beyond its own sockets, so a fork
+starts from a clean state.
+
+It imports the standard library only: every stage command imports it first.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import json
+import os
+import runpy
+import secrets
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+SOCKET_ENV = "FOODCAST_PREFORK_SOCKET"
+SWITCH_ENV = "FOODCAST_PREFORK"
+
+_LENGTH = struct.Struct("!I")
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_HELD = {signal.SIGCHLD, *_FORWARDED}  # blocked from fork() until the fork has its own handlers
+_IDLE_WAIT = 0.5  # seconds; select() wakes up earlier for a command, a signal or main's exit
+_ORPHAN_GRACE = 5.0  # seconds a fork whose command has gone gets to end before SIGKILL
+_STOP_GRACE = 10.0  # seconds a stopping server gives its forks before SIGKILL
+
+
+def enabled() -> bool:
+    """Whether ``main`` should start a server: Linux, and not switched off by ``FOODCAST_PREFORK=0``."""
+    return sys.platform.startswith("linux") and os.environ.get(SWITCH_ENV, "1").strip() != "0"
+
+
+def _address(name: str) -> str:
+    """The abstract-namespace address of a server name (``FOODCAST_PREFORK_SOCKET``'s value)."""
+    return "\0" + name
+
+
+# ============================================================================ the stage command
+
+def run_in_fork_server(package: str) -> None:
+    """Run ``python -m <package>.<module> ...`` in a fork of the server, then exit with its status.
+
+    Call it from ``<package>/__init__.py``: it returns, and the command goes on by itself,
+    unless this interpreter was started as ``python -m <package>.<module>`` with a server in
+    ``FOODCAST_PREFORK_SOCKET`` that accepts the work.
+    """
+    name = os.environ.get(SOCKET_ENV)
+    if not name or sys.argv[:1] != ["-m"]:
+        return  # no server, or the package is imported rather than run with -m
+    command = sys.orig_argv
+    at = command.index("-m") if "-m" in command else -1
+    if at < 0 or at + 1 >= len(command) or not command[at + 1].startswith(package + "."):
+        return
+    request = {
+        "module": command[at + 1],
+        "args": command[at + 2:],
+        "cwd": os.getcwd(),
+        "env": dict(os.environ),
+        "interpreter": _interpreter(),
+        "pgid": os.getpgrp(),
+    }
+    try:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.connect(_address(name))
+    except OSError:
+        return  # the server is gone: run here
+    with conn:
+        payload = json.dumps(request).encode()
+        socket.send_fds(conn, [_LENGTH.pack(len(payload))], [0, 1, 2])
+        conn.sendall(payload)
+        replies = conn.makefile("r", encoding="utf-8")
+        accepted = json.loads(replies.readline() or "{}")
+        if "pid" not in accepted:
+            return  # refused (accepted["refused"] says why): run here
+        pid = accepted["pid"]
+        for signum in _FORWARDED:
+            signal.signal(signum, lambda s, _frame: _forward(pid, s))
+        ended = replies.readline()
+    if not ended:
+        print(f"foodcast: the fork server ended before reporting how {request['module']} (pid {pid}) "
+              "ended; the stage was stopped with it", file=sys.stderr)
+        raise SystemExit(1)
+    code = json.loads(ended)["exit_code"]
+    if code < 0:  # the fork was killed by a signal: end the same way
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    raise SystemExit(code if code >= 0 else 128 - code)
+
+
+def _interpreter() -> list[str]:
+    """Which Python and which environment: the server only runs commands of its own."""
+    return [sys.version, sys.prefix, sys.exec_prefix]
+
+
+def _forward(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+# ============================================================================ main's side
+
+class ForkServer:
+    """The server process, started by ``main`` before its first stage launch.
+
+    While it is started, ``FOODCAST_PREFORK_SOCKET`` in ``os.environ`` (which ``mlflow.run``
+    passes on to the stage commands) names its socket. The socket listens before the server
+    has imported anything, so a command that connects early waits rather than falls back.
+
+    Parameters
+    ----------
+    ready : sequence of str
+        Modules to import before serving: what the first stages need (their commands wait
+        meanwhile, instead of each importing them itself).
+    idle : sequence of str
+        Modules to import afterwards, one at a time between commands, in order.
+    cwd : path
+        The project directory the stage commands run in.
+    """
+
+    def __init__(self, ready, idle, cwd):
+        self.ready = list(ready)
+        self.idle = list(idle)
+        self.cwd = str(cwd)
+        self.process = None
+
+    def start(self) -> None:
+        name = f"foodcast-prefork-{os.getpid()}-{secrets.token_hex(8)}"
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(_address(name))
+        listener.listen(64)
+        with listener:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", __name__, str(listener.fileno()), *self.ready, "--", *self.idle],
+                stdin=subprocess.PIPE, cwd=self.cwd, pass_fds=[listener.fileno()],
+            )
+        os.environ[SOCKET_ENV] = name
+
+    def stop(self, grace: float = 0.0) -> None:
+        """Stop serving.
+
+        Parameters
+        ----------
+        grace : float
+            Seconds to let forks still running end and have their status reported (e.g. after
+            Ctrl-C, which reaches them with their commands); 0 when none can be running.
+        """
+        os.environ.pop(SOCKET_ENV, None)
+        if self.process is not None:
+            self.process.stdin.close()  # the server's cue: it ends once its forks have
+            try:
+                self.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.process.terminate()  # it ends its forks within _STOP_GRACE, then itself
+                try:
+                    self.process.wait(timeout=_STOP_GRACE + 5)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()  # its forks die with it (PR_SET_PDEATHSIG)
+                    self.process.wait()
+            self.process = None
+
+
+# ============================================================================ the server
+
+class _Server:
+    """State of the serving process: its listener, and the forks it must report on."""
+
+    def __init__(self, listener: socket.socket):
+        self.listener = listener
+        self.waiting: dict[int, socket.socket] = {}  # fork pid -> its command's connection
+        self.orphans: dict[int, float] = {}  # fork pid -> when its command was found gone
+        self.stopping_at: float | None = None
+        self.inherited = _open_descriptors()
+
+    def report_ended(self) -> None:
+        """Reap the forks that ended and send each command its fork's exit status."""
+        while self.waiting:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.orphans.pop(pid, None)
+            conn = self.waiting.pop(pid, None)
+            if conn is None:
+                continue
+            try:
+                conn.sendall((json.dumps({"exit_code": os.waitstatus_to_exitcode(status)}) + "\n").encode())
+            except OSError:
+                pass  # the command is gone
+            conn.close()
+
+    def fork_hazard(self, conn: socket.socket, fds: list[int]) -> str | None:
+        """Why forking now would hand the fork shared state (a thread, a connection or file a
+        preload opened), if it would."""
+        if threading.active_count() != 1:
+            return f"the server runs {threading.active_count()} Python threads"
+        ours = self.inherited | {self.listener.fileno(), conn.fileno(), *fds}
+        ours |= {c.fileno() for c in self.waiting.values()}
+        extra = sorted(_open_descriptors() - ours)
+        if extra:
+            return "the server holds descriptors it did not open itself: " + ", ".join(
+                f"{fd} ({_describe(fd)})" for fd in extra)
+        return None
+
+    def stop(self, now: float) -> None:
+        if self.stopping_at is None:
+            self.stopping_at = now
+            self.listener.close()
+
+
+def _open_descriptors() -> set[int]:
+    """The process's open descriptors (not the one the listing itself used)."""
+    try:
+        listed = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        return set()
+    out = set()
+    for fd in listed:
+        try:
+            os.fstat(fd)
+        except OSError:
+            continue  # the listing's own descriptor, closed by now
+        out.add(fd)
+    return out
+
+
+def _describe(fd: int) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return "?"
+
+
+def serve(listener: socket.socket, ready: list[str], idle: list[str]) -> None:
+    """Import ``ready``, then accept stage commands and fork for each, importing ``idle``
+    between them.
+
+    A fork's end is reported from a SIGCHLD handler, so at once, even while a module imports.
+    A fork whose command has gone is sent SIGTERM, then SIGKILL after a grace period. Ends when
+    its stdin closes (``main`` is done or gone) or on SIGTERM, after the forks still running
+    have ended (SIGKILL after a grace period) and their commands have their status.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the commands and main, not the server
+    state = _Server(listener)
+
+    def on_sigterm(_signum, _frame):
+        state.stop(time.monotonic())
+        if not state.waiting:
+            raise SystemExit(0)  # no fork to wait for: end now, even in the middle of an import
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    for name in ready:
+        _preload(name)
+    signal.signal(signal.SIGCHLD, lambda _signum, _frame: state.report_ended())
+    pending = list(idle)
+    stdin_open = True
+    while True:
+        now = time.monotonic()
+        serving = state.stopping_at is None and stdin_open
+        if not serving and not state.waiting:
+            return
+        if state.stopping_at is not None and now - state.stopping_at > _STOP_GRACE:
+            for pid in list(state.waiting):
+                _forward(pid, signal.SIGKILL)
+        for pid, since in list(state.orphans.items()):
+            if now - since > _ORPHAN_GRACE:
+                _forward(pid, signal.SIGKILL)
+        watched = [*state.waiting.values()]
+        if serving:
+            watched += [listener, sys.stdin]
+        importing = bool(pending) and serving
+        try:
+            readable = select.select(watched, [], [], 0 if importing else _IDLE_WAIT)[0]
+        except (OSError, ValueError):
+            readable = []  # a connection closed under us by report_ended: look again
+        for source in readable:
+            if source is listener:
+                if state.stopping_at is not None:
+                    continue
+                conn = listener.accept()[0]
+                try:
+                    _fork_for(conn, state)
+                except Exception as exc:  # a malformed request must not stop the server
+                    print(f"foodcast prefork: request refused: {exc!r}", file=sys.stderr)
+                    conn.close()
+            elif source is sys.stdin:
+                if not os.read(sys.stdin.fileno(), 4096):
+                    stdin_open = False
+                    listener.close()
+            else:
+                _check_command(source, state, now)
+        if importing and not readable:
+            _preload(pending.pop(0))
+
+
+def _check_command(conn: socket.socket, state: _Server, now: float) -> None:
+    """A command's connection is readable: it has gone (EOF). Its fork must not outlive it."""
+    try:
+        gone = not conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return
+    except OSError:
+        gone = True
+    if not gone:
+        return
+    for pid, c in state.waiting.items():
+        if c is conn and pid not in state.orphans:
+            state.orphans[pid] = now
+            _forward(pid, signal.SIGTERM)
+
+
+def _preload(name: str) -> None:
+    try:
+        importlib.import_module(name)
+    except Exception:  # the stage will import it, or fail, itself
+        print(f"foodcast prefork: could not preload {name}:", file=sys.stderr)
+        traceback.print_exc()
+
+
+def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
+    head, fds, _flags, _address = socket.recv_fds(conn, _LENGTH.size, 3)
+    while len(head) < _LENGTH.size:
+        more = conn.recv(_LENGTH.size - len(head))
+        if not more:
+            raise ConnectionError("the command hung up")
+        head += more
+    (length,) = _LENGTH.unpack(head)
+    payload = bytearray()
+    while len(payload) < length:
+        more = conn.recv(length - len(payload))
+        if not more:
+            raise ConnectionError("the command hung up")
+        payload += more
+    return json.loads(payload), list(fds)
+
+
+_PEER = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+def _peer(conn: socket.socket) -> tuple[int, int]:
+    """``(pid, uid)`` of the process at the other end of ``conn``."""
+    pid, uid, _gid = _PEER.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEER.size))
+    return pid, uid
+
+
+def _refusal(request: dict, fds: list[int], peer: tuple[int, int] | None = None) -> str | None:
+    if len(fds) != 3:
+        return f"expected stdin, stdout and stderr, got {len(fds)} descriptors"
+    if request["interpreter"] != _interpreter():
+        return f"the command runs Python {request['interpreter']}, the server {_interpreter()}"
+    if os.path.realpath(request["cwd"]) != os.path.realpath(os.getcwd()):
+        return f"the command runs in {request['cwd']}, the server in {os.getcwd()}"
+    if peer is not None:
+        pid, uid = peer
+        if uid != os.getuid():
+            return f"the command runs as user {uid}, the server as {os.getuid()}"
+        try:
+            if os.getsid(pid) != os.getsid(0) or os.getpgid(pid) != request["pgid"]:
+                return "the command is in another session or process group than it says"
+        except OSError:
+            return "the command has gone"
+    return None
+
+
+def _fork_for(conn: socket.socket, state: _Server) -> None:
+    request, fds = _receive(conn)
+    reason = _refusal(request, fds, _peer(conn)) or state.fork_hazard(conn, fds)
+    if reason is not None:
+        for fd in fds:
+            os.close(fd)
+        conn.sendall((json.dumps({"refused": reason}) + "\n").encode())
+        conn.close()
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Until the fork is in `waiting`, its end must not be reported (nor lost): hold SIGCHLD.
+    # Hold the stop signals too: until the fork has its own handlers, one sent to it (by its
+    # command, passing on a SIGTERM) would reach the server's handler in the fork and be lost.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        server_pid = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            _become(request, fds, [state.listener, conn, *state.waiting.values()], server_pid)  # never returns
+        for fd in fds:
+            os.close(fd)
+        state.waiting[pid] = conn
+        conn.sendall((json.dumps({"pid": pid}) + "\n").encode())
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
+
+
+def _die_with(server_pid: int) -> None:
+    """In a fork: be killed when the server dies (Linux ``PR_SET_PDEATHSIG``)."""
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != server_pid:  # it died before the call
+        os._exit(128 + signal.SIGKILL)
+
+
+def _become(request: dict, fds: list[int], inherited: list, server_pid: int) -> None:
+    """In the fork: become the stage command, run its module, exit with its status.
+
+    Exits by raising SystemExit, which unwinds to the interpreter's normal exit (atexit
+    handlers, flushed output); a KeyboardInterrupt ends it as it ends Python (killed by
+    SIGINT); anything else the module raises is printed and exits 1.
+    """
+    try:
+        _die_with(server_pid)
+        # The stage's own subprocesses are its business: no more reporting (SIGCHLD was held
+        # across the fork, and a child starts with no pending signal).
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for sock in inherited:
+            sock.close()
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        # Into the command's process group: the terminal's signals and reads, and signals sent
+        # to the group (`kill -9 -<pgid>`), reach the fork as they reach the command.
+        os.setpgid(0, request["pgid"])
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)  # a stop signal sent meanwhile acts now
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.environ.pop(SOCKET_ENV, None)
+        sys.argv = [request["module"], *request["args"]]
+        runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:  # as Python itself ends on Ctrl-C: traceback, then killed by SIGINT
+        traceback.print_exc()
+        sys.stderr.flush()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        raise SystemExit(128 + signal.SIGINT) from None
+    except BaseException:
+        traceback.print_exc()
+        raise SystemExit(1) from None
+    raise SystemExit(0)
+
+
+if __name__ == "__main__":
+    _names = sys.argv[2:]
+    _split = _names.index("--")
+    serve(socket.socket(fileno=int(sys.argv[1])), _names[:_split], _names[_split + 1:])

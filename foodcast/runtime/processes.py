@@ -1,0 +1,164 @@
+"""The processes behind runs: stopping cleanly on a signal, and telling which runs lost theirs.
+
+A stage or ``main`` runs :func:`interruptible`: the first SIGINT, SIGTERM or SIGHUP becomes an
+:class:`Interrupted` exception, so that its run is ended FAILED with a reason instead of being
+left RUNNING; later ones are ignored so that this clean-up is not cut short. Each run records
+the process that owns it (:func:`owner_tags`), so that a later ``main`` can tell a run left
+RUNNING by a process that is gone (``kill -9``, a power cut) from one still at work.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import re
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+from contextlib import contextmanager
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+HOST_TAG = "foodcast.host"
+PID_TAG = "foodcast.pid"
+PID_START_TAG = "foodcast.pid_start"
+
+
+class Interrupted(BaseException):
+    """A stop signal arrived. A BaseException, like KeyboardInterrupt: not a failure to handle."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+
+    @property
+    def exit_code(self) -> int:
+        """The status a shell reports for a process stopped by this signal."""
+        return 128 + self.signum
+
+
+@contextmanager
+def interruptible():
+    """Raise :class:`Interrupted` in the main thread at the first stop signal, then ignore
+    the next ones (a terminal's Ctrl-C reaches every process of the group, and ``mlflow run``
+    follows it with SIGTERM) while the interrupted code cleans up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, _frame):
+        for other in STOP_SIGNALS:
+            # A Python handler that does nothing, not SIG_IGN: a signal that arrived meanwhile
+            # would otherwise be reported as "ignored due to race condition", with a traceback.
+            signal.signal(other, _swallow)
+        raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
+    interrupted = False
+    try:
+        yield
+    except Interrupted:
+        interrupted = True
+        raise
+    finally:
+        if not interrupted:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
+def _swallow(_signum, _frame) -> None:
+    """The handler of the stop signals while an interrupted process cleans up."""
+
+
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot), to tell it from a later one that
+    reuses its number; ``None`` where ``/proc`` does not say."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    if fields[0] == "Z":
+        return None  # dead, not yet collected by its parent
+    return fields[19]
+
+
+def owner_tags() -> dict[str, str]:
+    """Tags naming this process as the owner of a run: host, pid and its start time."""
+    tags = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+    start = _start_time(os.getpid())
+    if start is not None:
+        tags[PID_START_TAG] = start
+    return tags
+
+
+def owner_alive(tags: dict) -> bool | None:
+    """Whether the process a run's tags name as its owner still runs: ``None`` when that cannot
+    be told from here (no owner tags, or another host)."""
+    if tags.get(HOST_TAG) != socket.gethostname() or PID_TAG not in tags:
+        return None
+    start = _start_time(int(tags[PID_TAG]))
+    if start is None:
+        return False
+    return tags.get(PID_START_TAG) in (None, start)
+
+
+TEMP_PREFIX = "foodcast-"
+
+
+def temp_dir(purpose: str):
+    """A private temporary directory named after this process (``foodcast-<pid>-<purpose>-…``),
+    removed when the ``with`` block ends; one left by a killed process is removed by
+    :func:`sweep_temp_dirs`."""
+    return tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-{purpose}-")
+
+
+def sweep_temp_dirs() -> list[str]:
+    """Remove the temporary directories of ours whose process has ended (``kill -9`` leaves
+    them); returns their paths."""
+    root = tempfile.gettempdir()
+    removed = []
+    for name in os.listdir(root):
+        found = re.match(rf"{TEMP_PREFIX}(\d+)-", name)
+        if not found or _start_time(int(found.group(1))) is not None:
+            continue
+        shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        removed.append(os.path.join(root, name))
+    return removed
+
+
+def children() -> list[int]:
+    """Pids of this process's children (every thread's), from ``/proc``; empty elsewhere."""
+    found = []
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children", encoding="ascii") as f:
+                found += [int(pid) for pid in f.read().split()]
+        except OSError:
+            continue
+    return found
+
+
+def signal_all(pids, signum: int) -> None:
+    """Send ``signum`` to each of ``pids`` that still exists."""
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+def exit_without_final_collection() -> None:
+    """Let the process end without the garbage collector walking every object first.
+
+    A process that imported MLflow spends about half a second at exit collecting the objects
+    of some 3,000 modules, time every stage (and ``main``, which waits for it) would pay.
+    Freezing moves them all out of the collector's reach; the OS reclaims the memory anyway.
+    Call it when the process's work is done.
+    """
+    gc.freeze()

@@ -1,0 +1,203 @@
+"""Run artifacts: logged with their checksums, and read back only if they still match them.
+
+Each file a stage logs (:func:`mlflow_log_pandas`, :func:`mlflow_log_plotly`) gets a tag
+``foodcast.sha256.<artifact path>`` with the SHA-256 of its bytes, and each model a tag
+``foodcast.sha256.model.<name>`` with a digest of its files (``foodcast.tracking.models``).
+
+One rule decides whether an output can be used (:func:`checksum_problem`): its recorded
+checksum exists and the stored bytes match it. The cache reuses a run only if all its outputs
+pass (:func:`outputs_problem`), and a stage reading an upstream artifact refuses one that does
+not (:func:`read_frame`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import mlflow
+import pandas as pd
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+
+from foodcast.digests import file_digest, tree_digest
+from foodcast.errors import FoodcastError
+from foodcast.runtime.processes import temp_dir
+from foodcast.tracking.names import (
+    MONEY_COLUMN,
+    TIMESTAMP_FORMAT,
+    Artifact,
+    artifact_path,
+    artifact_tag,
+    model_tag,
+)
+from foodcast.tracking.runs import known_run
+
+# ------------------------------------------------------------------------------------ logging
+
+
+def _log_file(write: Callable[[str], object], directory: str, file_name: str) -> None:
+    """Write ``file_name`` in a private temporary directory with ``write(path)``, log it under
+    ``directory``, and record its checksum."""
+    with temp_dir("log") as tmp:
+        path = os.path.join(tmp, file_name)
+        write(path)
+        digest = file_digest(path)
+        mlflow.log_artifact(path, directory)
+    mlflow.set_tag(artifact_tag(f"{directory}/{file_name}"), digest)
+
+
+def to_cents(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its money columns (``names.MONEY_COLUMN``: cash-in, lags, predictions,
+    interval bounds) rounded to the cent; other columns untouched."""
+    money = [c for c in df.columns if re.fullmatch(MONEY_COLUMN, str(c)) and df[c].dtype.kind == "f"]
+    return df.round({c: 2 for c in money}) if money else df
+
+
+def mlflow_log_pandas(df: pd.DataFrame, artifact_path: str, file_name: str) -> None:
+    """Log ``df`` as ``<artifact_path>/<file_name>`` on the active run, with its checksum.
+
+    In a CSV file, money columns are written to the cent (:func:`to_cents`) and timestamps
+    in ISO 8601 (``2018-10-29T00:00:00``).
+
+    Parameters
+    ----------
+    df : DataFrame
+        Logged without its index (``reset_index()`` first to keep it).
+    artifact_path : str
+        Directory inside the run's artifacts.
+    file_name : str
+        ``*.csv`` or ``*.json`` (records orientation, ISO dates).
+    """
+    if file_name.endswith(".csv"):
+        table = to_cents(df)
+        _log_file(lambda p: table.to_csv(p, index=False, lineterminator="\n", date_format=TIMESTAMP_FORMAT),
+                  artifact_path, file_name)
+    elif file_name.endswith(".json"):
+        _log_file(lambda p: df.to_json(p, orient="records", date_format="iso", indent=1),
+                  artifact_path, file_name)
+    else:
+        raise ValueError(f"mlflow_log_pandas writes .csv or .json files, not {file_name!r}")
+
+
+def mlflow_log_plotly(fig: Any, artifact_path: str, file_name: str) -> None:
+    """Log a plotly figure as a self-contained HTML page (plotly.js inlined, no internet
+    needed), with its checksum.
+
+    Parameters
+    ----------
+    fig : plotly.graph_objects.Figure
+    artifact_path : str
+        Directory inside the run's artifacts.
+    file_name : str
+        ``*.html``.
+    """
+    if not file_name.endswith(".html"):
+        raise ValueError(f"mlflow_log_plotly writes .html files, not {file_name!r}")
+    _log_file(lambda p: fig.write_html(p, include_plotlyjs=True, full_html=True), artifact_path, file_name)
+
+
+# ---------------------------------------------------------------------------------- checksums
+
+
+def _local(uri: str) -> Path | None:
+    """The local path of a ``file:`` URI (or of a plain path), else ``None``."""
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        return Path(unquote(parsed.path))
+    return None
+
+
+def digest_at(uri: str, tree: bool = False) -> str | None:
+    """Checksum of the artifact (``tree``: the directory) at ``uri``; ``None`` if it is missing.
+
+    Read in place when the artifact store is a local directory; downloaded otherwise.
+    """
+    local = _local(uri)
+    if local is not None:
+        if not (local.is_dir() if tree else local.is_file()):
+            return None
+        return tree_digest(local) if tree else file_digest(local)
+    with temp_dir("digest") as tmp:
+        try:
+            downloaded = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
+        except Exception:  # noqa: BLE001 - whatever the store raises, the artifact is not there
+            return None
+        return tree_digest(downloaded) if tree else file_digest(downloaded)
+
+
+def checksum_problem(what: str, recorded: str | None, actual: str | None) -> str | None:
+    """The checksum rule, for an output called ``what``: why it cannot be used, or ``None``.
+
+    An output is used only if its run recorded a checksum and the stored bytes still match it
+    (``actual`` is ``None`` when nothing is stored there).
+    """
+    if recorded is None:
+        return f"{what} has no recorded checksum"
+    if actual is None:
+        return f"{what} is missing"
+    if actual != recorded:
+        return f"{what} has changed since the run finished (its checksum differs from the one recorded)"
+    return None
+
+
+def outputs_problem(run: Run, artifacts: Iterable[Artifact] = (), models: Mapping[str, str] | None = None
+                    ) -> str | None:
+    """Why ``run``'s outputs are not those it recorded, or ``None`` if they all are.
+
+    Parameters
+    ----------
+    run : mlflow.entities.Run
+        With its tags (a search result will do).
+    artifacts : iterable of (str, str)
+        ``(directory, file)`` of run artifacts to check.
+    models : dict, optional
+        ``{name: artifact location}`` of logged models to check.
+    """
+    tags = run.data.tags
+    for artifact in artifacts:
+        path = artifact_path(artifact)
+        problem = checksum_problem(path, tags.get(artifact_tag(path)), digest_at(f"{run.info.artifact_uri}/{path}"))
+        if problem is not None:
+            return problem
+    for name, location in (models or {}).items():
+        problem = checksum_problem(f"model {name}", tags.get(model_tag(name)), digest_at(location, tree=True))
+        if problem is not None:
+            return problem
+    return None
+
+
+# ---------------------------------------------------------------------------------- reading
+
+
+def read_frame(run_id: str, artifact: Artifact, stage: str, parse_dates: Iterable[str] = ("order_date",)
+               ) -> pd.DataFrame:
+    """Download a CSV artifact of a checked ``stage`` run and read it, if its checksum matches.
+
+    Raises
+    ------
+    FoodcastError
+        If the run has no such artifact, it fails the checksum rule (:func:`checksum_problem`),
+        or it is not a CSV file.
+    """
+    path = artifact_path(artifact)
+    recorded = known_run(run_id).data.tags.get(artifact_tag(path))
+    with temp_dir("read") as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=tmp)
+        except (MlflowException, OSError):
+            raise FoodcastError(f"run {run_id} ({stage}) has no artifact {path}") from None
+        if not os.path.isfile(local):
+            raise FoodcastError(f"run {run_id} ({stage}) has no artifact {path}")
+        problem = checksum_problem(f"artifact {path}", recorded, file_digest(local))
+        if problem is not None:
+            raise FoodcastError(f"run {run_id} ({stage}): {problem}")
+        try:
+            return pd.read_csv(local, parse_dates=list(parse_dates))
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise FoodcastError(f"run {run_id} ({stage}): artifact {path} cannot be read as CSV "
+                                f"({' '.join(str(exc).split())[:200]})") from None

@@ -1,0 +1,62 @@
+"""The model registry: each trained model a version, the challenger, and the champion.
+
+``train`` adds its ``multi_model`` to the registered model as a new version tagged with its
+train run, features run and training weeks, and points the alias ``challenger`` at it.
+``promote`` moves the alias ``champion`` to the challenger when the gate lets it
+(``foodcast.core.gate``, ``foodcast.pipeline.promotion``).
+"""
+
+from __future__ import annotations
+
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.models.model import ModelInfo
+from mlflow.tracking import MlflowClient
+
+from foodcast.errors import FoodcastError
+from foodcast.tracking.names import CHALLENGER, CHAMPION, FEATURES_RUN_TAG, TRAIN_RUN_TAG, WEEKS_TAG
+
+
+def mark_challenger(name: str, info: ModelInfo, features_run_id: str, weeks: str) -> None:
+    """Tag the version ``train`` just registered and point ``challenger`` at it.
+
+    Parameters
+    ----------
+    name : str
+        The registered model ("" when train registered nothing).
+    info : mlflow.models.model.ModelInfo
+        What logging the model returned (its ``registered_model_version``).
+    features_run_id : str
+    weeks : str
+        The training weeks, ``start-end``.
+    """
+    if not name:
+        return
+    client = MlflowClient()
+    version = str(info.registered_model_version)
+    tags = {TRAIN_RUN_TAG: info.run_id, FEATURES_RUN_TAG: features_run_id, WEEKS_TAG: weeks}
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    client.set_registered_model_alias(name, CHALLENGER, version)
+
+
+def version_of_train_run(client: MlflowClient, name: str, train_run_id: str) -> ModelVersion:
+    """The version of ``name`` that train run ``train_run_id`` registered.
+
+    Raises
+    ------
+    FoodcastError
+        If it registered none.
+    """
+    versions = client.search_model_versions(f"name = '{name}' and run_id = '{train_run_id}'")
+    if not versions:
+        raise FoodcastError(f"train run {train_run_id} registered no version of model {name!r}")
+    return max(versions, key=lambda v: int(v.version))
+
+
+def champion_of(client: MlflowClient, name: str) -> ModelVersion | None:
+    """The version the alias ``champion`` points at, or ``None``."""
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None

@@ -1,0 +1,204 @@
+"""A stage's cache key follows the code its run executes, and only that code.
+
+``foodcast.pipeline.stage_code`` finds that code by reading import statements. These tests
+check the reading on a small package, then hold it against real runs: every project module a
+stage's process imported is in its set (so an edit of it relaunches the stage), an edit of a
+module no stage imports relaunches nothing, and an edit of a module some stages import
+relaunches exactly those and what depends on them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import SMALL, SMALL_NODES, Runner, copy_project, stage_lines
+from fixtures import make_batches
+
+from foodcast.pipeline.stage_code import ProjectImports, stage_files
+from foodcast.pipeline.stage_table import PIPELINE, STAGES
+from foodcast.settings import PROJECT_ROOT
+
+# Records, at the exit of every Python process it is loaded in, the project modules it imported.
+RECORDER = '''
+import atexit, json, os, sys
+
+def _record():
+    modules = sorted(m for m in sys.modules if m.split(".")[0] in ("foodcast", "steps"))
+    path = os.path.join(os.environ["FOODCAST_TEST_IMPORTS"], f"{os.getpid()}.json")
+    with open(path, "w") as f:
+        json.dump({"argv": sys.argv, "modules": modules}, f)
+
+atexit.register(_record)
+'''
+
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+def test_the_set_follows_every_kind_of_import_statement(tmp_path):
+    root = write_tree(tmp_path, {
+        "steps/__init__.py": "from foodcast.runtime import hand\n",
+        "steps/cook.py": """
+            from foodcast.pipeline import recipes
+            from foodcast.pipeline.recipes import STEW
+
+            def cook():
+                import foodcast.core.pot  # inside a function, on a branch never taken alike
+
+                return STEW
+        """,
+        "foodcast/__init__.py": "",
+        "foodcast/runtime/__init__.py": "",
+        "foodcast/runtime/hand.py": "",
+        "foodcast/pipeline/__init__.py": "",
+        "foodcast/pipeline/recipes.py": "from . import salt\nfrom .salt import GRAIN\nimport numpy\nSTEW = 1\n",
+        "foodcast/pipeline/salt.py": "GRAIN = 1\n",
+        "foodcast/core/__init__.py": "",
+        "foodcast/core/pot.py": "",
+        "foodcast/core/unused.py": "",
+        "foodcast/settings/__init__.py": "",
+        "foodcast/settings/logging.yaml": "version: 1\n",
+        "foodcast/teamserver/__init__.py": "import foodcast.settings\n",
+    })
+    (root / "MLproject").write_text("name: toy\n")
+    imports = ProjectImports(root)
+    assert imports.stage_modules("cook") == [
+        "foodcast", "foodcast.core", "foodcast.core.pot", "foodcast.pipeline", "foodcast.pipeline.recipes",
+        "foodcast.pipeline.salt", "foodcast.runtime", "foodcast.runtime.hand", "steps", "steps.cook"]
+    files = [p.relative_to(root).as_posix() for p in stage_files(root, "cook")]
+    assert "MLproject" in files and "foodcast/core/unused.py" not in files
+    assert "foodcast/settings/logging.yaml" not in files  # settings is not imported by this stage
+    assert imports.files(["foodcast.settings"]) == [root / "foodcast/settings/__init__.py",
+                                                     root / "foodcast/settings/logging.yaml"]
+
+
+def test_no_stage_runs_the_team_server_the_importer_the_generator_or_another_stage_s_command():
+    imports = ProjectImports(PROJECT_ROOT)
+    for stage in STAGES:
+        modules = set(imports.stage_modules(stage))
+        assert f"steps.{stage}" in modules and f"foodcast.pipeline.stages.{stage}" in modules
+        others = {f"steps.{s}" for s in STAGES if s != stage} | {f"foodcast.pipeline.stages.{s}" for s in STAGES
+                                                                    if s != stage}
+        unrelated = {"foodcast.teamserver", "foodcast.teamserver.server", "foodcast.data.importer",
+                     "foodcast.data.generator", "foodcast.cli", "foodcast.pipeline.stage_table",
+                     "foodcast.pipeline.runner"}
+        assert not modules & (others | unrelated), (stage, sorted(modules & (others | unrelated)))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A copy of the project (to edit), small data, and a cold pipeline whose every process
+    recorded the project modules it imported (stages started cold, each in its own interpreter)."""
+    root = tmp_path_factory.mktemp("stage-code")
+    copy = copy_project(root / "project")
+    data = make_batches(root / "data", range(1, 15))
+    records = root / "imports"
+    records.mkdir()
+    (root / "recorder").mkdir()
+    (root / "recorder" / "sitecustomize.py").write_text(RECORDER)
+    runner = Runner(root, f"sqlite:///{root}/mlflow.db", data, project=copy)
+    runner.env.update(FOODCAST_PREFORK="0", FOODCAST_TEST_IMPORTS=str(records),
+                      PYTHONPATH=str(root / "recorder"))
+    cold = runner.mlflow_run(**SMALL)
+    runner.env.pop("PYTHONPATH")
+    seen = [json.loads(p.read_text()) for p in records.glob("*.json")]
+    return runner, copy, cold, seen
+
+
+def test_every_module_a_stage_imported_is_in_its_set(project):
+    runner, copy, cold, seen = project
+    imports = ProjectImports(copy)
+    checked = set()
+    for record in seen:
+        command = Path(record["argv"][0])
+        if command.parent.name != "steps" or command.stem not in STAGES:
+            continue
+        stage = command.stem
+        missing = set(record["modules"]) - set(imports.stage_modules(stage)) - {"__main__"}
+        assert not missing, f"{stage} imported {sorted(missing)}, which its cache key does not fingerprint"
+        checked.add(stage)
+    assert checked == {s.name for s in PIPELINE}
+
+
+def edit(path: Path, text: str):
+    original = path.read_text()
+    path.write_text(original + text)
+    return lambda: path.write_text(original)
+
+
+def test_an_edit_no_stage_runs_relaunches_nothing(project):
+    runner, copy, cold, _ = project
+    restores = [edit(copy / "foodcast/teamserver/server.py", "\n# a comment of the team server\n"),
+                edit(copy / "foodcast/data/importer.py", '\n"""Another docstring of the importer."""\n'),
+                edit(copy / "foodcast/cli/__init__.py", "\n# the command line\n")]
+    try:
+        proc = runner.mlflow_run(**SMALL)
+    finally:
+        for restore in restores:
+            restore()
+    assert {s: st for s, (st, _) in stage_lines(proc.stdout).items()} == \
+        {s: "reused" for s in stage_lines(cold.stdout)}
+
+
+def test_an_edit_of_one_stage_s_command_or_of_the_core_relaunches_what_runs_it(project):
+    runner, copy, cold, _ = project
+    restore = edit(copy / "steps/evaluate.py", "\n# a comment of evaluate's command\n")
+    try:
+        proc = runner.mlflow_run(**SMALL)
+    finally:
+        restore()
+    status = {s: st for s, (st, _) in stage_lines(proc.stdout).items()}
+    assert status == {s: ("launched" if s.startswith("evaluate") else "reused") for s in stage_lines(cold.stdout)}
+
+    # scoring: evaluate scores with it, promote's gate backtests with it; nothing else imports it
+    restore = edit(copy / "foodcast/core/scoring.py", "\n# a comment of the scoring\n")
+    try:
+        proc = runner.mlflow_run(**SMALL)
+    finally:
+        restore()
+    status = {s: st for s, (st, _) in stage_lines(proc.stdout).items()}
+    relaunched = {s for s, st in status.items() if st == "launched"}
+    assert relaunched == {"promote", "evaluate[13]"}, status
+
+
+def test_changed_batch_then_changed_source(project):
+    runner, copy, _, _ = project
+    data = Path(runner.env["FOODCAST_DATA_DIR"])
+    # Week 3 is read by load (weeks 2-12) but not by future (weeks 5-12, the profile's 8 for week 13).
+    batch = data / "alpha" / "week_003.csv.gz"
+    original = batch.read_bytes()
+    text = gzip.decompress(original).decode().splitlines()
+    text[1] = text[1].replace(",1,", ",3,", 1) if ",1," in text[1] else text[1] + "0"
+    batch.write_bytes(gzip.compress(("\n".join(text) + "\n").encode()))
+    try:
+        status = {s: st for s, (st, _) in stage_lines(runner.mlflow_run(**SMALL).stdout).items()}
+    finally:
+        batch.write_bytes(original)
+    assert status == {"load": "launched", "features": "launched", "validate": "launched", "train": "launched",
+                      "promote": "launched", "future": "reused", "predict": "launched", "evaluate[13]": "launched"}
+
+    # The frame every stage runs in: every stage's code.
+    restore = edit(copy / "foodcast" / "pipeline" / "stage_run.py", "\n# an edit\n")
+    try:
+        status = {s: st for s, (st, _) in stage_lines(runner.mlflow_run(**SMALL).stdout).items()}
+    finally:
+        restore()
+    assert status == {s: "launched" for s in SMALL_NODES}
+
+
+def test_every_package_has_its_init_file():
+    """A directory without ``__init__.py`` would be a namespace package: importable, but with no
+    file for a cache key to fingerprint (nor for setuptools to package)."""
+    for top in ("foodcast", "steps"):
+        for directory in [PROJECT_ROOT / top, *(PROJECT_ROOT / top).rglob("*")]:
+            if directory.is_dir() and directory.name != "__pycache__" and list(directory.glob("*.py")):
+                assert (directory / "__init__.py").is_file(), directory
