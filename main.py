@@ -18,7 +18,8 @@ from foodcast.pipeline.main_options import check_options
 from foodcast.pipeline.stage_table import PIPELINE, main_params
 
 
-@click.command(help=f"""Run the whole foodcast pipeline ({", ".join(s.name for s in PIPELINE)})
+@click.command(
+    help=f"""Run the whole foodcast pipeline ({", ".join(s.name for s in PIPELINE)})
 as child runs of one MLflow run, training on weeks START_WEEK..END_WEEK and forecasting week
 NEXT_WEEK (0: END_WEEK + 1). Week 1 starts Monday 2014-12-29. A stage whose cache key (entry
 point, parameters, the code its run executes, batch files read, upstream run ids, Python and
@@ -31,7 +32,8 @@ Environment:
   FOODCAST_DATA_DIR      batch directory (default: data/ in the project)
   FOODCAST_MAX_PARALLEL  stages run at once (default: the number of cores)
   FOODCAST_PREFORK=0     start each launched stage in a fresh interpreter instead of
-                         forking it from main's server of pre-imported libraries""")
+                         forking it from main's server of pre-imported libraries"""
+)
 @with_options(main_params())
 def main(**options: Any) -> None:
     # The runner imports MLflow: only once the options are parsed and checked, so that --help

@@ -11,12 +11,15 @@ import _common as c
 UPSTREAM = {s.name: list(s.upstream) for s in c.stages.PIPELINE}
 
 _ARTIFACT_READ = {"foodcast.tracking.artifacts.read_frame", "foodcast.tracking.runs.check_run"}
-_ARTIFACT_WRITE = {"foodcast.tracking.artifacts.mlflow_log_pandas",
-                   "foodcast.tracking.artifacts.mlflow_log_plotly"}
+_ARTIFACT_WRITE = {"foodcast.tracking.artifacts.mlflow_log_pandas", "foodcast.tracking.artifacts.mlflow_log_plotly"}
 _DATASETS = {"foodcast.tracking.datasets.log_input_frame"}
 _MODELS = {"foodcast.tracking.models.log_models", "foodcast.tracking.models.load_predictor"}
-_METRICS = {"foodcast.tracking.metrics.log_validation_metrics", "mlflow.tracking.fluent.log_metrics",
-            "mlflow.tracking.fluent.set_tag", "mlflow.tracking.fluent.log_metric"}
+_METRICS = {
+    "foodcast.tracking.metrics.log_validation_metrics",
+    "mlflow.tracking.fluent.log_metrics",
+    "mlflow.tracking.fluent.set_tag",
+    "mlflow.tracking.fluent.log_metric",
+}
 
 
 def by_kind(records) -> dict:
@@ -36,7 +39,7 @@ def client_calls(record, thread=None) -> dict:
     out: dict = {}
     for name, t0, t1, th, _ in record["spans"]:
         if name.startswith("MlflowClient.") and (thread is None or th == thread):
-            entry = out.setdefault(name[len("MlflowClient."):], [0, 0.0])
+            entry = out.setdefault(name[len("MlflowClient.") :], [0, 0.0])
             entry[0] += 1
             entry[1] += t1 - t0
     return out
@@ -103,8 +106,11 @@ def stage_phases(main, proc, stage) -> dict | None:
     datasets = c.span_total(proc, _DATASETS)
     models = c.span_total(proc, _MODELS)
     metrics = c.span_total(proc, _METRICS)
-    after_exit = sum(t1 - t0 for name, t0, t1, th, depth in main["spans"]
-                     if th == thread and name.startswith("MlflowClient.") and t0 >= proc["exit"] and depth == 1)
+    after_exit = sum(
+        t1 - t0
+        for name, t0, t1, th, depth in main["spans"]
+        if th == thread and name.startswith("MlflowClient.") and t0 >= proc["exit"] and depth == 1
+    )
     proc_sql = c.sql_stats(proc)
     main_sql = c.sql_stats(main, thread)
     return {

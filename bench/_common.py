@@ -38,12 +38,15 @@ DEFAULT_RUNS = len(STAGES)
 LEVELS = stages.levels()
 # What each stage's process imports: the project modules its command's run imports (its import
 # closure, as the cache key and main's fork server see it), their libraries coming with them.
-STAGE_IMPORTS = {s.name: ["mlflow", *(m for m in project_imports(REPO).stage_modules(s.name)
-                                      if not m.startswith("steps"))] for s in stages.PIPELINE}
+STAGE_IMPORTS = {
+    s.name: ["mlflow", *(m for m in project_imports(REPO).stage_modules(s.name) if not m.startswith("steps"))]
+    for s in stages.PIPELINE
+}
 MAIN_IMPORTS = ["click", "mlflow", "foodcast.pipeline.runner", "foodcast.pipeline.main_options"]
 
 
 # ----------------------------------------------------------------------------- environment
+
 
 def bench_env(store_dir, probe_dir=None, extra: dict | None = None) -> dict:
     """Environment for a process of the benchmark: venv first on PATH, the temporary sqlite
@@ -51,9 +54,16 @@ def bench_env(store_dir, probe_dir=None, extra: dict | None = None) -> dict:
     env = os.environ.copy()
     env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(store_dir).resolve()}/mlflow.db"
-    for name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "FOODCAST_DATA_DIR",
-                 "FOODCAST_MAX_PARALLEL", "FOODCAST_BENCH_PROBE_DIR", "FOODCAST_PREFORK",
-                 "FOODCAST_PREFORK_SOCKET"):
+    for name in (
+        "MLFLOW_RUN_ID",
+        "MLFLOW_EXPERIMENT_ID",
+        "MLFLOW_EXPERIMENT_NAME",
+        "FOODCAST_DATA_DIR",
+        "FOODCAST_MAX_PARALLEL",
+        "FOODCAST_BENCH_PROBE_DIR",
+        "FOODCAST_PREFORK",
+        "FOODCAST_PREFORK_SOCKET",
+    ):
         env.pop(name, None)
     if probe_dir is not None:
         env["PYTHONPATH"] = str(PROBE_PATH) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -81,8 +91,7 @@ class Store:
         directory); returns the seconds it took. Done before timing, so that "cold" means
         "no stage cached", not "no database"."""
         started = time.perf_counter()
-        run([PYTHON, "-c", "import mlflow; mlflow.MlflowClient().search_experiments()"],
-            env=self.env(), cwd=self.dir)
+        run([PYTHON, "-c", "import mlflow; mlflow.MlflowClient().search_experiments()"], env=self.env(), cwd=self.dir)
         return time.perf_counter() - started
 
     def cleanup(self):
@@ -110,8 +119,10 @@ def run(cmd, env, cwd, check=True, timeout=3600) -> Result:
     proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     seconds = time.perf_counter() - started
     if check and proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} exited {proc.returncode}\n"
-                           f"--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-5000:]}")
+        raise RuntimeError(
+            f"{' '.join(map(str, cmd))} exited {proc.returncode}\n"
+            f"--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-5000:]}"
+        )
     return Result(seconds, proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -179,6 +190,7 @@ def import_cmd(modules, teardown: bool = False, then: str = "") -> list[str]:
 
 # ----------------------------------------------------------------------------- statistics/output
 
+
 def median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else float("nan")
@@ -193,14 +205,14 @@ def spread(values) -> str:
 
 def table(headers, rows, title=None) -> str:
     """A plain-text table; floats printed with 2 decimals unless already strings."""
+
     def cell(v):
         if isinstance(v, float):
             return "nan" if v != v else f"{v:.2f}"
         return str(v)
 
     body = [[cell(v) for v in row] for row in rows]
-    widths = [max(len(str(h)), *(len(r[i]) for r in body)) if body else len(str(h))
-              for i, h in enumerate(headers)]
+    widths = [max(len(str(h)), *(len(r[i]) for r in body)) if body else len(str(h)) for i, h in enumerate(headers)]
     lines = []
     if title:
         lines.append(title)
@@ -217,12 +229,18 @@ def _numeric(text: str) -> bool:
 
 def code_state() -> dict:
     """Which code was measured: git HEAD, uncommitted paths, the fingerprint of main's stages' code."""
+
     def git(*args):
         proc = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
         return proc.stdout.strip()
 
-    state = {"head": git("rev-parse", "HEAD"), "uncommitted": git("status", "--porcelain").splitlines(),
-             "when": time.strftime("%Y-%m-%d %H:%M:%S"), "python": sys.version.split()[0], "cpus": os.cpu_count()}
+    state = {
+        "head": git("rev-parse", "HEAD"),
+        "uncommitted": git("status", "--porcelain").splitlines(),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+    }
     try:
         from foodcast.pipeline.stage_code import code_fingerprint
 
@@ -250,6 +268,7 @@ def verdict(value: float, goal: float) -> str:
 
 
 # ----------------------------------------------------------------------------- probe reading
+
 
 def read_probe(directory) -> list[dict]:
     """The per-process records the probe (bench/_probe/sitecustomize.py) wrote."""

@@ -37,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c  # noqa: E402
 
 GOAL = 1.2
+
+
 def _random_params(params, r) -> dict:
     """Plausible values of an entry point's parameters, varied so that the runs differ."""
     out = {}
@@ -58,6 +60,7 @@ UPSTREAM = {s.name: list(s.upstream) for s in c.stages.PIPELINE if s.upstream}
 
 # ============================================================================ filling the store
 
+
 def _fill_worker(args) -> int:
     uri, count, seed, experiment_id = args
     import mlflow
@@ -68,10 +71,16 @@ def _fill_worker(args) -> int:
     now_ms = int(time.time() * 1000)
     for _ in range(count):
         stage = rng.choice(list(STAGE_PARAMS))
-        tags = {"foodcast.step": stage, "mlflow.runName": stage, "mlflow.user": "bench",
-                "mlflow.source.name": str(c.REPO), "mlflow.source.type": "PROJECT",
-                "mlflow.project.entryPoint": stage, "mlflow.project.backend": "local",
-                "mlflow.source.git.commit": secrets.token_hex(20)}
+        tags = {
+            "foodcast.step": stage,
+            "mlflow.runName": stage,
+            "mlflow.user": "bench",
+            "mlflow.source.name": str(c.REPO),
+            "mlflow.source.type": "PROJECT",
+            "mlflow.project.entryPoint": stage,
+            "mlflow.project.backend": "local",
+            "mlflow.source.git.commit": secrets.token_hex(20),
+        }
         if stage != "main":
             key = secrets.token_hex(32)
             tags["foodcast.cache_key"] = key
@@ -105,6 +114,7 @@ def fill(uri: str, count: int, workers: int, experiment_id: str = "0") -> float:
 
 
 # ============================================================================ resolution worker
+
 
 def resolve_worker(repeats: int) -> None:
     """In a new interpreter (cwd = store dir): time Pipeline(options).run under a parent run."""
@@ -141,30 +151,43 @@ def resolve_worker(repeats: int) -> None:
         finds.append(time.perf_counter() - t)
         t = time.perf_counter()
         for r in resolved.values():
-            client.search_runs(experiment_ids=[experiment_id],
-                               filter_string=f"tags.`foodcast.cache_key` = '{r.cache_key}' "
-                                             "AND attributes.status = 'FINISHED'",
-                               order_by=["attributes.start_time DESC"], max_results=1)
+            client.search_runs(
+                experiment_ids=[experiment_id],
+                filter_string=f"tags.`foodcast.cache_key` = '{r.cache_key}' AND attributes.status = 'FINISHED'",
+                order_by=["attributes.start_time DESC"],
+                max_results=1,
+            )
         searches.append(time.perf_counter() - t)
         t = time.perf_counter()
         # the lookup on a tag whose *name* carries the key (the tags table's primary key is
         # (key, run_uuid), so it is an index seek; a tag's value is not indexed)
         for (stage, _), r in resolved.items():
-            client.search_runs(experiment_ids=[experiment_id],
-                               filter_string=f"tags.`{cache_index_tag(r.cache_key)}` = '{stage}' "
-                                             "AND attributes.status = 'FINISHED'",
-                               order_by=["attributes.start_time DESC"], max_results=1)
+            client.search_runs(
+                experiment_ids=[experiment_id],
+                filter_string=f"tags.`{cache_index_tag(r.cache_key)}` = '{stage}' AND attributes.status = 'FINISHED'",
+                order_by=["attributes.start_time DESC"],
+                max_results=1,
+            )
         named.append(time.perf_counter() - t)
-    print("RESOLVE " + json.dumps({
-        "run": statistics.median(samples) if samples else None, "run_samples": samples,
-        "init": statistics.median(inits) if inits else None,
-        "find_reusable": statistics.median(finds) if finds else None,
-        "search_runs": statistics.median(searches) if searches else None,
-        "search_runs_named": statistics.median(named) if named else None,
-        "relaunched": relaunched}), flush=True)
+    print(
+        "RESOLVE "
+        + json.dumps(
+            {
+                "run": statistics.median(samples) if samples else None,
+                "run_samples": samples,
+                "init": statistics.median(inits) if inits else None,
+                "find_reusable": statistics.median(finds) if finds else None,
+                "search_runs": statistics.median(searches) if searches else None,
+                "search_runs_named": statistics.median(named) if named else None,
+                "relaunched": relaunched,
+            }
+        ),
+        flush=True,
+    )
 
 
 # ============================================================================ benchmark
+
 
 @dataclass
 class Target:
@@ -184,17 +207,17 @@ class Target:
         return {**self.environment, **(extra or {})}
 
 
-def measure_size(target: Target, have: int, size: int, resolve_repeats: int, run_repeats: int,
-                 workers: int) -> dict:
+def measure_size(target: Target, have: int, size: int, resolve_repeats: int, run_repeats: int, workers: int) -> dict:
     """Fill the experiment from ``have`` to ``size`` other runs, then time the in-process
     resolution (a worker interpreter) and the warm ``mlflow run`` at that size."""
     c.log(f"filling the experiment to {size} other runs")
     fill_seconds = fill(target.fill_uri, size - have, workers, target.experiment_id)
     c.log(f"{size}: in-process resolution x{resolve_repeats}")
-    worker = c.run([c.PYTHON, str(Path(__file__).resolve()), "--worker-resolve", str(resolve_repeats)],
-                   target.env(), target.dir)
+    worker = c.run(
+        [c.PYTHON, str(Path(__file__).resolve()), "--worker-resolve", str(resolve_repeats)], target.env(), target.dir
+    )
     line = next(ln for ln in worker.stdout.splitlines() if ln.startswith("RESOLVE "))
-    resolved = json.loads(line[len("RESOLVE "):])
+    resolved = json.loads(line[len("RESOLVE ") :])
     c.log(f"{size}: warm mlflow run x{run_repeats}")
     walls, mains = [], []
     for _ in range(run_repeats):
@@ -224,21 +247,52 @@ def report(data: dict) -> str:
     rows = []
     for s in data["sizes"]:
         r = s["resolve"]
-        rows.append((f"{s['size']:,}", r["run"], c.spread(r["run_samples"]), r["find_reusable"], r["search_runs"],
-                     r["search_runs_named"], c.median(s["warm_main"]), c.median(s["warm_run"]),
-                     len(r["run_samples"]), len(s["warm_run"]), s["fill_seconds"]))
-    out = [c.table(["other runs", "Pipeline.run s", "range s", f"{c.DEFAULT_RUNS}x find_reusable s", f"{c.DEFAULT_RUNS}x search on value s",
-                    f"{c.DEFAULT_RUNS}x search on name s", "main 'in X s'", "warm mlflow run s", "n res", "n run",
-                    "fill s"], rows,
-                   title="Cache scaling: resolving the cached stages vs runs in the experiment (medians)")]
+        rows.append(
+            (
+                f"{s['size']:,}",
+                r["run"],
+                c.spread(r["run_samples"]),
+                r["find_reusable"],
+                r["search_runs"],
+                r["search_runs_named"],
+                c.median(s["warm_main"]),
+                c.median(s["warm_run"]),
+                len(r["run_samples"]),
+                len(s["warm_run"]),
+                s["fill_seconds"],
+            )
+        )
+    out = [
+        c.table(
+            [
+                "other runs",
+                "Pipeline.run s",
+                "range s",
+                f"{c.DEFAULT_RUNS}x find_reusable s",
+                f"{c.DEFAULT_RUNS}x search on value s",
+                f"{c.DEFAULT_RUNS}x search on name s",
+                "main 'in X s'",
+                "warm mlflow run s",
+                "n res",
+                "n run",
+                "fill s",
+            ],
+            rows,
+            title="Cache scaling: resolving the cached stages vs runs in the experiment (medians)",
+        )
+    ]
     first, last = data["sizes"][0], data["sizes"][-1]
     ratio_rows = []
-    for label, get in (("Pipeline.run (in-process)", lambda s: s["resolve"]["run"]),
-                       (f"{c.DEFAULT_RUNS}x find_reusable", lambda s: s["resolve"]["find_reusable"]),
-                       (f"{c.DEFAULT_RUNS}x search on tag value (foodcast.cache_key = <key>)", lambda s: s["resolve"]["search_runs"]),
-                       (f"{c.DEFAULT_RUNS}x search on tag name (foodcast.cache.<key> = <stage>)",
-                        lambda s: s["resolve"]["search_runs_named"]),
-                       ("warm mlflow run (whole command)", lambda s: c.median(s["warm_run"]))):
+    for label, get in (
+        ("Pipeline.run (in-process)", lambda s: s["resolve"]["run"]),
+        (f"{c.DEFAULT_RUNS}x find_reusable", lambda s: s["resolve"]["find_reusable"]),
+        (f"{c.DEFAULT_RUNS}x search on tag value (foodcast.cache_key = <key>)", lambda s: s["resolve"]["search_runs"]),
+        (
+            f"{c.DEFAULT_RUNS}x search on tag name (foodcast.cache.<key> = <stage>)",
+            lambda s: s["resolve"]["search_runs_named"],
+        ),
+        ("warm mlflow run (whole command)", lambda s: c.median(s["warm_run"])),
+    ):
         a, b = get(first), get(last)
         ratio = b / a if a and b else float("nan")
         goal = f"<= {GOAL}" if label.startswith("Pipeline.run") else "(info)"

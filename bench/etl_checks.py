@@ -41,8 +41,14 @@ def time_tree(tree: Path, data_dir: Path, start: int, end: int, calls: int) -> f
     env = dict(os.environ, PYTHONPATH=str(tree))
     for name in ("FOODCAST_DATA_DIR", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID"):
         env.pop(name, None)
-    out = subprocess.run([sys.executable, "-c", WORKER, str(data_dir), str(start), str(end), str(calls)],
-                         env=env, cwd=tree, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", WORKER, str(data_dir), str(start), str(end), str(calls)],
+        env=env,
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     result = json.loads(out.strip().splitlines()[-1])
     # The editable install must not shadow the tree under test.
     assert Path(result["source"]).resolve().is_relative_to(tree.resolve()), result["source"]
@@ -63,8 +69,11 @@ def main() -> None:
     for repeat in range(args.repeats):
         for name, tree in trees.items():
             times[name].append(time_tree(tree, data_dir, args.start_week, args.end_week, args.calls))
-        print(f"repeat {repeat + 1}: " + ", ".join(f"{n} {t[-1]:.3f} s" for n, t in times.items()),
-              file=sys.stderr, flush=True)
+        print(
+            f"repeat {repeat + 1}: " + ", ".join(f"{n} {t[-1]:.3f} s" for n, t in times.items()),
+            file=sys.stderr,
+            flush=True,
+        )
     ratios = [new / old for new, old in zip(times["this tree"], times["baseline"])]
     weeks = f"weeks {args.start_week}-{args.end_week}"
     print(f"etl of {weeks} of {data_dir} (median of {args.repeats} repeats x {args.calls} calls)")

@@ -40,17 +40,25 @@ PREVIOUS_DEFAULT = 7  # row of the step table: the default before the profile
 
 # Feature and model settings that the steps before the profile used (the defaults now differ).
 NO_PROFILE = {"level_halflife": 0.0, "profile_weeks": 0}
-BOOSTING = {"model": "gradient_boosting", "n_estimators": 100, "max_depth": 5, "min_samples_leaf": 1,
-            "level_scaled": True}
+BOOSTING = {
+    "model": "gradient_boosting",
+    "n_estimators": 100,
+    "max_depth": 5,
+    "min_samples_leaf": 1,
+    "level_scaled": True,
+}
 
 
 def step(name, features=None, model=None, window=21, n_models=1, level=0.8):
     from foodcast.core.estimators import DEFAULT_MODEL
     from foodcast.core.features import DEFAULT_FEATURES
 
-    return {"name": name, "features": {**DEFAULT_FEATURES, **(features or {})},
-            "model": {**DEFAULT_MODEL, **(model or {}), "n_models": n_models, "interval_level": level},
-            "window": window}
+    return {
+        "name": name,
+        "features": {**DEFAULT_FEATURES, **(features or {})},
+        "model": {**DEFAULT_MODEL, **(model or {}), "n_models": n_models, "interval_level": level},
+        "window": window,
+    }
 
 
 def steps() -> list[dict]:
@@ -63,21 +71,35 @@ def steps() -> list[dict]:
     forest = {**TUTORIAL_MODEL}
     return [
         step("11 DEFAULT = 10 (10 members)", n_models=10),
-        step("1 tutorial: forest of 10 trees, weekday + hour harmonic + lag_1W",
-             TUTORIAL_FEATURES, forest),
+        step("1 tutorial: forest of 10 trees, weekday + hour harmonic + lag_1W", TUTORIAL_FEATURES, forest),
         step("2 drop lag_1W (calendar only)", calendar, forest),
-        step("3 + level_5W feature, target / level (level_scaled)",
-             {**level5, "calendar_index": False}, {**forest, "level_scaled": True}),
-        step("4 + forest leaves of >= 20 hours", {**level5, "calendar_index": False},
-             {**forest, "level_scaled": True, "min_samples_leaf": 20, "n_estimators": 50}),
-        step("5 median (absolute-error boosting), depth 3", {**level5, "calendar_index": False},
-             {**BOOSTING, "max_depth": 3}),
+        step(
+            "3 + level_5W feature, target / level (level_scaled)",
+            {**level5, "calendar_index": False},
+            {**forest, "level_scaled": True},
+        ),
+        step(
+            "4 + forest leaves of >= 20 hours",
+            {**level5, "calendar_index": False},
+            {**forest, "level_scaled": True, "min_samples_leaf": 20, "n_estimators": 50},
+        ),
+        step(
+            "5 median (absolute-error boosting), depth 3",
+            {**level5, "calendar_index": False},
+            {**BOOSTING, "max_depth": 3},
+        ),
         step("6 + weekday and hour index columns (calendar_index)", level5, {**BOOSTING, "max_depth": 3}),
         step("7 previous default: 6 with depth 5", level5, BOOSTING),
-        step("8 + profile_21W feature (week shape of the 21 weeks, 2 day groups)",
-             {**level5, "profile_weeks": 21}, BOOSTING),
-        step("9 profile model: level x profile x median ratio (5 groups of hours)",
-             {**level5, "profile_weeks": 21}, {"model": "profile", "n_bins": 5}),
+        step(
+            "8 + profile_21W feature (week shape of the 21 weeks, 2 day groups)",
+            {**level5, "profile_weeks": 21},
+            BOOSTING,
+        ),
+        step(
+            "9 profile model: level x profile x median ratio (5 groups of hours)",
+            {**level5, "profile_weeks": 21},
+            {"model": "profile", "n_bins": 5},
+        ),
         step("10 + level of 8 weeks weighted with a half-life of 2 weeks", {}, {}),
         step("check: profile_groups 1 (one shape of day)", {"profile_groups": 1}, {}),
         step("check: profile_groups 7 (no pooling of days)", {"profile_groups": 7}, {}),
@@ -124,17 +146,33 @@ def run(config: dict, weeks, jobs: int, data_dir, hourly) -> dict:
 
     def progress(done, total, row):
         if done % 10 == 0 or done == total:
-            c.log(f"  {config['name']}: {done}/{total} weeks (week {row['week']}: "
-                  f"model {row['mae_model']:.1f}, naive {row['mae_naive']:.1f})")
+            c.log(
+                f"  {config['name']}: {done}/{total} weeks (week {row['week']}: "
+                f"model {row['mae_model']:.1f}, naive {row['mae_naive']:.1f})"
+            )
 
-    result = backtest(hourly, weeks[0], weeks[-1], window_weeks=config["window"], features=config["features"],
-                      model=config["model"], jobs=jobs, progress=progress)
+    result = backtest(
+        hourly,
+        weeks[0],
+        weeks[-1],
+        window_weeks=config["window"],
+        features=config["features"],
+        model=config["model"],
+        jobs=jobs,
+        progress=progress,
+    )
     s = result.summary
-    c.log(f"{config['name']}: model/naive {s['ratio_naive']:.4f}, model/mean4 {s['ratio_mean4']:.4f}, "
-          f"weeks beating naive {s['share_weeks_beating_naive']:.0%}, coverage {s['coverage_open']:.1%} "
-          f"(all hours {s['coverage']:.1%}), width {s['width']:.1f}, {time.perf_counter() - started:.0f} s")
-    return {"config": config, "weeks": result.weeks.to_dict(orient="records"), "summary": result.summary,
-            "seconds": time.perf_counter() - started}
+    c.log(
+        f"{config['name']}: model/naive {s['ratio_naive']:.4f}, model/mean4 {s['ratio_mean4']:.4f}, "
+        f"weeks beating naive {s['share_weeks_beating_naive']:.0%}, coverage {s['coverage_open']:.1%} "
+        f"(all hours {s['coverage']:.1%}), width {s['width']:.1f}, {time.perf_counter() - started:.0f} s"
+    )
+    return {
+        "config": config,
+        "weeks": result.weeks.to_dict(orient="records"),
+        "summary": result.summary,
+        "seconds": time.perf_counter() - started,
+    }
 
 
 def report(data: dict) -> str:
@@ -142,41 +180,79 @@ def report(data: dict) -> str:
     default = data["results"][0]
     s = default["summary"]
     goal = c.verdict
-    out = [c.table(
-        ["forecast", "hourly MAE (GBP)", "/ seasonal naive"],
-        [(f"model y_pred ({default['config']['name']})", s["mae_model"], f"{s['ratio_naive']:.4f}"),
-         ("seasonal naive (same hour, week before)", s["mae_naive"], "1.000"),
-         ("mean of same hour, 4 previous weeks", s["mae_mean4"], f"{s['mean4_ratio_naive']:.4f}")],
-        title=f"Forecast accuracy, rolling origin: target weeks {weeks[0]}-{weeks[-1]} ({len(weeks)} weeks), "
-              f"train on the {default['config']['window']} weeks before each")]
-    rows = [(f"model / seasonal naive <= {GOAL_RATIO}", f"{s['ratio_naive']:.4f}", goal(s["ratio_naive"], GOAL_RATIO)),
-            (f"model / 4-week mean <= {GOAL_MEAN4}", f"{s['ratio_mean4']:.4f}", goal(s["ratio_mean4"], GOAL_MEAN4)),
-            (f"weeks where the model beats seasonal naive >= {GOAL_WEEKS:.0%}",
-             f"{s['share_weeks_beating_naive']:.0%}",
-             "MET" if s["share_weeks_beating_naive"] >= GOAL_WEEKS else "NOT MET")]
+    out = [
+        c.table(
+            ["forecast", "hourly MAE (GBP)", "/ seasonal naive"],
+            [
+                (f"model y_pred ({default['config']['name']})", s["mae_model"], f"{s['ratio_naive']:.4f}"),
+                ("seasonal naive (same hour, week before)", s["mae_naive"], "1.000"),
+                ("mean of same hour, 4 previous weeks", s["mae_mean4"], f"{s['mean4_ratio_naive']:.4f}"),
+            ],
+            title=f"Forecast accuracy, rolling origin: target weeks {weeks[0]}-{weeks[-1]} ({len(weeks)} weeks), "
+            f"train on the {default['config']['window']} weeks before each",
+        )
+    ]
+    rows = [
+        (f"model / seasonal naive <= {GOAL_RATIO}", f"{s['ratio_naive']:.4f}", goal(s["ratio_naive"], GOAL_RATIO)),
+        (f"model / 4-week mean <= {GOAL_MEAN4}", f"{s['ratio_mean4']:.4f}", goal(s["ratio_mean4"], GOAL_MEAN4)),
+        (
+            f"weeks where the model beats seasonal naive >= {GOAL_WEEKS:.0%}",
+            f"{s['share_weeks_beating_naive']:.0%}",
+            "MET" if s["share_weeks_beating_naive"] >= GOAL_WEEKS else "NOT MET",
+        ),
+    ]
     for r in [default] + data["levels"]:
         level = r["config"]["model"]["interval_level"]
         g = r["summary"]
-        rows.append((f"coverage of the {level:.0%} interval, open hours, in {level - LEVEL_TOLERANCE:.0%}-"
-                     f"{level + LEVEL_TOLERANCE:.0%} (all hours {g['coverage']:.1%}; mean width GBP {g['width']:.1f})",
-                     f"{g['coverage_open']:.1%}",
-                     "MET" if abs(g["coverage_open"] - level) <= LEVEL_TOLERANCE + 1e-12 else "NOT MET"))
+        rows.append(
+            (
+                f"coverage of the {level:.0%} interval, open hours, in {level - LEVEL_TOLERANCE:.0%}-"
+                f"{level + LEVEL_TOLERANCE:.0%} (all hours {g['coverage']:.1%}; mean width GBP {g['width']:.1f})",
+                f"{g['coverage_open']:.1%}",
+                "MET" if abs(g["coverage_open"] - level) <= LEVEL_TOLERANCE + 1e-12 else "NOT MET",
+            )
+        )
     out += ["", c.table(["goal", "value", "status"], rows)]
     rows = []
     for r in data["results"] + data["levels"]:
         g = r["summary"]
-        rows.append((r["config"]["name"], g["mae_model"], f"{g['ratio_naive']:.4f}", f"{g['ratio_mean4']:.4f}",
-                     f"{g['share_weeks_beating_naive']:.0%}", f"{g['coverage_open']:.1%}", f"{g['coverage']:.1%}",
-                     f"{g['width']:.1f}", f"{r['seconds']:.0f}"))
-    out += ["", c.table(["configuration", "MAE", "/naive", "/mean4", "weeks>naive", "coverage open", "coverage all",
-                         "width", "s"], rows,
-                        title="Configurations tried, one change at a time (interval level 0.8 unless said)")]
+        rows.append(
+            (
+                r["config"]["name"],
+                g["mae_model"],
+                f"{g['ratio_naive']:.4f}",
+                f"{g['ratio_mean4']:.4f}",
+                f"{g['share_weeks_beating_naive']:.0%}",
+                f"{g['coverage_open']:.1%}",
+                f"{g['coverage']:.1%}",
+                f"{g['width']:.1f}",
+                f"{r['seconds']:.0f}",
+            )
+        )
+    out += [
+        "",
+        c.table(
+            ["configuration", "MAE", "/naive", "/mean4", "weeks>naive", "coverage open", "coverage all", "width", "s"],
+            rows,
+            title="Configurations tried, one change at a time (interval level 0.8 unless said)",
+        ),
+    ]
     if data.get("fits"):
-        out += ["", c.table(["configuration", "training rows", "fit s (median of 3)"],
-                            [(f["name"], f["rows"], f"{f['seconds']:.2f}") for f in data["fits"]],
-                            title="Fit of the MultiModel (10 members and the interval) on weeks 180-200")]
-    out += ["", f"{default['config']['name']}: features " + repr(default["config"]["features"]) + ", model "
-            + repr(default["config"]["model"])]
+        out += [
+            "",
+            c.table(
+                ["configuration", "training rows", "fit s (median of 3)"],
+                [(f["name"], f["rows"], f"{f['seconds']:.2f}") for f in data["fits"]],
+                title="Fit of the MultiModel (10 members and the interval) on weeks 180-200",
+            ),
+        ]
+    out += [
+        "",
+        f"{default['config']['name']}: features "
+        + repr(default["config"]["features"])
+        + ", model "
+        + repr(default["config"]["model"]),
+    ]
     return "\n".join(out)
 
 
@@ -188,9 +264,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="target weeks 170-209 (40 weeks)")
     parser.add_argument("--default-only", action="store_true", help="only the default configuration and its levels")
     parser.add_argument("--only", help="comma-separated row numbers of the step table to run (0 = default)")
-    parser.add_argument("--levels", default="0.5,0.95", help="other interval levels of the default (default 0.5,0.95; '' for none)")
-    parser.add_argument("--no-fit-time", action="store_true",
-                        help="skip timing the fit of the default and of the previous default on weeks 180-200")
+    parser.add_argument(
+        "--levels", default="0.5,0.95", help="other interval levels of the default (default 0.5,0.95; '' for none)"
+    )
+    parser.add_argument(
+        "--no-fit-time",
+        action="store_true",
+        help="skip timing the fit of the default and of the previous default on weeks 180-200",
+    )
     parser.add_argument("--repeats", type=int, help="ignored (deterministic); accepted for run_all.py")
     args = parser.parse_args()
 

@@ -46,6 +46,7 @@ GOAL_INPROCESS = 2.0
 
 # ============================================================================ in-process worker
 
+
 def inprocess_worker() -> None:
     """Do the cold pipeline's work inside this one interpreter; print a JSON line of timings.
 
@@ -58,8 +59,9 @@ def inprocess_worker() -> None:
     timings: dict = {"stages": {}, "main_side": {}}
 
     t = time.perf_counter()
-    modules = sorted({m for ms in c.STAGE_IMPORTS.values() for m in ms} | set(c.MAIN_IMPORTS)
-                     | {f"steps.{s}" for s in c.STAGES})
+    modules = sorted(
+        {m for ms in c.STAGE_IMPORTS.values() for m in ms} | set(c.MAIN_IMPORTS) | {f"steps.{s}" for s in c.STAGES}
+    )
     for name in modules:
         importlib.import_module(name)
     timings["imports"] = time.perf_counter() - t
@@ -116,10 +118,17 @@ def inprocess_worker() -> None:
         key = pipeline.node_key(node, params)
         if find_reusable(client, experiment_id, node.stage, key) is not None:
             raise RuntimeError(f"{stage} unexpectedly cached in a fresh store")
-        child = client.create_run(experiment_id, run_name=stage, tags={
-            "mlflow.parentRunId": parent_id, "mlflow.project.entryPoint": stage,
-            "mlflow.source.name": str(c.REPO), "mlflow.source.type": "PROJECT",
-            "mlflow.project.backend": "local"})
+        child = client.create_run(
+            experiment_id,
+            run_name=stage,
+            tags={
+                "mlflow.parentRunId": parent_id,
+                "mlflow.project.entryPoint": stage,
+                "mlflow.source.name": str(c.REPO),
+                "mlflow.source.type": "PROJECT",
+                "mlflow.project.backend": "local",
+            },
+        )
         child_id = child.info.run_id
         client.log_batch(child_id, params=[Param(k, str(v)) for k, v in params.items()])
         argv = [a for k, v in params.items() for a in (f"--{k.replace('_', '-')}", str(v))]
@@ -143,6 +152,7 @@ def inprocess_worker() -> None:
 
 # ============================================================================ measurement
 
+
 def measure(repeats: int) -> dict:
     rows = []
     for i in range(repeats):
@@ -164,7 +174,7 @@ def measure(repeats: int) -> dict:
             res = c.run([c.PYTHON, str(Path(__file__).resolve()), "--worker-inprocess"], store.env(), store.dir)
             line = next(ln for ln in res.stdout.splitlines() if ln.startswith("INPROCESS "))
             row["inprocess"] = res.seconds
-            row["inprocess_detail"] = json.loads(line[len("INPROCESS "):])
+            row["inprocess_detail"] = json.loads(line[len("INPROCESS ") :])
             c.log(f"repeat {i + 1}/{repeats}: bare interpreters importing each stage's modules")
             env, cwd = store.env(), store.dir
             row["python_bare"] = c.run([c.PYTHON, "-c", "pass"], env, cwd).seconds
@@ -173,8 +183,9 @@ def measure(repeats: int) -> dict:
             row["imports"] = {s: c.run(c.import_cmd(c.STAGE_IMPORTS[s]), env, cwd).seconds for s in c.STAGES}
             # the same plus opening the tracking store (what every stage process must also do)
             connect = "mlflow.MlflowClient().search_experiments(max_results=1)"
-            row["imports_connect"] = {s: c.run(c.import_cmd(c.STAGE_IMPORTS[s], then=connect), env, cwd).seconds
-                                      for s in c.STAGES}
+            row["imports_connect"] = {
+                s: c.run(c.import_cmd(c.STAGE_IMPORTS[s], then=connect), env, cwd).seconds for s in c.STAGES
+            }
         row["floor"] = floor_of(row["noop"], row["imports"], row["inprocess_detail"]["stages"])
         row["floor_connect"] = floor_of(row["noop"], row["imports_connect"], row["inprocess_detail"]["stages"])
         rows.append(row)
@@ -184,12 +195,17 @@ def measure(repeats: int) -> dict:
 def floor_of(noop: float, imports: dict, work: dict) -> dict:
     level_imports = [max(imports[s] for s in level) for level in c.LEVELS]
     level_work = [max(work[s] for s in level) for level in c.LEVELS]
-    return {"noop": noop, "imports": sum(level_imports), "work": sum(level_work),
-            "total": noop + sum(level_imports) + sum(level_work),
-            "serial_total": noop + sum(imports.values()) + sum(work.values())}
+    return {
+        "noop": noop,
+        "imports": sum(level_imports),
+        "work": sum(level_work),
+        "total": noop + sum(level_imports) + sum(level_work),
+        "serial_total": noop + sum(imports.values()) + sum(work.values()),
+    }
 
 
 # ============================================================================ breakdown (probe)
+
 
 def importtime_by_package(modules) -> dict:
     """Cumulative import time (s) of each top-level package ``import modules`` loads,
@@ -209,8 +225,10 @@ def importtime_by_package(modules) -> dict:
         elif indent == 3 and name.startswith("mlflow."):
             part = ".".join(name.split(".")[:2])
             mlflow_parts[part] = mlflow_parts.get(part, 0.0) + cumulative
-    return {"packages": dict(sorted(top.items(), key=lambda kv: -kv[1])),
-            "mlflow_children": dict(sorted(mlflow_parts.items(), key=lambda kv: -kv[1])[:12])}
+    return {
+        "packages": dict(sorted(top.items(), key=lambda kv: -kv[1])),
+        "mlflow_children": dict(sorted(mlflow_parts.items(), key=lambda kv: -kv[1])[:12]),
+    }
 
 
 def probe_run() -> dict:
@@ -238,8 +256,13 @@ def analyse(probe: dict) -> dict:
             phases = A.stage_phases(main, kinds[stage], stage)
             if phases:
                 stages[stage] = phases
-    out = {"wall": probe["wall"], "cli": A.cli_phases(cli, main), "main": A.main_phases(main),
-           "stages": stages, "chain": A.critical_chain(stages)}
+    out = {
+        "wall": probe["wall"],
+        "cli": A.cli_phases(cli, main),
+        "main": A.main_phases(main),
+        "stages": stages,
+        "chain": A.critical_chain(stages),
+    }
     # gaps along the chain: main's own work between an upstream's end and the next launch
     window = out["main"]["_window"]
     previous = window[0]
@@ -262,12 +285,18 @@ def apportion(an: dict) -> list[tuple[str, float]]:
 
     rows = [
         ("mlflow CLI: interpreter + imports", cli["interpreter start"] + cli["imports (mlflow, mlflow.cli)"]),
-        ("mlflow CLI: store init, parent run, spawn main",
-         cli["CLI parsing until projects.run"] + cli["projects.run until main spawned (store init, create run, git)"]),
+        (
+            "mlflow CLI: store init, parent run, spawn main",
+            cli["CLI parsing until projects.run"]
+            + cli["projects.run until main spawned (store init, create run, git)"],
+        ),
         ("main: interpreter + imports + option checks", main["interpreter start"] + main["imports + check_options"]),
-        ("main: store init, resume parent, params, fingerprint",
-         main["start_run (store init + resume parent)"] + main["log params/tags"]
-         + main["Pipeline.__init__ (MLproject, source fingerprint)"]),
+        (
+            "main: store init, resume parent, params, fingerprint",
+            main["start_run (store init + resume parent)"]
+            + main["log params/tags"]
+            + main["Pipeline.__init__ (MLproject, source fingerprint)"],
+        ),
         ("main: cache keys + lookups between stages", sum(an["chain_gaps"]) + an["tail"]),
         ("stages: launch by mlflow.run (create run, git, spawn)", along("launch (main: create run, git, spawn)")),
         ("stages: interpreter + imports", along("interpreter start", "imports")),
@@ -278,11 +307,16 @@ def apportion(an: dict) -> list[tuple[str, float]]:
         ("stages: work - write artifacts (csv, html)", along("  write artifacts (csv/html)")),
         ("stages: work - log/load models", along("  log/load models")),
         ("stages: work - metrics/tags", along("  metrics/tags")),
-        ("stages: end_run, exit, finalise, status checks",
-         along("end_run + atexit", "finalise process + wake main", "main: status checks after exit")),
+        (
+            "stages: end_run, exit, finalise, status checks",
+            along("end_run + atexit", "finalise process + wake main", "main: status checks after exit"),
+        ),
         ("main: record lineage, end run, exit", main["record_lineage"] + main["end_run + atexit"]),
-        ("mlflow CLI: main's finalise, set_terminated, exit",
-         cli["main exit -> projects.run returns (finalise main, set_terminated)"] + cli["after projects.run (atexit)"]),
+        (
+            "mlflow CLI: main's finalise, set_terminated, exit",
+            cli["main exit -> projects.run returns (finalise main, set_terminated)"]
+            + cli["after projects.run (atexit)"],
+        ),
     ]
     accounted = sum(v for _, v in rows)
     rows.append(("unaccounted (spawn of the CLI, its finalisation)", an["wall"] - accounted))
@@ -290,6 +324,7 @@ def apportion(an: dict) -> list[tuple[str, float]]:
 
 
 # ============================================================================ report
+
 
 def report(data: dict) -> str:
     reps = data["repeats"]
@@ -322,47 +357,97 @@ def report(data: dict) -> str:
     ]:
         m, sp = col(fn)
         rows.append((label, m, sp, n))
-    out = [c.table(["measure", "median s", "range s", "n"], rows,
-                   title="Cold pipeline (default data, weeks 180-200 -> 201; fresh store per repeat)")]
+    out = [
+        c.table(
+            ["measure", "median s", "range s", "n"],
+            rows,
+            title="Cold pipeline (default data, weeks 180-200 -> 201; fresh store per repeat)",
+        )
+    ]
     r_floor = [r["cold"] / r["floor"]["total"] for r in reps]
     r_floor_c = [r["cold"] / r["floor_connect"]["total"] for r in reps]
     r_inproc = [r["cold"] / r["inprocess"] for r in reps]
     r_nopre = [r["cold_noprefork"] / r["floor"]["total"] for r in reps if r.get("cold_noprefork")]
     r_nopre_in = [r["cold_noprefork"] / r["inprocess"] for r in reps if r.get("cold_noprefork")]
     out.append("")
-    out.append(c.table(
-        ["ratio (median of per-repeat ratios)", "value", "range", "goal", "status"],
-        [("cold / floor", f"{med(r_floor):.2f}x", c.spread(r_floor), f"<= {GOAL_FLOOR}",
-          c.verdict(med(r_floor), GOAL_FLOOR)),
-         ("cold / floor with store connect", f"{med(r_floor_c):.2f}x", c.spread(r_floor_c), "(info)", ""),
-         ("cold / in-process", f"{med(r_inproc):.2f}x", c.spread(r_inproc), f"<= {GOAL_INPROCESS}",
-          c.verdict(med(r_inproc), GOAL_INPROCESS))]
-        + ([("stages started cold / floor", f"{med(r_nopre):.2f}x", c.spread(r_nopre), "(info)", ""),
-            ("stages started cold / in-process", f"{med(r_nopre_in):.2f}x", c.spread(r_nopre_in), "(info)", "")]
-           if r_nopre else [])))
+    out.append(
+        c.table(
+            ["ratio (median of per-repeat ratios)", "value", "range", "goal", "status"],
+            [
+                (
+                    "cold / floor",
+                    f"{med(r_floor):.2f}x",
+                    c.spread(r_floor),
+                    f"<= {GOAL_FLOOR}",
+                    c.verdict(med(r_floor), GOAL_FLOOR),
+                ),
+                ("cold / floor with store connect", f"{med(r_floor_c):.2f}x", c.spread(r_floor_c), "(info)", ""),
+                (
+                    "cold / in-process",
+                    f"{med(r_inproc):.2f}x",
+                    c.spread(r_inproc),
+                    f"<= {GOAL_INPROCESS}",
+                    c.verdict(med(r_inproc), GOAL_INPROCESS),
+                ),
+            ]
+            + (
+                [
+                    ("stages started cold / floor", f"{med(r_nopre):.2f}x", c.spread(r_nopre), "(info)", ""),
+                    ("stages started cold / in-process", f"{med(r_nopre_in):.2f}x", c.spread(r_nopre_in), "(info)", ""),
+                ]
+                if r_nopre
+                else []
+            ),
+        )
+    )
     out.append("")
     rows = []
     for stage in c.STAGES:
-        rows.append((stage, med([r["imports"][stage] for r in reps]),
-                     med([r["imports_connect"][stage] for r in reps]),
-                     med([r["inprocess_detail"]["stages"][stage] for r in reps]),
-                     med([r["inprocess_detail"]["main_side"][stage] for r in reps])))
-    out.append(c.table(["stage", "bare import s", "import+connect s", "in-process work s", "in-process main-side s"],
-                       rows, title="Floor ingredients per stage (medians; work = the step command's callback)"))
+        rows.append(
+            (
+                stage,
+                med([r["imports"][stage] for r in reps]),
+                med([r["imports_connect"][stage] for r in reps]),
+                med([r["inprocess_detail"]["stages"][stage] for r in reps]),
+                med([r["inprocess_detail"]["main_side"][stage] for r in reps]),
+            )
+        )
+    out.append(
+        c.table(
+            ["stage", "bare import s", "import+connect s", "in-process work s", "in-process main-side s"],
+            rows,
+            title="Floor ingredients per stage (medians; work = the step command's callback)",
+        )
+    )
     out.append("")
-    out.append(c.table(["DAG level", "max import s", "max work s"],
-                       [("+".join(level), med([max(r["imports"][s] for s in level) for r in reps]),
-                         med([max(r["inprocess_detail"]["stages"][s] for s in level) for r in reps]))
-                        for level in c.LEVELS], title="Floor per DAG level"))
+    out.append(
+        c.table(
+            ["DAG level", "max import s", "max work s"],
+            [
+                (
+                    "+".join(level),
+                    med([max(r["imports"][s] for s in level) for r in reps]),
+                    med([max(r["inprocess_detail"]["stages"][s] for s in level) for r in reps]),
+                )
+                for level in c.LEVELS
+            ],
+            title="Floor per DAG level",
+        )
+    )
 
     an = data.get("breakdown")
     if an:
         out.append("")
         rows = [(name, value, f"{100 * value / an['wall']:.0f}%") for name, value in data["apportion"]]
         rows.append(("total (wall of the probe run)", an["wall"], "100%"))
-        out.append(c.table(["category", "s", "share"], rows,
-                           title=f"Where the cold wall time goes (one instrumented run, not a timed repeat; "
-                                 f"stage categories along the critical path {' -> '.join(an['chain'])})"))
+        out.append(
+            c.table(
+                ["category", "s", "share"],
+                rows,
+                title=f"Where the cold wall time goes (one instrumented run, not a timed repeat; "
+                f"stage categories along the critical path {' -> '.join(an['chain'])})",
+            )
+        )
         present = [s for s in c.STAGES if s in an["stages"]]
         if present:
             keys = [k for k in an["stages"][present[0]] if not k.startswith("_")]
@@ -372,19 +457,29 @@ def report(data: dict) -> str:
         else:
             out.append("(the probe recorded no stage process: per-stage phases not shown)")
         out.append("")
-        out.append(c.table(["mlflow CLI process (probe run)", "value"],
-                           [(k, _fmt(v)) for k, v in an["cli"].items()]))
+        out.append(c.table(["mlflow CLI process (probe run)", "value"], [(k, _fmt(v)) for k, v in an["cli"].items()]))
         out.append("")
-        out.append(c.table(["main.py process (probe run)", "value"],
-                           [(k, _fmt(v)) for k, v in an["main"].items() if not k.startswith("_")]))
+        out.append(
+            c.table(
+                ["main.py process (probe run)", "value"],
+                [(k, _fmt(v)) for k, v in an["main"].items() if not k.startswith("_")],
+            )
+        )
     imp = data.get("importtime")
     if imp:
-        pkgs = sorted({p for v in imp.values() for p, t in v["packages"].items() if t >= 0.01},
-                      key=lambda p: -max(v["packages"].get(p, 0) for v in imp.values()))
+        pkgs = sorted(
+            {p for v in imp.values() for p, t in v["packages"].items() if t >= 0.01},
+            key=lambda p: -max(v["packages"].get(p, 0) for v in imp.values()),
+        )
         rows = [[p] + [_fmt(imp[s]["packages"].get(p, 0.0)) for s in c.STAGES] for p in pkgs]
         out.append("")
-        out.append(c.table(["-X importtime, cumulative s"] + list(c.STAGES), rows,
-                           title="Import time per stage by top-level package (python -X importtime, one sample)"))
+        out.append(
+            c.table(
+                ["-X importtime, cumulative s"] + list(c.STAGES),
+                rows,
+                title="Import time per stage by top-level package (python -X importtime, one sample)",
+            )
+        )
         rows = [(k, v) for k, v in imp["train"]["mlflow_children"].items() if v >= 0.01]
         out.append("")
         out.append(c.table(["heaviest parts of `import mlflow` (train's list)", "cumulative s"], rows))

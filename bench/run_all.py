@@ -27,8 +27,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="pass --quick to every script")
     parser.add_argument("--repeats", type=int, help="pass --repeats N to every script")
     parser.add_argument("--only", help=f"comma-separated subset of {', '.join(SCRIPTS)}")
-    parser.add_argument("--report", action="store_true",
-                        help="run nothing: print the latest tables of every script from bench/results/")
+    parser.add_argument(
+        "--report", action="store_true", help="run nothing: print the latest tables of every script from bench/results/"
+    )
     args = parser.parse_args()
     if args.report:
         text = latest_tables()

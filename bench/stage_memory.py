@@ -73,15 +73,28 @@ def report(data: dict) -> str:
     rows = []
     for stage in ORDER:
         values = data["stages"][stage]
-        rows.append((stage, c.median(values) / mib, f"{min(values) / mib:.0f}-{max(values) / mib:.0f}",
-                     c.median(data["seconds"][stage]), len(values)))
-    out = [c.table(["stage (python -m steps.<stage>)", "max RSS MiB", "range MiB", "wall s", "n"], rows,
-                   title="Peak resident memory per stage (/usr/bin/time -v, default parameters)")]
-    rows = [("python -c 'import mlflow' (baseline)", c.median(data["import_mlflow"]) / mib, len(data["import_mlflow"])),
-            ("main.py alone, warm (every stage reused)", c.median(data["main_warm"]) / mib, len(data["main_warm"])),
-            ("warm mlflow run (max of CLI, main)", c.median(data["mlflow_run_warm"]) / mib,
-             len(data["mlflow_run_warm"])),
-            ("cold mlflow run (max over all processes)", data["cold_mlflow_run"] / mib, 1)]
+        rows.append(
+            (
+                stage,
+                c.median(values) / mib,
+                f"{min(values) / mib:.0f}-{max(values) / mib:.0f}",
+                c.median(data["seconds"][stage]),
+                len(values),
+            )
+        )
+    out = [
+        c.table(
+            ["stage (python -m steps.<stage>)", "max RSS MiB", "range MiB", "wall s", "n"],
+            rows,
+            title="Peak resident memory per stage (/usr/bin/time -v, default parameters)",
+        )
+    ]
+    rows = [
+        ("python -c 'import mlflow' (baseline)", c.median(data["import_mlflow"]) / mib, len(data["import_mlflow"])),
+        ("main.py alone, warm (every stage reused)", c.median(data["main_warm"]) / mib, len(data["main_warm"])),
+        ("warm mlflow run (max of CLI, main)", c.median(data["mlflow_run_warm"]) / mib, len(data["mlflow_run_warm"])),
+        ("cold mlflow run (max over all processes)", data["cold_mlflow_run"] / mib, 1),
+    ]
     out.append("")
     out.append(c.table(["process", "max RSS MiB", "n"], rows))
     return "\n".join(out)

@@ -86,16 +86,26 @@ class TeamServer:
         self.user_created = False
 
     def command(self, *args):
-        return c.run([c.PYTHON, "-m", "foodcast", "server", *map(str, args), "--dir", str(self.dir)],
-                     env=os.environ.copy(), cwd=self.base)
+        return c.run(
+            [c.PYTHON, "-m", "foodcast", "server", *map(str, args), "--dir", str(self.dir)],
+            env=os.environ.copy(),
+            cwd=self.base,
+        )
 
     def use(self, name: str) -> None:
         if self.config == name:
             return
         self.command("stop")
         options = CONFIGS[name]
-        self.command("start", "--port", self.port, "--workers", options["workers"],
-                     "--auth-cache-seconds", options["auth_cache_seconds"])
+        self.command(
+            "start",
+            "--port",
+            self.port,
+            "--workers",
+            options["workers"],
+            "--auth-cache-seconds",
+            options["auth_cache_seconds"],
+        )
         self.config = name
 
     @contextlib.contextmanager
@@ -125,9 +135,15 @@ class TeamServer:
 
     def env(self, experiment: str) -> dict:
         # The user creates the experiment on its first run, and so holds MANAGE on it.
-        return c.bench_env(self.base, extra={
-            "MLFLOW_TRACKING_URI": self.uri, "MLFLOW_TRACKING_USERNAME": USER,
-            "MLFLOW_TRACKING_PASSWORD": PASSWORD, "MLFLOW_EXPERIMENT_NAME": experiment})
+        return c.bench_env(
+            self.base,
+            extra={
+                "MLFLOW_TRACKING_URI": self.uri,
+                "MLFLOW_TRACKING_USERNAME": USER,
+                "MLFLOW_TRACKING_PASSWORD": PASSWORD,
+                "MLFLOW_EXPERIMENT_NAME": experiment,
+            },
+        )
 
     def log_offset(self) -> int:
         return (self.dir / "mlflow.log").stat().st_size
@@ -147,9 +163,15 @@ class TeamServer:
                 errors[f"{family} {status}"] += 1
             if path.endswith("/runs/get"):
                 runs[parse_qs(query).get("run_id", ["?"])[0]] += 1
-        return {"by_endpoint": dict(counts), "errors": dict(errors),
-                "runs_get": {"requests": sum(runs.values()), "runs": len(runs),
-                             "most_for_one_run": max(runs.values(), default=0)}}
+        return {
+            "by_endpoint": dict(counts),
+            "errors": dict(errors),
+            "runs_get": {
+                "requests": sum(runs.values()),
+                "runs": len(runs),
+                "most_for_one_run": max(runs.values(), default=0),
+            },
+        }
 
     def cpu_seconds(self) -> dict:
         """CPU used so far by the MLflow server's processes and by PostgreSQL's (live processes,
@@ -183,9 +205,10 @@ class TeamServer:
 
         out = {}
         with requests.Session() as session:
-            for name, url, auth in (("health", f"{self.uri}/health", None),
-                                    ("authenticated GET", f"{self.uri}/api/2.0/mlflow/experiments/get?experiment_id=0",
-                                     (USER, PASSWORD))):
+            for name, url, auth in (
+                ("health", f"{self.uri}/health", None),
+                ("authenticated GET", f"{self.uri}/api/2.0/mlflow/experiments/get?experiment_id=0", (USER, PASSWORD)),
+            ):
                 samples = []
                 for _ in range(n):
                     started = time.perf_counter()
@@ -228,8 +251,11 @@ def server_pair(server: TeamServer, env: dict) -> dict:
         seconds = pipeline(env, server.base, launched)
         time.sleep(0.5)  # the access log's last lines
         after = server.cpu_seconds()
-        out[phase] = {"seconds": seconds, "requests": server.requests_between(offset, server.log_offset()),
-                      "cpu": {k: after[k] - cpu[k] for k in cpu}}
+        out[phase] = {
+            "seconds": seconds,
+            "requests": server.requests_between(offset, server.log_offset()),
+            "cpu": {k: after[k] - cpu[k] for k in cpu},
+        }
     return out
 
 
@@ -240,8 +266,10 @@ def measure_ratio(server: TeamServer, repeats: int, configs: list[str]) -> dict:
         with c.Store() as store:
             store.init()
             c.log(f"ratio, repeat {i + 1}/{repeats}: sqlite cold + warm")
-            row["sqlite"] = {"cold": {"seconds": pipeline(store.env(), store.dir, c.DEFAULT_RUNS)},
-                             "warm": {"seconds": pipeline(store.env(), store.dir, 0)}}
+            row["sqlite"] = {
+                "cold": {"seconds": pipeline(store.env(), store.dir, c.DEFAULT_RUNS)},
+                "warm": {"seconds": pipeline(store.env(), store.dir, 0)},
+            }
         for name in configs:
             server.use(name)
             server.create_user()
@@ -249,8 +277,12 @@ def measure_ratio(server: TeamServer, repeats: int, configs: list[str]) -> dict:
             row[name] = server_pair(server, server.env(f"bench-{name}-{i}-{time.time_ns()}"))
             row[name]["latency"] = server.latency()
         rows.append(row)
-        c.log("  " + ", ".join(f"{k}: cold {v['cold']['seconds']:.1f} s, warm {v['warm']['seconds']:.1f} s"
-                               for k, v in row.items()))
+        c.log(
+            "  "
+            + ", ".join(
+                f"{k}: cold {v['cold']['seconds']:.1f} s, warm {v['warm']['seconds']:.1f} s" for k, v in row.items()
+            )
+        )
     return {"configs": {name: CONFIGS[name] for name in configs}, "repeats": rows}
 
 
@@ -266,10 +298,15 @@ def load_clients(env: dict, cwd, clients: int, pipelines: int) -> dict:
             r = c.run(c.mlflow_run_cmd(params={"n_estimators": n_estimators}), env, cwd, check=False)
             summary = c.main_summary(r.stdout)
             errors = [ln for ln in r.stderr.splitlines() if ln.startswith("Error") or "Exception:" in ln]
-            results[i] = {"n_estimators": n_estimators, "client": k, "seconds": r.seconds,
-                          "returncode": r.returncode, "summary": summary,
-                          "finished": r.returncode == 0 and bool(summary) and summary[0] + summary[1] == c.DEFAULT_RUNS,
-                          "error": (errors or r.stderr.strip().splitlines() or [""])[-1][:300]}
+            results[i] = {
+                "n_estimators": n_estimators,
+                "client": k,
+                "seconds": r.seconds,
+                "returncode": r.returncode,
+                "summary": summary,
+                "finished": r.returncode == 0 and bool(summary) and summary[0] + summary[1] == c.DEFAULT_RUNS,
+                "error": (errors or r.stderr.strip().splitlines() or [""])[-1][:300],
+            }
 
     started = time.perf_counter()
     threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
@@ -300,17 +337,19 @@ def measure_load(server: TeamServer, clients: int, pipelines: int, configs: list
     return out
 
 
-def measure_scaling(server: TeamServer, sizes: list[int], resolve_repeats: int, run_repeats: int,
-                    workers: int) -> dict:
+def measure_scaling(server: TeamServer, sizes: list[int], resolve_repeats: int, run_repeats: int, workers: int) -> dict:
     server.use("project")
     server.create_user()
     out = {"sqlite": {"sizes": []}, "team server": {"sizes": []}}
     with c.Store() as store:
         store.init()
         experiment = f"bench-scaling-{time.time_ns()}"
-        targets = {"sqlite": cache_scaling.Target(store.env(), store.dir, store.uri),
-                   "team server": cache_scaling.Target(server.env(experiment), server.base,
-                                                       teamserver.tracking_store_uri(server.dir))}
+        targets = {
+            "sqlite": cache_scaling.Target(store.env(), store.dir, store.uri),
+            "team server": cache_scaling.Target(
+                server.env(experiment), server.base, teamserver.tracking_store_uri(server.dir)
+            ),
+        }
         for label, target in targets.items():
             c.log(f"scaling: {label}: cold run")
             out[label]["cold"] = c.cold_run(target)[0].seconds
@@ -320,7 +359,8 @@ def measure_scaling(server: TeamServer, sizes: list[int], resolve_repeats: int, 
             for label, target in targets.items():
                 c.log(f"scaling: {label}")
                 out[label]["sizes"].append(
-                    cache_scaling.measure_size(target, have, size, resolve_repeats, run_repeats, workers))
+                    cache_scaling.measure_size(target, have, size, resolve_repeats, run_repeats, workers)
+                )
             have = size
     return out
 
@@ -334,27 +374,45 @@ def report_ratio(data: dict) -> str:
 
     table = [["sqlite", c.median(seconds("sqlite", "cold")), c.median(seconds("sqlite", "warm")), "", "", ""]]
     for name in configs:
-        ratios = {phase: [a / b for a, b in zip(seconds(name, phase), seconds("sqlite", phase))]
-                  for phase in ("cold", "warm")}
+        ratios = {
+            phase: [a / b for a, b in zip(seconds(name, phase), seconds("sqlite", phase))] for phase in ("cold", "warm")
+        }
         worst = max(c.median(ratios["cold"]), c.median(ratios["warm"]))
-        table.append([f"team server ({name})", c.median(seconds(name, "cold")), c.median(seconds(name, "warm")),
-                      *(f"{c.median(ratios[p]):.2f}x ({c.spread(ratios[p])})" for p in ("cold", "warm")),
-                      f"<= {GOAL_RATIO}: {c.verdict(worst, GOAL_RATIO)}"])
-    out = [c.table(["store", "cold s", "warm s", "cold / sqlite", "warm / sqlite", "goal"], table,
-                   title=f"Default pipeline, medians of {len(rows)} repeats measured side by side")]
+        table.append(
+            [
+                f"team server ({name})",
+                c.median(seconds(name, "cold")),
+                c.median(seconds(name, "warm")),
+                *(f"{c.median(ratios[p]):.2f}x ({c.spread(ratios[p])})" for p in ("cold", "warm")),
+                f"<= {GOAL_RATIO}: {c.verdict(worst, GOAL_RATIO)}",
+            ]
+        )
+    out = [
+        c.table(
+            ["store", "cold s", "warm s", "cold / sqlite", "warm / sqlite", "goal"],
+            table,
+            title=f"Default pipeline, medians of {len(rows)} repeats measured side by side",
+        )
+    ]
     for name in configs:
         out.append("")
         out.append(f"team server ({name}: {data['configs'][name]})")
         health = c.median([r[name]["latency"]["health"] for r in rows])
         authed = c.median([r[name]["latency"]["authenticated GET"] for r in rows])
-        out.append(f"  one GET over a kept-alive connection: /health {health * 1000:.1f} ms, "
-                   f"experiments/get as the user {authed * 1000:.1f} ms")
+        out.append(
+            f"  one GET over a kept-alive connection: /health {health * 1000:.1f} ms, "
+            f"experiments/get as the user {authed * 1000:.1f} ms"
+        )
         for phase in ("cold", "warm"):
             mlflow_cpu = c.median([r[name][phase]["cpu"]["mlflow"] for r in rows])
             pg_cpu = c.median([r[name][phase]["cpu"]["postgres"] for r in rows])
-            out.extend(request_lines(rows[0][name][phase]["requests"],
-                                     f"  {phase}: {{total}} requests (first repeat); server CPU (medians) "
-                                     f"{mlflow_cpu:.1f} s MLflow + {pg_cpu:.1f} s PostgreSQL"))
+            out.extend(
+                request_lines(
+                    rows[0][name][phase]["requests"],
+                    f"  {phase}: {{total}} requests (first repeat); server CPU (medians) "
+                    f"{mlflow_cpu:.1f} s MLflow + {pg_cpu:.1f} s PostgreSQL",
+                )
+            )
     return "\n".join(out)
 
 
@@ -366,8 +424,10 @@ def request_lines(requests: dict, head: str, top: int = 12) -> list[str]:
     lines = [head.format(total=sum(by_endpoint.values()))]
     for endpoint, count in sorted(by_endpoint.items(), key=lambda kv: (-kv[1], kv[0]))[:top]:
         lines.append(f"    {count:5d}  {endpoint}")
-    lines.append(f"    runs/get asked {runs['requests']} times for {runs['runs']} distinct runs "
-                 f"(up to {runs['most_for_one_run']} times for one run)")
+    lines.append(
+        f"    runs/get asked {runs['requests']} times for {runs['runs']} distinct runs "
+        f"(up to {runs['most_for_one_run']} times for one run)"
+    )
     if requests["errors"]:
         lines.append("    errors: " + ", ".join(f"{k} x{v}" for k, v in sorted(requests["errors"].items())))
     return lines
@@ -381,18 +441,30 @@ def report_load(data: dict) -> str:
         times = [p["seconds"] for p in part["pipelines"]]
         finished = [p for p in part["pipelines"] if p["finished"]]
         rows.append([store, part["wall"], f"{len(finished)}/{len(part['pipelines'])}", c.median(times), max(times)])
-        failures += [f"  {store}: n_estimators={p['n_estimators']} exit {p['returncode']}: {p['error']}"
-                     for p in part["pipelines"] if not p["finished"]]
+        failures += [
+            f"  {store}: n_estimators={p['n_estimators']} exit {p['returncode']}: {p['error']}"
+            for p in part["pipelines"]
+            if not p["finished"]
+        ]
     n_first, n_last = 10, 10 + data["pipelines"] - 1
-    out = [c.table(["store", "wall s", "finished", "median pipeline s", "slowest pipeline s"], rows,
-                   title=f"Load: {data['pipelines']} default pipelines (n_estimators {n_first}-{n_last}) "
-                         f"from {data['clients']} concurrent clients")]
+    out = [
+        c.table(
+            ["store", "wall s", "finished", "median pipeline s", "slowest pipeline s"],
+            rows,
+            title=f"Load: {data['pipelines']} default pipelines (n_estimators {n_first}-{n_last}) "
+            f"from {data['clients']} concurrent clients",
+        )
+    ]
     out.append("failures:" if failures else "failures: none")
     out += failures
     for store in stores[1:]:
         part = data[store]
-        out += request_lines(part["requests"], f"{store}: {{total}} requests; server CPU "
-                             f"{part['cpu']['mlflow']:.1f} s MLflow + {part['cpu']['postgres']:.1f} s PostgreSQL", top=6)
+        out += request_lines(
+            part["requests"],
+            f"{store}: {{total}} requests; server CPU "
+            f"{part['cpu']['mlflow']:.1f} s MLflow + {part['cpu']['postgres']:.1f} s PostgreSQL",
+            top=6,
+        )
     return "\n".join(out)
 
 
@@ -402,23 +474,58 @@ def report_scaling(data: dict) -> str:
         for s in data[store]["sizes"]:
             r = s["resolve"]
             lookup = r["find_reusable"] / c.DEFAULT_RUNS if r["find_reusable"] else float("nan")
-            rows.append([store, f"{s['size']:,}", f"{lookup * 1000:.0f}", r["find_reusable"], r["run"],
-                         c.median(s["warm_main"]), c.median(s["warm_run"]), len(r["run_samples"]),
-                         len(s["warm_run"]), s["fill_seconds"]])
-    out = [c.table(["store", "other runs", "one lookup ms", f"{c.DEFAULT_RUNS}x find_reusable s", "Pipeline.run s",
-                    "main 'in X s'", "warm mlflow run s", "n res", "n run", "fill s"], rows,
-                   title="Cache scaling: the cached stages resolved with N other runs in the experiment (medians)")]
+            rows.append(
+                [
+                    store,
+                    f"{s['size']:,}",
+                    f"{lookup * 1000:.0f}",
+                    r["find_reusable"],
+                    r["run"],
+                    c.median(s["warm_main"]),
+                    c.median(s["warm_run"]),
+                    len(r["run_samples"]),
+                    len(s["warm_run"]),
+                    s["fill_seconds"],
+                ]
+            )
+    out = [
+        c.table(
+            [
+                "store",
+                "other runs",
+                "one lookup ms",
+                f"{c.DEFAULT_RUNS}x find_reusable s",
+                "Pipeline.run s",
+                "main 'in X s'",
+                "warm mlflow run s",
+                "n res",
+                "n run",
+                "fill s",
+            ],
+            rows,
+            title="Cache scaling: the cached stages resolved with N other runs in the experiment (medians)",
+        )
+    ]
     ratio_rows = []
     for store in ("sqlite", "team server"):
         sizes = data[store]["sizes"]
         first, last = sizes[0], sizes[-1]
-        for label, get in (("cache lookup (find_reusable)", lambda s: s["resolve"]["find_reusable"]),
-                           ("Pipeline.run (in-process)", lambda s: s["resolve"]["run"]),
-                           ("warm mlflow run", lambda s: c.median(s["warm_run"]))):
+        for label, get in (
+            ("cache lookup (find_reusable)", lambda s: s["resolve"]["find_reusable"]),
+            ("Pipeline.run (in-process)", lambda s: s["resolve"]["run"]),
+            ("warm mlflow run", lambda s: c.median(s["warm_run"])),
+        ):
             a, b = get(first), get(last)
             ratio = b / a if a and b else float("nan")
-            ratio_rows.append([store, f"{label}: {last['size']:,} / {first['size']:,}", f"{ratio:.2f}x",
-                               f"<= {cache_scaling.GOAL}", c.verdict(ratio, cache_scaling.GOAL)])
+            ratio_rows.append(
+                [
+                    store,
+                    f"{label}: {last['size']:,} / {first['size']:,}",
+                    f"{ratio:.2f}x",
+                    f"<= {cache_scaling.GOAL}",
+                    c.verdict(ratio, cache_scaling.GOAL),
+                ]
+            )
     out.append("")
     out.append(c.table(["store", "ratio", "value", "goal", "status"], ratio_rows))
     return "\n".join(out)
@@ -431,20 +538,31 @@ def report(data: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, among {', '.join(PARTS)} (default: all)")
+    parser.add_argument(
+        "--parts", default=",".join(PARTS), help=f"comma-separated, among {', '.join(PARTS)} (default: all)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="ratio: repeats (default 3)")
-    parser.add_argument("--configs", default="project",
-                        help=f"ratio: server configurations, comma-separated, among {', '.join(CONFIGS)} (default: project)")
-    parser.add_argument("--load-configs", default="project",
-                        help="load: server configurations, comma-separated (default: project)")
+    parser.add_argument(
+        "--configs",
+        default="project",
+        help=f"ratio: server configurations, comma-separated, among {', '.join(CONFIGS)} (default: project)",
+    )
+    parser.add_argument(
+        "--load-configs", default="project", help="load: server configurations, comma-separated (default: project)"
+    )
     parser.add_argument("--clients", type=int, default=4, help="load: concurrent clients (default 4)")
     parser.add_argument("--pipelines", type=int, default=8, help="load: pipelines in all (default 8)")
-    parser.add_argument("--sizes", default="100,1000,10000", help="scaling: other runs, increasing (default 100,1000,10000)")
+    parser.add_argument(
+        "--sizes", default="100,1000,10000", help="scaling: other runs, increasing (default 100,1000,10000)"
+    )
     parser.add_argument("--resolve-repeats", type=int, default=5, help="scaling: timed in-process resolutions per size")
     parser.add_argument("--run-repeats", type=int, default=3, help="scaling: warm mlflow runs per size")
     parser.add_argument("--fill-workers", type=int, default=2, help="scaling: processes filling a store (default 2)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke test, NOT a measurement: 1 repeat, 4 pipelines from 2 clients, sizes 100,1000, 2 resolutions, 1 run")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test, NOT a measurement: 1 repeat, 4 pipelines from 2 clients, sizes 100,1000, 2 resolutions, 1 run",
+    )
     parser.add_argument("--report", action="store_true", help="print the last results without measuring")
     args = parser.parse_args()
     if args.report:
@@ -455,7 +573,9 @@ def main() -> None:
     load_configs = [name for name in args.load_configs.split(",") if name]
     unknown = (set(parts) - set(PARTS)) | (set(configs + load_configs) - set(CONFIGS))
     if unknown:
-        sys.exit(f"unknown parts or configurations {sorted(unknown)}; parts: {PARTS}, configurations: {sorted(CONFIGS)}")
+        sys.exit(
+            f"unknown parts or configurations {sorted(unknown)}; parts: {PARTS}, configurations: {sorted(CONFIGS)}"
+        )
     sizes = [int(s) for s in args.sizes.split(",")]
     repeats, clients, pipelines = args.repeats, args.clients, args.pipelines
     resolve_repeats, run_repeats = args.resolve_repeats, args.run_repeats

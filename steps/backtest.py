@@ -30,29 +30,36 @@ def backtest(first_week, last_week, window_weeks, allow_missing, **settings):
     from foodcast.tracking.plots import plotly_backtest
 
     features, model = feature_settings(settings), model_settings(settings)
-    weeks = backtest_batch_weeks({"first_week": first_week, "last_week": last_week, "window_weeks": window_weeks,
-                                  **features})
+    weeks = backtest_batch_weeks(
+        {"first_week": first_week, "last_week": last_week, "window_weeks": window_weeks, **features}
+    )
     hourly, _ = read_logged_batches(data_dir(), *weeks, allow_missing)
     started = time.perf_counter()
 
     def progress(done, total, row):
-        click.echo(f"backtest: week {row['week']} ({done}/{total}): MAE model {row['mae_model']:.2f}, "
-                   f"naive {row['mae_naive']:.2f}, 4-week mean {row['mae_mean4']:.2f}, "
-                   f"coverage {100 * row['coverage']:.0f} %")
+        click.echo(
+            f"backtest: week {row['week']} ({done}/{total}): MAE model {row['mae_model']:.2f}, "
+            f"naive {row['mae_naive']:.2f}, 4-week mean {row['mae_mean4']:.2f}, "
+            f"coverage {100 * row['coverage']:.0f} %"
+        )
 
     result = replay(hourly, first_week, last_week, window_weeks, features, model, progress=progress)
     log_step_metrics(result.weeks, step="week")
     # The means over weeks of the weekly metrics are named mean_<metric>: not another step of them.
     weekly = set(result.weeks.columns)
-    mlflow.log_metrics({(f"mean_{k}" if k in weekly else k): v for k, v in result.summary.items()}
-                       | {"seconds": time.perf_counter() - started})
+    mlflow.log_metrics(
+        {(f"mean_{k}" if k in weekly else k): v for k, v in result.summary.items()}
+        | {"seconds": time.perf_counter() - started}
+    )
     mlflow_log_pandas(result.weeks, *names.BACKTEST_WEEKS)
     mlflow_log_plotly(plotly_backtest(result.weeks, model["interval_level"]), *names.BACKTEST_PLOT)
     s = result.summary
-    click.echo(f"backtest: {s['n_weeks']} weeks in {time.perf_counter() - started:.0f}s: model / seasonal naive "
-               f"{s['ratio_naive']:.3f}, model / 4-week mean {s['ratio_mean4']:.3f}, model better than naive in "
-               f"{100 * s['share_weeks_beating_naive']:.0f} % of weeks, coverage {100 * s['coverage']:.1f} % "
-               f"({100 * s['coverage_open']:.1f} % of the open hours; mean width {s['width']:.1f})")
+    click.echo(
+        f"backtest: {s['n_weeks']} weeks in {time.perf_counter() - started:.0f}s: model / seasonal naive "
+        f"{s['ratio_naive']:.3f}, model / 4-week mean {s['ratio_mean4']:.3f}, model better than naive in "
+        f"{100 * s['share_weeks_beating_naive']:.0f} % of weeks, coverage {100 * s['coverage']:.1f} % "
+        f"({100 * s['coverage_open']:.1f} % of the open hours; mean width {s['width']:.1f})"
+    )
 
 
 if __name__ == "__main__":

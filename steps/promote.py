@@ -24,8 +24,14 @@ def promote(train_run_id, registered_model_name, gate_weeks, gate_margin, allow_
     decision = gating.decision
     scores = {"challenger_mae": decision.challenger_mae, "champion_mae": decision.champion_mae}
     mlflow.log_metrics({k: v for k, v in scores.items() if v is not None})
-    mlflow.set_tags({names.DECISION_TAG: gating.verdict, names.REASON_TAG: decision.reason,
-                     names.CHALLENGER_VERSION_TAG: gating.challenger.version, names.SUMMARY_TAG: gating.summary})
+    mlflow.set_tags(
+        {
+            names.DECISION_TAG: gating.verdict,
+            names.REASON_TAG: decision.reason,
+            names.CHALLENGER_VERSION_TAG: gating.challenger.version,
+            names.SUMMARY_TAG: gating.summary,
+        }
+    )
     promotion.apply(client, registered_model_name, gating)
 
 

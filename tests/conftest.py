@@ -28,9 +28,18 @@ def pipeline_nodes(next_week: int) -> list[str]:
 
     return [f"{s.name}[{next_week}]" if s.name == names.EVALUATE else s.name for s in PIPELINE]
 
+
 # Small but complete pipeline parameters for the fixture data (train on weeks 2-12).
-SMALL = {"start_week": 2, "end_week": 12, "next_week": 13, "n_fold": 3, "n_estimators": 5, "n_models": 3,
-         "level_weeks": 4, "profile_weeks": 8}
+SMALL = {
+    "start_week": 2,
+    "end_week": 12,
+    "next_week": 13,
+    "n_fold": 3,
+    "n_estimators": 5,
+    "n_models": 3,
+    "level_weeks": 4,
+    "profile_weeks": 8,
+}
 # (the default model and features, smaller: 3 members, 3 folds, a level of 4 weeks - the
 # promote gate trains on the 8 weeks before its first week - and a profile of the 8 weeks before
 # the forecast week - the default 21 reach before the data's first week; 5 boosting stages for
@@ -84,10 +93,13 @@ class Runner:
         self.env.pop("MLFLOW_EXPERIMENT_ID", None)
 
     def run(self, *args, check=True, timeout=900) -> subprocess.CompletedProcess:
-        proc = subprocess.run(list(args), cwd=self.workdir, env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+        proc = subprocess.run(
+            list(args), cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"{args} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-6000:]}")
+            raise AssertionError(
+                f"{args} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-6000:]}"
+            )
         return proc
 
     def mlflow_run(self, entry_point="main", check=True, env_manager="local", **params):

@@ -22,18 +22,19 @@ def orders_for_week(week: int, restaurant_index: int, rng: np.random.Generator) 
     for day in range(7):
         n_orders = int(rng.poisson(6 + 2 * (day >= 4) + restaurant_index))
         for k in range(n_orders):
-            when = start + pd.Timedelta(days=day, hours=int(rng.integers(17, 23)),
-                                        minutes=int(rng.integers(0, 60)))
+            when = start + pd.Timedelta(days=day, hours=int(rng.integers(17, 23)), minutes=int(rng.integers(0, 60)))
             n_lines = int(rng.integers(1, 4))
             for line in range(n_lines):
-                rows.append({
-                    "order_id": f"{week}-{day}-{k}",
-                    "order_date": when,
-                    "item_name": f"Dish {line}",
-                    "quantity": int(rng.integers(1, 3)),
-                    "product_price": float(rng.choice([2.5, 7.95, 10.5])),
-                    "total_products": n_lines,
-                })
+                rows.append(
+                    {
+                        "order_id": f"{week}-{day}-{k}",
+                        "order_date": when,
+                        "item_name": f"Dish {line}",
+                        "quantity": int(rng.integers(1, 3)),
+                        "product_price": float(rng.choice([2.5, 7.95, 10.5])),
+                        "total_products": n_lines,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -47,8 +48,9 @@ def prediction_set(data_dir, next_week: int, **features) -> pd.DataFrame:
 
     first, last = forecast_weeks(next_week, **features)
     if first < 1:
-        raise FoodcastError(f"next_week {next_week} has no {last - first + 1} week(s) of past data before it "
-                            "(week 1 is the first)")
+        raise FoodcastError(
+            f"next_week {next_week} has no {last - first + 1} week(s) of past data before it (week 1 is the first)"
+        )
     return week_rows(etl(data_dir, first, last), next_week, **features)
 
 
@@ -71,7 +73,7 @@ def _flip_until_zlib_error(data: bytes) -> bytes:
     that makes zlib itself fail (other places give a CRC error or still decompress)."""
     stream = _gzip(data)
     for offset in range(20, len(stream) - 8):
-        damaged = stream[:offset] + bytes([stream[offset] ^ 0xFF]) + stream[offset + 1:]
+        damaged = stream[:offset] + bytes([stream[offset] ^ 0xFF]) + stream[offset + 1 :]
         try:
             gzip.decompress(damaged)
         except zlib.error:
@@ -99,8 +101,12 @@ DAMAGES = {
     "latin-1-text-gzipped": (".csv.gz", lambda data: _gzip(_latin_1(data))),
     "binary-garbage": (".csv", lambda data: np.random.default_rng(7).bytes(4096)),
     "nul-filled": (".csv", lambda data: b"\0" * len(data)),
-    "ragged-rows": (".csv", lambda data: b"\n".join(
-        line if i == 0 else b"x," + line for i, line in enumerate(data.strip().split(b"\n"))) + b"\n"),
+    "ragged-rows": (
+        ".csv",
+        lambda data: (
+            b"\n".join(line if i == 0 else b"x," + line for i, line in enumerate(data.strip().split(b"\n"))) + b"\n"
+        ),
+    ),
 }
 
 

@@ -15,8 +15,15 @@ from foodcast.errors import FoodcastError
 from foodcast.tracking.plots import plotly_backtest
 
 FEATURES = {"degree": 1, "lag_in_week": 0, "level_weeks": 2, "calendar_index": True}
-MODEL = {"model": "gradient_boosting", "n_estimators": 10, "max_depth": 3, "min_samples_leaf": 5,
-         "level_scaled": True, "n_models": 2, "interval_level": 0.8}
+MODEL = {
+    "model": "gradient_boosting",
+    "n_estimators": 10,
+    "max_depth": 3,
+    "min_samples_leaf": 5,
+    "level_scaled": True,
+    "n_models": 2,
+    "interval_level": 0.8,
+}
 # The default's kind of configuration, at the fixture's scale (a profile of the 6 weeks before).
 PROFILE_FEATURES = {**FEATURES, "level_halflife": 1.0, "profile_weeks": 6, "profile_groups": 2}
 PROFILE_MODEL = {**MODEL, "model": "profile", "n_bins": 3}
@@ -35,8 +42,16 @@ def data_dir(tmp_path_factory):
 
 def test_one_row_per_target_week_and_a_summary(data_dir):
     seen = []
-    result = backtest(data_dir, 11, 14, window_weeks=6, features=FEATURES, model=MODEL, jobs=1,
-                      progress=lambda done, total, row: seen.append((done, total, row["week"])))
+    result = backtest(
+        data_dir,
+        11,
+        14,
+        window_weeks=6,
+        features=FEATURES,
+        model=MODEL,
+        jobs=1,
+        progress=lambda done, total, row: seen.append((done, total, row["week"])),
+    )
 
     assert list(result.weeks.columns) == WEEK_COLUMNS
     assert result.weeks["week"].tolist() == [11, 12, 13, 14]
@@ -44,7 +59,9 @@ def test_one_row_per_target_week_and_a_summary(data_dir):
     assert (result.weeks[["mae_model", "mae_naive", "mae_mean4", "width"]] > 0).all().all()
     assert result.weeks["coverage"].between(0, 1).all()
     assert result.summary == summarise(result.weeks)
-    assert result.summary["ratio_naive"] == pytest.approx(result.weeks["mae_model"].mean() / result.weeks["mae_naive"].mean())
+    assert result.summary["ratio_naive"] == pytest.approx(
+        result.weeks["mae_model"].mean() / result.weeks["mae_naive"].mean()
+    )
     assert result.summary["n_weeks"] == 4
 
 
@@ -84,8 +101,14 @@ def test_same_result_with_one_or_two_workers(data_dir):
 
 def test_the_tutorial_configuration_backtests_too(data_dir):
     tutorial_features = {"degree": 1, "lag_in_week": 1, "level_weeks": 0, "calendar_index": False}
-    tutorial_model = {"model": "random_forest", "n_estimators": 5, "max_depth": 0, "min_samples_leaf": 1,
-                      "level_scaled": False, "n_models": 2}
+    tutorial_model = {
+        "model": "random_forest",
+        "n_estimators": 5,
+        "max_depth": 0,
+        "min_samples_leaf": 1,
+        "level_scaled": False,
+        "n_models": 2,
+    }
     result = backtest(data_dir, 13, 14, window_weeks=5, features=tutorial_features, model=tutorial_model, jobs=1)
     assert len(result.weeks) == 2
 
@@ -102,12 +125,24 @@ def test_a_target_week_without_data_is_refused(data_dir):
 
 
 def test_plot_draws_the_three_maes_and_the_coverage():
-    weeks = pd.DataFrame({"week": [10, 11, 12], "mae_model": [1.0, 2.0, 3.0], "mae_naive": [2.0, 3.0, 4.0],
-                          "mae_mean4": [1.5, 2.5, 3.5], "coverage": [0.7, 0.8, 0.9], "width": [5.0, 6.0, 7.0]})
+    weeks = pd.DataFrame(
+        {
+            "week": [10, 11, 12],
+            "mae_model": [1.0, 2.0, 3.0],
+            "mae_naive": [2.0, 3.0, 4.0],
+            "mae_mean4": [1.5, 2.5, 3.5],
+            "coverage": [0.7, 0.8, 0.9],
+            "width": [5.0, 6.0, 7.0],
+        }
+    )
     fig = plotly_backtest(weeks, interval_level=0.8)
     drawn = {trace.name: list(trace.y) for trace in fig.data}
-    assert drawn == {"seasonal naive": [2.0, 3.0, 4.0], "4-week mean": [1.5, 2.5, 3.5], "model": [1.0, 2.0, 3.0],
-                     "interval coverage": [0.7, 0.8, 0.9]}
+    assert drawn == {
+        "seasonal naive": [2.0, 3.0, 4.0],
+        "4-week mean": [1.5, 2.5, 3.5],
+        "model": [1.0, 2.0, 3.0],
+        "interval coverage": [0.7, 0.8, 0.9],
+    }
     weeks["coverage_open"] = [0.6, 0.7, 0.8]
     drawn = {trace.name: list(trace.y) for trace in plotly_backtest(weeks).data}
     assert drawn["interval coverage, open hours"] == [0.6, 0.7, 0.8]

@@ -20,8 +20,9 @@ def start(runner: Runner, **params) -> subprocess.Popen:
     args = [sys.executable, "-m", "mlflow", "run", str(runner.project), "--env-manager", "local"]
     for name, value in params.items():
         args += ["-P", f"{name}={value}"]
-    return subprocess.Popen(args, cwd=runner.workdir, env=runner.env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        args, cwd=runner.workdir, env=runner.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def finish(procs) -> list[str]:
@@ -66,7 +67,10 @@ def test_two_pipelines_at_once(tmp_path):
     predictions = []
     for stdout in outs:
         run_id = stage_lines(stdout)["predict"][1]
-        predictions.append(Path(mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=names.artifact_path(names.Y_PRED))).read_bytes())
+        predictions.append(
+            Path(
+                mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=names.artifact_path(names.Y_PRED))
+            ).read_bytes()
+        )
     assert stage_lines(outs[0])["predict"][1] != stage_lines(outs[1])["predict"][1]
     assert predictions[0] == predictions[1]

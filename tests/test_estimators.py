@@ -97,8 +97,10 @@ def test_profile_model_predicts_the_profile_times_the_median_ratio_of_its_group(
     model = ProfileRatioRegressor(n_bins=2).fit(X, y)
     quiet, busy = X["profile_21W"].between(0.1, 1), X["profile_21W"] > 1
 
-    np.testing.assert_allclose(model.ratios_, [np.median(y[quiet] / X.loc[quiet, "profile_21W"]),
-                                               np.median(y[busy] / X.loc[busy, "profile_21W"])])
+    np.testing.assert_allclose(
+        model.ratios_,
+        [np.median(y[quiet] / X.loc[quiet, "profile_21W"]), np.median(y[busy] / X.loc[busy, "profile_21W"])],
+    )
     assert model.ratios_[0] < 0.8 < 0.95 < model.ratios_[1] < 1.05  # skewed hours: median well below mean
     new = pd.DataFrame({"weekday": [1.0, 2.0, 3.0], "profile_21W": [0.0, 0.25, 2.5]})
     np.testing.assert_allclose(model.predict(new), [0.0, 0.25 * model.ratios_[0], 2.5 * model.ratios_[1]])
@@ -124,16 +126,27 @@ def test_profile_model_needs_a_profile_column():
         make_estimator("profile", level_scaled=True).fit(pd.DataFrame({"level_2W": [1.0, 2.0]}), [1.0, 2.0])
 
 
-@pytest.mark.parametrize("kwargs", [{"model": "svm"}, {"n_estimators": 0}, {"max_depth": -1},
-                                    {"min_samples_leaf": 0}, {"model": "gradient_boosting", "max_depth": 0},
-                                    {"n_models": 0}, {"interval_level": 1.5}, {"model": "profile", "n_bins": 0}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"model": "svm"},
+        {"n_estimators": 0},
+        {"max_depth": -1},
+        {"min_samples_leaf": 0},
+        {"model": "gradient_boosting", "max_depth": 0},
+        {"n_models": 0},
+        {"interval_level": 1.5},
+        {"model": "profile", "n_bins": 0},
+    ],
+)
 def test_bad_model_settings_are_refused(kwargs):
     with pytest.raises(FoodcastError):
         forecast_model(**kwargs)
 
 
-@pytest.mark.parametrize("model_settings", [{"n_estimators": 20, "max_depth": 3, "n_models": 2},
-                                            {**DEFAULT_MODEL, "n_models": 2}])
+@pytest.mark.parametrize(
+    "model_settings", [{"n_estimators": 20, "max_depth": 3, "n_models": 2}, {**DEFAULT_MODEL, "n_models": 2}]
+)
 def test_models_log_and_load_with_mlflow(tmp_path, store, model_settings):
     data_dir = make_batches(tmp_path / "data", range(1, 12))
     small = {**DEFAULT_FEATURES, "level_weeks": 2, "profile_weeks": 8}
@@ -166,8 +179,11 @@ def test_default_single_estimator_logs_and_loads_in_the_skops_format(tmp_path, s
     estimator = forecast_model(**{**DEFAULT_MODEL, "n_models": 1}).fit(x, y).single_estimator
 
     with mlflow.start_run() as run:
-        mlflow.sklearn.log_model(estimator, name="simple_model",
-                                 serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
-                                 skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(estimator)))
+        mlflow.sklearn.log_model(
+            estimator,
+            name="simple_model",
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+            skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(estimator)),
+        )
     loaded = mlflow.sklearn.load_model(f"runs:/{run.info.run_id}/simple_model")
     np.testing.assert_array_equal(loaded.predict(x), estimator.predict(x))

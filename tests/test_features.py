@@ -71,8 +71,9 @@ def test_lag_values_equal_the_hand_lookup():
 
 def test_lags_follow_the_calendar_across_a_missing_week():
     df = hourly(4)
-    df = df[~df["order_date"].between(WEEK_1 + pd.Timedelta(weeks=2), WEEK_1 + pd.Timedelta(weeks=3),
-                                       inclusive="left")].reset_index(drop=True)  # week 3 left out
+    df = df[
+        ~df["order_date"].between(WEEK_1 + pd.Timedelta(weeks=2), WEEK_1 + pd.Timedelta(weeks=3), inclusive="left")
+    ].reset_index(drop=True)  # week 3 left out
 
     out = features_offline(df, lag_in_week=1)
 
@@ -133,15 +134,25 @@ def test_offline_without_any_complete_row_is_an_error():
         features_offline(hourly(1), lag_in_week=1)
 
 
-@pytest.mark.parametrize("settings", [{"degree": -1}, {"lag_in_week": -1}, {"level_weeks": -2},
-                                      {"level_halflife": -1.0}, {"profile_weeks": -1}, {"profile_groups": 0},
-                                      {"profile_groups": 8}])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"degree": -1},
+        {"lag_in_week": -1},
+        {"level_weeks": -2},
+        {"level_halflife": -1.0},
+        {"profile_weeks": -1},
+        {"profile_groups": 0},
+        {"profile_groups": 8},
+    ],
+)
 def test_bad_settings_are_errors(settings):
     with pytest.raises(FoodcastError):
         features_offline(hourly(3), **settings)
 
 
 # --- level and hour-of-day features ----------------------------------------------------------
+
 
 def test_level_is_the_mean_of_the_weeks_before_the_rows_week():
     df = hourly(5)
@@ -153,11 +164,16 @@ def test_level_is_the_mean_of_the_weeks_before_the_rows_week():
     for when in ["2015-01-12 00:00", "2015-01-14 19:00", "2015-01-25 23:00"]:
         when = pd.Timestamp(when)
         monday = when.normalize() - pd.Timedelta(days=when.day_of_week)
-        weeks_before = by_hour[monday - pd.Timedelta(weeks=2):monday - pd.Timedelta(hours=1)]
+        weeks_before = by_hour[monday - pd.Timedelta(weeks=2) : monday - pd.Timedelta(hours=1)]
         assert len(weeks_before) == 336
         assert out.loc[when, "level_2W"] == pytest.approx(weeks_before.mean())
     # one value per week: every hour of a week has the same level
-    assert out.groupby(out.index.normalize() - pd.to_timedelta(out.index.day_of_week, unit="D"))["level_2W"].nunique().max() == 1
+    assert (
+        out.groupby(out.index.normalize() - pd.to_timedelta(out.index.day_of_week, unit="D"))["level_2W"]
+        .nunique()
+        .max()
+        == 1
+    )
 
 
 def test_level_needs_complete_weeks():
@@ -182,9 +198,15 @@ def test_calendar_only_features_keep_every_row():
     assert list(out.columns) == ["order_date", *WEEKDAYS, "weekday", "hour", "cash_in"]
 
 
-@pytest.mark.parametrize("settings", [{"level_weeks": 1}, {"level_weeks": 3, "lag_in_week": 2, "calendar_index": True},
-                                      {"lag_in_week": 0, "level_weeks": 2, "level_halflife": 1.5, "profile_weeks": 5},
-                                      {"lag_in_week": 0, "level_weeks": 3, "profile_weeks": 5, "profile_groups": 7}])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"level_weeks": 1},
+        {"level_weeks": 3, "lag_in_week": 2, "calendar_index": True},
+        {"lag_in_week": 0, "level_weeks": 2, "level_halflife": 1.5, "profile_weeks": 5},
+        {"lag_in_week": 0, "level_weeks": 3, "profile_weeks": 5, "profile_groups": 7},
+    ],
+)
 def test_offline_and_online_give_identical_rows_with_level(settings):
     df = hourly(6)
     df["cash_in"] = np.round(np.cos(np.arange(len(df))) * 50 + 60, 2)
@@ -217,8 +239,10 @@ LATE_DAYS = [4, 5]  # Friday, Saturday
 
 
 def true_shape():
-    days = np.array([(LATE if d in LATE_DAYS else EARLY) / (LATE if d in LATE_DAYS else EARLY).sum()
-                     for d in range(7)]) * DAY_FACTORS[:, None]
+    days = (
+        np.array([(LATE if d in LATE_DAYS else EARLY) / (LATE if d in LATE_DAYS else EARLY).sum() for d in range(7)])
+        * DAY_FACTORS[:, None]
+    )
     return (days / days.mean()).ravel()
 
 
@@ -268,7 +292,7 @@ def test_a_rows_profile_is_from_the_other_weeks_within_profile_weeks():
 
     assert len(out) == 6 * 168  # every week has neighbours
     for week, neighbours in ((0, [1, 2]), (2, [0, 1, 3, 4]), (5, [3, 4])):
-        rows = out.loc[WEEK_1 + pd.Timedelta(weeks=week):WEEK_1 + pd.Timedelta(weeks=week + 1, hours=-1)]
+        rows = out.loc[WEEK_1 + pd.Timedelta(weeks=week) : WEEK_1 + pd.Timedelta(weeks=week + 1, hours=-1)]
         np.testing.assert_allclose(rows["profile_2W"].to_numpy(), week_profile(weeks[neighbours]))
 
     future = pd.DataFrame({"order_date": pd.date_range(WEEK_1 + pd.Timedelta(weeks=6), periods=168, freq="h")})

@@ -21,8 +21,10 @@ WEEK_1 = pd.Timestamp("2014-12-29")
 
 # --- span_future ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("last", ["2015-01-04 23:00", "2015-01-04 13:37", "2015-01-04 00:00",
-                                  pd.Timestamp("2015-01-04 18:00")])
+
+@pytest.mark.parametrize(
+    "last", ["2015-01-04 23:00", "2015-01-04 13:37", "2015-01-04 00:00", pd.Timestamp("2015-01-04 18:00")]
+)
 def test_span_future_is_the_168_hours_of_the_next_seven_days(last):
     out = span_future(last)
 
@@ -40,6 +42,7 @@ def test_span_future_crosses_month_and_year():
 
 # --- cross_validate ---------------------------------------------------------------------------
 
+
 def regression_data(n=120, seed=0):
     rng = np.random.default_rng(seed)
     index = pd.date_range(WEEK_1, periods=n, freq="h", name="order_date")
@@ -54,11 +57,19 @@ def test_cross_validate_shapes_and_index():
 
     assert isinstance(maes, np.ndarray)
     assert maes.shape == (4, 3)  # folds x members
-    assert list(preds.columns) == ["y_pred_0", "y_pred_1", "y_pred_2", "y_pred_simple", "y_pred", "y_lower",
-                                   "y_upper", "fold"]
+    assert list(preds.columns) == [
+        "y_pred_0",
+        "y_pred_1",
+        "y_pred_2",
+        "y_pred_simple",
+        "y_pred",
+        "y_lower",
+        "y_upper",
+        "fold",
+    ]
     test_size = len(x) // 5
     assert len(preds) == 4 * test_size
-    assert (preds.index == x.index[-4 * test_size:]).all()  # out-of-fold, indexed by timestamp
+    assert (preds.index == x.index[-4 * test_size :]).all()  # out-of-fold, indexed by timestamp
     assert (preds["fold"].to_numpy() == np.repeat(np.arange(4), test_size)).all()
     assert (maes > 0).all()
 
@@ -123,6 +134,7 @@ def test_cross_validate_needs_two_folds(n_fold):
 
 # --- plotly_predictions -----------------------------------------------------------------------
 
+
 def prediction_frame():
     index = pd.date_range("2015-01-05", periods=24, freq="h", name="order_date")
     rng = np.random.default_rng(3)
@@ -157,8 +169,10 @@ def test_plot_with_truth_has_truth_simple_and_band():
     assert len(filled) == 1
     i = filled[0]
     band = {tuple(np.round(values[i], 9)), tuple(np.round(values[i - 1], 9))}
-    assert band == {tuple(np.round(members.min(axis=1).to_numpy(), 9)),
-                    tuple(np.round(members.max(axis=1).to_numpy(), 9))}
+    assert band == {
+        tuple(np.round(members.min(axis=1).to_numpy(), 9)),
+        tuple(np.round(members.max(axis=1).to_numpy(), 9)),
+    }
     for trace in fig.data:
         assert (pd.DatetimeIndex(trace.x) == preds.index).all()
 
@@ -192,6 +206,7 @@ def test_plot_draws_the_point_forecast_and_its_interval():
 
 
 # --- prediction_set: serving features equal training features ---------------------------------
+
 
 def test_prediction_set_matches_training_features(tmp_path):
     root = make_batches(tmp_path / "data", weeks=range(1, 6))

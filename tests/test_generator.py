@@ -53,9 +53,7 @@ def orders(sample):
 @pytest.fixture(scope="module")
 def daily(orders):
     """Orders per calendar day and restaurant, closed days included as 0."""
-    days = pd.date_range(
-        week_start(SAMPLE_WEEKS[0]), week_start(SAMPLE_WEEKS[1] + 1), freq="D", inclusive="left"
-    )
+    days = pd.date_range(week_start(SAMPLE_WEEKS[0]), week_start(SAMPLE_WEEKS[1] + 1), freq="D", inclusive="left")
     counts = orders.groupby(["restaurant", orders["order_date"].dt.normalize()]).size()
     return {r: counts.loc[r].reindex(days, fill_value=0) for r in counts.index.levels[0]}
 

@@ -93,9 +93,7 @@ def test_overlapping_exports_merge_without_duplicates(tmp_path):
     ]
     import_export(write_raw(tmp_path / "b.csv", later), "curry_house", data)
     paths = list(list_batches(data)["curry_house"].values())
-    pd.testing.assert_frame_equal(
-        normalised(read_batches(paths)), expected_lines(RAW_ROWS), check_dtype=False
-    )
+    pd.testing.assert_frame_equal(normalised(read_batches(paths)), expected_lines(RAW_ROWS), check_dtype=False)
     # Importing the first export again, in the other order, still changes nothing.
     before = digests(data)
     import_export(tmp_path / "a.csv", "curry_house", data)
@@ -142,68 +140,86 @@ REFUSALS = {
     "missing-column": (RAW_ROWS, QTY_RENAMED, None, "Quantity"),
     "bad-date": (
         with_row(RAW_ROWS[:2], ["31/02/2015 19:05", "Plain Naan", "1", "2.50", "4"]),
-        HEADER, 3, "Order Date",
+        HEADER,
+        3,
+        "Order Date",
     ),
     "negative-quantity": (
         with_row(RAW_ROWS[:4], ["07/09/2015 12:41", "Plain Naan", "-1", "2.50", "3"]),
-        HEADER, 5, "Quantity",
+        HEADER,
+        5,
+        "Quantity",
     ),
     "negative-price": (
         with_row(RAW_ROWS[:1], ["06/09/2015 19:05", "Plain Naan", "1", "-2.50", "4"]),
-        HEADER, 2, "Product Price",
+        HEADER,
+        2,
+        "Product Price",
     ),
     "fractional-quantity": (
         with_row(RAW_ROWS[:1], ["06/09/2015 19:05", "Plain Naan", "1.5", "2.50", "4"]),
-        HEADER, 2, "Quantity",
+        HEADER,
+        2,
+        "Quantity",
     ),
     "before-week-1": (
         with_row(RAW_ROWS[:3], ["28/12/2014 20:00", "Plain Naan", "1", "2.50", "1"]),
-        HEADER, 4, "Order Date",
+        HEADER,
+        4,
+        "Order Date",
     ),
     # The tester's prices: accepted, then train crashed on every later run.
     "infinite-price": (
         with_row(RAW_ROWS[:3], ["06/09/2015 19:05", "Plain Naan", "1", "inf", "4"]),
-        HEADER, 4, "Product Price",
+        HEADER,
+        4,
+        "Product Price",
     ),
     "overflowing-price": (
         with_row(RAW_ROWS[:3], ["06/09/2015 19:05", "Plain Naan", "1", "1e308", "4"]),
-        HEADER, 4, "Product Price",
+        HEADER,
+        4,
+        "Product Price",
     ),
     "price-above-bound": (
         with_row(RAW_ROWS[:3], ["06/09/2015 19:05", "Plain Naan", "1", "1000.01", "4"]),
-        HEADER, 4, "Product Price",
+        HEADER,
+        4,
+        "Product Price",
     ),
     "nan-quantity": (
         with_row(RAW_ROWS[:3], ["06/09/2015 19:05", "Plain Naan", "NaN", "2.50", "4"]),
-        HEADER, 4, "Quantity",
+        HEADER,
+        4,
+        "Quantity",
     ),
     "quantity-above-bound": (
         with_row(RAW_ROWS[:3], ["06/09/2015 19:05", "Plain Naan", "5000", "2.50", "4"]),
-        HEADER, 4, "Quantity",
+        HEADER,
+        4,
+        "Quantity",
     ),
     "infinite-total": (
         with_row(RAW_ROWS[:3], ["06/09/2015 19:05", "Plain Naan", "1", "2.50", "Infinity"]),
-        HEADER, 4, "Total products",
+        HEADER,
+        4,
+        "Total products",
     ),
     # Order 5001 again, another day: a second order under the same id.
     "order-id-of-two-orders": (
         with_row(RAW_ROWS, ["20/09/2015 19:05", "Plain Naan", "1", "2.50", "1"]),
-        HEADER, 9, "Order ID",
+        HEADER,
+        9,
+        "Order ID",
     ),
 }
 
 
-@pytest.mark.parametrize(
-    ("rows", "header", "row", "column"), list(REFUSALS.values()), ids=list(REFUSALS)
-)
-def test_malformed_export_is_refused_in_one_line_and_writes_nothing(
-    tmp_path, rows, header, row, column
-):
+@pytest.mark.parametrize(("rows", "header", "row", "column"), list(REFUSALS.values()), ids=list(REFUSALS))
+def test_malformed_export_is_refused_in_one_line_and_writes_nothing(tmp_path, rows, header, row, column):
     raw = write_raw(tmp_path / "orders.csv", rows, header)
     data = tmp_path / "data"
-    result = CliRunner().invoke(
-        cli, ["import", str(raw), "--restaurant", "curry_house", "--data-dir", str(data)]
-    )
+    result = CliRunner().invoke(cli, ["import", str(raw), "--restaurant", "curry_house", "--data-dir", str(data)])
     assert result.exit_code != 0
     message = result.stderr.strip()
     assert len(message.splitlines()) == 1, message
@@ -283,7 +299,6 @@ def test_module_entry_point_fails_with_one_line_and_no_traceback(tmp_path):
     assert not data.exists()
 
 
-
 def test_implausible_value_is_not_merged_into_an_existing_batch(tmp_path):
     # The tester's case: an `inf` price merged into week 36's batch, and train crashed on every
     # later run until someone edited the file by hand.
@@ -294,8 +309,11 @@ def test_implausible_value_is_not_merged_into_an_existing_batch(tmp_path):
         bad = write_raw(tmp_path / "bad.csv", [["5010", "06/09/2015 20:00", "Plain Naan", "1", price, "1"]])
         result = CliRunner().invoke(cli, ["import", str(bad), "--restaurant", "curry_house", "--data-dir", str(data)])
         assert result.exit_code == 1
-        assert result.stderr.strip() == f"Error: {bad}: row 1, column 'Product Price': not a finite number: {price!r}" \
-            or result.stderr.strip() == f"Error: {bad}: row 1, column 'Product Price': above the maximum of 1000: {price!r}"
+        assert (
+            result.stderr.strip() == f"Error: {bad}: row 1, column 'Product Price': not a finite number: {price!r}"
+            or result.stderr.strip()
+            == f"Error: {bad}: row 1, column 'Product Price': above the maximum of 1000: {price!r}"
+        )
         assert digests(data) == before
 
 
@@ -305,8 +323,13 @@ def test_order_id_of_another_week_is_refused_at_import(tmp_path):
     data = tmp_path / "data"
     import_export(write_raw(tmp_path / "a.csv", RAW_ROWS), "curry_house", data)
     before = digests(data)
-    again = write_raw(tmp_path / "b.csv", [["5004", "09/21/2015 00:10", "Mango Chutney", "1", "0.70", "1"],
-                                           ["5004", "21/10/2015 00:10", "Mango Chutney", "1", "0.70", "1"]][1:])
+    again = write_raw(
+        tmp_path / "b.csv",
+        [
+            ["5004", "09/21/2015 00:10", "Mango Chutney", "1", "0.70", "1"],
+            ["5004", "21/10/2015 00:10", "Mango Chutney", "1", "0.70", "1"],
+        ][1:],
+    )
     with pytest.raises(FoodcastError) as info:
         import_export(again, "curry_house", data)
     week_39 = data / "curry_house" / "week_039.csv.gz"
@@ -356,9 +379,20 @@ def test_damaged_existing_batch_is_refused_in_one_line_naming_it(tmp_path):
     written[1].write_bytes(written[1].read_bytes()[:-20])  # week 37, truncated
     before = digests(data)
     result = subprocess.run(
-        [sys.executable, "-m", "foodcast", "import", str(write_raw(tmp_path / "b.csv", RAW_ROWS[:1])),
-         "--restaurant", "curry_house", "--data-dir", str(data)],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "foodcast",
+            "import",
+            str(write_raw(tmp_path / "b.csv", RAW_ROWS[:1])),
+            "--restaurant",
+            "curry_house",
+            "--data-dir",
+            str(data),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 1
     assert result.stderr == f"Error: {written[1]}: truncated gzip file (the compressed data ends early)\n"
@@ -369,4 +403,7 @@ def test_import_help_states_the_bounds_the_checks_use():
     from foodcast.data.orders import MAX_PRICE, MAX_QUANTITY, MAX_TOTAL_PRODUCTS
 
     text = " ".join(CliRunner().invoke(cli, ["import", "--help"]).output.split())
-    assert f"at most {MAX_QUANTITY} items on a line, {MAX_PRICE:g} a unit price, {MAX_TOTAL_PRODUCTS} items in an order" in text
+    assert (
+        f"at most {MAX_QUANTITY} items on a line, {MAX_PRICE:g} a unit price, {MAX_TOTAL_PRODUCTS} items in an order"
+        in text
+    )

@@ -41,8 +41,15 @@ class Started:
     """`mlflow run` of the pipeline in a process group of its own, its output collected."""
 
     def __init__(self, runner: Runner, **params):
-        self.proc = subprocess.Popen(self.command(runner, params), cwd=runner.workdir, env=runner.env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, process_group=0)
+        self.proc = subprocess.Popen(
+            self.command(runner, params),
+            cwd=runner.workdir,
+            env=runner.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            process_group=0,
+        )
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         for stream, sink in ((self.proc.stdout, self.stdout), (self.proc.stderr, self.stderr)):
@@ -163,7 +170,9 @@ def test_kill_9_of_the_group_leaves_no_process_and_the_next_run_cleans_up(pipeli
 
     proc = runner.mlflow_run(**SMALL)
     lines = stage_lines(proc.stdout)
-    assert {s: lines[s][0] for s in ("load", "future", "features")} == {s: "reused" for s in ("load", "future", "features")}
+    assert {s: lines[s][0] for s in ("load", "future", "features")} == {
+        s: "reused" for s in ("load", "future", "features")
+    }
     for run in left:
         assert f"main: marked run {run.info.run_id} FAILED" in proc.stdout
         after = client.get_run(run.info.run_id)
@@ -188,8 +197,9 @@ def test_a_stage_stopped_by_a_signal_marks_its_run_failed(tmp_path, signum):
         "    time.sleep(60)\n"
     )
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "working"
     proc.send_signal(signum)
     proc.send_signal(signal.SIGTERM)

@@ -18,8 +18,14 @@ LINT_IMPORTS = str(Path(sys.executable).with_name("lint-imports"))
 
 def lint_imports(project: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(project)}  # the copy's packages, not the installed ones
-    return subprocess.run([LINT_IMPORTS, str(project / "pyproject.toml"), "--no-cache"], cwd=project,
-                          env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [LINT_IMPORTS, str(project / "pyproject.toml"), "--no-cache"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture
@@ -36,12 +42,15 @@ def test_the_contracts_hold(copy):
     assert "0 broken" in proc.stdout
 
 
-@pytest.mark.parametrize("module, line, broken", [
-    ("core/weeks.py", "import mlflow", "The forecasting core is pure"),
-    ("core/features.py", "import plotly.graph_objects", "The forecasting core is pure"),
-    ("core/scoring.py", "from foodcast.tracking import names", "Layers"),
-    ("data/batch_files.py", "import pandas", "What --help and a stage command's hand-over read is light"),
-])
+@pytest.mark.parametrize(
+    "module, line, broken",
+    [
+        ("core/weeks.py", "import mlflow", "The forecasting core is pure"),
+        ("core/features.py", "import plotly.graph_objects", "The forecasting core is pure"),
+        ("core/scoring.py", "from foodcast.tracking import names", "Layers"),
+        ("data/batch_files.py", "import pandas", "What --help and a stage command's hand-over read is light"),
+    ],
+)
 def test_a_forbidden_import_breaks_them(copy, module, line, broken):
     path = copy / "foodcast" / module
     path.write_text(path.read_text() + f"\n{line}  # the import under test\n")

@@ -59,7 +59,9 @@ def test_load_refuses_incomplete_or_damaged_batches_in_one_line(tmp_path, damage
     elif damage == "header-only-batch":
         header = gzip.decompress(batch.read_bytes()).split(b"\n")[0] + b"\n"
         batch.write_bytes(gzip.compress(header))
-        expected = f"week 5 is incomplete: restaurant beta has orders before and after it but an empty batch for it ({batch})"
+        expected = (
+            f"week 5 is incomplete: restaurant beta has orders before and after it but an empty batch for it ({batch})"
+        )
     else:
         batch.write_bytes(batch.read_bytes()[:-100])
         expected = f"{batch}: truncated gzip file (the compressed data ends early)"

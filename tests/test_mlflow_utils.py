@@ -47,8 +47,9 @@ def run(experiment_id, workdir):
 
 
 def listing(path):
-    return sorted(os.path.relpath(os.path.join(d, f), path) for d, _, files in os.walk(path) for f in files) + \
-        sorted(os.path.relpath(os.path.join(d, s), path) for d, subs, _ in os.walk(path) for s in subs)
+    return sorted(os.path.relpath(os.path.join(d, f), path) for d, _, files in os.walk(path) for f in files) + sorted(
+        os.path.relpath(os.path.join(d, s), path) for d, subs, _ in os.walk(path) for s in subs
+    )
 
 
 def download(run, artifact, dst):
@@ -61,11 +62,13 @@ def logged(run, artifact_path):
 
 
 def frame():
-    return pd.DataFrame({
-        "order_date": pd.date_range("2015-01-05", periods=5, freq="h"),
-        "cash_in": [0.0, 12.5, 3.1415926535, 1e6 + 0.01, 42.0],
-        "label": ["a", "b", "c,d", "e", "f"],
-    })
+    return pd.DataFrame(
+        {
+            "order_date": pd.date_range("2015-01-05", periods=5, freq="h"),
+            "cash_in": [0.0, 12.5, 3.1415926535, 1e6 + 0.01, 42.0],
+            "label": ["a", "b", "c,d", "e", "f"],
+        }
+    )
 
 
 def test_csv_round_trips_without_files_in_cwd(run, workdir, tmp_path):
@@ -85,15 +88,19 @@ def test_csv_round_trips_without_files_in_cwd(run, workdir, tmp_path):
     # Money to the cent, the rest untouched.
     pd.testing.assert_frame_equal(back, df.assign(cash_in=df["cash_in"].round(2)), check_dtype=False)
     text = Path(download(run, "tables/preds.csv", tmp_path / "dl2")).read_text().splitlines()
-    assert text[1:4] == ["2015-01-05T00:00:00,0.0,a", "2015-01-05T01:00:00,12.5,b",
-                         '2015-01-05T02:00:00,3.14,"c,d"']  # ISO timestamps, cents
+    assert text[1:4] == [
+        "2015-01-05T00:00:00,0.0,a",
+        "2015-01-05T01:00:00,12.5,b",
+        '2015-01-05T02:00:00,3.14,"c,d"',
+    ]  # ISO timestamps, cents
 
 
 def test_only_money_columns_are_rounded():
     from foodcast.tracking.artifacts import to_cents
 
-    df = pd.DataFrame({"hour_cos_1": [0.8660254037844387], "lag_1W": [12.3451], "y_pred_3": [1.005001],
-                       "y_lower": [0.123], "n": [7]})
+    df = pd.DataFrame(
+        {"hour_cos_1": [0.8660254037844387], "lag_1W": [12.3451], "y_pred_3": [1.005001], "y_lower": [0.123], "n": [7]}
+    )
     out = to_cents(df)
     assert out["hour_cos_1"].iloc[0] == df["hour_cos_1"].iloc[0]
     assert out[["lag_1W", "y_pred_3", "y_lower"]].iloc[0].tolist() == [12.35, 1.01, 0.12]

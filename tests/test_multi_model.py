@@ -103,7 +103,9 @@ def test_predictions_are_clipped_at_zero():
     preds = model.predict(None, pd.DataFrame({"a": [0.0, 2.0, 7.0, 20.0]}))
 
     assert (preds >= 0).all().all()
-    assert preds.loc[3, ["y_pred_0", "y_pred_1", "y_pred_2", "y_pred_simple", "y_pred", "y_lower"]].tolist() == [0.0] * 6
+    assert (
+        preds.loc[3, ["y_pred_0", "y_pred_1", "y_pred_2", "y_pred_simple", "y_pred", "y_lower"]].tolist() == [0.0] * 6
+    )
     assert preds.loc[0, "y_pred_simple"] == pytest.approx(10.0)
     assert preds.loc[1, "y_pred_simple"] == pytest.approx(6.0)
 
@@ -118,10 +120,16 @@ def test_same_inputs_give_identical_outputs():
     pd.testing.assert_frame_equal(first, third)
 
 
-@pytest.mark.parametrize("kwargs", [{"estimator": None}, {"estimator": LinearRegression(), "n_models": 0},
-                                    {"estimator": LinearRegression(), "interval_level": 1.0},
-                                    {"estimator": LinearRegression(), "calibration_folds": 1},
-                                    {"estimator": LinearRegression(), "quantile_estimator": LinearRegression()}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"estimator": None},
+        {"estimator": LinearRegression(), "n_models": 0},
+        {"estimator": LinearRegression(), "interval_level": 1.0},
+        {"estimator": LinearRegression(), "calibration_folds": 1},
+        {"estimator": LinearRegression(), "quantile_estimator": LinearRegression()},
+    ],
+)
 def test_bad_configuration_is_refused_at_fit(kwargs):
     X, y = data()
     with pytest.raises(ValueError):
@@ -140,8 +148,7 @@ def test_log_and_load_with_mlflow_gives_the_same_predictions(tmp_path, monkeypat
         expected = model.predict(None, X)
 
         with mlflow.start_run(experiment_id=experiment) as run:
-            mlflow.pyfunc.log_model(name="m", python_model=model,
-                                    pip_requirements=["scikit-learn", "pandas", "mlflow"])
+            mlflow.pyfunc.log_model(name="m", python_model=model, pip_requirements=["scikit-learn", "pandas", "mlflow"])
         loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/m")
         got = loaded.predict(X)
 
@@ -153,6 +160,7 @@ def test_log_and_load_with_mlflow_gives_the_same_predictions(tmp_path, monkeypat
 
 
 # --- the scikit-learn call form -----------------------------------------------------------------
+
 
 def test_predict_with_one_argument_is_the_point_forecast():
     X, y = data()
@@ -174,12 +182,14 @@ def test_score_is_the_inherited_r2_of_the_point_forecast():
 
 def test_scikit_learn_cross_validation_runs_on_it():
     X, y = data(n=120)
-    scores = cross_val_score(MultiModel(LinearRegression(), n_models=2), X, y, cv=TimeSeriesSplit(3),
-                             scoring="neg_mean_absolute_error")
+    scores = cross_val_score(
+        MultiModel(LinearRegression(), n_models=2), X, y, cv=TimeSeriesSplit(3), scoring="neg_mean_absolute_error"
+    )
     assert scores.shape == (3,) and (scores < 0).all()
 
 
 # --- the interval ----------------------------------------------------------------------------------
+
 
 def noisy(n, seed):
     """Heteroscedastic, skewed data: the spread grows with x, as the hourly cash-in's does."""
@@ -208,8 +218,13 @@ def test_interval_holds_the_truth_as_often_as_its_level_on_new_data(level):
 
 def test_interval_is_calibrated_on_rows_the_scoring_models_did_not_see():
     X, y = noisy(400, seed=3)
-    model = MultiModel(LinearRegression(), n_models=1, interval_level=0.8,
-                       quantile_estimator=QuantileRegressor(alpha=0.0), calibration_folds=4).fit(X, y)
+    model = MultiModel(
+        LinearRegression(),
+        n_models=1,
+        interval_level=0.8,
+        quantile_estimator=QuantileRegressor(alpha=0.0),
+        calibration_folds=4,
+    ).fit(X, y)
 
     def bounds(rows):
         lower = QuantileRegressor(alpha=0.0, quantile=0.1).fit(X.iloc[rows], y.iloc[rows])
@@ -249,8 +264,9 @@ def test_hours_that_never_sell_keep_a_zero_interval_and_the_others_are_calibrate
 
     X, y = closing_hours(3000, seed=4)
     X_new, y_new = closing_hours(4000, seed=5)
-    model = MultiModel(ProfileRatioRegressor(), n_models=1, interval_level=level,
-                       quantile_estimator=ProfileRatioRegressor(n_bins=3)).fit(X, y)
+    model = MultiModel(
+        ProfileRatioRegressor(), n_models=1, interval_level=level, quantile_estimator=ProfileRatioRegressor(n_bins=3)
+    ).fit(X, y)
     preds = model.predict_frame(X_new)
 
     closed = X_new["profile_1W"].to_numpy() == 0

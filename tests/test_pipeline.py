@@ -78,8 +78,14 @@ def test_default_data_readme_command(tmp_path):
     assert (y_pred.drop(columns="order_date") >= 0).all().all()
     assert y_pred["y_pred_simple"].sum() > 0
     # The point forecast and its interval, beside the tutorial's members and simple forecast.
-    assert list(y_pred.columns) == ["order_date", *[f"y_pred_{i}" for i in range(10)], "y_pred_simple",
-                                    "y_pred", "y_lower", "y_upper"]
+    assert list(y_pred.columns) == [
+        "order_date",
+        *[f"y_pred_{i}" for i in range(10)],
+        "y_pred_simple",
+        "y_pred",
+        "y_lower",
+        "y_upper",
+    ]
     assert (y_pred["y_lower"] <= y_pred["y_pred"]).all() and (y_pred["y_pred"] <= y_pred["y_upper"]).all()
     assert (y_pred["y_upper"] - y_pred["y_lower"]).mean() > 1
 
@@ -110,8 +116,16 @@ def test_changed_model_parameter_relaunches_only_what_depends_on_it(small_store)
     runner, uri, cold = small_store
     proc = runner.mlflow_run(**{**SMALL, "n_estimators": 20})
     status = {s: st for s, (st, _) in stage_lines(proc.stdout).items()}
-    assert status == {"load": "reused", "features": "reused", "future": "reused", "validate": "launched",
-                      "train": "launched", "promote": "launched", "predict": "launched", "evaluate[13]": "launched"}
+    assert status == {
+        "load": "reused",
+        "features": "reused",
+        "future": "reused",
+        "validate": "launched",
+        "train": "launched",
+        "promote": "launched",
+        "predict": "launched",
+        "evaluate[13]": "launched",
+    }
 
 
 def test_upgraded_scikit_learn_relaunches_what_depends_on_it(small_store, tmp_path):
@@ -125,15 +139,24 @@ def test_upgraded_scikit_learn_relaunches_what_depends_on_it(small_store, tmp_pa
     shadow = tmp_path / "upgraded"
     (shadow / "scikit_learn-99.0.dist-info").mkdir(parents=True)
     (shadow / "scikit_learn-99.0.dist-info" / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: scikit-learn\nVersion: 99.0\n")
+        "Metadata-Version: 2.1\nName: scikit-learn\nVersion: 99.0\n"
+    )
     runner.env["PYTHONPATH"] = str(shadow)
     try:
         proc = runner.mlflow_run(**SMALL)
     finally:
         runner.env.pop("PYTHONPATH")
     status = {s: st for s, (st, _) in stage_lines(proc.stdout).items()}
-    assert status == {"load": "reused", "features": "reused", "future": "reused", "validate": "launched",
-                      "train": "launched", "promote": "launched", "predict": "launched", "evaluate[13]": "launched"}
+    assert status == {
+        "load": "reused",
+        "features": "reused",
+        "future": "reused",
+        "validate": "launched",
+        "train": "launched",
+        "promote": "launched",
+        "predict": "launched",
+        "evaluate[13]": "launched",
+    }
 
 
 def test_each_monday_s_run_scores_last_week_s_forecast(tmp_path):
@@ -174,10 +197,14 @@ def test_each_monday_s_run_scores_last_week_s_forecast(tmp_path):
 def test_backtest_logs_a_step_per_week_and_its_table(small_store):
     runner, uri, _ = small_store
     # The default features need more weeks than the data have: a 4-week level, an 8-week profile.
-    proc = runner.mlflow_run("backtest", first_week=11, last_week=13, window_weeks=8, level_weeks=4, profile_weeks=8,
-                             n_models=2)
-    assert [line.split()[2] for line in proc.stdout.splitlines() if line.startswith("backtest: week")] == \
-        ["11", "12", "13"]
+    proc = runner.mlflow_run(
+        "backtest", first_week=11, last_week=13, window_weeks=8, level_weeks=4, profile_weeks=8, n_models=2
+    )
+    assert [line.split()[2] for line in proc.stdout.splitlines() if line.startswith("backtest: week")] == [
+        "11",
+        "12",
+        "13",
+    ]
     client = client_for(uri)
     [run] = client.search_runs(["0"], filter_string="tags.`foodcast.step` = 'backtest'")
     for metric in ("mae_model", "mae_naive", "mae_mean4", "coverage", "width"):
@@ -219,8 +246,9 @@ def test_single_stages_run_on_their_own(small_store):
     assert proc.returncode != 0 and len(errors) == 1, proc.stderr[-3000:]
     assert "no hour has all its lags, level and profile" in errors[0] and "Traceback" not in proc.stderr
     runner.mlflow_run("load", start_week=3, end_week=12)
-    load = client.search_runs(["0"], filter_string="params.end_week = '12' AND params.start_week = '3' "
-                                                   "AND tags.`foodcast.step` = 'load'")[0]
+    load = client.search_runs(
+        ["0"], filter_string="params.end_week = '12' AND params.start_week = '3' AND tags.`foodcast.step` = 'load'"
+    )[0]
     runner.mlflow_run("features", load_run_id=load.info.run_id)
     features = client.search_runs(["0"], filter_string=f"tags.`foodcast.upstream.load_run_id` = '{load.info.run_id}'")
     assert [r.info.status for r in features] == ["FINISHED"]
@@ -239,8 +267,9 @@ def test_predict_records_the_model_it_used(small_store):
     client = client_for(uri)
     predict = client.get_run(lines["predict"][1])
     train = client.get_run(lines["train"][1])
-    multi = [o.model_id for o in train.outputs.model_outputs
-             if client.get_logged_model(o.model_id).name == names.MULTI_MODEL]
+    multi = [
+        o.model_id for o in train.outputs.model_outputs if client.get_logged_model(o.model_id).name == names.MULTI_MODEL
+    ]
     assert [m.model_id for m in predict.inputs.model_inputs] == multi
 
 
@@ -263,14 +292,25 @@ def test_reused_run_whose_artifacts_are_gone_or_changed_is_relaunched(tmp_path):
 
     # The cache relaunches both, and what depends on them; it reuses the rest.
     status = {s: st for s, (st, _) in stage_lines(runner.mlflow_run(**SMALL).stdout).items()}
-    assert status == {"load": "reused", "features": "launched", "validate": "launched", "train": "launched",
-                      "promote": "launched", "future": "launched", "predict": "launched", "evaluate[13]": "launched"}
+    assert status == {
+        "load": "reused",
+        "features": "launched",
+        "validate": "launched",
+        "train": "launched",
+        "promote": "launched",
+        "future": "launched",
+        "predict": "launched",
+        "evaluate[13]": "launched",
+    }
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"start_week": 12, "end_week": 2}, "start_week 12 is after end_week 2"),  # main's own checks
-    ({"start_week": 2, "end_week": 12, "n_fold": 1}, "'--n-fold': 1 is not in the range x>=2"),  # an option's bound
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"start_week": 12, "end_week": 2}, "start_week 12 is after end_week 2"),  # main's own checks
+        ({"start_week": 2, "end_week": 12, "n_fold": 1}, "'--n-fold': 1 is not in the range x>=2"),  # an option's bound
+    ],
+)
 def test_bad_main_parameters_fail_with_one_line(tmp_path, small_data, params, message):
     """Through `mlflow run`: one `Error:` line, no traceback, the run FAILED (the other checks
     are unit-tested in test_stages.py)."""
@@ -366,11 +406,11 @@ def test_models_load_in_a_fresh_process_and_reproduce_the_predictions(small_stor
     lines = stage_lines(cold.stdout)
     script = f"""
 import mlflow, pandas as pd
-x = pd.read_csv(mlflow.artifacts.download_artifacts(run_id="{lines['future'][1]}",
+x = pd.read_csv(mlflow.artifacts.download_artifacts(run_id="{lines["future"][1]}",
                 artifact_path="{names.artifact_path(names.X_PRED)}"), parse_dates=["order_date"])
 x = x.drop(columns="order_date")
-multi = mlflow.pyfunc.load_model("runs:/{lines['train'][1]}/{names.MULTI_MODEL}").predict(x)
-simple = mlflow.sklearn.load_model("runs:/{lines['train'][1]}/{names.SIMPLE_MODEL}").predict(x)
+multi = mlflow.pyfunc.load_model("runs:/{lines["train"][1]}/{names.MULTI_MODEL}").predict(x)
+simple = mlflow.sklearn.load_model("runs:/{lines["train"][1]}/{names.SIMPLE_MODEL}").predict(x)
 multi.assign(simple=simple).to_csv("fresh.csv", index=False)
 """
     runner.run(sys.executable, "-c", script)

@@ -89,8 +89,14 @@ def server(toy, monkeypatch):
 
 
 def command(module, *args, cwd, **env):
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+    )
 
 
 def fields(stdout):
@@ -153,8 +159,9 @@ def test_sigterm_to_the_command_reaches_the_fork(server, toy):
 
 
 def test_ctrl_c_to_the_command_interrupts_the_fork_like_python(server, toy):
-    proc = subprocess.Popen([sys.executable, "-m", "toy.wait"], cwd=toy, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toy.wait"], cwd=toy, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     proc.stdout.readline()
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == -signal.SIGINT  # as a plain `python` ends on Ctrl-C
@@ -189,16 +196,18 @@ def gone_within(pid: int, seconds: float) -> bool:
 
 
 def start_waiting(toy, **popen):
-    proc = subprocess.Popen([sys.executable, "-m", "toy.wait"], cwd=toy, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **popen)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toy.wait"], cwd=toy, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen
+    )
     fork_pid = int(proc.stdout.readline())
     assert fork_pid != proc.pid
     return proc, fork_pid
 
 
 def test_the_fork_joins_the_command_s_process_group(server, toy):
-    proc = subprocess.Popen([sys.executable, "-m", "toy.group"], cwd=toy, stdout=subprocess.PIPE, text=True,
-                            process_group=0)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toy.group"], cwd=toy, stdout=subprocess.PIPE, text=True, process_group=0
+    )
     out, _ = proc.communicate(timeout=60)
     fork_pid, fork_group = map(int, out.split())
     assert fork_pid != proc.pid  # printed by a fork, not by the command
@@ -239,7 +248,8 @@ def test_a_terminal_read_works_in_the_fork(toy, tmp_path):
     import select
 
     driver = tmp_path / "driver.py"
-    driver.write_text(textwrap.dedent(f"""
+    driver.write_text(
+        textwrap.dedent(f"""
         import os, subprocess, sys
         from foodcast.runtime.fork_server import ForkServer
 
@@ -248,7 +258,8 @@ def test_a_terminal_read_works_in_the_fork(toy, tmp_path):
         code = subprocess.run([sys.executable, "-m", "toy.ask"], cwd={str(toy)!r}).returncode
         server.stop()
         print("server", server.process, "code", code, flush=True)
-    """))
+    """)
+    )
     pid, master = pty.fork()
     if pid == 0:  # a new session whose controlling terminal is the pty, as a terminal window's
         os.execv(sys.executable, [sys.executable, str(driver)])

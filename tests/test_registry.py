@@ -99,21 +99,33 @@ def test_predict_from_the_registry_is_predict_from_the_version_s_train_run(regis
     future = first["future"][1]
     runner.mlflow_run("predict", future_run_id=future, model_uri=f"models:/{NAME}@champion")
     runner.mlflow_run("predict", future_run_id=future, train_run_id=champion.tags["train_run_id"])
-    runs = client.search_runs(["0"], filter_string="tags.`foodcast.step` = 'predict'", max_results=2,
-                              order_by=["attributes.start_time DESC"])
+    runs = client.search_runs(
+        ["0"], filter_string="tags.`foodcast.step` = 'predict'", max_results=2, order_by=["attributes.start_time DESC"]
+    )
     # (`mlflow run` logs a parameter as it put it in the command: an empty one as '')
     by_uri, by_run = sorted(runs, key=lambda r: r.data.params["model_uri"] == "''")
     assert by_uri.data.params["model_uri"] == f"models:/{NAME}@champion"
-    files = [Path(mlflow.artifacts.download_artifacts(run_id=r.info.run_id, artifact_path="predictions/y_pred.csv",
-                                                      dst_path=str(tmp_path / r.info.run_id))).read_bytes()
-             for r in (by_uri, by_run)]
+    files = [
+        Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=r.info.run_id, artifact_path="predictions/y_pred.csv", dst_path=str(tmp_path / r.info.run_id)
+            )
+        ).read_bytes()
+        for r in (by_uri, by_run)
+    ]
     assert files[0] == files[1]
     for run in (by_uri, by_run):  # the model used is an input either way
-        assert [m.model_id for m in client.get_run(run.info.run_id).inputs.model_inputs] == \
-            [champion.source.removeprefix("models:/")]
+        assert [m.model_id for m in client.get_run(run.info.run_id).inputs.model_inputs] == [
+            champion.source.removeprefix("models:/")
+        ]
 
-    proc = runner.mlflow_run("predict", check=False, future_run_id=future, train_run_id=first["train"][1],
-                             model_uri=f"models:/{NAME}@champion")
+    proc = runner.mlflow_run(
+        "predict",
+        check=False,
+        future_run_id=future,
+        train_run_id=first["train"][1],
+        model_uri=f"models:/{NAME}@champion",
+    )
     errors = error_lines(proc.stderr)
     assert proc.returncode != 0 and len(errors) == 1 and "exactly one of train_run_id and model_uri" in errors[0]
 
@@ -141,8 +153,11 @@ def test_no_pickle_anywhere(registry):
             code = sorted(str(p.relative_to(local / "code")) for p in (local / "code").rglob("*.py"))
             assert "foodcast/core/multi_model.py" in code
             # the forecasting core only: no MLflow glue, no files, no pipeline
-            assert not [c for c in code if not c.startswith("foodcast/core/") and c not in
-                        ("foodcast/__init__.py", "foodcast/errors.py")], code
+            assert not [
+                c
+                for c in code
+                if not c.startswith("foodcast/core/") and c not in ("foodcast/__init__.py", "foodcast/errors.py")
+            ], code
 
 
 def test_the_model_loads_in_a_fresh_environment_without_this_repository(registry, tmp_path):
@@ -158,10 +173,17 @@ def test_the_model_loads_in_a_fresh_environment_without_this_repository(registry
     uv_env = {**os.environ, "UV_SYSTEM_CERTS": "1", "UV_NATIVE_TLS": "1"}
     subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(env_dir)], check=True, env=uv_env)
     python = env_dir / "bin" / "python"
-    subprocess.run([uv, "pip", "install", "--quiet", "--python", str(python), "-r", requirements], check=True,
-                   timeout=900, env=uv_env)
-    x_pred = Path(mlflow.artifacts.download_artifacts(run_id=first["future"][1], dst_path=str(tmp_path / "x"),
-                                                      artifact_path=names.artifact_path(names.X_PRED)))
+    subprocess.run(
+        [uv, "pip", "install", "--quiet", "--python", str(python), "-r", requirements],
+        check=True,
+        timeout=900,
+        env=uv_env,
+    )
+    x_pred = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=first["future"][1], dst_path=str(tmp_path / "x"), artifact_path=names.artifact_path(names.X_PRED)
+        )
+    )
     script = (
         "import importlib.util, sys, mlflow, pandas as pd\n"
         "assert importlib.util.find_spec('foodcast') is None, 'foodcast is importable before loading'\n"
@@ -169,13 +191,21 @@ def test_the_model_loads_in_a_fresh_environment_without_this_repository(registry
         f"x = pd.read_csv({str(x_pred)!r}, parse_dates=['order_date']).drop(columns='order_date')\n"
         "model.predict(x).to_csv(sys.argv[1], index=False)\n"
     )
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(tmp_path)), "MLFLOW_TRACKING_URI": client.tracking_uri}
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", str(tmp_path)),
+        "MLFLOW_TRACKING_URI": client.tracking_uri,
+    }
     out = tmp_path / "fresh.csv"
-    proc = subprocess.run([str(python), "-c", script, str(out)], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [str(python), "-c", script, str(out)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    logged = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=first["predict"][1], dst_path=str(tmp_path / "y"),
-                                                             artifact_path=names.artifact_path(names.Y_PRED)))
+    logged = pd.read_csv(
+        mlflow.artifacts.download_artifacts(
+            run_id=first["predict"][1], dst_path=str(tmp_path / "y"), artifact_path=names.artifact_path(names.Y_PRED)
+        )
+    )
     pd.testing.assert_frame_equal(to_cents(pd.read_csv(out)), logged.drop(columns="order_date"))
 
 
@@ -188,18 +218,43 @@ def _free_port() -> int:
 def test_the_served_champion_answers_what_predict_logged(registry, tmp_path):
     runner, client, first, _, _ = registry
     runner.mlflow_run("predict", future_run_id=first["future"][1], model_uri=f"models:/{NAME}@champion")
-    [predict] = client.search_runs(["0"], filter_string="tags.`foodcast.step` = 'predict'", max_results=1,
-                                   order_by=["attributes.start_time DESC"])
-    logged = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=predict.info.run_id, dst_path=str(tmp_path / "y"),
-                                                             artifact_path=names.artifact_path(names.Y_PRED)))
-    x_pred = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=first["future"][1], dst_path=str(tmp_path / "x"),
-                                                             artifact_path=names.artifact_path(names.X_PRED)))
+    [predict] = client.search_runs(
+        ["0"], filter_string="tags.`foodcast.step` = 'predict'", max_results=1, order_by=["attributes.start_time DESC"]
+    )
+    logged = pd.read_csv(
+        mlflow.artifacts.download_artifacts(
+            run_id=predict.info.run_id, dst_path=str(tmp_path / "y"), artifact_path=names.artifact_path(names.Y_PRED)
+        )
+    )
+    x_pred = pd.read_csv(
+        mlflow.artifacts.download_artifacts(
+            run_id=first["future"][1], dst_path=str(tmp_path / "x"), artifact_path=names.artifact_path(names.X_PRED)
+        )
+    )
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{NAME}@champion", "--env-manager",
-         "local", "--host", "127.0.0.1", "-p", str(port)],
-        cwd=runner.workdir, env=runner.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            f"models:/{NAME}@champion",
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=runner.workdir,
+        env=runner.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -210,8 +265,9 @@ def test_the_served_champion_answers_what_predict_logged(registry, tmp_path):
                 assert server.poll() is None and time.monotonic() < deadline, server.stdout.read()[-3000:]
                 time.sleep(0.5)
         body = json.dumps({"dataframe_split": x_pred.drop(columns="order_date").to_dict(orient="split")})
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body.encode(),
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=body.encode(), headers={"Content-Type": "application/json"}
+        )
         answer = json.loads(urllib.request.urlopen(request, timeout=60).read())
     finally:
         os.killpg(server.pid, signal.SIGTERM)

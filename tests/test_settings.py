@@ -46,8 +46,17 @@ def test_tutorial_imports():
     from foodcast.domain.multi_model import MultiModel
     from foodcast.domain.transform import etl
 
-    for obj in (etl, features_offline, features_online, span_future, cross_validate,
-                plotly_predictions, MultiModel, mlflow_log_pandas, mlflow_log_plotly):
+    for obj in (
+        etl,
+        features_offline,
+        features_online,
+        span_future,
+        cross_validate,
+        plotly_predictions,
+        MultiModel,
+        mlflow_log_pandas,
+        mlflow_log_plotly,
+    ):
         assert callable(obj)
     assert isinstance(settings.DATA_DIR, (str, os.PathLike))
 

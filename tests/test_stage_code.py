@@ -23,7 +23,7 @@ from foodcast.pipeline.stage_table import PIPELINE, STAGES
 from foodcast.settings import PROJECT_ROOT
 
 # Records, at the exit of every Python process it is loaded in, the project modules it imported.
-RECORDER = '''
+RECORDER = """
 import atexit, json, os, sys
 
 def _record():
@@ -33,7 +33,7 @@ def _record():
         json.dump({"argv": sys.argv, "modules": modules}, f)
 
 atexit.register(_record)
-'''
+"""
 
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:
@@ -45,9 +45,11 @@ def write_tree(root: Path, files: dict[str, str]) -> Path:
 
 
 def test_the_set_follows_every_kind_of_import_statement(tmp_path):
-    root = write_tree(tmp_path, {
-        "steps/__init__.py": "from foodcast.runtime import hand\n",
-        "steps/cook.py": """
+    root = write_tree(
+        tmp_path,
+        {
+            "steps/__init__.py": "from foodcast.runtime import hand\n",
+            "steps/cook.py": """
             from foodcast.pipeline import recipes
             from foodcast.pipeline.recipes import STEW
 
@@ -56,29 +58,41 @@ def test_the_set_follows_every_kind_of_import_statement(tmp_path):
 
                 return STEW
         """,
-        "foodcast/__init__.py": "",
-        "foodcast/runtime/__init__.py": "",
-        "foodcast/runtime/hand.py": "",
-        "foodcast/pipeline/__init__.py": "",
-        "foodcast/pipeline/recipes.py": "from . import salt\nfrom .salt import GRAIN\nimport numpy\nSTEW = 1\n",
-        "foodcast/pipeline/salt.py": "GRAIN = 1\n",
-        "foodcast/core/__init__.py": "",
-        "foodcast/core/pot.py": "",
-        "foodcast/core/unused.py": "",
-        "foodcast/settings/__init__.py": "",
-        "foodcast/settings/logging.yaml": "version: 1\n",
-        "foodcast/teamserver/__init__.py": "import foodcast.settings\n",
-    })
+            "foodcast/__init__.py": "",
+            "foodcast/runtime/__init__.py": "",
+            "foodcast/runtime/hand.py": "",
+            "foodcast/pipeline/__init__.py": "",
+            "foodcast/pipeline/recipes.py": "from . import salt\nfrom .salt import GRAIN\nimport numpy\nSTEW = 1\n",
+            "foodcast/pipeline/salt.py": "GRAIN = 1\n",
+            "foodcast/core/__init__.py": "",
+            "foodcast/core/pot.py": "",
+            "foodcast/core/unused.py": "",
+            "foodcast/settings/__init__.py": "",
+            "foodcast/settings/logging.yaml": "version: 1\n",
+            "foodcast/teamserver/__init__.py": "import foodcast.settings\n",
+        },
+    )
     (root / "MLproject").write_text("name: toy\n")
     imports = ProjectImports(root)
     assert imports.stage_modules("cook") == [
-        "foodcast", "foodcast.core", "foodcast.core.pot", "foodcast.pipeline", "foodcast.pipeline.recipes",
-        "foodcast.pipeline.salt", "foodcast.runtime", "foodcast.runtime.hand", "steps", "steps.cook"]
+        "foodcast",
+        "foodcast.core",
+        "foodcast.core.pot",
+        "foodcast.pipeline",
+        "foodcast.pipeline.recipes",
+        "foodcast.pipeline.salt",
+        "foodcast.runtime",
+        "foodcast.runtime.hand",
+        "steps",
+        "steps.cook",
+    ]
     files = [p.relative_to(root).as_posix() for p in stage_files(root, "cook")]
     assert "MLproject" in files and "foodcast/core/unused.py" not in files
     assert "foodcast/settings/logging.yaml" not in files  # settings is not imported by this stage
-    assert imports.files(["foodcast.settings"]) == [root / "foodcast/settings/__init__.py",
-                                                     root / "foodcast/settings/logging.yaml"]
+    assert imports.files(["foodcast.settings"]) == [
+        root / "foodcast/settings/__init__.py",
+        root / "foodcast/settings/logging.yaml",
+    ]
 
 
 def test_no_stage_runs_the_team_server_the_importer_the_generator_or_another_stage_s_command():
@@ -86,11 +100,18 @@ def test_no_stage_runs_the_team_server_the_importer_the_generator_or_another_sta
     for stage in STAGES:
         modules = set(imports.stage_modules(stage))
         assert f"steps.{stage}" in modules and f"foodcast.pipeline.stages.{stage}" in modules
-        others = {f"steps.{s}" for s in STAGES if s != stage} | {f"foodcast.pipeline.stages.{s}" for s in STAGES
-                                                                    if s != stage}
-        unrelated = {"foodcast.teamserver", "foodcast.teamserver.server", "foodcast.data.importer",
-                     "foodcast.data.generator", "foodcast.cli", "foodcast.pipeline.stage_table",
-                     "foodcast.pipeline.runner"}
+        others = {f"steps.{s}" for s in STAGES if s != stage} | {
+            f"foodcast.pipeline.stages.{s}" for s in STAGES if s != stage
+        }
+        unrelated = {
+            "foodcast.teamserver",
+            "foodcast.teamserver.server",
+            "foodcast.data.importer",
+            "foodcast.data.generator",
+            "foodcast.cli",
+            "foodcast.pipeline.stage_table",
+            "foodcast.pipeline.runner",
+        }
         assert not modules & (others | unrelated), (stage, sorted(modules & (others | unrelated)))
 
 
@@ -106,8 +127,7 @@ def project(tmp_path_factory):
     (root / "recorder").mkdir()
     (root / "recorder" / "sitecustomize.py").write_text(RECORDER)
     runner = Runner(root, f"sqlite:///{root}/mlflow.db", data, project=copy)
-    runner.env.update(FOODCAST_PREFORK="0", FOODCAST_TEST_IMPORTS=str(records),
-                      PYTHONPATH=str(root / "recorder"))
+    runner.env.update(FOODCAST_PREFORK="0", FOODCAST_TEST_IMPORTS=str(records), PYTHONPATH=str(root / "recorder"))
     cold = runner.mlflow_run(**SMALL)
     runner.env.pop("PYTHONPATH")
     seen = [json.loads(p.read_text()) for p in records.glob("*.json")]
@@ -137,16 +157,17 @@ def edit(path: Path, text: str):
 
 def test_an_edit_no_stage_runs_relaunches_nothing(project):
     runner, copy, cold, _ = project
-    restores = [edit(copy / "foodcast/teamserver/server.py", "\n# a comment of the team server\n"),
-                edit(copy / "foodcast/data/importer.py", '\n"""Another docstring of the importer."""\n'),
-                edit(copy / "foodcast/cli/__init__.py", "\n# the command line\n")]
+    restores = [
+        edit(copy / "foodcast/teamserver/server.py", "\n# a comment of the team server\n"),
+        edit(copy / "foodcast/data/importer.py", '\n"""Another docstring of the importer."""\n'),
+        edit(copy / "foodcast/cli/__init__.py", "\n# the command line\n"),
+    ]
     try:
         proc = runner.mlflow_run(**SMALL)
     finally:
         for restore in restores:
             restore()
-    assert {s: st for s, (st, _) in stage_lines(proc.stdout).items()} == \
-        {s: "reused" for s in stage_lines(cold.stdout)}
+    assert {s: st for s, (st, _) in stage_lines(proc.stdout).items()} == {s: "reused" for s in stage_lines(cold.stdout)}
 
 
 def test_an_edit_of_one_stage_s_command_or_of_the_core_relaunches_what_runs_it(project):
@@ -183,8 +204,16 @@ def test_changed_batch_then_changed_source(project):
         status = {s: st for s, (st, _) in stage_lines(runner.mlflow_run(**SMALL).stdout).items()}
     finally:
         batch.write_bytes(original)
-    assert status == {"load": "launched", "features": "launched", "validate": "launched", "train": "launched",
-                      "promote": "launched", "future": "reused", "predict": "launched", "evaluate[13]": "launched"}
+    assert status == {
+        "load": "launched",
+        "features": "launched",
+        "validate": "launched",
+        "train": "launched",
+        "promote": "launched",
+        "future": "reused",
+        "predict": "launched",
+        "evaluate[13]": "launched",
+    }
 
     # The frame every stage runs in: every stage's code.
     restore = edit(copy / "foodcast" / "pipeline" / "stage_run.py", "\n# an edit\n")

@@ -22,15 +22,38 @@ from foodcast.pipeline.plan import Node, Resolution, plan, stage_params
 from foodcast.pipeline.stage import Skipped, Stage
 from foodcast.tracking import names
 
-FEATURES, FUTURE, LOAD, PREDICT, TRAIN, EVALUATE = (stages.STAGES[n] for n in (
-    names.FEATURES, names.FUTURE, names.LOAD, names.PREDICT, names.TRAIN, names.EVALUATE))
+FEATURES, FUTURE, LOAD, PREDICT, TRAIN, EVALUATE = (
+    stages.STAGES[n] for n in (names.FEATURES, names.FUTURE, names.LOAD, names.PREDICT, names.TRAIN, names.EVALUATE)
+)
 
-OPTIONS = {"start_week": 2, "end_week": 12, "next_week": 13, "n_fold": 3, "n_estimators": 5,
-           "n_models": 3, "degree": 1, "lag_in_week": 1, "level_weeks": 0, "level_halflife": 0.0,
-           "calendar_index": False, "profile_weeks": 0, "profile_groups": 2, "n_bins": 5,
-           "estimator": "random_forest", "max_depth": 0, "min_samples_leaf": 1, "level_scaled": False,
-           "interval_level": 0.8, "calibration_folds": 4, "allow_missing": False, "use_cache": True,
-           "registered_model_name": "foodcast", "gate_weeks": 2, "gate_margin": 0.0, "model": "trained"}
+OPTIONS = {
+    "start_week": 2,
+    "end_week": 12,
+    "next_week": 13,
+    "n_fold": 3,
+    "n_estimators": 5,
+    "n_models": 3,
+    "degree": 1,
+    "lag_in_week": 1,
+    "level_weeks": 0,
+    "level_halflife": 0.0,
+    "calendar_index": False,
+    "profile_weeks": 0,
+    "profile_groups": 2,
+    "n_bins": 5,
+    "estimator": "random_forest",
+    "max_depth": 0,
+    "min_samples_leaf": 1,
+    "level_scaled": False,
+    "interval_level": 0.8,
+    "calibration_folds": 4,
+    "allow_missing": False,
+    "use_cache": True,
+    "registered_model_name": "foodcast",
+    "gate_weeks": 2,
+    "gate_margin": 0.0,
+    "model": "trained",
+}
 
 
 def test_stage_table_is_consistent_and_agrees_with_mlproject():
@@ -43,8 +66,9 @@ def test_a_parameter_renamed_in_mlproject_only_is_caught(tmp_path):
     mlproject = project / "MLproject"
     text = mlproject.read_text()
     assert "      degree: {type: int, default: 1}\n" in text
-    mlproject.write_text(text.replace("      degree: {type: int, default: 1}\n",
-                                      "      degrees: {type: int, default: 1}\n", 1))
+    mlproject.write_text(
+        text.replace("      degree: {type: int, default: 1}\n", "      degrees: {type: int, default: 1}\n", 1)
+    )
     problems = stages.mlproject_disagreements(project)
     assert any("declares degrees" in p for p in problems), problems
     assert any("lacks parameter degree" in p for p in problems), problems
@@ -106,8 +130,16 @@ def test_main_options_are_what_the_stages_consume_plus_its_own():
 
 
 def test_stages_that_disagree_on_a_shared_parameter_are_refused():
-    other = dataclasses.replace(FUTURE, params=(params.NEXT_WEEK, params.DEGREE.but(default=2),
-                                                      params.LAG_IN_WEEK, params.LEVEL_WEEKS, params.CALENDAR_INDEX))
+    other = dataclasses.replace(
+        FUTURE,
+        params=(
+            params.NEXT_WEEK,
+            params.DEGREE.but(default=2),
+            params.LAG_IN_WEEK,
+            params.LEVEL_WEEKS,
+            params.CALENDAR_INDEX,
+        ),
+    )
     with pytest.raises(ValueError, match="disagree on parameter degree"):
         stages.main_params([FEATURES, other])
 
@@ -125,9 +157,16 @@ def test_unknown_or_cyclic_upstream_is_refused():
 def test_stage_params_never_fill_in_a_default():
     resolved = {("load", None): Resolution("a" * 32, "reused", "k")}
     node = Node(FEATURES, inputs={"load": ("load", None)})
-    assert stage_params(node, OPTIONS, resolved) == {"load_run_id": "a" * 32, "degree": 1, "lag_in_week": 1,
-                                                     "level_weeks": 0, "level_halflife": 0.0, "calendar_index": False,
-                                                     "profile_weeks": 0, "profile_groups": 2}
+    assert stage_params(node, OPTIONS, resolved) == {
+        "load_run_id": "a" * 32,
+        "degree": 1,
+        "lag_in_week": 1,
+        "level_weeks": 0,
+        "level_halflife": 0.0,
+        "calendar_index": False,
+        "profile_weeks": 0,
+        "profile_groups": 2,
+    }
     renamed = {k: v for k, v in OPTIONS.items() if k != "degree"} | {"degrees": 1}
     with pytest.raises(KeyError, match="takes degree"):
         stage_params(node, renamed, resolved)
@@ -156,8 +195,9 @@ def test_cache_key_follows_the_packages_each_stage_depends_on():
     for stage in stages.STAGES.values():
         mine = {p: real[p] for p in stage.packages}
         theirs = {p: upgraded[p] for p in stage.packages}
-        if environment_fingerprint(PROJECT, stage.packages, mine) != \
-                environment_fingerprint(PROJECT, stage.packages, theirs):
+        if environment_fingerprint(PROJECT, stage.packages, mine) != environment_fingerprint(
+            PROJECT, stage.packages, theirs
+        ):
             changed.add(stage.name)
     assert changed == {"validate", "train", "predict", "promote", "backtest"}  # the stages that fit or load models
     assert environment_fingerprint(PROJECT, ["pandas"]) == environment_fingerprint(PROJECT, ["pandas"])
@@ -174,8 +214,13 @@ def test_cache_key_follows_the_dependency_files(tmp_path):
 def test_cache_key_follows_every_input():
     base = dict(entry_point="load", params={"start_week": 2}, sources="s", batches="b", environment="e")
     key = cache_key(**base)
-    for field, other in (("entry_point", "future"), ("params", {"start_week": 3}), ("sources", "t"),
-                         ("batches", "c"), ("environment", "f")):
+    for field, other in (
+        ("entry_point", "future"),
+        ("params", {"start_week": 3}),
+        ("sources", "t"),
+        ("batches", "c"),
+        ("environment", "f"),
+    ):
         assert cache_key(**{**base, field: other}) != key, field
 
 
@@ -184,20 +229,26 @@ def options_env(monkeypatch, small_data):
     monkeypatch.setenv("FOODCAST_DATA_DIR", str(small_data))
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"start_week": 12, "end_week": 2}, "start_week 12 is after end_week 2"),
-    ({"start_week": 300, "end_week": 310, "next_week": 0}, "no data for weeks 300-310"),
-    ({"next_week": 12}, "next_week 12 must come after end_week 12"),
-    ({"end_week": 13, "next_week": 0, "lag_in_week": 1}, None),
-    ({"next_week": 20}, "needs weeks 19, but"),
-    ({"level_scaled": True}, "needs level_weeks >= 1"),
-    ({"estimator": "profile"}, "estimator=profile .* needs profile_weeks >= 1"),
-    ({"estimator": "profile", "level_weeks": 8, "level_scaled": True, "profile_weeks": 8}, None),
-    ({"profile_weeks": 21}, "with lag_in_week=1 and level_weeks=0 and profile_weeks=21 needs the 21 weeks before it, but week 1"),
-    ({"start_week": 5, "level_weeks": 8}, "training on weeks 5-12 .8 weeks. leaves no hour"),
-    ({"estimator": "gradient_boosting", "max_depth": 0}, "max_depth=0 .unlimited. is for random_forest"),
-    ({"model": "champion", "registered_model_name": ""}, "give a registered_model_name"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"start_week": 12, "end_week": 2}, "start_week 12 is after end_week 2"),
+        ({"start_week": 300, "end_week": 310, "next_week": 0}, "no data for weeks 300-310"),
+        ({"next_week": 12}, "next_week 12 must come after end_week 12"),
+        ({"end_week": 13, "next_week": 0, "lag_in_week": 1}, None),
+        ({"next_week": 20}, "needs weeks 19, but"),
+        ({"level_scaled": True}, "needs level_weeks >= 1"),
+        ({"estimator": "profile"}, "estimator=profile .* needs profile_weeks >= 1"),
+        ({"estimator": "profile", "level_weeks": 8, "level_scaled": True, "profile_weeks": 8}, None),
+        (
+            {"profile_weeks": 21},
+            "with lag_in_week=1 and level_weeks=0 and profile_weeks=21 needs the 21 weeks before it, but week 1",
+        ),
+        ({"start_week": 5, "level_weeks": 8}, "training on weeks 5-12 .8 weeks. leaves no hour"),
+        ({"estimator": "gradient_boosting", "max_depth": 0}, "max_depth=0 .unlimited. is for random_forest"),
+        ({"model": "champion", "registered_model_name": ""}, "give a registered_model_name"),
+    ],
+)
 def test_check_options(options_env, change, message):
     options = {**OPTIONS, "allow_missing": False, **change}
     if message is None:

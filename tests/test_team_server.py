@@ -51,8 +51,13 @@ def free_port() -> int:
 
 
 def server_command(*args, check=True, timeout=300) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "foodcast", "server", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [sys.executable, "-m", "foodcast", "server", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"server {args} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr[-4000:]}")
     return proc
@@ -82,8 +87,9 @@ class TeamServer:
 
     def runner(self, username: str, password: str, uri: str | None = None, experiment: str = EXPERIMENT) -> Runner:
         runner = Runner(self.workdir, uri or self.uri, self.data)
-        runner.env.update(MLFLOW_TRACKING_USERNAME=username, MLFLOW_TRACKING_PASSWORD=password,
-                          MLFLOW_EXPERIMENT_NAME=experiment)
+        runner.env.update(
+            MLFLOW_TRACKING_USERNAME=username, MLFLOW_TRACKING_PASSWORD=password, MLFLOW_EXPERIMENT_NAME=experiment
+        )
         return runner
 
     def editor(self, experiment: str = EXPERIMENT) -> Runner:
@@ -106,7 +112,6 @@ def logged_in(server: TeamServer, username: str, password: str):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
 
 
 def restart_postgres(directory, mode: str = "fast", down_for: float = 0.0) -> None:
@@ -140,12 +145,16 @@ def restart_postgres(directory, mode: str = "fast", down_for: float = 0.0) -> No
         if down_for <= 0:
             # -l: the new postmaster writes to the log, not to pg_ctl's output (which would
             # otherwise stay open as long as PostgreSQL runs).
-            teamserver._run(teamserver._pg_ctl(layout, "-m", mode, "-l", str(layout.pg_log), "-w", "-t", "60", "restart"),
-                 "restarting PostgreSQL", layout.pg_log)
+            teamserver._run(
+                teamserver._pg_ctl(layout, "-m", mode, "-l", str(layout.pg_log), "-w", "-t", "60", "restart"),
+                "restarting PostgreSQL",
+                layout.pg_log,
+            )
             return
         teamserver._stop_postgres(layout, mode)
         time.sleep(down_for)
         teamserver._start_postgres(layout)
+
 
 @pytest.fixture(scope="session")
 def team():
@@ -193,8 +202,11 @@ def experiment_runs(team: TeamServer, name: str = EXPERIMENT) -> list:
 
 def running(team: TeamServer, name: str = EXPERIMENT) -> list[str]:
     """``stage run-id`` of the runs of experiment ``name`` still RUNNING."""
-    return [f"{r.data.tags.get(names.STEP_TAG)} {r.info.run_id}" for r in experiment_runs(team, name)
-            if r.info.status == "RUNNING"]
+    return [
+        f"{r.data.tags.get(names.STEP_TAG)} {r.info.run_id}"
+        for r in experiment_runs(team, name)
+        if r.info.status == "RUNNING"
+    ]
 
 
 def test_pipeline_runs_through_the_server_and_reuses_every_stage(team, cold):
@@ -209,14 +221,21 @@ def test_pipeline_runs_through_the_server_and_reuses_every_stage(team, cold):
         assert parent.data.tags["foodcast.predict_run_id"] == runs["predict"].info.run_id
         # Proxied artifacts: the client only ever sees the server's scheme, never a path.
         assert all(r.info.artifact_uri.startswith("mlflow-artifacts:/") for r in runs.values())
-        y_pred = pd.read_csv(mlflow.artifacts.download_artifacts(
-            run_id=runs["predict"].info.run_id, artifact_path="/".join(names.Y_PRED)))
+        y_pred = pd.read_csv(
+            mlflow.artifacts.download_artifacts(
+                run_id=runs["predict"].info.run_id, artifact_path="/".join(names.Y_PRED)
+            )
+        )
         assert len(y_pred) == 168 and (y_pred["y_pred_simple"] >= 0).all()
-        lineage = json.loads(Path(mlflow.artifacts.download_artifacts(
-            run_id=parent.info.run_id, artifact_path=names.LINEAGE_FILE)).read_text())
+        lineage = json.loads(
+            Path(
+                mlflow.artifacts.download_artifacts(run_id=parent.info.run_id, artifact_path=names.LINEAGE_FILE)
+            ).read_text()
+        )
         assert {s: v["run_id"] for s, v in lineage.items()} == {s: r.info.run_id for s, r in runs.items()}
-        x_pred = pd.read_csv(mlflow.artifacts.download_artifacts(
-            run_id=runs["future"].info.run_id, artifact_path="/".join(names.X_PRED)))
+        x_pred = pd.read_csv(
+            mlflow.artifacts.download_artifacts(run_id=runs["future"].info.run_id, artifact_path="/".join(names.X_PRED))
+        )
         model = mlflow.pyfunc.load_model(f"runs:/{runs['train'].info.run_id}/{names.MULTI_MODEL}")
         assert len(model.predict(x_pred.set_index("order_date"))) == 168
     # The artifacts live in the server's directory, behind the proxy.
@@ -316,8 +335,13 @@ def test_pipelines_started_at_the_same_moment_all_finish_with_their_own_stages(t
             assert {r.info.run_id for r in children} == launched
             assert all(r.info.status == "FINISHED" for r in children)
             assert client.get_run(parent_id).info.status == "FINISHED"
-            predictions.append(Path(mlflow.artifacts.download_artifacts(
-                run_id=stages_run["predict"]["run_id"], artifact_path=names.artifact_path(names.Y_PRED))).read_bytes())
+            predictions.append(
+                Path(
+                    mlflow.artifacts.download_artifacts(
+                        run_id=stages_run["predict"]["run_id"], artifact_path=names.artifact_path(names.Y_PRED)
+                    )
+                ).read_bytes()
+            )
     predict_runs = {stage_lines(stdout)["predict"][1] for stdout in outs}
     assert len(predict_runs) == 3
     assert predictions[0] == predictions[1] and predictions[0] != predictions[2]
@@ -484,9 +508,24 @@ def test_server_command_survives_a_killed_start_and_stops_everything():
     directory, port = base / "server", free_port()
     try:
         # Killed while initialising: the cluster is half made and PostgreSQL may be running.
-        start = subprocess.Popen([sys.executable, "-m", "foodcast", "server", "start", "--dir", str(directory),
-                                  "--port", str(port), "--workers", "1"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        start = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "foodcast",
+                "server",
+                "start",
+                "--dir",
+                str(directory),
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while not (directory / "pgdata" / "PG_VERSION").exists() and time.monotonic() < deadline:
             time.sleep(0.05)

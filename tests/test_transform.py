@@ -30,16 +30,23 @@ ALPHA_CSV = """Order ID,Order Date,Item Name,Quantity,Product Price,Total produc
 
 def beta_orders():
     """Order lines of restaurant "beta", written as a regular gzipped batch."""
-    return pd.DataFrame({
-        "order_id": ["b1", "b1", "b2", "b3"],
-        "order_date": pd.to_datetime([
-            "2014-12-29 19:30:00", "2014-12-29 19:30:00", "2015-01-04 23:59:00", "2014-12-30 00:00:00",
-        ]),
-        "item_name": ["Korma", "Garlic Naan", "Mango Chutney", "Poppadom"],
-        "quantity": [1, 2, 4, 1],
-        "product_price": [9.25, 2.95, 0.70, 0.60],
-        "total_products": [3, 3, 4, 1],
-    })
+    return pd.DataFrame(
+        {
+            "order_id": ["b1", "b1", "b2", "b3"],
+            "order_date": pd.to_datetime(
+                [
+                    "2014-12-29 19:30:00",
+                    "2014-12-29 19:30:00",
+                    "2015-01-04 23:59:00",
+                    "2014-12-30 00:00:00",
+                ]
+            ),
+            "item_name": ["Korma", "Garlic Naan", "Mango Chutney", "Poppadom"],
+            "quantity": [1, 2, 4, 1],
+            "product_price": [9.25, 2.95, 0.70, 0.60],
+            "total_products": [3, 3, 4, 1],
+        }
+    )
 
 
 @pytest.fixture
@@ -97,8 +104,15 @@ def test_every_hour_of_the_week_is_present_and_nothing_is_lost(tiny_dir):
     assert not df["cash_in"].isna().any()
     assert (df["cash_in"] == 0).sum() == 168 - 5  # only 5 hours have orders
     total_lines = (
-        17.90 + 2.50 + 2.95 + 3 * 3.50 + 9.50  # alpha
-        + 9.25 + 2 * 2.95 + 4 * 0.70 + 0.60  # beta
+        17.90
+        + 2.50
+        + 2.95
+        + 3 * 3.50
+        + 9.50  # alpha
+        + 9.25
+        + 2 * 2.95
+        + 4 * 0.70
+        + 0.60  # beta
     )
     assert df["cash_in"].sum() == pytest.approx(total_lines)
 
@@ -138,7 +152,7 @@ def test_missing_week_is_left_out_and_reported_with_allow_missing(tmp_path, tran
 
     df = etl(root, 1, 4, allow_missing=True)
 
-    weeks = ((pd.DatetimeIndex(df["order_date"]) - WEEK_1).days // 7 + 1)
+    weeks = (pd.DatetimeIndex(df["order_date"]) - WEEK_1).days // 7 + 1
     assert sorted(set(weeks)) == [1, 2, 4]
     assert len(df) == 3 * 168
     week_3 = pd.date_range(WEEK_1 + pd.Timedelta(weeks=2), periods=168, freq="h")
@@ -193,6 +207,7 @@ def test_default_dataset_weeks_180_to_200(default_data):
 
 
 # --- the rule of complete weeks -------------------------------------------------------------
+
 
 def one_line_error(call) -> str:
     with pytest.raises(FoodcastError) as info:
@@ -255,7 +270,10 @@ def test_allow_missing_reads_the_week_without_the_restaurant_and_reports_it(tmp_
     assert "incomplete: beta week 3 (no batch), alpha week 4 (empty batch)" in coverage.summary()
     assert {r: [first, last] for r, first, last in coverage.spans} == {"alpha": [1, 5], "beta": [1, 5]}
     assert dataclasses.asdict(coverage.missing[0]) == {
-        "restaurant": "beta", "week": 3, "reason": "no batch", "path": str(root / "beta" / "week_003.csv.gz"),
+        "restaurant": "beta",
+        "week": 3,
+        "reason": "no batch",
+        "path": str(root / "beta" / "week_003.csv.gz"),
     }
 
 
@@ -293,6 +311,7 @@ def test_chain_coverage_needs_only_the_listing_and_first_lines(tmp_path):
 
 
 # --- every batch read is checked, and refused in one line naming file, row and column ----------
+
 
 def batch_with(root, week, restaurant, edit):
     """Rewrite ``restaurant``'s batch of ``week`` as plain CSV after ``edit(export frame)``."""
@@ -336,7 +355,10 @@ def test_bounds_admit_the_largest_plausible_values(tmp_path):
 
     def edit(export):
         export.loc[0, ["Quantity", "Product Price", "Total products"]] = [
-            str(MAX_QUANTITY), f"{MAX_PRICE:.2f}", str(MAX_TOTAL_PRODUCTS)]
+            str(MAX_QUANTITY),
+            f"{MAX_PRICE:.2f}",
+            str(MAX_TOTAL_PRODUCTS),
+        ]
         return export
 
     batch_with(root, 2, "beta", edit)
@@ -352,8 +374,10 @@ def test_row_dated_outside_its_batch_week_is_refused(tmp_path):
 
     path = batch_with(root, 2, "alpha", edit)
     message = one_line_error(lambda: etl(root, 1, 3))
-    assert message == (f"{path}: row 3, column 'Order Date': date outside week 2 of this batch "
-                       "(2015-01-05 to 2015-01-11): '2015-01-12 19:00:00'")
+    assert message == (
+        f"{path}: row 3, column 'Order Date': date outside week 2 of this batch "
+        "(2015-01-05 to 2015-01-11): '2015-01-12 19:00:00'"
+    )
     # Reading week 2 alone refuses it too (it used to drop the row silently).
     assert one_line_error(lambda: etl(root, 2, 2)) == message
 
@@ -370,8 +394,10 @@ def test_an_order_id_naming_two_orders_across_batches_is_refused(tmp_path):
     path = batch_with(root, 2, "alpha", edit)
     message = one_line_error(lambda: etl(root, 1, 3))
     first_date = week_1.loc[0, "Order Date"]
-    assert message == (f"{path}: row 4, column 'Order Number': order id {reused!r} already names "
-                       f"another order, dated {first_date} at {root / 'alpha' / 'week_001.csv.gz'} row 1")
+    assert message == (
+        f"{path}: row 4, column 'Order Number': order id {reused!r} already names "
+        f"another order, dated {first_date} at {root / 'alpha' / 'week_001.csv.gz'} row 1"
+    )
 
 
 def test_order_ids_are_per_restaurant_and_lines_of_one_order_share_them(tmp_path):

@@ -32,19 +32,25 @@ def store(tmp_path_factory):
     runner = Runner(root, uri, make_batches(root / "data", range(1, 15)))
     first = stage_lines(runner.mlflow_run(**SMALL).stdout)
     second = stage_lines(runner.mlflow_run(**{**SMALL, "n_estimators": 7}).stdout)
-    assert {s: second[s][0] for s in ("load", "features", "future")} == dict.fromkeys(("load", "features", "future"), "reused")
+    assert {s: second[s][0] for s in ("load", "features", "future")} == dict.fromkeys(
+        ("load", "features", "future"), "reused"
+    )
     client = MlflowClient(uri)
-    parents = client.search_runs(["0"], filter_string=f"tags.`{names.STEP_TAG}` = 'main'",
-                                 order_by=["attributes.start_time DESC"])
+    parents = client.search_runs(
+        ["0"], filter_string=f"tags.`{names.STEP_TAG}` = 'main'", order_by=["attributes.start_time DESC"]
+    )
     return root, client, first, second, parents[0]
 
 
 @pytest.fixture(scope="module")
 def ui(store, tmp_path_factory):
     root, client, *_ = store
-    with ui_h.mlflow_ui(client.tracking_uri, root / "mlruns", static_prefix="/mlflow",
-                        log_dir=tmp_path_factory.mktemp("ui-logs")) as server, \
-            ui_h.browser_page(local_storage={**ui_h.ASSISTANT_CLOSED, **ui_h.MODEL_TRAINING_VIEW}) as page:
+    with (
+        ui_h.mlflow_ui(
+            client.tracking_uri, root / "mlruns", static_prefix="/mlflow", log_dir=tmp_path_factory.mktemp("ui-logs")
+        ) as server,
+        ui_h.browser_page(local_storage={**ui_h.ASSISTANT_CLOSED, **ui_h.MODEL_TRAINING_VIEW}) as page,
+    ):
         # a user who clicked "Model training" once, as README says
         yield server, page
 

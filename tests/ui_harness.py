@@ -113,8 +113,14 @@ class UIServer:
 
 
 @contextmanager
-def mlflow_ui(tracking_uri: str, artifact_root: str | Path, *, static_prefix: str | None = None,
-              timeout: float = 90.0, log_dir: str | Path | None = None) -> Iterator[UIServer]:
+def mlflow_ui(
+    tracking_uri: str,
+    artifact_root: str | Path,
+    *,
+    static_prefix: str | None = None,
+    timeout: float = 90.0,
+    log_dir: str | Path | None = None,
+) -> Iterator[UIServer]:
     """Serve the MLflow UI over ``tracking_uri`` on a free loopback port while the block runs.
 
     Parameters
@@ -138,10 +144,22 @@ def mlflow_ui(tracking_uri: str, artifact_root: str | Path, *, static_prefix: st
         Its URL; the server and its workers are stopped when the block exits.
     """
     port = free_port()
-    cmd = [sys.executable, "-m", "mlflow", "server",
-           "--backend-store-uri", tracking_uri,
-           "--default-artifact-root", str(artifact_root),
-           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        tracking_uri,
+        "--default-artifact-root",
+        str(artifact_root),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     if static_prefix:
         cmd += ["--static-prefix", static_prefix]
     env = dict(os.environ)
@@ -159,8 +177,9 @@ def mlflow_ui(tracking_uri: str, artifact_root: str | Path, *, static_prefix: st
             log_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="mlflow-ui-"))
         log_path = Path(log_dir) / "mlflow-server.log"
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=env, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+            )
         stack.callback(_stop, proc)  # runs before the log directory goes
         deadline = time.monotonic() + timeout
         while not _answers(f"{url}/health"):
@@ -173,8 +192,9 @@ def mlflow_ui(tracking_uri: str, artifact_root: str | Path, *, static_prefix: st
 
 
 @contextmanager
-def browser_page(viewport: tuple[int, int] = (1600, 1000), timeout_ms: float = 30_000,
-                 local_storage: dict | None = None) -> Iterator[Page]:
+def browser_page(
+    viewport: tuple[int, int] = (1600, 1000), timeout_ms: float = 30_000, local_storage: dict | None = None
+) -> Iterator[Page]:
     """A page of a fresh headless Chromium (system binary, throw-away profile).
 
     Parameters
@@ -196,8 +216,12 @@ def browser_page(viewport: tuple[int, int] = (1600, 1000), timeout_ms: float = 3
         raise RuntimeError(f"{CHROMIUM} not found: apt-get install -y chromium (or set FOODCAST_CHROMIUM)")
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile, sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": viewport[0], "height": viewport[1]}, locale="en-US",
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": viewport[0], "height": viewport[1]},
+            locale="en-US",
             timezone_id="UTC",
         )
         try:
@@ -206,7 +230,8 @@ def browser_page(viewport: tuple[int, int] = (1600, 1000), timeout_ms: float = 3
             if prefs:
                 context.add_init_script(
                     "for (const [k, v] of Object.entries(%s)) localStorage.setItem(k, JSON.stringify(v));"
-                    % json.dumps(prefs))
+                    % json.dumps(prefs)
+                )
             page = context.pages[0] if context.pages else context.new_page()
             yield page
         finally:
@@ -214,6 +239,7 @@ def browser_page(viewport: tuple[int, int] = (1600, 1000), timeout_ms: float = 3
 
 
 # --- What a user reads on the pages -------------------------------------------------------
+
 
 @dataclass(frozen=True, order=True)
 class RunRow:
@@ -307,7 +333,8 @@ def description_links(page: Page) -> list[tuple[str, str]]:
         return []
     _expand_description(page)
     return content.first.locator("a").evaluate_all(
-        "els => els.map(a => [a.textContent.trim(), a.getAttribute('href')])")
+        "els => els.map(a => [a.textContent.trim(), a.getAttribute('href')])"
+    )
 
 
 def description_link(page: Page, text: str):
@@ -320,8 +347,13 @@ def description_link(page: Page, text: str):
 
 def read_params(page: Page) -> dict[str, str]:
     """The run's parameters table, ``{name: value}`` as displayed."""
-    rows = _section(page, "Parameters").locator("[role=row]").evaluate_all(
-        "rows => rows.map(r => Array.from(r.querySelectorAll('[role=cell]')).map(c => c.innerText.trim()))")
+    rows = (
+        _section(page, "Parameters")
+        .locator("[role=row]")
+        .evaluate_all(
+            "rows => rows.map(r => Array.from(r.querySelectorAll('[role=cell]')).map(c => c.innerText.trim()))"
+        )
+    )
     return {cells[0]: cells[1] for cells in rows if len(cells) == 2}
 
 
@@ -421,8 +453,9 @@ def read_runs_table(page: Page) -> list[RunRow]:
         for _ in range(2):
             before = name_cells.count()
             toggles.nth(i).click()
-            page.wait_for_function("([sel, n]) => document.querySelectorAll(sel).length !== n",
-                                   arg=[_NAME_CELL, before])
+            page.wait_for_function(
+                "([sel, n]) => document.querySelectorAll(sel).length !== n", arg=[_NAME_CELL, before]
+            )
             if name_cells.count() > before:
                 break
     # A child's name is indented further than its parent's (a spacer of 24 px per level).
@@ -434,8 +467,7 @@ def read_runs_table(page: Page) -> list[RunRow]:
     })""")
     rows.sort()
     top = min((indent for *_, indent in rows), default=0)
-    return [RunRow(name=name, run_id=run_id, level=0 if indent <= top else 1)
-            for _, name, run_id, indent in rows]
+    return [RunRow(name=name, run_id=run_id, level=0 if indent <= top else 1) for _, name, run_id, indent in rows]
 
 
 def read_artifact_preview(page: Page) -> dict:
@@ -461,9 +493,14 @@ def read_artifact_preview(page: Page) -> dict:
     right.get_by_text("Previewing").or_(right.locator("iframe")).first.wait_for()
     columns = right.locator("thead .du-bois-light-table-column-title").all_inner_texts()
     rows = right.locator("tbody tr[data-row-key], tbody tr.du-bois-light-table-row").evaluate_all(
-        "rows => rows.map(r => Array.from(r.querySelectorAll('td')).map(c => c.innerText.trim()))")
-    return {"path": title.get_attribute("title"), "columns": columns, "rows": rows,
-            "iframe": right.locator("iframe").count() > 0}
+        "rows => rows.map(r => Array.from(r.querySelectorAll('td')).map(c => c.innerText.trim()))"
+    )
+    return {
+        "path": title.get_attribute("title"),
+        "columns": columns,
+        "rows": rows,
+        "iframe": right.locator("iframe").count() > 0,
+    }
 
 
 def click_to_new_tab(page: Page, link):

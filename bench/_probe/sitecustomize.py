@@ -75,11 +75,35 @@ if _OUT:
 
     # module -> (attributes to wrap, class whose methods to wrap, methods)
     _FUNCTIONS = {
-        "mlflow.tracking.fluent": ["start_run", "end_run", "log_artifact", "log_artifacts", "log_input",
-                                   "log_params", "log_param", "set_tags", "set_tag", "log_metrics",
-                                   "log_metric", "log_dict"],
-        "mlflow": ["start_run", "end_run", "log_artifact", "log_artifacts", "log_input", "log_params",
-                   "log_param", "set_tags", "set_tag", "log_metrics", "log_metric", "log_dict", "run"],
+        "mlflow.tracking.fluent": [
+            "start_run",
+            "end_run",
+            "log_artifact",
+            "log_artifacts",
+            "log_input",
+            "log_params",
+            "log_param",
+            "set_tags",
+            "set_tag",
+            "log_metrics",
+            "log_metric",
+            "log_dict",
+        ],
+        "mlflow": [
+            "start_run",
+            "end_run",
+            "log_artifact",
+            "log_artifacts",
+            "log_input",
+            "log_params",
+            "log_param",
+            "set_tags",
+            "set_tag",
+            "log_metrics",
+            "log_metric",
+            "log_dict",
+            "run",
+        ],
         "mlflow.projects": ["run"],
         "mlflow.artifacts": ["download_artifacts"],
         "mlflow.sklearn": ["log_model", "load_model"],
@@ -98,16 +122,46 @@ if _OUT:
     }
     # module -> {class: [methods]}
     _METHODS = {
-        "mlflow.tracking.client": {"MlflowClient": [
-            "search_runs", "get_run", "create_run", "set_terminated", "set_tag", "log_batch",
-            "list_artifacts", "get_logged_model", "list_logged_model_artifacts", "get_experiment",
-            "get_experiment_by_name", "log_inputs", "update_run"]},
+        "mlflow.tracking.client": {
+            "MlflowClient": [
+                "search_runs",
+                "get_run",
+                "create_run",
+                "set_terminated",
+                "set_tag",
+                "log_batch",
+                "list_artifacts",
+                "get_logged_model",
+                "list_logged_model_artifacts",
+                "get_experiment",
+                "get_experiment_by_name",
+                "log_inputs",
+                "update_run",
+            ]
+        },
         "foodcast.pipeline.runner": {"Pipeline": ["__init__", "run"]},
     }
-    _WATCH_IMPORTS = {"mlflow", "mlflow.cli", "mlflow.projects", "pandas", "sklearn", "sklearn.ensemble",
-                      "plotly", "plotly.graph_objects", "skops.io", "sqlalchemy", "alembic", "git",
-                      "mlflow.sklearn", "mlflow.pyfunc", "foodcast.pipeline.stage_run",
-                      "foodcast.pipeline.runner", "click", "numpy", "scipy"}
+    _WATCH_IMPORTS = {
+        "mlflow",
+        "mlflow.cli",
+        "mlflow.projects",
+        "pandas",
+        "sklearn",
+        "sklearn.ensemble",
+        "plotly",
+        "plotly.graph_objects",
+        "skops.io",
+        "sqlalchemy",
+        "alembic",
+        "git",
+        "mlflow.sklearn",
+        "mlflow.pyfunc",
+        "foodcast.pipeline.stage_run",
+        "foodcast.pipeline.runner",
+        "click",
+        "numpy",
+        "scipy",
+    }
 
     def _after_exec(name, module):
         for attr in _FUNCTIONS.get(name, ()):
@@ -173,8 +227,7 @@ if _OUT:
         _busy = set()
 
         def find_spec(self, name, path=None, target=None):
-            if name in self._busy or not (name in _FUNCTIONS or name in _WATCH_IMPORTS
-                                          or name in _METHODS):
+            if name in self._busy or not (name in _FUNCTIONS or name in _WATCH_IMPORTS or name in _METHODS):
                 return None
             self._busy.add(name)
             try:
@@ -245,11 +298,21 @@ if _OUT:
         # A stage command that handed its work to the fork server imported neither MLflow...
         handover = "foodcast.runtime.fork_server" in sys.modules and "mlflow" not in sys.modules
         record = {
-            "pid": os.getpid(), "ppid": os.getppid(), "cmdline": cmdline,
-            "forked_from": _forked_from[0], "handover": handover,
-            "proc_start": _START, "site": _SITE, "exit": time.time(),
-            "spans": _spans, "imports": _imports, "logs": _logs, "sql": _sql,
-            "connects": _connects[0], "modules": len(sys.modules), "module_names": sorted(sys.modules),
+            "pid": os.getpid(),
+            "ppid": os.getppid(),
+            "cmdline": cmdline,
+            "forked_from": _forked_from[0],
+            "handover": handover,
+            "proc_start": _START,
+            "site": _SITE,
+            "exit": time.time(),
+            "spans": _spans,
+            "imports": _imports,
+            "logs": _logs,
+            "sql": _sql,
+            "connects": _connects[0],
+            "modules": len(sys.modules),
+            "module_names": sorted(sys.modules),
         }
         path = os.path.join(_OUT, f"{os.getpid()}.json")
         with open(path, "w") as f:

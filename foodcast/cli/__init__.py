@@ -116,10 +116,7 @@ def import_command(orders, restaurant, data_dir):
     root = data_dir or default_data_dir()
     written = import_export(orders, restaurant, root)
     weeks = [batch_week(path) for path in written]
-    click.echo(
-        f"{restaurant}: wrote {len(written)} weekly batches "
-        f"(weeks {describe_weeks(weeks)}) under {root}"
-    )
+    click.echo(f"{restaurant}: wrote {len(written)} weekly batches (weeks {describe_weeks(weeks)}) under {root}")
 
 
 SERVER_HELP = (
@@ -149,18 +146,33 @@ def server():
     """The ``server`` command group."""
 
 
-@server.command(name="start", short_help="Start the team server (initialising DIR on first use).",
-                help=f"Start the team server of DIR, initialising it on first use, and wait until it "
-                     f"answers; print its tracking URI and admin login.\n\n{SERVER_HELP}")
+@server.command(
+    name="start",
+    short_help="Start the team server (initialising DIR on first use).",
+    help=f"Start the team server of DIR, initialising it on first use, and wait until it "
+    f"answers; print its tracking URI and admin login.\n\n{SERVER_HELP}",
+)
 @_server_dir_option
-@click.option("--port", type=click.IntRange(1, 65535), default=None,
-              help="Port of the MLflow server on 127.0.0.1 (default: the last one used in DIR, else 5000).")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="MLflow server worker processes (default: 1; more cost ~40 ms per request on "
-                   "a kept-alive connection: see docs/team-setup.md).")
-@click.option("--auth-cache-seconds", type=click.IntRange(min=0), default=None,
-              help="How long a worker trusts a login it checked, sparing a password hash per "
-                   "request (default: 60; 0 hashes on every request).")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port of the MLflow server on 127.0.0.1 (default: the last one used in DIR, else 5000).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="MLflow server worker processes (default: 1; more cost ~40 ms per request on "
+    "a kept-alive connection: see docs/team-setup.md).",
+)
+@click.option(
+    "--auth-cache-seconds",
+    type=click.IntRange(min=0),
+    default=None,
+    help="How long a worker trusts a login it checked, sparing a password hash per "
+    "request (default: 60; 0 hashes on every request).",
+)
 @_user_errors
 def server_start(directory, port, workers, auth_cache_seconds):
     """Start the team server."""
@@ -174,13 +186,18 @@ def server_start(directory, port, workers, auth_cache_seconds):
     click.echo(f"tracking URI: {state.tracking_uri}")
     click.echo(f"admin login:  {username} / {password}  (stored in {os.path.join(root, 'credentials.json')})")
     click.echo(f"logs:         {os.path.join(root, 'mlflow.log')}, {os.path.join(root, 'postgresql.log')}")
-    click.echo(f"use it:       export MLFLOW_TRACKING_URI={state.tracking_uri} "
-               f"MLFLOW_TRACKING_USERNAME=<user> MLFLOW_TRACKING_PASSWORD=<password>")
+    click.echo(
+        f"use it:       export MLFLOW_TRACKING_URI={state.tracking_uri} "
+        f"MLFLOW_TRACKING_USERNAME=<user> MLFLOW_TRACKING_PASSWORD=<password>"
+    )
 
 
-@server.command(name="stop", short_help="Stop the team server (idempotent).",
-                help="Stop what `start` started in DIR: the MLflow server and its workers, then "
-                     "PostgreSQL. Stopping a stopped server does nothing and succeeds.")
+@server.command(
+    name="stop",
+    short_help="Stop the team server (idempotent).",
+    help="Stop what `start` started in DIR: the MLflow server and its workers, then "
+    "PostgreSQL. Stopping a stopped server does nothing and succeeds.",
+)
 @_server_dir_option
 @_user_errors
 def server_stop(directory):
@@ -190,9 +207,12 @@ def server_stop(directory):
     click.echo(f"stopped {' and '.join(stopped)} in {root}" if stopped else f"nothing was running in {root}")
 
 
-@server.command(name="status", short_help="Say what runs (exit 0 when all runs, 3 otherwise).",
-                help="Say whether PostgreSQL and the MLflow server of DIR run and answer. "
-                     "Exit status 0 when both run and the server answers, 3 otherwise.")
+@server.command(
+    name="status",
+    short_help="Say what runs (exit 0 when all runs, 3 otherwise).",
+    help="Say whether PostgreSQL and the MLflow server of DIR run and answer. "
+    "Exit status 0 when both run and the server answers, 3 otherwise.",
+)
 @_server_dir_option
 @click.pass_context
 @_user_errors

@@ -84,8 +84,9 @@ def summarise(weeks: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def week_sets(hourly: pd.DataFrame, week: int, window_weeks: int,
-              features: dict[str, Any]) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+def week_sets(
+    hourly: pd.DataFrame, week: int, window_weeks: int, features: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
     """Training and prediction rows of one target week, as the pipeline builds them.
 
     Parameters
@@ -112,8 +113,9 @@ def week_sets(hourly: pd.DataFrame, week: int, window_weeks: int,
     return x, y, x_pred.set_index("order_date")
 
 
-def backtest_week(hourly: pd.DataFrame, week: int, window_weeks: int, features: dict[str, Any],
-                  model: dict[str, Any]) -> dict[str, Any]:
+def backtest_week(
+    hourly: pd.DataFrame, week: int, window_weeks: int, features: dict[str, Any], model: dict[str, Any]
+) -> dict[str, Any]:
     """Forecast one target week and score it as ``evaluate`` does (:func:`scoring.score_week`);
     one row of :attr:`Backtest.weeks`."""
     x, y, x_pred = week_sets(hourly, week, window_weeks, features)
@@ -129,9 +131,16 @@ def backtest_week(hourly: pd.DataFrame, week: int, window_weeks: int, features: 
     }
 
 
-def backtest(hourly: pd.DataFrame, first_week: int, last_week: int, window_weeks: int = 21,
-             features: dict[str, Any] | None = None, model: dict[str, Any] | None = None, jobs: int | None = None,
-             progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> Backtest:
+def backtest(
+    hourly: pd.DataFrame,
+    first_week: int,
+    last_week: int,
+    window_weeks: int = 21,
+    features: dict[str, Any] | None = None,
+    model: dict[str, Any] | None = None,
+    jobs: int | None = None,
+    progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+) -> Backtest:
     """Rolling-origin backtest of the pipeline's forecast over target weeks ``first_week .. last_week``.
 
     Parameters
@@ -166,8 +175,9 @@ def backtest(hourly: pd.DataFrame, first_week: int, last_week: int, window_weeks
     model = dict(DEFAULT_MODEL if model is None else model)
     first_week, last_week, window_weeks = int(first_week), int(last_week), int(window_weeks)
     if window_weeks < 1 or first_week > last_week:
-        raise FoodcastError(f"need window_weeks >= 1 and first_week <= last_week, got {window_weeks}, "
-                            f"{first_week}..{last_week}")
+        raise FoodcastError(
+            f"need window_weeks >= 1 and first_week <= last_week, got {window_weeks}, {first_week}..{last_week}"
+        )
     before = backtest_reach(window_weeks, forecast_history(**features))
     if first_week - before < 1:
         raise FoodcastError(f"target week {first_week} needs {before} weeks before it (week 1 is the first)")

@@ -19,12 +19,23 @@ from foodcast.core.model_settings import check_model_settings
 from foodcast.errors import FoodcastError
 
 #: The tutorial's model: ``MultiModel(RandomForestRegressor(10, random_state=42), 10)``.
-TUTORIAL_MODEL = {"model": "random_forest", "n_estimators": 10, "max_depth": 0, "min_samples_leaf": 1,
-                  "level_scaled": False}
+TUTORIAL_MODEL = {
+    "model": "random_forest",
+    "n_estimators": 10,
+    "max_depth": 0,
+    "min_samples_leaf": 1,
+    "level_scaled": False,
+}
 #: The pipeline's default model (see bench/forecast_accuracy.py for how it was chosen);
 #: ``n_estimators``, ``max_depth`` and ``min_samples_leaf`` are for the tree models.
-DEFAULT_MODEL = {"model": "profile", "n_estimators": 100, "max_depth": 5, "min_samples_leaf": 1,
-                 "level_scaled": True, "n_bins": 5}
+DEFAULT_MODEL = {
+    "model": "profile",
+    "n_estimators": 100,
+    "max_depth": 5,
+    "min_samples_leaf": 1,
+    "level_scaled": True,
+    "n_bins": 5,
+}
 
 
 class LevelScaledRegressor(RegressorMixin, BaseEstimator):
@@ -145,8 +156,9 @@ class ProfileRatioRegressor(RegressorMixin, BaseEstimator):
     def _column(self, X: pd.DataFrame) -> str:
         if self.profile_column is not None:
             if self.profile_column not in X.columns:
-                raise FoodcastError(f"the profile column {self.profile_column!r} is not among the features "
-                                    f"{list(X.columns)}")
+                raise FoodcastError(
+                    f"the profile column {self.profile_column!r} is not among the features {list(X.columns)}"
+                )
             return self.profile_column
         found = [c for c in X.columns if str(c).startswith("profile_")]
         if len(found) != 1:
@@ -186,8 +198,12 @@ class ProfileRatioRegressor(RegressorMixin, BaseEstimator):
         group = np.searchsorted(self.edges_, profile[trading], side="right")
         # A group left empty (ties at an edge) takes the ratio of all the hours.
         overall = np.quantile(ratio, float(self.quantile))
-        self.ratios_ = np.array([np.quantile(ratio[group == k], float(self.quantile)) if (group == k).any()
-                                 else overall for k in range(bins)])
+        self.ratios_ = np.array(
+            [
+                np.quantile(ratio[group == k], float(self.quantile)) if (group == k).any() else overall
+                for k in range(bins)
+            ]
+        )
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         return self
 
@@ -209,8 +225,14 @@ class ProfileRatioRegressor(RegressorMixin, BaseEstimator):
         return np.where(profile > 0, profile * ratio, 0.0)
 
 
-def make_estimator(model: str = "gradient_boosting", n_estimators: int = 100, max_depth: int = 5,
-                   min_samples_leaf: int = 1, level_scaled: bool = True, n_bins: int = 5):
+def make_estimator(
+    model: str = "gradient_boosting",
+    n_estimators: int = 100,
+    max_depth: int = 5,
+    min_samples_leaf: int = 1,
+    level_scaled: bool = True,
+    n_bins: int = 5,
+):
     """One regressor of the forecast, as the pipeline's parameters describe it.
 
     Parameters
@@ -256,17 +278,28 @@ def make_estimator(model: str = "gradient_boosting", n_estimators: int = 100, ma
         estimator = ProfileRatioRegressor(n_bins=int(n_bins))
     elif model == "random_forest":
         # The seed's forest exactly when min_samples_leaf=1 and max_depth=0.
-        estimator = RandomForestRegressor(n_estimators=n_estimators, random_state=42,
-                                          max_depth=max_depth or None, min_samples_leaf=min_samples_leaf)
+        estimator = RandomForestRegressor(
+            n_estimators=n_estimators, random_state=42, max_depth=max_depth or None, min_samples_leaf=min_samples_leaf
+        )
     else:
-        estimator = GradientBoostingRegressor(loss="absolute_error", n_estimators=n_estimators,
-                                              max_depth=max_depth, min_samples_leaf=min_samples_leaf,
-                                              init=DummyRegressor(), random_state=42)
+        estimator = GradientBoostingRegressor(
+            loss="absolute_error",
+            n_estimators=n_estimators,
+            max_depth=max_depth,
+            min_samples_leaf=min_samples_leaf,
+            init=DummyRegressor(),
+            random_state=42,
+        )
     return LevelScaledRegressor(estimator) if level_scaled else estimator
 
 
-def make_quantile_estimator(max_depth: int = 5, min_samples_leaf: int = 1, level_scaled: bool = True,
-                            model: str = "gradient_boosting", n_bins: int = 5):
+def make_quantile_estimator(
+    max_depth: int = 5,
+    min_samples_leaf: int = 1,
+    level_scaled: bool = True,
+    model: str = "gradient_boosting",
+    n_bins: int = 5,
+):
     """Template of the interval's bound models.
 
     ``GradientBoostingRegressor(loss="quantile")``, started from the mean for the reason
@@ -292,7 +325,11 @@ def make_quantile_estimator(max_depth: int = 5, min_samples_leaf: int = 1, level
     if model == "profile":
         estimator = ProfileRatioRegressor(n_bins=int(n_bins))
         return LevelScaledRegressor(estimator) if level_scaled else estimator
-    estimator = GradientBoostingRegressor(loss="quantile", max_depth=int(max_depth) or 3,
-                                          min_samples_leaf=int(min_samples_leaf), init=DummyRegressor(),
-                                          random_state=42)
+    estimator = GradientBoostingRegressor(
+        loss="quantile",
+        max_depth=int(max_depth) or 3,
+        min_samples_leaf=int(min_samples_leaf),
+        init=DummyRegressor(),
+        random_state=42,
+    )
     return LevelScaledRegressor(estimator) if level_scaled else estimator

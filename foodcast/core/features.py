@@ -30,13 +30,27 @@ HOURS_PER_WEEK = 168
 DAYS_PER_WEEK = 7
 
 #: The tutorial's features: what ``features_offline(df)`` computes.
-TUTORIAL_FEATURES = {"degree": 1, "lag_in_week": 1, "level_weeks": 0, "calendar_index": False,
-                     "level_halflife": 0.0, "profile_weeks": 0, "profile_groups": 2}
+TUTORIAL_FEATURES = {
+    "degree": 1,
+    "lag_in_week": 1,
+    "level_weeks": 0,
+    "calendar_index": False,
+    "level_halflife": 0.0,
+    "profile_weeks": 0,
+    "profile_groups": 2,
+}
 #: The pipeline's default features: calendar, the level of the 8 weeks before (weighted with
 #: a half-life of 2 weeks) and the week's profile over the 21 weeks around (no lags: the
 #: cash-in of one hour a week ago is mostly noise; see bench/forecast_accuracy.py).
-DEFAULT_FEATURES = {"degree": 1, "lag_in_week": 0, "level_weeks": 8, "calendar_index": True,
-                    "level_halflife": 2.0, "profile_weeks": 21, "profile_groups": 2}
+DEFAULT_FEATURES = {
+    "degree": 1,
+    "lag_in_week": 0,
+    "level_weeks": 8,
+    "calendar_index": True,
+    "level_halflife": 2.0,
+    "profile_weeks": 21,
+    "profile_groups": 2,
+}
 
 
 def level_column(level_weeks: int) -> str:
@@ -49,10 +63,21 @@ def profile_column(profile_weeks: int) -> str:
     return f"{PROFILE_PREFIX}{int(profile_weeks)}W"
 
 
-def _check_settings(degree: int, lag_in_week: int, level_weeks: int, level_halflife: float = 0.0,
-                    profile_weeks: int = 0, profile_groups: int = 2) -> None:
-    for name, value in (("degree", degree), ("lag_in_week", lag_in_week), ("level_weeks", level_weeks),
-                        ("level_halflife", level_halflife), ("profile_weeks", profile_weeks)):
+def _check_settings(
+    degree: int,
+    lag_in_week: int,
+    level_weeks: int,
+    level_halflife: float = 0.0,
+    profile_weeks: int = 0,
+    profile_groups: int = 2,
+) -> None:
+    for name, value in (
+        ("degree", degree),
+        ("lag_in_week", lag_in_week),
+        ("level_weeks", level_weeks),
+        ("level_halflife", level_halflife),
+        ("profile_weeks", profile_weeks),
+    ):
         if float(value) < 0:
             raise FoodcastError(f"{name} must be >= 0, got {value}")
     if not 1 <= int(profile_groups) <= DAYS_PER_WEEK:
@@ -69,8 +94,7 @@ def _hour_of_week(timestamps: pd.Series) -> np.ndarray:
 
 def _observed(history: pd.DataFrame) -> pd.Series:
     """``history``'s cash-in indexed by hour, each hour once (the last row of a repeated hour)."""
-    observed = pd.Series(history["cash_in"].to_numpy(dtype="float64"),
-                         index=pd.DatetimeIndex(history["order_date"]))
+    observed = pd.Series(history["cash_in"].to_numpy(dtype="float64"), index=pd.DatetimeIndex(history["order_date"]))
     return observed[~observed.index.duplicated(keep="last")]
 
 
@@ -80,8 +104,9 @@ def _complete_weeks(observed: pd.Series) -> pd.DataFrame:
     One row per week, indexed by its Monday; one column per hour of the week (0 = Monday 00:00).
     """
     stamps = observed.index.to_series()
-    table = pd.DataFrame({"monday": _week_monday(stamps).to_numpy(), "hour": _hour_of_week(stamps),
-                          "cash_in": observed.to_numpy()})
+    table = pd.DataFrame(
+        {"monday": _week_monday(stamps).to_numpy(), "hour": _hour_of_week(stamps), "cash_in": observed.to_numpy()}
+    )
     weeks = table.pivot(index="monday", columns="hour", values="cash_in")
     weeks = weeks.reindex(columns=range(HOURS_PER_WEEK)).dropna()
     weeks.index = pd.DatetimeIndex(weeks.index).as_unit("us")
@@ -96,8 +121,9 @@ def _levels(timestamps: pd.Series, weeks: pd.DataFrame, level_weeks: int, halfli
     """
     means = weeks.mean(axis=1)
     own = pd.DatetimeIndex(_week_monday(timestamps)).as_unit("us")
-    before = np.array([means.reindex(own - pd.Timedelta(weeks=k)).to_numpy(dtype="float64")
-                       for k in range(1, level_weeks + 1)])
+    before = np.array(
+        [means.reindex(own - pd.Timedelta(weeks=k)).to_numpy(dtype="float64") for k in range(1, level_weeks + 1)]
+    )
     weights = 0.5 ** (np.arange(level_weeks) / halflife) if halflife > 0 else np.ones(level_weeks)
     # NaN as soon as one week is missing: the level is never taken from fewer weeks.
     return weights @ before / weights.sum()
@@ -189,9 +215,17 @@ def _profiles(timestamps: pd.Series, weeks: pd.DataFrame, profile_weeks: int, gr
     return out
 
 
-def build_features(timestamps: pd.Series, history: pd.DataFrame, degree: int, lag_in_week: int,
-                   level_weeks: int = 0, calendar_index: bool = False, level_halflife: float = 0.0,
-                   profile_weeks: int = 0, profile_groups: int = 2) -> pd.DataFrame:
+def build_features(
+    timestamps: pd.Series,
+    history: pd.DataFrame,
+    degree: int,
+    lag_in_week: int,
+    level_weeks: int = 0,
+    calendar_index: bool = False,
+    level_halflife: float = 0.0,
+    profile_weeks: int = 0,
+    profile_groups: int = 2,
+) -> pd.DataFrame:
     """Feature rows for ``timestamps``, lags, levels and profiles looked up in ``history``.
 
     Parameters
@@ -268,9 +302,16 @@ def _settings_text(lag_in_week: int, level_weeks: int, profile_weeks: int) -> st
     return f"lag_in_week={lag_in_week}, level_weeks={level_weeks}, profile_weeks={profile_weeks}"
 
 
-def features_offline(df: pd.DataFrame, degree: int = 1, lag_in_week: int = 1, level_weeks: int = 0,
-                     calendar_index: bool = False, level_halflife: float = 0.0, profile_weeks: int = 0,
-                     profile_groups: int = 2) -> pd.DataFrame:
+def features_offline(
+    df: pd.DataFrame,
+    degree: int = 1,
+    lag_in_week: int = 1,
+    level_weeks: int = 0,
+    calendar_index: bool = False,
+    level_halflife: float = 0.0,
+    profile_weeks: int = 0,
+    profile_groups: int = 2,
+) -> pd.DataFrame:
     """Training rows: features of every hour of ``df`` plus its ``cash_in`` target.
 
     Rows whose lags or level are not all in ``df`` (its first
@@ -294,8 +335,17 @@ def features_offline(df: pd.DataFrame, degree: int = 1, lag_in_week: int = 1, le
     FoodcastError
         If no hour has all its lags, level and profile.
     """
-    features = build_features(df["order_date"], df, degree, lag_in_week, level_weeks, calendar_index,
-                              level_halflife, profile_weeks, profile_groups)
+    features = build_features(
+        df["order_date"],
+        df,
+        degree,
+        lag_in_week,
+        level_weeks,
+        calendar_index,
+        level_halflife,
+        profile_weeks,
+        profile_groups,
+    )
     features["cash_in"] = df["cash_in"].to_numpy(dtype="float64")
     features = features.dropna(subset=_history_columns(features)).reset_index(drop=True)
     if features.empty:
@@ -307,9 +357,17 @@ def features_offline(df: pd.DataFrame, degree: int = 1, lag_in_week: int = 1, le
     return features
 
 
-def features_online(df_future: pd.DataFrame, past: pd.DataFrame, degree: int = 1, lag_in_week: int = 1,
-                    level_weeks: int = 0, calendar_index: bool = False, level_halflife: float = 0.0,
-                    profile_weeks: int = 0, profile_groups: int = 2) -> pd.DataFrame:
+def features_online(
+    df_future: pd.DataFrame,
+    past: pd.DataFrame,
+    degree: int = 1,
+    lag_in_week: int = 1,
+    level_weeks: int = 0,
+    calendar_index: bool = False,
+    level_halflife: float = 0.0,
+    profile_weeks: int = 0,
+    profile_groups: int = 2,
+) -> pd.DataFrame:
     """Prediction rows: features of the future hours, lags, level and profile taken from ``past``.
 
     Parameters
@@ -333,8 +391,17 @@ def features_online(df_future: pd.DataFrame, past: pd.DataFrame, degree: int = 1
         If ``past`` lacks an hour a lag or the level needs, or one of the ``profile_weeks``
         complete weeks before the first future hour's week.
     """
-    features = build_features(df_future["order_date"], past, degree, lag_in_week, level_weeks, calendar_index,
-                              level_halflife, profile_weeks, profile_groups)
+    features = build_features(
+        df_future["order_date"],
+        past,
+        degree,
+        lag_in_week,
+        level_weeks,
+        calendar_index,
+        level_halflife,
+        profile_weeks,
+        profile_groups,
+    )
     weeks = history_weeks(lag_in_week, level_weeks, profile_weeks)
     missing = features[_history_columns(features)].isna().any(axis=1)
     if missing.any():
@@ -347,8 +414,9 @@ def features_online(df_future: pd.DataFrame, past: pd.DataFrame, degree: int = 1
     if profile_weeks and len(features):
         # A profile is defined from fewer weeks too; a forecast's is from all of them.
         first_monday = _week_monday(pd.Series(pd.to_datetime(features["order_date"]))).min()
-        wanted = pd.DatetimeIndex([first_monday - pd.Timedelta(weeks=k)
-                                   for k in range(1, int(profile_weeks) + 1)]).as_unit("us")
+        wanted = pd.DatetimeIndex(
+            [first_monday - pd.Timedelta(weeks=k) for k in range(1, int(profile_weeks) + 1)]
+        ).as_unit("us")
         lacking = wanted.difference(_complete_weeks(_observed(past)).index)
         if len(lacking):
             raise FoodcastError(

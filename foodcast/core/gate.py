@@ -44,8 +44,9 @@ def decide(challenger_mae: float, champion_mae: float, margin: float) -> Decisio
     return Decision(False, f"worse by more than the margin of {margin:.1%}: {scores}", challenger_mae, champion_mae)
 
 
-def compare(challenger: Configuration, champion: Configuration, gate_weeks: int, margin: float,
-            hourly: pd.DataFrame) -> Decision:
+def compare(
+    challenger: Configuration, champion: Configuration, gate_weeks: int, margin: float, hourly: pd.DataFrame
+) -> Decision:
     """Backtest both configurations on the same weeks and apply :func:`decide`.
 
     The target weeks are the ``gate_weeks`` weeks that end with the challenger's last training
@@ -66,8 +67,10 @@ def compare(challenger: Configuration, champion: Configuration, gate_weeks: int,
     """
     start, end = challenger.start_week, challenger.end_week
     if (challenger.features, challenger.model) == (champion.features, champion.model):
-        return Decision(True, "same features and model parameters as the champion (equal backtests), "
-                              f"trained on weeks {start}-{end}")
+        return Decision(
+            True,
+            f"same features and model parameters as the champion (equal backtests), trained on weeks {start}-{end}",
+        )
     first, _ = gate_targets(end, gate_weeks)
     window = gate_window(start, end, gate_weeks)
     for who, settings in (("challenger", challenger.features), ("champion", champion.features)):
@@ -76,7 +79,8 @@ def compare(challenger: Configuration, champion: Configuration, gate_weeks: int,
             raise FoodcastError(
                 f"the gate trains on the {window} weeks before its first week {first}, which leave no hour with "
                 f"all its lags and level for the {who}'s lag_in_week={settings['lag_in_week']} and "
-                f"level_weeks={settings['level_weeks']}: lower gate_weeks (or train on more weeks)")
+                f"level_weeks={settings['level_weeks']}: lower gate_weeks (or train on more weeks)"
+            )
     ours = backtest(hourly, first, end, window, challenger.features, challenger.model).summary["mae_model"]
     theirs = backtest(hourly, first, end, window, champion.features, champion.model).summary["mae_model"]
     return decide(ours, theirs, margin)

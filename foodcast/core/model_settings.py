@@ -9,9 +9,16 @@ from foodcast.errors import FoodcastError
 MODELS = ("random_forest", "gradient_boosting", "profile")
 
 
-def check_model_settings(model: str = "gradient_boosting", n_estimators: int = 100, max_depth: int = 5,
-                         min_samples_leaf: int = 1, n_bins: int = 5, n_models: int = 10,
-                         interval_level: float = 0.8, **_ignored) -> None:
+def check_model_settings(
+    model: str = "gradient_boosting",
+    n_estimators: int = 100,
+    max_depth: int = 5,
+    min_samples_leaf: int = 1,
+    n_bins: int = 5,
+    n_models: int = 10,
+    interval_level: float = 0.8,
+    **_ignored,
+) -> None:
     """Refuse model parameters no model can be built from.
 
     Parameters

@@ -80,8 +80,14 @@ class MultiModel(RegressorMixin, BaseEstimator):
         the predicted band's width.
     """
 
-    def __init__(self, estimator=None, n_models: int = 10, interval_level: float = 0.8,
-                 quantile_estimator=None, calibration_folds: int = 4):
+    def __init__(
+        self,
+        estimator=None,
+        n_models: int = 10,
+        interval_level: float = 0.8,
+        quantile_estimator=None,
+        calibration_folds: int = 4,
+    ):
         self.estimator = estimator
         self.n_models = n_models
         self.interval_level = interval_level
@@ -236,9 +242,17 @@ class MultiModel(RegressorMixin, BaseEstimator):
         return self.predict_frame(X)[POINT_COLUMN].to_numpy()
 
 
-def forecast_model(model: str = "gradient_boosting", n_estimators: int = 100, max_depth: int = 5,
-                   min_samples_leaf: int = 1, level_scaled: bool = True, n_models: int = 10,
-                   interval_level: float = 0.8, calibration_folds: int = 4, n_bins: int = 5) -> MultiModel:
+def forecast_model(
+    model: str = "gradient_boosting",
+    n_estimators: int = 100,
+    max_depth: int = 5,
+    min_samples_leaf: int = 1,
+    level_scaled: bool = True,
+    n_models: int = 10,
+    interval_level: float = 0.8,
+    calibration_folds: int = 4,
+    n_bins: int = 5,
+) -> MultiModel:
     """The pipeline's ``MultiModel``, from its parameters.
 
     ``forecast_model(**TUTORIAL_MODEL)`` is the tutorial's

@@ -70,8 +70,9 @@ def split_actuals(hourly: pd.DataFrame, week: int, where: str = "the data") -> t
     series = pd.Series(hourly["cash_in"].to_numpy(dtype="float64"), index=pd.DatetimeIndex(hourly["order_date"]))
     in_week = (weeks_of(hourly["order_date"]) == week).to_numpy()
     if not in_week.any():
-        raise FoodcastError(f"week {week} has no data yet in {where}: its forecast can be scored once "
-                            "its batches are imported")
+        raise FoodcastError(
+            f"week {week} has no data yet in {where}: its forecast can be scored once its batches are imported"
+        )
     return series[in_week], series[~in_week]
 
 

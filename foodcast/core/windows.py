@@ -56,8 +56,9 @@ def forecast_history(lag_in_week: int = 1, level_weeks: int = 0, profile_weeks: 
     return max(history_weeks(lag_in_week, level_weeks, profile_weeks), 1)
 
 
-def forecast_weeks(next_week: int, lag_in_week: int = 1, level_weeks: int = 0, profile_weeks: int = 0,
-                   **_other: object) -> tuple[int, int]:
+def forecast_weeks(
+    next_week: int, lag_in_week: int = 1, level_weeks: int = 0, profile_weeks: int = 0, **_other: object
+) -> tuple[int, int]:
     """The weeks a forecast of ``next_week`` reads: the :func:`forecast_history` weeks before
     it. The first may be before week 1 (the caller refuses such a forecast)."""
     week = int(next_week)
@@ -99,8 +100,9 @@ def gate_window(start_week: int, end_week: int, gate_weeks: int) -> int:
     """
     first, _ = gate_targets(end_week, gate_weeks)
     if first - REFERENCE_WEEKS < 1:
-        raise FoodcastError(f"the gate's first week {first} has fewer than {REFERENCE_WEEKS} weeks before it: "
-                            "lower gate_weeks")
+        raise FoodcastError(
+            f"the gate's first week {first} has fewer than {REFERENCE_WEEKS} weeks before it: lower gate_weeks"
+        )
     return min(int(end_week) - int(start_week) + 1, first - 1)
 
 

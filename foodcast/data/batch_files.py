@@ -83,7 +83,7 @@ def has_orders(path) -> bool:
     """
     path = Path(path)
     try:
-        with (gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")) as f:
+        with gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb") as f:
             header = f.readline()
             if not header.strip() or b"\0" in header:
                 return True
@@ -109,7 +109,6 @@ def check_restaurant_name(name: str) -> str:
     """A restaurant name is a directory name: letters, digits, ``_ . -``."""
     if not RESTAURANT_PATTERN.match(name or ""):
         raise FoodcastError(
-            f"restaurant name {name!r} must start with a letter or digit and use only letters, "
-            "digits, '_', '.' and '-'"
+            f"restaurant name {name!r} must start with a letter or digit and use only letters, digits, '_', '.' and '-'"
         )
     return name

@@ -23,8 +23,9 @@ from foodcast.errors import FoodcastError
 logger = logging.getLogger(__name__)
 
 
-def read_chain(data_dir: str | Path, start_week: int, end_week: int, *, allow_missing: bool = False
-               ) -> tuple[pd.DataFrame, Coverage]:
+def read_chain(
+    data_dir: str | Path, start_week: int, end_week: int, *, allow_missing: bool = False
+) -> tuple[pd.DataFrame, Coverage]:
     """Hourly cash-in of the whole chain over weeks ``start_week..end_week``, and its coverage.
 
     Reads every restaurant's batch of those weeks from ``data_dir`` (each file validated, see
@@ -82,8 +83,9 @@ def read_chain(data_dir: str | Path, start_week: int, end_week: int, *, allow_mi
             f"for it ({first.path}){more}; add the batch, or set allow_missing to read the week without it"
         )
     if coverage.missing:
-        logger.warning("incomplete weeks read with allow_missing, their cash-in lacking %s",
-                       ", ".join(map(str, coverage.missing)))
+        logger.warning(
+            "incomplete weeks read with allow_missing, their cash-in lacking %s", ", ".join(map(str, coverage.missing))
+        )
     if coverage.left_out:
         logger.warning("weeks %s have no data in %s and are left out", describe_weeks(coverage.left_out), data_dir)
     return hourly_cash_in(orders, coverage.weeks), coverage

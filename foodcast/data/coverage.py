@@ -73,14 +73,18 @@ class Coverage:
 
     def summary(self) -> str:
         """One line for a log or a run description."""
-        text = (f"weeks {describe_weeks(self.weeks)} of {len(self.restaurants)} restaurants "
-                f"({', '.join(self.restaurants)})")
+        text = (
+            f"weeks {describe_weeks(self.weeks)} of {len(self.restaurants)} restaurants ({', '.join(self.restaurants)})"
+        )
         if self.missing:
             text += f"; incomplete: {', '.join(map(str, self.missing))}"
         if self.left_out:
             text += f"; left out (no data): weeks {describe_weeks(self.left_out)}"
-        partial = [f"{r} has orders in weeks {first}-{last} only" for r, first, last in self.spans
-                   if first > self.start_week or last < self.end_week]
+        partial = [
+            f"{r} has orders in weeks {first}-{last} only"
+            for r, first, last in self.spans
+            if first > self.start_week or last < self.end_week
+        ]
         if partial:
             text += f"; {', '.join(partial)}"
         return text
@@ -101,8 +105,7 @@ def chain_coverage(data_dir: str | Path, start_week: int, end_week: int) -> Cove
     return coverage_of(list_batches(data_dir), data_dir, start_week, end_week)
 
 
-def coverage_of(batches: dict[str, dict[int, Path]], data_dir: str | Path, start_week: int,
-                end_week: int) -> Coverage:
+def coverage_of(batches: dict[str, dict[int, Path]], data_dir: str | Path, start_week: int, end_week: int) -> Coverage:
     """:func:`chain_coverage` of a listing already made (``batch_files.list_batches``)."""
     start_week, end_week = int(start_week), int(end_week)
     held = {w for weeks in batches.values() for w in weeks}

@@ -103,97 +103,202 @@ RESTAURANTS = (
 
 _POPPADOMS = [("Plain Poppadom", 0.70, 6.0), ("Spicy Poppadom", 0.80, 2.0)]
 _CHUTNEYS = [
-    ("Mango Chutney", 0.70, 5.0), ("Mint Sauce", 0.70, 3.0), ("Onion Salad", 0.70, 2.5),
-    ("Lime Pickle", 0.70, 1.0), ("Mixed Pickle", 0.70, 1.0), ("Tamarind Sauce", 0.80, 1.0),
-    ("Chutney Tray", 2.50, 1.5), ("Raita", 1.50, 1.0),
+    ("Mango Chutney", 0.70, 5.0),
+    ("Mint Sauce", 0.70, 3.0),
+    ("Onion Salad", 0.70, 2.5),
+    ("Lime Pickle", 0.70, 1.0),
+    ("Mixed Pickle", 0.70, 1.0),
+    ("Tamarind Sauce", 0.80, 1.0),
+    ("Chutney Tray", 2.50, 1.5),
+    ("Raita", 1.50, 1.0),
 ]
 _STARTERS = [
-    ("Onion Bhajee", 3.50, 8.0), ("Vegetable Samosa", 3.50, 3.0), ("Lamb Samosa", 3.95, 2.0),
-    ("Chicken Pakora", 4.50, 1.5), ("Vegetable Pakora", 3.75, 1.0),
-    ("Paneer Pakora", 4.25, 1.0), ("Chicken Tikka Starter", 4.50, 3.0),
-    ("Lamb Tikka Starter", 4.95, 1.0), ("Sheek Kebab", 4.50, 2.5), ("Shami Kebab", 4.50, 1.0),
-    ("Tandoori Chicken Starter", 4.75, 1.0), ("Chicken Chaat", 4.50, 1.0),
-    ("Aloo Chaat", 3.95, 1.0), ("Prawn Puri", 4.95, 1.5), ("King Prawn Puri", 6.50, 1.0),
-    ("Garlic Mushrooms", 3.95, 1.0), ("Hariyali Chicken Tikka", 4.95, 1.0),
-    ("Fish Amritsari", 5.50, 1.0), ("Chilli Paneer", 4.95, 1.0),
-    ("Tandoori King Prawn Starter", 6.95, 1.0), ("Mixed Kebab Starter", 5.95, 1.0),
+    ("Onion Bhajee", 3.50, 8.0),
+    ("Vegetable Samosa", 3.50, 3.0),
+    ("Lamb Samosa", 3.95, 2.0),
+    ("Chicken Pakora", 4.50, 1.5),
+    ("Vegetable Pakora", 3.75, 1.0),
+    ("Paneer Pakora", 4.25, 1.0),
+    ("Chicken Tikka Starter", 4.50, 3.0),
+    ("Lamb Tikka Starter", 4.95, 1.0),
+    ("Sheek Kebab", 4.50, 2.5),
+    ("Shami Kebab", 4.50, 1.0),
+    ("Tandoori Chicken Starter", 4.75, 1.0),
+    ("Chicken Chaat", 4.50, 1.0),
+    ("Aloo Chaat", 3.95, 1.0),
+    ("Prawn Puri", 4.95, 1.5),
+    ("King Prawn Puri", 6.50, 1.0),
+    ("Garlic Mushrooms", 3.95, 1.0),
+    ("Hariyali Chicken Tikka", 4.95, 1.0),
+    ("Fish Amritsari", 5.50, 1.0),
+    ("Chilli Paneer", 4.95, 1.0),
+    ("Tandoori King Prawn Starter", 6.95, 1.0),
+    ("Mixed Kebab Starter", 5.95, 1.0),
     ("Mixed Starter for Two", 8.95, 1.0),
 ]
 _GRILLS = [
-    ("Chicken Tikka", 8.50, 2.0), ("Lamb Tikka", 9.50, 1.0), ("Tandoori Chicken", 8.95, 1.5),
-    ("Chicken Shashlik", 9.95, 1.0), ("Lamb Shashlik", 10.50, 1.0), ("Paneer Shashlik", 8.95, 1.0),
-    ("Tandoori King Prawn", 13.50, 1.0), ("Tandoori Salmon", 12.95, 1.0),
+    ("Chicken Tikka", 8.50, 2.0),
+    ("Lamb Tikka", 9.50, 1.0),
+    ("Tandoori Chicken", 8.95, 1.5),
+    ("Chicken Shashlik", 9.95, 1.0),
+    ("Lamb Shashlik", 10.50, 1.0),
+    ("Paneer Shashlik", 8.95, 1.0),
+    ("Tandoori King Prawn", 13.50, 1.0),
+    ("Tandoori Salmon", 12.95, 1.0),
 ]
 _SPECIALS = [
-    ("Butter Chicken", 9.50, 4.0), ("Chicken Chettinad", 9.95, 1.0),
-    ("Goan Fish Curry", 11.50, 1.0), ("Lamb Shank Rogan", 13.50, 1.0),
-    ("Railway Lamb Curry", 10.50, 1.0), ("Chicken Naga", 9.50, 1.0),
-    ("Lamb Nihari", 11.95, 1.0), ("Murgh Makhani", 9.95, 1.0), ("Chicken Haryali", 9.50, 1.0),
+    ("Butter Chicken", 9.50, 4.0),
+    ("Chicken Chettinad", 9.95, 1.0),
+    ("Goan Fish Curry", 11.50, 1.0),
+    ("Lamb Shank Rogan", 13.50, 1.0),
+    ("Railway Lamb Curry", 10.50, 1.0),
+    ("Chicken Naga", 9.50, 1.0),
+    ("Lamb Nihari", 11.95, 1.0),
+    ("Murgh Makhani", 9.95, 1.0),
+    ("Chicken Haryali", 9.50, 1.0),
     ("Kashmiri Lamb", 10.95, 1.0),
 ]
 _PROTEINS = [
-    ("Chicken", 8.25), ("Chicken Tikka", 8.75), ("Lamb", 9.25), ("Lamb Tikka", 9.75),
-    ("Prawn", 9.25), ("King Prawn", 11.95), ("Vegetable", 7.25), ("Paneer", 8.25), ("Keema", 8.95),
+    ("Chicken", 8.25),
+    ("Chicken Tikka", 8.75),
+    ("Lamb", 9.25),
+    ("Lamb Tikka", 9.75),
+    ("Prawn", 9.25),
+    ("King Prawn", 11.95),
+    ("Vegetable", 7.25),
+    ("Paneer", 8.25),
+    ("Keema", 8.95),
 ]
 _DISHES = [
-    ("Curry", -0.50), ("Korma", 0.00), ("Madras", 0.00), ("Vindaloo", 0.00), ("Phall", 0.25),
-    ("Bhuna", 0.25), ("Dopiaza", 0.25), ("Dhansak", 0.50), ("Pathia", 0.50), ("Jalfrezi", 0.50),
-    ("Rogan Josh", 0.25), ("Saag", 0.50), ("Balti", 0.75), ("Karahi", 0.75),
-    ("Tikka Masala", 0.50), ("Makhani", 0.75), ("Pasanda", 0.75), ("Methi", 0.50),
-    ("Achari", 0.75), ("Garlic Chilli", 0.75), ("Biryani", 1.95),
+    ("Curry", -0.50),
+    ("Korma", 0.00),
+    ("Madras", 0.00),
+    ("Vindaloo", 0.00),
+    ("Phall", 0.25),
+    ("Bhuna", 0.25),
+    ("Dopiaza", 0.25),
+    ("Dhansak", 0.50),
+    ("Pathia", 0.50),
+    ("Jalfrezi", 0.50),
+    ("Rogan Josh", 0.25),
+    ("Saag", 0.50),
+    ("Balti", 0.75),
+    ("Karahi", 0.75),
+    ("Tikka Masala", 0.50),
+    ("Makhani", 0.75),
+    ("Pasanda", 0.75),
+    ("Methi", 0.50),
+    ("Achari", 0.75),
+    ("Garlic Chilli", 0.75),
+    ("Biryani", 1.95),
 ]
 # The dishes that sell most, whichever restaurant.
 _CLASSIC_MAINS = {
-    "Chicken Tikka Masala": 14.0, "Chicken Korma": 7.0, "Chicken Tikka Jalfrezi": 4.0,
-    "Lamb Rogan Josh": 4.0, "Chicken Madras": 3.0, "Chicken Jalfrezi": 3.0, "Chicken Biryani": 3.0,
-    "Lamb Bhuna": 2.0, "Chicken Tikka Bhuna": 2.0, "Vegetable Biryani": 1.5, "Prawn Bhuna": 1.5,
+    "Chicken Tikka Masala": 14.0,
+    "Chicken Korma": 7.0,
+    "Chicken Tikka Jalfrezi": 4.0,
+    "Lamb Rogan Josh": 4.0,
+    "Chicken Madras": 3.0,
+    "Chicken Jalfrezi": 3.0,
+    "Chicken Biryani": 3.0,
+    "Lamb Bhuna": 2.0,
+    "Chicken Tikka Bhuna": 2.0,
+    "Vegetable Biryani": 1.5,
+    "Prawn Bhuna": 1.5,
 }
 _SIDES = [
-    ("Bombay Aloo", 3.75, 5.0), ("Saag Aloo", 3.75, 4.0), ("Tarka Dal", 3.75, 3.0),
-    ("Dal Makhani", 4.25, 1.0), ("Chana Masala", 3.75, 1.5), ("Bhindi Bhaji", 3.95, 1.0),
-    ("Mushroom Bhaji", 3.75, 1.5), ("Cauliflower Bhaji", 3.75, 1.0), ("Brinjal Bhaji", 3.75, 1.0),
-    ("Aloo Gobi", 3.75, 1.5), ("Saag Paneer", 4.50, 2.5), ("Matar Paneer", 4.50, 1.0),
-    ("Mixed Vegetable Bhaji", 3.75, 1.0), ("Saag Bhaji", 3.75, 1.0),
+    ("Bombay Aloo", 3.75, 5.0),
+    ("Saag Aloo", 3.75, 4.0),
+    ("Tarka Dal", 3.75, 3.0),
+    ("Dal Makhani", 4.25, 1.0),
+    ("Chana Masala", 3.75, 1.5),
+    ("Bhindi Bhaji", 3.95, 1.0),
+    ("Mushroom Bhaji", 3.75, 1.5),
+    ("Cauliflower Bhaji", 3.75, 1.0),
+    ("Brinjal Bhaji", 3.75, 1.0),
+    ("Aloo Gobi", 3.75, 1.5),
+    ("Saag Paneer", 4.50, 2.5),
+    ("Matar Paneer", 4.50, 1.0),
+    ("Mixed Vegetable Bhaji", 3.75, 1.0),
+    ("Saag Bhaji", 3.75, 1.0),
 ]
 _RICE = [
-    ("Pilau Rice", 3.25, 20.0), ("Plain Rice", 2.95, 5.0), ("Mushroom Rice", 3.75, 2.0),
-    ("Egg Fried Rice", 3.75, 1.5), ("Special Fried Rice", 3.95, 1.5), ("Keema Rice", 4.25, 1.0),
-    ("Lemon Rice", 3.75, 1.0), ("Coconut Rice", 3.75, 1.0), ("Vegetable Rice", 3.75, 1.0),
+    ("Pilau Rice", 3.25, 20.0),
+    ("Plain Rice", 2.95, 5.0),
+    ("Mushroom Rice", 3.75, 2.0),
+    ("Egg Fried Rice", 3.75, 1.5),
+    ("Special Fried Rice", 3.95, 1.5),
+    ("Keema Rice", 4.25, 1.0),
+    ("Lemon Rice", 3.75, 1.0),
+    ("Coconut Rice", 3.75, 1.0),
+    ("Vegetable Rice", 3.75, 1.0),
     ("Garlic Rice", 3.75, 1.0),
 ]
 _BREADS = [
-    ("Plain Naan", 2.75, 10.0), ("Garlic Naan", 3.25, 9.0), ("Peshwari Naan", 3.50, 4.0),
-    ("Keema Naan", 3.75, 2.0), ("Cheese Naan", 3.50, 2.5), ("Garlic and Coriander Naan", 3.50, 1.5),
-    ("Chilli Naan", 3.25, 1.0), ("Cheese and Garlic Naan", 3.75, 1.5), ("Tandoori Roti", 2.25, 1.0),
-    ("Chapati", 1.25, 2.0), ("Paratha", 2.95, 1.5), ("Stuffed Paratha", 3.50, 1.0),
+    ("Plain Naan", 2.75, 10.0),
+    ("Garlic Naan", 3.25, 9.0),
+    ("Peshwari Naan", 3.50, 4.0),
+    ("Keema Naan", 3.75, 2.0),
+    ("Cheese Naan", 3.50, 2.5),
+    ("Garlic and Coriander Naan", 3.50, 1.5),
+    ("Chilli Naan", 3.25, 1.0),
+    ("Cheese and Garlic Naan", 3.75, 1.5),
+    ("Tandoori Roti", 2.25, 1.0),
+    ("Chapati", 1.25, 2.0),
+    ("Paratha", 2.95, 1.5),
+    ("Stuffed Paratha", 3.50, 1.0),
 ]
 _EXTRAS = [
-    ("Chips", 2.50, 5.0), ("Masala Chips", 3.25, 2.0), ("Curry Sauce", 2.95, 2.0),
-    ("Korma Sauce", 2.95, 1.0), ("Tikka Masala Sauce", 2.95, 1.0), ("Green Salad", 2.50, 1.0),
+    ("Chips", 2.50, 5.0),
+    ("Masala Chips", 3.25, 2.0),
+    ("Curry Sauce", 2.95, 2.0),
+    ("Korma Sauce", 2.95, 1.0),
+    ("Tikka Masala Sauce", 2.95, 1.0),
+    ("Green Salad", 2.50, 1.0),
     ("Cucumber Raita", 2.25, 1.5),
 ]
 _DRINKS = [
-    ("Coca-Cola 330ml", 1.50, 5.0), ("Diet Coke 330ml", 1.50, 4.0), ("Sprite 330ml", 1.50, 1.0),
-    ("Coca-Cola 1.5L", 3.25, 2.0), ("Mango Lassi", 3.50, 2.0), ("Sweet Lassi", 3.25, 1.0),
-    ("Bottled Water 500ml", 1.20, 1.5), ("Cobra Beer 660ml", 4.95, 2.5),
-    ("Kingfisher Beer 660ml", 4.95, 1.5), ("Rubicon Mango 330ml", 1.50, 1.0),
+    ("Coca-Cola 330ml", 1.50, 5.0),
+    ("Diet Coke 330ml", 1.50, 4.0),
+    ("Sprite 330ml", 1.50, 1.0),
+    ("Coca-Cola 1.5L", 3.25, 2.0),
+    ("Mango Lassi", 3.50, 2.0),
+    ("Sweet Lassi", 3.25, 1.0),
+    ("Bottled Water 500ml", 1.20, 1.5),
+    ("Cobra Beer 660ml", 4.95, 2.5),
+    ("Kingfisher Beer 660ml", 4.95, 1.5),
+    ("Rubicon Mango 330ml", 1.50, 1.0),
 ]
 _DESSERTS = [
-    ("Gulab Jamun", 3.50, 3.0), ("Mango Kulfi", 3.50, 2.0), ("Pistachio Kulfi", 3.50, 1.5),
-    ("Rasmalai", 3.95, 1.0), ("Gajar Halwa", 3.95, 1.0), ("Chocolate Fudge Cake", 4.50, 1.0),
+    ("Gulab Jamun", 3.50, 3.0),
+    ("Mango Kulfi", 3.50, 2.0),
+    ("Pistachio Kulfi", 3.50, 1.5),
+    ("Rasmalai", 3.95, 1.0),
+    ("Gajar Halwa", 3.95, 1.0),
+    ("Chocolate Fudge Cake", 4.50, 1.0),
 ]
 _PLATTERS = [
-    ("Set Meal for One", 12.95, 2.0), ("Vegetarian Thali", 13.95, 1.0),
-    ("Non-Vegetarian Thali", 15.95, 1.0), ("Mixed Grill", 16.95, 2.0),
-    ("Tandoori Mixed Platter for Two", 18.95, 1.0), ("Meal for Two", 19.95, 2.0),
+    ("Set Meal for One", 12.95, 2.0),
+    ("Vegetarian Thali", 13.95, 1.0),
+    ("Non-Vegetarian Thali", 15.95, 1.0),
+    ("Mixed Grill", 16.95, 2.0),
+    ("Tandoori Mixed Platter for Two", 18.95, 1.0),
+    ("Meal for Two", 19.95, 2.0),
 ]
 
 # Price bounds of each category once a restaurant's pricing is applied.
 _CATEGORY_BOUNDS = {
-    "poppadoms": (0.50, 1.50), "chutneys": (0.50, 3.00), "starters": (2.95, 9.50),
-    "mains": (7.00, 14.00), "platters": (12.00, 20.00), "sides": (2.95, 5.50),
-    "rice": (2.50, 4.95), "breads": (1.00, 4.50), "extras": (1.95, 3.95),
-    "drinks": (1.00, 5.50), "desserts": (2.50, 5.00),
+    "poppadoms": (0.50, 1.50),
+    "chutneys": (0.50, 3.00),
+    "starters": (2.95, 9.50),
+    "mains": (7.00, 14.00),
+    "platters": (12.00, 20.00),
+    "sides": (2.95, 5.50),
+    "rice": (2.50, 4.95),
+    "breads": (1.00, 4.50),
+    "extras": (1.95, 3.95),
+    "drinks": (1.00, 5.50),
+    "desserts": (2.50, 5.00),
 }
 # Receipt order: the order lines of a basket are listed category by category in this order.
 _CATEGORIES = list(_CATEGORY_BOUNDS)
@@ -211,9 +316,17 @@ def _catalogue() -> dict[str, list[tuple[str, float, float]]]:
             name = f"{protein} {dish}"
             mains.append((name, min(base + premium, 13.95), _CLASSIC_MAINS.get(name, 1.0)))
     return {
-        "poppadoms": _POPPADOMS, "chutneys": _CHUTNEYS, "starters": _STARTERS, "mains": mains,
-        "platters": _PLATTERS, "sides": _SIDES, "rice": _RICE, "breads": _BREADS,
-        "extras": _EXTRAS, "drinks": _DRINKS, "desserts": _DESSERTS,
+        "poppadoms": _POPPADOMS,
+        "chutneys": _CHUTNEYS,
+        "starters": _STARTERS,
+        "mains": mains,
+        "platters": _PLATTERS,
+        "sides": _SIDES,
+        "rice": _RICE,
+        "breads": _BREADS,
+        "extras": _EXTRAS,
+        "drinks": _DRINKS,
+        "desserts": _DESSERTS,
     }
 
 
@@ -306,9 +419,7 @@ def expected_orders(restaurant: int, days) -> np.ndarray:
     level = profile.mean_orders_per_day / growth_mean / weekday_mean
     trend = (1.0 + profile.growth) ** (elapsed / span)
     day_of_year = (days - days.astype("datetime64[Y]")).astype(np.int64) + 1
-    season = 1.0 + profile.seasonal_amplitude * np.cos(
-        2 * np.pi * (day_of_year - profile.seasonal_peak_day) / 365.25
-    )
+    season = 1.0 + profile.seasonal_amplitude * np.cos(2 * np.pi * (day_of_year - profile.seasonal_peak_day) / 365.25)
     weekday = np.asarray(profile.weekday_factors)[(elapsed + WEEK_ONE_START.day_of_week) % 7]
     return level * trend * season * weekday
 
@@ -370,8 +481,14 @@ def _order_times(rng, counts, days, closed, cumulative_profiles) -> np.ndarray:
 
 # Per-person chance of an item of each category (mains: one per person, poppadoms: all or none).
 _PER_PERSON = {
-    "chutneys": 0.22, "starters": 0.28, "sides": 0.25, "rice": 0.68, "breads": 0.55,
-    "extras": 0.09, "drinks": 0.18, "desserts": 0.04,
+    "chutneys": 0.22,
+    "starters": 0.28,
+    "sides": 0.25,
+    "rice": 0.68,
+    "breads": 0.55,
+    "extras": 0.09,
+    "drinks": 0.18,
+    "desserts": 0.04,
 }
 _PARTY_SIZES = np.arange(1, 7)
 _PARTY_LUNCH = np.array([0.62, 0.28, 0.07, 0.03, 0.0, 0.0])
@@ -469,9 +586,7 @@ def generate(
         order_number = profile.order_number_start
         for week in range(1, last_week + 1):
             if week >= first_week:
-                lines = _week_lines(
-                    seed, restaurant, week, counts[week], order_number, closed, menu_frame, profiles
-                )
+                lines = _week_lines(seed, restaurant, week, counts[week], order_number, closed, menu_frame, profiles)
                 path = root / profile.name / batch_name(week)
                 write_batch(to_export(lines), path)
                 written.append(path)

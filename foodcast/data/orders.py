@@ -96,8 +96,11 @@ def parse_orders(raw: pd.DataFrame, source: str, week: int | None = None) -> pd.
     if np.isnat(stamps).any():
         fail(np.isnat(stamps), ORDER_DATE, "unparseable date")
     if (stamps < WEEK_ONE_START.to_datetime64()).any():
-        fail(stamps < WEEK_ONE_START.to_datetime64(), ORDER_DATE,
-             f"date before week 1 (which starts on {WEEK_ONE_START.date()}):")
+        fail(
+            stamps < WEEK_ONE_START.to_datetime64(),
+            ORDER_DATE,
+            f"date before week 1 (which starts on {WEEK_ONE_START.date()}):",
+        )
     if week is not None:
         first_day, next_monday = week_start(week), week_start(week + 1)
         outside = (stamps < first_day.to_datetime64()) | (stamps >= next_monday.to_datetime64())
@@ -224,14 +227,13 @@ def _read_text(path: Path) -> str:
     if not data.strip():
         raise FoodcastError(f"{path}: empty file, without even a header line")
     if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8):]
+        data = data[len(codecs.BOM_UTF8) :]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         where = " of its decompressed data" if compressed else ""
         raise FoodcastError(
-            f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}{where}); "
-            "save it as UTF-8 CSV"
+            f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}{where}); save it as UTF-8 CSV"
         ) from None
     if "\0" in text:
         raise FoodcastError(f"{path}: binary data (a NUL byte at offset {text.index(chr(0))}), not CSV text")

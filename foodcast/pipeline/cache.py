@@ -51,8 +51,9 @@ def package_versions(packages: Iterable[str]) -> dict[str, str | None]:
     return out
 
 
-def environment_fingerprint(project_dir: str | Path, packages: Iterable[str],
-                            versions: Mapping[str, str | None] | None = None) -> str:
+def environment_fingerprint(
+    project_dir: str | Path, packages: Iterable[str], versions: Mapping[str, str | None] | None = None
+) -> str:
     """SHA-256 over what a stage's result depends on besides its inputs and our sources: the
     Python version, the installed versions of ``packages``, and the project's dependency files.
 
@@ -75,12 +76,22 @@ def environment_fingerprint(project_dir: str | Path, packages: Iterable[str],
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def cache_key(entry_point: str, params: Mapping[str, Any], sources: str, batches: str | None = None,
-              environment: str | None = None) -> str:
+def cache_key(
+    entry_point: str,
+    params: Mapping[str, Any],
+    sources: str,
+    batches: str | None = None,
+    environment: str | None = None,
+) -> str:
     """The identity of a stage's result: entry point, typed parameters and the fingerprints of
     its inputs (the code it runs, the batches it reads) and of its environment."""
-    payload = {"entry_point": entry_point, "params": dict(params), "sources": sources, "batches": batches,
-               "environment": environment}
+    payload = {
+        "entry_point": entry_point,
+        "params": dict(params),
+        "sources": sources,
+        "batches": batches,
+        "environment": environment,
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

@@ -39,8 +39,9 @@ def _click_type(param: Param) -> click.ParamType:
     if param.type is bool:
         return click.BOOL
     if param.type is int:
-        return click.IntRange(min=None if param.min is None else int(param.min),
-                              max=None if param.max is None else int(param.max))
+        return click.IntRange(
+            min=None if param.min is None else int(param.min), max=None if param.max is None else int(param.max)
+        )
     if param.type is float:
         return click.FloatRange(min=param.min, max=param.max)
     if param.choices:
@@ -54,9 +55,13 @@ def with_options(params: Iterable[Param]) -> Callable[[Callable[..., Any]], Call
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         for p in reversed(tuple(params)):
             command = click.option(
-                p.option, p.name, type=_click_type(p), required=p.required,
+                p.option,
+                p.name,
+                type=_click_type(p),
+                required=p.required,
                 default=None if p.required else p.default,
-                show_default=False if p.required else p.text(p.default), help=p.help,
+                show_default=False if p.required else p.text(p.default),
+                help=p.help,
             )(command)
         return command
 
@@ -66,8 +71,9 @@ def with_options(params: Iterable[Param]) -> Callable[[Callable[..., Any]], Call
 class _StageCommand(click.Command):
     """A stage's command: a refused option is also recorded on the run ``mlflow run`` made."""
 
-    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
-                     **extra: Any) -> click.Context:
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.ClickException as exc:
@@ -107,12 +113,14 @@ def stage_command(stage: Stage) -> Callable[[Callable[..., None]], click.Command
             from foodcast.pipeline.stage_run import stage_run  # noqa: PLC0415
 
             # every run id it is given is an upstream run (predict's train run is optional)
-            upstream = {name[: -len("_run_id")]: value for name, value in values.items()
-                        if name.endswith("_run_id") and value}
+            upstream = {
+                name[: -len("_run_id")]: value for name, value in values.items() if name.endswith("_run_id") and value
+            }
             with stage_run(stage, param_texts(stage.all_params, values), upstream=upstream):
                 body(**values)
 
         return click.command(name=stage.name, cls=_StageCommand, help=body.__doc__)(
-            with_options(stage.all_params)(callback))
+            with_options(stage.all_params)(callback)
+        )
 
     return decorate

@@ -41,18 +41,21 @@ def _reads(stage: Stage, run: Run) -> list[str]:
         except (TypeError, ValueError, AttributeError):
             uri = ""
         if uri.startswith("runs:/"):
-            run_id, path = uri[len("runs:/"):].split("/", 1)
+            run_id, path = uri[len("runs:/") :].split("/", 1)
             who = f"{upstream.get(run_id, 'run')} {short(run_id)}"
-            items.append(f"{md_link(path, run_href(experiment_id, run_id, path))} of "
-                         f"{md_link(who, run_href(experiment_id, run_id))}")
+            items.append(
+                f"{md_link(path, run_href(experiment_id, run_id, path))} of "
+                f"{md_link(who, run_href(experiment_id, run_id))}"
+            )
             linked.add(run_id)
         elif uri:
             items.append(f"{dataset.name} from {uri}")
     for model_input in run.inputs.model_inputs if run.inputs else []:
         model_id = model_input.model_id
         items.append(f"model {md_link(model_id, f'#/experiments/{experiment_id}/models/{model_id}')}")
-    items += [md_link(f"{u} {short(rid)}", run_href(experiment_id, rid)) for rid, u in upstream.items()
-              if rid not in linked]
+    items += [
+        md_link(f"{u} {short(rid)}", run_href(experiment_id, rid)) for rid, u in upstream.items() if rid not in linked
+    ]
     return items
 
 
@@ -100,17 +103,25 @@ def main_name(options: Mapping[str, Any]) -> str:
 
 def scorecard_line(week: str | int | None, metrics: Mapping[str, float]) -> str:
     """One line saying how a week's forecast did, from an evaluate run's metrics."""
-    text = (f"Week {week}'s forecast: hourly MAE {metrics.get('mae_model', float('nan')):.2f}, against "
-            f"{metrics.get('mae_naive', float('nan')):.2f} for seasonal naive and "
-            f"{metrics.get('mae_mean4', float('nan')):.2f} for the 4-week mean")
+    text = (
+        f"Week {week}'s forecast: hourly MAE {metrics.get('mae_model', float('nan')):.2f}, against "
+        f"{metrics.get('mae_naive', float('nan')):.2f} for seasonal naive and "
+        f"{metrics.get('mae_mean4', float('nan')):.2f} for the 4-week mean"
+    )
     if "coverage" in metrics:
         text += f"; the interval held {100 * metrics['coverage']:.0f} % of hours"
     return text + "."
 
 
-def main_description(experiment_id: str, options: Mapping[str, Any], rows: list[dict[str, str]],
-                     forecast: tuple[str, str] | None, plots: list[tuple[str, str]], error: str | None = None,
-                     scores: list[str] | tuple[str, ...] = ()) -> str:
+def main_description(
+    experiment_id: str,
+    options: Mapping[str, Any],
+    rows: list[dict[str, str]],
+    forecast: tuple[str, str] | None,
+    plots: list[tuple[str, str]],
+    error: str | None = None,
+    scores: list[str] | tuple[str, ...] = (),
+) -> str:
     """Markdown description of a ``main`` run.
 
     Parameters
@@ -132,8 +143,10 @@ def main_description(experiment_id: str, options: Mapping[str, Any], rows: list[
     """
     launched = sum(r["status"] == "launched" for r in rows)
     reused = sum(r["status"] == "reused" for r in rows)
-    first = (f"Forecast of week {options['next_week']} from weeks {options['start_week']}–{options['end_week']}"
-             f" · {launched} launched, {reused} reused")
+    first = (
+        f"Forecast of week {options['next_week']} from weeks {options['start_week']}–{options['end_week']}"
+        f" · {launched} launched, {reused} reused"
+    )
     if error:
         first = f"FAILED: {first}: {error}"
     lines = [first]
@@ -145,12 +158,21 @@ def main_description(experiment_id: str, options: Mapping[str, Any], rows: list[
     lines += list(scores)
     ids = [r["run_id"] for r in rows]
     if ids:
-        lines.append(f"All stages: {md_link('runs table', runs_table_href(experiment_id, ids))} · "
-                     f"{md_link('side by side', compare_href(experiment_id, ids))}")
+        lines.append(
+            f"All stages: {md_link('runs table', runs_table_href(experiment_id, ids))} · "
+            f"{md_link('side by side', compare_href(experiment_id, ids))}"
+        )
         table = md_table(
             ["stage", "run", "reused or launched", "parameters"],
-            [[r["label"], md_link(short(r["run_id"]), run_href(experiment_id, r["run_id"])),
-              r["status"], r["params"]] for r in rows],
+            [
+                [
+                    r["label"],
+                    md_link(short(r["run_id"]), run_href(experiment_id, r["run_id"])),
+                    r["status"],
+                    r["params"],
+                ]
+                for r in rows
+            ],
         )
         lines.append(table)
     return "\n\n".join(lines)[:MAX_NOTE]

@@ -44,8 +44,10 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
     if options["next_week"] == 0:
         options["next_week"] = end + 1
     if options["next_week"] <= end:
-        raise FoodcastError(f"next_week {options['next_week']} must come after end_week {end} "
-                            f"(e.g. -P next_week={end + 1}, or 0 for end_week + 1)")
+        raise FoodcastError(
+            f"next_week {options['next_week']} must come after end_week {end} "
+            f"(e.g. -P next_week={end + 1}, or 0 for end_week + 1)"
+        )
     held = set(available_weeks(data_dir()))
     if not held & set(range(start, end + 1)):
         raise FoodcastError(f"no data for weeks {start}-{end} in {data_dir()}; it holds weeks {describe_weeks(held)}")
@@ -55,8 +57,10 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
     needed = set(range(first, last + 1))
     settings = " and ".join(f"{k}={v}" for k, v in history.items())
     if first < 1:
-        raise FoodcastError(f"forecasting week {options['next_week']} with {settings} needs the {before} weeks "
-                            f"before it, but week 1 is the first (lower them, or forecast a later week)")
+        raise FoodcastError(
+            f"forecasting week {options['next_week']} with {settings} needs the {before} weeks "
+            f"before it, but week 1 is the first (lower them, or forecast a later week)"
+        )
     if needed - held:
         raise FoodcastError(
             f"forecasting week {options['next_week']} with {settings} needs weeks {describe_weeks(needed)}, "
@@ -75,5 +79,7 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
         raise FoodcastError("estimator=profile forecasts from the profile feature: it needs profile_weeks >= 1")
     check_model_settings(**model_settings(options))  # what the model would refuse, without scikit-learn
     if options["model"] == "champion" and not options["registered_model_name"]:
-        raise FoodcastError("model=champion predicts with the registered model's champion: give a registered_model_name")
+        raise FoodcastError(
+            "model=champion predicts with the registered model's champion: give a registered_model_name"
+        )
     return options

@@ -87,49 +87,123 @@ END_WEEK = Param("end_week", int, 200, "Last training week (inclusive).", min=1)
 NEXT_WEEK = Param("next_week", int, 201, "Week to forecast; its lags are read from the weeks before it.", min=2)
 # Features: the same for features (training) and future (prediction). The defaults are the
 # core's DEFAULT_FEATURES, the tutorial's values its TUTORIAL_FEATURES (tests check both).
-DEGREE = Param("degree", int, 1, "Hour-of-day harmonics: hour_cos_k, hour_sin_k for k = 1..degree; "
-               "must match between features and future.", min=0)
-LAG_IN_WEEK = Param("lag_in_week", int, 0, "Weekly lags: cash-in at the same hour 1..lag_in_week weeks "
-                    "earlier (tutorial: 1); must match between features and future.", min=0)
-LEVEL_WEEKS = Param("level_weeks", int, 8, "Level feature level_<L>W: the mean hourly cash-in of the L weeks "
-                    "before the row's week (0: none; tutorial: 0); must match between features and future.", min=0)
-LEVEL_HALFLIFE = Param("level_halflife", float, 2.0, "Weights of the level's weeks: the week k weeks before "
-                       "weighs 0.5 ** ((k - 1) / level_halflife), so the level follows the season sooner "
-                       "(0: a plain mean; tutorial: 0); must match between features and future.", min=0.0)
-CALENDAR_INDEX = Param("calendar_index", bool, True, "Also give the weekday (0-6) and the hour (0-23) as numbers "
-                       "(tutorial: false); must match between features and future.")
-PROFILE_WEEKS = Param("profile_weeks", int, 21, "Profile feature profile_<P>W: the hour's share of a typical "
-                      "week, pooled over the P weeks around the row's week (its own left out; for the forecast "
-                      "week, the P weeks before it, which must all be complete); 0: none (tutorial: 0); needed "
-                      "by estimator=profile; must match between features and future.", min=0)
-PROFILE_GROUPS = Param("profile_groups", int, 2, "Groups of weekdays (1-7) whose hours are pooled alike in the "
-                       "profile; must match between features and future.", min=1, max=7)
-FEATURE_PARAMS = (DEGREE, LAG_IN_WEEK, LEVEL_WEEKS, LEVEL_HALFLIFE, CALENDAR_INDEX, PROFILE_WEEKS,
-                  PROFILE_GROUPS)
+DEGREE = Param(
+    "degree",
+    int,
+    1,
+    "Hour-of-day harmonics: hour_cos_k, hour_sin_k for k = 1..degree; must match between features and future.",
+    min=0,
+)
+LAG_IN_WEEK = Param(
+    "lag_in_week",
+    int,
+    0,
+    "Weekly lags: cash-in at the same hour 1..lag_in_week weeks "
+    "earlier (tutorial: 1); must match between features and future.",
+    min=0,
+)
+LEVEL_WEEKS = Param(
+    "level_weeks",
+    int,
+    8,
+    "Level feature level_<L>W: the mean hourly cash-in of the L weeks "
+    "before the row's week (0: none; tutorial: 0); must match between features and future.",
+    min=0,
+)
+LEVEL_HALFLIFE = Param(
+    "level_halflife",
+    float,
+    2.0,
+    "Weights of the level's weeks: the week k weeks before "
+    "weighs 0.5 ** ((k - 1) / level_halflife), so the level follows the season sooner "
+    "(0: a plain mean; tutorial: 0); must match between features and future.",
+    min=0.0,
+)
+CALENDAR_INDEX = Param(
+    "calendar_index",
+    bool,
+    True,
+    "Also give the weekday (0-6) and the hour (0-23) as numbers "
+    "(tutorial: false); must match between features and future.",
+)
+PROFILE_WEEKS = Param(
+    "profile_weeks",
+    int,
+    21,
+    "Profile feature profile_<P>W: the hour's share of a typical "
+    "week, pooled over the P weeks around the row's week (its own left out; for the forecast "
+    "week, the P weeks before it, which must all be complete); 0: none (tutorial: 0); needed "
+    "by estimator=profile; must match between features and future.",
+    min=0,
+)
+PROFILE_GROUPS = Param(
+    "profile_groups",
+    int,
+    2,
+    "Groups of weekdays (1-7) whose hours are pooled alike in the profile; must match between features and future.",
+    min=1,
+    max=7,
+)
+FEATURE_PARAMS = (DEGREE, LAG_IN_WEEK, LEVEL_WEEKS, LEVEL_HALFLIFE, CALENDAR_INDEX, PROFILE_WEEKS, PROFILE_GROUPS)
 
 N_FOLD = Param("n_fold", int, 10, "Chronological cross-validation folds.", min=2)
 # The model: the same for validate, train and backtest. Defaults: the core's DEFAULT_MODEL.
-ESTIMATOR = Param("estimator", str, "profile", "profile: the level times the profile times the median ratio "
-                  "of cash-in to profile by groups of hours (needs profile_weeks >= 1); gradient_boosting: "
-                  "boosting of the hourly median; random_forest: the tutorial's forest of the mean.",
-                  choices=("profile", "gradient_boosting", "random_forest"))
-N_ESTIMATORS = Param("n_estimators", int, 100, "Boosting stages, or trees of the forest (tutorial: 10); "
-                     "not used by profile.", min=1)
-MAX_DEPTH = Param("max_depth", int, 5, "Depth of each tree; 0 = unlimited, for random_forest only (tutorial: 0); "
-                  "not used by profile.", min=0)
+ESTIMATOR = Param(
+    "estimator",
+    str,
+    "profile",
+    "profile: the level times the profile times the median ratio "
+    "of cash-in to profile by groups of hours (needs profile_weeks >= 1); gradient_boosting: "
+    "boosting of the hourly median; random_forest: the tutorial's forest of the mean.",
+    choices=("profile", "gradient_boosting", "random_forest"),
+)
+N_ESTIMATORS = Param(
+    "n_estimators", int, 100, "Boosting stages, or trees of the forest (tutorial: 10); not used by profile.", min=1
+)
+MAX_DEPTH = Param(
+    "max_depth",
+    int,
+    5,
+    "Depth of each tree; 0 = unlimited, for random_forest only (tutorial: 0); not used by profile.",
+    min=0,
+)
 MIN_SAMPLES_LEAF = Param("min_samples_leaf", int, 1, "Fewest training hours in a leaf; not used by profile.", min=1)
-N_BINS = Param("n_bins", int, 5, "estimator=profile: groups of hours of equal size by their profile, each with "
-               "its own median ratio (and interval bounds; at most the 168 hours of a week); not used by the tree models.",
-               min=1, max=168)
-LEVEL_SCALED = Param("level_scaled", bool, True, "Fit the models on cash-in divided by the level feature "
-                     "(needs level_weeks > 0; tutorial: false).")
+N_BINS = Param(
+    "n_bins",
+    int,
+    5,
+    "estimator=profile: groups of hours of equal size by their profile, each with "
+    "its own median ratio (and interval bounds; at most the 168 hours of a week); not used by the tree models.",
+    min=1,
+    max=168,
+)
+LEVEL_SCALED = Param(
+    "level_scaled",
+    bool,
+    True,
+    "Fit the models on cash-in divided by the level feature (needs level_weeks > 0; tutorial: false).",
+)
 N_MODELS = Param("n_models", int, 10, "Bootstrap members of the multi-model (y_pred_0..).", min=1)
-INTERVAL_LEVEL = Param("interval_level", float, 0.8, "Probability that [y_lower, y_upper] holds the truth, "
-                       "calibrated out of sample.", min=0.01, max=0.99)
-CALIBRATION_FOLDS = Param("calibration_folds", int, 4, "Blocks of training rows the interval is calibrated on.",
-                          min=2)
-MODEL_PARAMS = (ESTIMATOR, N_ESTIMATORS, MAX_DEPTH, MIN_SAMPLES_LEAF, N_BINS, LEVEL_SCALED, N_MODELS,
-                INTERVAL_LEVEL, CALIBRATION_FOLDS)
+INTERVAL_LEVEL = Param(
+    "interval_level",
+    float,
+    0.8,
+    "Probability that [y_lower, y_upper] holds the truth, calibrated out of sample.",
+    min=0.01,
+    max=0.99,
+)
+CALIBRATION_FOLDS = Param("calibration_folds", int, 4, "Blocks of training rows the interval is calibrated on.", min=2)
+MODEL_PARAMS = (
+    ESTIMATOR,
+    N_ESTIMATORS,
+    MAX_DEPTH,
+    MIN_SAMPLES_LEAF,
+    N_BINS,
+    LEVEL_SCALED,
+    N_MODELS,
+    INTERVAL_LEVEL,
+    CALIBRATION_FOLDS,
+)
 
 
 def feature_settings(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -143,21 +217,56 @@ def model_settings(values: Mapping[str, Any]) -> dict[str, Any]:
     settings = {p.name: values[p.name] for p in MODEL_PARAMS if p is not ESTIMATOR}
     return {"model": values[ESTIMATOR.name], **settings}
 
-ALLOW_MISSING = Param("allow_missing", bool, False, "false: refuse an incomplete week (a restaurant's batch "
-                      "missing or empty between two weeks it has orders); true: read it anyway and record it.")
-USE_CACHE = Param("use_cache", bool, True, "true: reuse finished stages whose inputs have not changed; "
-                  "false: launch every stage anew.")
-MODEL = Param("model", str, "trained", "Which model forecasts: trained (this run's train stage) or champion "
-              "(the registered model's champion, after promote).", choices=("trained", "champion"))
-REGISTERED_MODEL_NAME = Param("registered_model_name", str, "foodcast", "The registered model train adds its "
-                              "multi_model to as a version (alias challenger) and promote moves champion in.")
-GATE_WEEKS = Param("gate_weeks", int, 4, "Weeks (up to the challenger's last training week) on which promote "
-                   "backtests the challenger's and the champion's configurations.", min=1)
-GATE_MARGIN = Param("gate_margin", float, 0.0, "The challenger becomes champion when its backtest MAE is at most "
-                    "(1 + gate_margin) times the champion's.", min=0.0)
+
+ALLOW_MISSING = Param(
+    "allow_missing",
+    bool,
+    False,
+    "false: refuse an incomplete week (a restaurant's batch "
+    "missing or empty between two weeks it has orders); true: read it anyway and record it.",
+)
+USE_CACHE = Param(
+    "use_cache",
+    bool,
+    True,
+    "true: reuse finished stages whose inputs have not changed; false: launch every stage anew.",
+)
+MODEL = Param(
+    "model",
+    str,
+    "trained",
+    "Which model forecasts: trained (this run's train stage) or champion "
+    "(the registered model's champion, after promote).",
+    choices=("trained", "champion"),
+)
+REGISTERED_MODEL_NAME = Param(
+    "registered_model_name",
+    str,
+    "foodcast",
+    "The registered model train adds its multi_model to as a version (alias challenger) and promote moves champion in.",
+)
+GATE_WEEKS = Param(
+    "gate_weeks",
+    int,
+    4,
+    "Weeks (up to the challenger's last training week) on which promote "
+    "backtests the challenger's and the champion's configurations.",
+    min=1,
+)
+GATE_MARGIN = Param(
+    "gate_margin",
+    float,
+    0.0,
+    "The challenger becomes champion when its backtest MAE is at most (1 + gate_margin) times the champion's.",
+    min=0.0,
+)
 TRAIN_RUN_ID = Param("train_run_id", str, "", "Run id of a FINISHED train run (or give model_uri).")
-MODEL_URI = Param("model_uri", str, "", "A registered model, e.g. models:/foodcast@champion or "
-                  "models:/foodcast/3 (or give train_run_id).")
+MODEL_URI = Param(
+    "model_uri",
+    str,
+    "",
+    "A registered model, e.g. models:/foodcast@champion or models:/foodcast/3 (or give train_run_id).",
+)
 
 MAIN_ONLY = (MODEL, USE_CACHE)
 # main's own reading of a stage parameter, where it differs from the stage's.
@@ -168,5 +277,6 @@ MAIN_OVERRIDES = {
 # The backtest's own.
 FIRST_WEEK = Param("first_week", int, 160, "First target week of the backtest.", min=2)
 LAST_WEEK = Param("last_week", int, 259, "Last target week of the backtest (inclusive).", min=2)
-WINDOW_WEEKS = Param("window_weeks", int, 21, "Weeks loaded before each target week, as main's "
-                     "end_week - start_week + 1.", min=1)
+WINDOW_WEEKS = Param(
+    "window_weeks", int, 21, "Weeks loaded before each target week, as main's end_week - start_week + 1.", min=1
+)

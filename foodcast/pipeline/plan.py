@@ -65,8 +65,12 @@ class Resolution:
 FindEarlier = Callable[[EarlierRun], tuple[str | None, str | None]]
 
 
-def plan(options: Mapping[str, Any], pipeline: Iterable[Stage] | None = None, find_earlier: FindEarlier | None = None,
-         skipped: list[tuple[str, str]] | None = None) -> list[Node]:
+def plan(
+    options: Mapping[str, Any],
+    pipeline: Iterable[Stage] | None = None,
+    find_earlier: FindEarlier | None = None,
+    skipped: list[tuple[str, str]] | None = None,
+) -> list[Node]:
     """The nodes of one weekly pipeline run: each node of each stage of ``main`` (``pipeline``,
     by default the stage table's); upstream run ids from the nodes of this invocation, or from
     earlier runs of the experiment.
@@ -103,8 +107,9 @@ def plan(options: Mapping[str, Any], pipeline: Iterable[Stage] | None = None, fi
     return list(nodes.values())
 
 
-def _inputs(stage: Stage, spec: Partition, nodes: Mapping[NodeKey, Node], find_earlier: FindEarlier | None
-            ) -> tuple[dict[str, NodeKey | str], str | None]:
+def _inputs(
+    stage: Stage, spec: Partition, nodes: Mapping[NodeKey, Node], find_earlier: FindEarlier | None
+) -> tuple[dict[str, NodeKey | str], str | None]:
     """Where each upstream run id of a node comes from, or why one cannot be found."""
     inputs: dict[str, NodeKey | str] = {}
     for upstream in stage.upstream:
@@ -131,25 +136,34 @@ def find_earlier_run(client: MlflowClient, experiment_id: str, earlier: EarlierR
     """
     what = " AND ".join(f"tags.`{k}` = '{v}'" for k, v in earlier.tags.items())
     runs = client.search_runs(
-        [experiment_id], filter_string=f"tags.`{names.STEP_TAG}` = '{earlier.stage}' AND {what} "
-                                       "AND attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"], max_results=1)
+        [experiment_id],
+        filter_string=f"tags.`{names.STEP_TAG}` = '{earlier.stage}' AND {what} AND attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
     described = ", ".join(f"{k.rsplit('.', 1)[-1]} {v}" for k, v in earlier.tags.items())
     if not runs:
         return None, f"no FINISHED {earlier.stage} run with {described} in the experiment"
     run_id: str = runs[0].info.run_id
     if earlier.unless_used_by:
         used = client.search_runs(
-            [experiment_id], filter_string=f"tags.`{names.STEP_TAG}` = '{earlier.unless_used_by}' AND "
-                                           f"tags.`{names.upstream_tag(earlier.stage)}` = '{run_id}' AND "
-                                           "attributes.status = 'FINISHED'", max_results=1)
+            [experiment_id],
+            filter_string=f"tags.`{names.STEP_TAG}` = '{earlier.unless_used_by}' AND "
+            f"tags.`{names.upstream_tag(earlier.stage)}` = '{run_id}' AND "
+            "attributes.status = 'FINISHED'",
+            max_results=1,
+        )
         if used:
             return None, f"{earlier.stage} run {run_id[:8]} ({described}) has its {earlier.unless_used_by} run already"
     return run_id, None
 
 
-def stage_params(node: Node, options: Mapping[str, Any], resolved: Mapping[NodeKey, Resolution],
-                 late: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def stage_params(
+    node: Node,
+    options: Mapping[str, Any],
+    resolved: Mapping[NodeKey, Resolution],
+    late: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The node's entry-point parameters: main's option of the same name for each of the
     stage's own parameters (``late`` values for those main works out when the stage is about to
     run), and each upstream run id; cast to the declared types.

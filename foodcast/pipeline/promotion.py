@@ -41,8 +41,9 @@ def configuration(train_run: Run) -> Configuration:
     load_run = check_run(features_run.data.params[names.run_id_param(names.LOAD)], names.LOAD)
     features = {p.name: p.cast(_param(features_run, p.name)) for p in FEATURE_PARAMS}
     model = model_settings({p.name: p.cast(_param(train_run, p.name)) for p in MODEL_PARAMS})
-    return Configuration(features, model, int(load_run.data.params["start_week"]),
-                         int(load_run.data.params["end_week"]))
+    return Configuration(
+        features, model, int(load_run.data.params["start_week"]), int(load_run.data.params["end_week"])
+    )
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,15 @@ class Gating:
     @property
     def summary(self) -> str:
         was = f"version {self.champion.version}" if self.champion is not None else "none"
-        return (f"Challenger version {self.challenger.version} {self.verdict}: {self.decision.reason} "
-                f"(champion before: {was}).")
+        return (
+            f"Challenger version {self.challenger.version} {self.verdict}: {self.decision.reason} "
+            f"(champion before: {was})."
+        )
 
 
-def gate(client: MlflowClient, model_name: str, train_run_id: str, gate_weeks: int, margin: float,
-         allow_missing: bool) -> Gating:
+def gate(
+    client: MlflowClient, model_name: str, train_run_id: str, gate_weeks: int, margin: float, allow_missing: bool
+) -> Gating:
     """Decide whether the version train run ``train_run_id`` registered becomes champion.
 
     The first model becomes champion; the champion itself stays; otherwise both configurations
@@ -95,6 +99,7 @@ def apply(client: MlflowClient, model_name: str, gating: Gating) -> None:
         return
     client.update_model_version(model_name, challenger.version, description=gating.summary)
     if gating.decision.promote:
-        client.set_model_version_tag(model_name, challenger.version, names.REPLACED_TAG,
-                                     champion.version if champion is not None else "")
+        client.set_model_version_tag(
+            model_name, challenger.version, names.REPLACED_TAG, champion.version if champion is not None else ""
+        )
         client.set_registered_model_alias(model_name, names.CHAMPION, challenger.version)

@@ -80,16 +80,22 @@ def server_preloads(project_dir: str | Path = PROJECT_ROOT) -> tuple[list[str], 
     client module first, which MLflow would otherwise import at a stage's first request."""
     first = {s.name for s in PIPELINE if not s.upstream}
     early = first | {s.name for s in PIPELINE if set(s.upstream) <= first}
-    store = "mlflow.store.tracking.rest_store" if mlflow.get_tracking_uri().startswith("http") \
+    store = (
+        "mlflow.store.tracking.rest_store"
+        if mlflow.get_tracking_uri().startswith("http")
         else "mlflow.store.tracking.sqlalchemy_store"
+    )
     ready = ["mlflow", store]
     idle: list[str] = []
     imports = project_imports(Path(project_dir).resolve())
     for stage in PIPELINE:
         target = ready if stage.name in early else idle
         # The commands themselves run as __main__ in the fork: their package is not preloaded.
-        target.extend(m for m in imports.stage_modules(stage.name)
-                      if m.split(".")[0] != "steps" and m not in ready and m not in idle)
+        target.extend(
+            m
+            for m in imports.stage_modules(stage.name)
+            if m.split(".")[0] != "steps" and m not in ready and m not in idle
+        )
     return ready, idle
 
 
@@ -111,8 +117,13 @@ class Pipeline:
     experiment_id : str, optional
     """
 
-    def __init__(self, options: dict[str, Any], project_dir: str | Path = PROJECT_ROOT,
-                 nodes: list[Node] | None = None, experiment_id: str | None = None):
+    def __init__(
+        self,
+        options: dict[str, Any],
+        project_dir: str | Path = PROJECT_ROOT,
+        nodes: list[Node] | None = None,
+        experiment_id: str | None = None,
+    ):
         self.options = options
         self.project_dir = Path(project_dir)
         self.client = MlflowClient()
@@ -163,8 +174,12 @@ class Pipeline:
         return resolved
 
     def _resolve(self, parent_id, experiment_id, server) -> dict[NodeKey, Resolution]:
-        graph = TopologicalSorter({key: [s for s in node.inputs.values() if isinstance(s, tuple)] + list(node.after)
-                                   for key, node in self.nodes.items()})
+        graph = TopologicalSorter(
+            {
+                key: [s for s in node.inputs.values() if isinstance(s, tuple)] + list(node.after)
+                for key, node in self.nodes.items()
+            }
+        )
         graph.prepare()
         failures: list[StageFailed] = []
         running = {}
@@ -177,8 +192,11 @@ class Pipeline:
                     try:
                         params = stage_params(node, self.options, self.resolved, self.late_values(node))
                         ckey = self.node_key(node, params)
-                        hit = find_reusable(self.client, experiment_id, node.stage, ckey) \
-                            if self.options["use_cache"] else None
+                        hit = (
+                            find_reusable(self.client, experiment_id, node.stage, ckey)
+                            if self.options["use_cache"]
+                            else None
+                        )
                     except MlflowException as exc:
                         failures.append(StageFailed(node.label, None, store_failure(exc)))
                         continue
@@ -193,8 +211,11 @@ class Pipeline:
                         continue
                     if server is not None and server.process is None:
                         server.start()  # only once a stage must run: a fully reused pipeline needs none
-                        logger.info("stages start as forks of a server with their libraries imported "
-                                    "(pid %d); FOODCAST_PREFORK=0 starts them cold", server.process.pid)
+                        logger.info(
+                            "stages start as forks of a server with their libraries imported "
+                            "(pid %d); FOODCAST_PREFORK=0 starts them cold",
+                            server.process.pid,
+                        )
                     click.echo(f"{node.label}: launching")
                     texts = param_texts(node.stage.all_params, params)
                     # The stage tags its own run with its key, so that the key is there before
@@ -251,16 +272,21 @@ class Pipeline:
         signal_all(set(children()) - spare, signal.SIGKILL)
         wait(running, timeout=5)
 
-    def _launch(self, node: Node, texts: dict, params: dict, ckey: str, parent_id: str,
-                experiment_id: str) -> Resolution:
+    def _launch(
+        self, node: Node, texts: dict, params: dict, ckey: str, parent_id: str, experiment_id: str
+    ) -> Resolution:
         try:
             if mlflow.active_run() is None:
                 # MLflow keeps the active run per thread: each worker joins the parent once, so
                 # that the runs mlflow.run creates in it nest under the parent.
                 mlflow.start_run(run_id=parent_id)
             submitted = mlflow.run(
-                str(self.project_dir), entry_point=node.stage.name, parameters=texts,
-                experiment_id=experiment_id, env_manager="local", synchronous=True,
+                str(self.project_dir),
+                entry_point=node.stage.name,
+                parameters=texts,
+                experiment_id=experiment_id,
+                env_manager="local",
+                synchronous=True,
                 # MLflow makes a directory per launch here and leaves it: in ours, removed at the end
                 storage_dir=self.storage_dir,
             )
@@ -282,8 +308,9 @@ class Pipeline:
         return Resolution(submitted.run_id, "launched", ckey, params)
 
 
-def record_lineage(client: MlflowClient, run_id: str, nodes: Mapping[NodeKey, Node],
-                   resolved: Mapping[NodeKey, Resolution]) -> None:
+def record_lineage(
+    client: MlflowClient, run_id: str, nodes: Mapping[NodeKey, Node], resolved: Mapping[NodeKey, Resolution]
+) -> None:
     """Log lineage.json, the per-stage run id tags and the stages' headline metrics."""
     lineage: dict[str, dict[str, str]] = {}
     tags: dict[str, str] = {}
@@ -302,22 +329,37 @@ def record_lineage(client: MlflowClient, run_id: str, nodes: Mapping[NodeKey, No
     mlflow.log_dict(lineage, names.LINEAGE_FILE)
 
 
-def describe_main(client: MlflowClient, run_id: str, experiment_id: str, options: Mapping[str, Any],
-                  nodes: Mapping[NodeKey, Node], resolved: Mapping[NodeKey, Resolution],
-                  error: str | None = None) -> None:
+def describe_main(
+    client: MlflowClient,
+    run_id: str,
+    experiment_id: str,
+    options: Mapping[str, Any],
+    nodes: Mapping[NodeKey, Node],
+    resolved: Mapping[NodeKey, Resolution],
+    error: str | None = None,
+) -> None:
     """Name the parent run after its week and write its description: the table of stages."""
     rows = []
     for key in [k for k in nodes if k in resolved]:  # in DAG order
         r, stage = resolved[key], nodes[key].stage
-        rows.append({"label": nodes[key].label, "run_id": r.run_id, "status": r.status,
-                     "params": ", ".join(f"{p.name}={p.text(r.params[p.name])}" for p in stage.params
-                                         if p.name in r.params)})
+        rows.append(
+            {
+                "label": nodes[key].label,
+                "run_id": r.run_id,
+                "status": r.status,
+                "params": ", ".join(f"{p.name}={p.text(r.params[p.name])}" for p in stage.params if p.name in r.params),
+            }
+        )
     output = resolved.get((FORECAST[0], None))
     forecast = plots = None
     if output is not None:
         forecast = (output.run_id, names.artifact_path(FORECAST[1]))
-        plots = [(r.run_id, names.artifact_path(a)) for key, r in resolved.items()
-                 for a in nodes[key].stage.artifacts if a[1].endswith(".html")]
+        plots = [
+            (r.run_id, names.artifact_path(a))
+            for key, r in resolved.items()
+            for a in nodes[key].stage.artifacts
+            if a[1].endswith(".html")
+        ]
     scores = []
     for key in [k for k in nodes if k in resolved and k[0] == names.EVALUATE]:
         values = client.get_run(resolved[key].run_id).data.metrics
@@ -372,8 +414,9 @@ def run_pipeline(options: dict) -> dict[NodeKey, Resolution]:
                 click.echo(f"main: marked run {run_id} FAILED: {reason}")
             for path in sweep_temp_dirs():
                 logger.info("removed %s, left by a process that has ended", path)
-            describe = functools.partial(describe_main, pipeline.client, parent_id, experiment_id, options,
-                                         pipeline.nodes, pipeline.resolved)
+            describe = functools.partial(
+                describe_main, pipeline.client, parent_id, experiment_id, options, pipeline.nodes, pipeline.resolved
+            )
             try:
                 resolved = pipeline.run(parent_id, experiment_id)
             except StageFailed as exc:
@@ -387,21 +430,25 @@ def run_pipeline(options: dict) -> dict[NodeKey, Resolution]:
                 raise
             record_lineage(pipeline.client, parent_id, pipeline.nodes, resolved)
             describe()
-            summary = (f"main: {sum(r.status == 'launched' for r in resolved.values())} launched, "
-                       f"{sum(r.status == 'reused' for r in resolved.values())} reused in "
-                       f"{time.perf_counter() - started:.1f}s")
+            summary = (
+                f"main: {sum(r.status == 'launched' for r in resolved.values())} launched, "
+                f"{sum(r.status == 'reused' for r in resolved.values())} reused in "
+                f"{time.perf_counter() - started:.1f}s"
+            )
             output = resolved.get((FORECAST[0], None))
             if output is not None:
                 summary += f"; predictions: runs:/{output.run_id}/{names.artifact_path(FORECAST[1])}"
             click.echo(summary)
     except Interrupted as exc:
-        click.echo(f"Error: main (run {parent_id or 'not started'}): {exc}; the stages still running were "
-                   "stopped, and their runs and this one are marked FAILED", err=True)
+        click.echo(
+            f"Error: main (run {parent_id or 'not started'}): {exc}; the stages still running were "
+            "stopped, and their runs and this one are marked FAILED",
+            err=True,
+        )
         raise SystemExit(exc.exit_code) from None
     except MlflowException as exc:  # a request of main's own failed: the tracking store is failing
         cause = _failure_in_progress(exc)
-        left = ("a run it leaves RUNNING is marked FAILED by the next pipeline" if parent_id
-                else "nothing was written")
+        left = "a run it leaves RUNNING is marked FAILED by the next pipeline" if parent_id else "nothing was written"
         if cause is not None:  # the store failed while main recorded a stage's failure
             raise click.ClickException(f"{cause}; then {store_failure(exc)}; {left}") from None
         raise click.ClickException(f"main (run {parent_id or 'not started'}): {store_failure(exc)}; {left}") from None

@@ -109,10 +109,10 @@ class Stage:
     nodes: Callable[[Options], list[Partition | Skipped]] | None = field(default=None, compare=False)
     late: tuple[str, ...] = ()
     late_params: Callable[[Options, Mapping[str, str], MlflowClient], dict[str, Any]] | None = field(
-        default=None, compare=False)
+        default=None, compare=False
+    )
     waits_for: Callable[[Options], tuple[str, ...]] | None = field(default=None, compare=False)
-    cache_context: Callable[[Options, MlflowClient, Mapping[str, Any]], str] | None = field(
-        default=None, compare=False)
+    cache_context: Callable[[Options, MlflowClient, Mapping[str, Any]], str] | None = field(default=None, compare=False)
 
     @property
     def all_params(self) -> tuple[Param, ...]:

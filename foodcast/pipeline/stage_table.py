@@ -37,8 +37,9 @@ from foodcast.pipeline.stages.validate import VALIDATE
 from foodcast.tracking import names
 
 # In an order in which every stage comes after those it takes from or waits for.
-STAGES: dict[str, Stage] = {s.name: s for s in (LOAD, FEATURES, VALIDATE, TRAIN, PROMOTE, FUTURE, PREDICT,
-                                                EVALUATE, BACKTEST)}
+STAGES: dict[str, Stage] = {
+    s.name: s for s in (LOAD, FEATURES, VALIDATE, TRAIN, PROMOTE, FUTURE, PREDICT, EVALUATE, BACKTEST)
+}
 PIPELINE = tuple(s for s in STAGES.values() if s.in_main)
 # The pipeline's product, named in main's summary line: (stage, artifact).
 FORECAST = (names.PREDICT, names.Y_PRED)
@@ -148,8 +149,10 @@ def mlproject_disagreements(project_dir: str | Path) -> list[str]:
             elif param not in declared:
                 problems.append(f"MLproject entry point {name} lacks parameter {param}")
             elif declared[param] != wanted[param]:
-                problems.append(f"MLproject entry point {name}, parameter {param}: {declared[param]} "
-                                f"but the stage table says {wanted[param]}")
+                problems.append(
+                    f"MLproject entry point {name}, parameter {param}: {declared[param]} "
+                    f"but the stage table says {wanted[param]}"
+                )
         command = " ".join(str(entry.get("command", "")).split())
         for p in params:
             if f"{p.option} {{{p.name}}}" not in command:

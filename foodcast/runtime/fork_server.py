@@ -72,6 +72,7 @@ def _address(name: str) -> str:
 
 # ============================================================================ the stage command
 
+
 def run_in_fork_server(package: str) -> None:
     """Run ``python -m <package>.<module> ...`` in a fork of the server, then exit with its status.
 
@@ -88,7 +89,7 @@ def run_in_fork_server(package: str) -> None:
         return
     request = {
         "module": command[at + 1],
-        "args": command[at + 2:],
+        "args": command[at + 2 :],
         "cwd": os.getcwd(),
         "env": dict(os.environ),
         "interpreter": _interpreter(),
@@ -112,8 +113,11 @@ def run_in_fork_server(package: str) -> None:
             signal.signal(signum, lambda s, _frame: _forward(pid, s))
         ended = replies.readline()
     if not ended:
-        print(f"foodcast: the fork server ended before reporting how {request['module']} (pid {pid}) "
-              "ended; the stage was stopped with it", file=sys.stderr)
+        print(
+            f"foodcast: the fork server ended before reporting how {request['module']} (pid {pid}) "
+            "ended; the stage was stopped with it",
+            file=sys.stderr,
+        )
         raise SystemExit(1)
     code = json.loads(ended)["exit_code"]
     if code < 0:  # the fork was killed by a signal: end the same way
@@ -137,6 +141,7 @@ def _forward(pid: int, signum: int) -> None:
 
 
 # ============================================================================ main's side
+
 
 class ForkServer:
     """The server process, started by ``main`` before its first stage launch.
@@ -170,7 +175,9 @@ class ForkServer:
         with listener:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", __name__, str(listener.fileno()), *self.ready, "--", *self.idle],
-                stdin=subprocess.PIPE, cwd=self.cwd, pass_fds=[listener.fileno()],
+                stdin=subprocess.PIPE,
+                cwd=self.cwd,
+                pass_fds=[listener.fileno()],
             )
         os.environ[SOCKET_ENV] = name
 
@@ -199,6 +206,7 @@ class ForkServer:
 
 
 # ============================================================================ the server
+
 
 class _Server:
     """State of the serving process: its listener, and the forks it must report on."""
@@ -239,7 +247,8 @@ class _Server:
         extra = sorted(_open_descriptors() - ours)
         if extra:
             return "the server holds descriptors it did not open itself: " + ", ".join(
-                f"{fd} ({_describe(fd)})" for fd in extra)
+                f"{fd} ({_describe(fd)})" for fd in extra
+            )
         return None
 
     def stop(self, now: float) -> None:
@@ -486,4 +495,4 @@ def _become(request: dict, fds: list[int], inherited: list, server_pid: int) -> 
 if __name__ == "__main__":
     _names = sys.argv[2:]
     _split = _names.index("--")
-    serve(socket.socket(fileno=int(sys.argv[1])), _names[:_split], _names[_split + 1:])
+    serve(socket.socket(fileno=int(sys.argv[1])), _names[:_split], _names[_split + 1 :])

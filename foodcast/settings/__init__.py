@@ -41,7 +41,7 @@ def data_dir() -> str:
         raise FoodcastError(
             f"{DATA_DIR_VARIABLE}={value!r} is a relative path, but mlflow run starts every "
             f"stage in the project directory ({os.getcwd()}), not where you ran it; give an "
-            f"absolute path, e.g. {DATA_DIR_VARIABLE}=\"$PWD/{value}\""
+            f'absolute path, e.g. {DATA_DIR_VARIABLE}="$PWD/{value}"'
         )
     return os.path.abspath(value)
 

@@ -100,8 +100,15 @@ class _Probe:
         connect = min(CONNECT_TIMEOUT, left / 2)
         try:
             return http_request(
-                self.creds, endpoint, "GET", params=params, max_retries=0, backoff_factor=0,
-                backoff_jitter=0, timeout=(connect, left - connect), raise_on_status=False,
+                self.creds,
+                endpoint,
+                "GET",
+                params=params,
+                max_retries=0,
+                backoff_factor=0,
+                backoff_jitter=0,
+                timeout=(connect, left - connect),
+                raise_on_status=False,
             )
         except MlflowException as exc:
             waited = time.monotonic() - (self.deadline - CHECK_BUDGET)
@@ -167,9 +174,14 @@ class _Probe:
     def permission(self, username: str, experiment_id: str) -> str | None:
         """The user's effective permission on the experiment, as the server resolves it for a
         real request; None when the server has no such endpoint (then it alone decides)."""
-        response = self.get(USER_PERMISSION, {
-            "username": username, "resource_type": "experiment", "resource_id": experiment_id,
-        })
+        response = self.get(
+            USER_PERMISSION,
+            {
+                "username": username,
+                "resource_type": "experiment",
+                "resource_id": experiment_id,
+            },
+        )
         if response.status_code == 200:
             return response.json()["permission"]
         if response.status_code == 404:

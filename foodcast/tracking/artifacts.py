@@ -75,11 +75,13 @@ def mlflow_log_pandas(df: pd.DataFrame, artifact_path: str, file_name: str) -> N
     """
     if file_name.endswith(".csv"):
         table = to_cents(df)
-        _log_file(lambda p: table.to_csv(p, index=False, lineterminator="\n", date_format=TIMESTAMP_FORMAT),
-                  artifact_path, file_name)
+        _log_file(
+            lambda p: table.to_csv(p, index=False, lineterminator="\n", date_format=TIMESTAMP_FORMAT),
+            artifact_path,
+            file_name,
+        )
     elif file_name.endswith(".json"):
-        _log_file(lambda p: df.to_json(p, orient="records", date_format="iso", indent=1),
-                  artifact_path, file_name)
+        _log_file(lambda p: df.to_json(p, orient="records", date_format="iso", indent=1), artifact_path, file_name)
     else:
         raise ValueError(f"mlflow_log_pandas writes .csv or .json files, not {file_name!r}")
 
@@ -145,8 +147,9 @@ def checksum_problem(what: str, recorded: str | None, actual: str | None) -> str
     return None
 
 
-def outputs_problem(run: Run, artifacts: Iterable[Artifact] = (), models: Mapping[str, str] | None = None
-                    ) -> str | None:
+def outputs_problem(
+    run: Run, artifacts: Iterable[Artifact] = (), models: Mapping[str, str] | None = None
+) -> str | None:
     """Why ``run``'s outputs are not those it recorded, or ``None`` if they all are.
 
     Parameters
@@ -174,8 +177,9 @@ def outputs_problem(run: Run, artifacts: Iterable[Artifact] = (), models: Mappin
 # ---------------------------------------------------------------------------------- reading
 
 
-def read_frame(run_id: str, artifact: Artifact, stage: str, parse_dates: Iterable[str] = ("order_date",)
-               ) -> pd.DataFrame:
+def read_frame(
+    run_id: str, artifact: Artifact, stage: str, parse_dates: Iterable[str] = ("order_date",)
+) -> pd.DataFrame:
     """Download a CSV artifact of a checked ``stage`` run and read it, if its checksum matches.
 
     Raises
@@ -199,5 +203,6 @@ def read_frame(run_id: str, artifact: Artifact, stage: str, parse_dates: Iterabl
         try:
             return pd.read_csv(local, parse_dates=list(parse_dates))
         except (ValueError, pd.errors.ParserError) as exc:
-            raise FoodcastError(f"run {run_id} ({stage}): artifact {path} cannot be read as CSV "
-                                f"({' '.join(str(exc).split())[:200]})") from None
+            raise FoodcastError(
+                f"run {run_id} ({stage}): artifact {path} cannot be read as CSV ({' '.join(str(exc).split())[:200]})"
+            ) from None

@@ -57,7 +57,7 @@ class RunArtifactDatasetSource(DatasetSource):
     @property
     def url(self) -> str:
         """The link to the artifact in the MLflow UI (relative: any host, port or prefix)."""
-        run_id, path = self._uri[len("runs:/"):].split("/", 1)
+        run_id, path = self._uri[len("runs:/") :].split("/", 1)
         return run_href(self._experiment_id, run_id, path)
 
     @staticmethod
@@ -74,7 +74,7 @@ class RunArtifactDatasetSource(DatasetSource):
 
     @classmethod
     def _resolve(cls, raw_source: str) -> RunArtifactDatasetSource:
-        run_id = raw_source[len("runs:/"):].split("/", 1)[0]
+        run_id = raw_source[len("runs:/") :].split("/", 1)[0]
         return cls(raw_source, MlflowClient().get_run(run_id).info.experiment_id)
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,8 +100,15 @@ class _NotedDataset(PandasDataset):
         return {**(super().profile or {}), **{k: str(v) for k, v in self._notes.items()}}
 
 
-def log_input_frame(df: pd.DataFrame, run_id: str, artifact: names.Artifact, context: str,
-                    targets: str | None = None, stage: str | None = None, notes: dict[str, Any] | None = None) -> None:
+def log_input_frame(
+    df: pd.DataFrame,
+    run_id: str,
+    artifact: names.Artifact,
+    context: str,
+    targets: str | None = None,
+    stage: str | None = None,
+    notes: dict[str, Any] | None = None,
+) -> None:
     """Log ``df`` (read from ``artifact`` of run ``run_id``) as an input dataset of the active run.
 
     Parameters
@@ -127,8 +134,9 @@ def log_input_frame(df: pd.DataFrame, run_id: str, artifact: names.Artifact, con
     # The store keeps one dataset per (name, digest) and the first source logged wins: the
     # upstream run's id in the name keeps the same table from two runs apart.
     name = f"{artifact[1]} · {stage + ' ' if stage else ''}{run_id[:8]}"
-    dataset = _NotedDataset(df=df, source=source, targets=targets, name=name,
-                            notes={"artifact": f"{path} of run {run_id}", **(notes or {})})
+    dataset = _NotedDataset(
+        df=df, source=source, targets=targets, name=name, notes={"artifact": f"{path} of run {run_id}", **(notes or {})}
+    )
     _log_dataset(dataset, context)
 
 
@@ -147,12 +155,16 @@ def _log_dataset(dataset: PandasDataset, context: str) -> None:
 def coverage_notes(coverage: Coverage, allow_missing: bool) -> dict[str, str]:
     """Profile lines saying how the batches were read: ``allow_missing`` and what was missing."""
     missing = ", ".join(map(str, coverage.missing)) or "none"
-    return {"restaurants": ", ".join(coverage.restaurants), "allow_missing": str(allow_missing).lower(),
-            "missing": missing}
+    return {
+        "restaurants": ", ".join(coverage.restaurants),
+        "allow_missing": str(allow_missing).lower(),
+        "missing": missing,
+    }
 
 
-def log_batches_input(df: pd.DataFrame, data_dir: str | Path, first_week: int, last_week: int,
-                      notes: dict[str, Any] | None = None) -> None:
+def log_batches_input(
+    df: pd.DataFrame, data_dir: str | Path, first_week: int, last_week: int, notes: dict[str, Any] | None = None
+) -> None:
     """Record the batch files a stage read: ``df`` (the hourly cash-in read from them) as a
     dataset whose source is the data directory, and the fingerprint of exactly the files read
     as tag ``foodcast.batches_sha256``.
@@ -175,13 +187,19 @@ def log_batches_input(df: pd.DataFrame, data_dir: str | Path, first_week: int, l
         # calls any local path ambiguous between two identical candidates: nothing to act on.
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
         source = resolve_dataset_source(str(data_dir))
-    dataset = _NotedDataset(df=df, source=source, targets="cash_in", name=f"batches · weeks {weeks} · hourly cash-in",
-                            notes={"weeks": weeks, "data directory": str(data_dir), **(notes or {})})
+    dataset = _NotedDataset(
+        df=df,
+        source=source,
+        targets="cash_in",
+        name=f"batches · weeks {weeks} · hourly cash-in",
+        notes={"weeks": weeks, "data directory": str(data_dir), **(notes or {})},
+    )
     _log_dataset(dataset, context="source")
 
 
-def read_logged_batches(data_dir: str | Path, first_week: int, last_week: int, allow_missing: bool
-                        ) -> tuple[pd.DataFrame, Coverage]:
+def read_logged_batches(
+    data_dir: str | Path, first_week: int, last_week: int, allow_missing: bool
+) -> tuple[pd.DataFrame, Coverage]:
     """Read the chain's hourly cash-in of weeks ``first_week..last_week`` from the batches
     (``data.chain.read_chain``) and record the read on the active run: what it held and lacked
     (tag ``foodcast.coverage``) and the batches as an input dataset (:func:`log_batches_input`).
@@ -210,6 +228,12 @@ def training_set(features_run_id: str) -> tuple[pd.DataFrame, pd.Series]:
     check_run(features_run_id, names.FEATURES)
     x = read_frame(features_run_id, names.X_TRAIN, names.FEATURES)
     y = read_frame(features_run_id, names.Y_TRAIN, names.FEATURES)
-    log_input_frame(x.merge(y, on="order_date"), features_run_id, names.X_TRAIN,
-                    context="training", targets="cash_in", stage=names.FEATURES)
+    log_input_frame(
+        x.merge(y, on="order_date"),
+        features_run_id,
+        names.X_TRAIN,
+        context="training",
+        targets="cash_in",
+        stage=names.FEATURES,
+    )
     return x.set_index("order_date"), y.set_index("order_date")["cash_in"]

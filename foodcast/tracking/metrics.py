@@ -77,4 +77,4 @@ def _log(metrics: list[Metric]) -> None:
         raise RuntimeError("metrics are logged on the active run, and there is none")
     run_id = active.info.run_id
     for start in range(0, len(metrics), 1000):  # log_batch takes at most 1000 metrics
-        client.log_batch(run_id, metrics=metrics[start:start + 1000])
+        client.log_batch(run_id, metrics=metrics[start : start + 1000])

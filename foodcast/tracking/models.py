@@ -228,7 +228,11 @@ def warn_on_environment_drift(model_uri: str, model_dir: Path, metadata: Model) 
     if differences:
         logger.warning(
             "the model %s was logged in another environment (%s); to reproduce it, install "
-            "the requirements of mlflow.pyfunc.get_model_dependencies(%r)", model_uri, "; ".join(differences), model_uri)
+            "the requirements of mlflow.pyfunc.get_model_dependencies(%r)",
+            model_uri,
+            "; ".join(differences),
+            model_uri,
+        )
 
 
 def resolve_model(train_run: Run | None = None, model_uri: str | None = None) -> tuple[str, LoggedModel]:
@@ -252,9 +256,11 @@ def resolve_model(train_run: Run | None = None, model_uri: str | None = None) ->
         info = logged_model(train_run, names.MULTI_MODEL, names.TRAIN)
         return f"runs:/{train_run.info.run_id}/{names.MULTI_MODEL}", info
     if not model_uri.startswith("models:/"):
-        raise FoodcastError(f"model_uri must be a models:/ URI (models:/<name>@<alias>, models:/<name>/<version> "
-                            f"or models:/<model id>), got {model_uri!r}")
-    name = model_uri[len("models:/"):]
+        raise FoodcastError(
+            f"model_uri must be a models:/ URI (models:/<name>@<alias>, models:/<name>/<version> "
+            f"or models:/<model id>), got {model_uri!r}"
+        )
+    name = model_uri[len("models:/") :]
     try:
         if "@" in name or "/" in name:
             if "@" in name:
@@ -262,7 +268,7 @@ def resolve_model(train_run: Run | None = None, model_uri: str | None = None) ->
             else:
                 version = client.get_model_version(*name.split("/", 1))
             # A version made from a LoggedModel has it as its source (its model_id may be unset).
-            model_id = version.model_id or version.source[len("models:/"):]
+            model_id = version.model_id or version.source[len("models:/") :]
         else:
             model_id = name
         return model_uri, client.get_logged_model(model_id)
@@ -299,8 +305,10 @@ def load_predictor(model_uri: str, info: LoggedModel, what: str) -> Callable[[pd
         model_dir = Path(mlflow.artifacts.download_artifacts(model_uri))  # once, for the model and its requirements
         pyfunc = mlflow.pyfunc.load_model(str(model_dir), suppress_warnings=True)
     except Exception as exc:  # missing or corrupt files: whatever the loader raises, say which model
-        raise FoodcastError(f"the model {model_uri} ({info.model_id}) cannot be loaded: "
-                            f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
+        raise FoodcastError(
+            f"the model {model_uri} ({info.model_id}) cannot be loaded: "
+            f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        ) from None
     warn_on_environment_drift(model_uri, model_dir, pyfunc.metadata)
     expected = pyfunc.metadata.get_input_schema().input_names()
 

@@ -7,7 +7,15 @@ artifact is a one-line change here. Nothing heavy is imported: the stage table r
 from __future__ import annotations
 
 LOAD, FEATURES, VALIDATE, TRAIN, FUTURE, PREDICT, EVALUATE, BACKTEST, PROMOTE = (
-    "load", "features", "validate", "train", "future", "predict", "evaluate", "backtest", "promote",
+    "load",
+    "features",
+    "validate",
+    "train",
+    "future",
+    "predict",
+    "evaluate",
+    "backtest",
+    "promote",
 )
 MAIN = "main"
 

@@ -38,8 +38,9 @@ def abandoned_runs(runs, keep: set[str] = frozenset()) -> dict[str, str]:
     for run_id, run in running.items():
         tags = run.data.tags
         if run_id not in keep and owner_alive(tags) is False:
-            abandoned[run_id] = (f"left RUNNING by process {tags[PID_TAG]} on {tags[HOST_TAG]}, "
-                                 "which has ended (killed?)")
+            abandoned[run_id] = (
+                f"left RUNNING by process {tags[PID_TAG]} on {tags[HOST_TAG]}, which has ended (killed?)"
+            )
     changed = True
     while changed:  # a stage of an abandoned pipeline, of a stage of it...
         changed = False
@@ -57,8 +58,9 @@ def abandoned_runs(runs, keep: set[str] = frozenset()) -> dict[str, str]:
     return abandoned
 
 
-def fail_abandoned_runs(client: MlflowClient, experiment_id: str, keep: set[str] = frozenset(),
-                        parent_id: str | None = None) -> dict[str, str]:
+def fail_abandoned_runs(
+    client: MlflowClient, experiment_id: str, keep: set[str] = frozenset(), parent_id: str | None = None
+) -> dict[str, str]:
     """Mark FAILED, with a ``foodcast.error`` tag saying why, the abandoned RUNNING runs of an
     experiment (or only the children of ``parent_id``).
 
@@ -72,8 +74,9 @@ def fail_abandoned_runs(client: MlflowClient, experiment_id: str, keep: set[str]
         query += f" AND tags.`{PARENT_TAG}` = '{parent_id}'"
     runs = client.search_runs([experiment_id], filter_string=query, max_results=1000)
     if parent_id is not None:  # its children are abandoned by it: it is ending
-        found = {r.info.run_id: "its pipeline was interrupted before it ended" for r in runs
-                 if not owner_alive(r.data.tags)}
+        found = {
+            r.info.run_id: "its pipeline was interrupted before it ended" for r in runs if not owner_alive(r.data.tags)
+        }
     else:
         found = abandoned_runs(runs, keep)
     for run_id, reason in found.items():

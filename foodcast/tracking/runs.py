@@ -36,12 +36,15 @@ def check_run(run_id: str, stage: str) -> Run:
     try:
         run = MlflowClient().get_run(run_id)
     except MlflowException:
-        raise FoodcastError(f"run {run_id} ({names.run_id_param(stage)}) does not exist in "
-                            f"the tracking store {mlflow.get_tracking_uri()}") from None
+        raise FoodcastError(
+            f"run {run_id} ({names.run_id_param(stage)}) does not exist in "
+            f"the tracking store {mlflow.get_tracking_uri()}"
+        ) from None
     actual = run.data.tags.get(names.STEP_TAG)
     if actual != stage:
-        raise FoodcastError(f"run {run_id} is a {actual or 'non-foodcast'} run, "
-                            f"not a {stage} run ({names.run_id_param(stage)})")
+        raise FoodcastError(
+            f"run {run_id} is a {actual or 'non-foodcast'} run, not a {stage} run ({names.run_id_param(stage)})"
+        )
     if run.info.status != RunStatus.to_string(RunStatus.FINISHED):
         raise FoodcastError(f"run {run_id} ({stage}) is {run.info.status}, not FINISHED")
     _CHECKED[run_id] = run
@@ -83,6 +86,8 @@ def logged_model(run: Run, name: str, stage: str) -> LoggedModel:
     if model is None:
         raise FoodcastError(f"run {run.info.run_id} ({stage}) has no logged model {name}")
     if not client.list_logged_model_artifacts(model.model_id):
-        raise FoodcastError(f"run {run.info.run_id} ({stage}): the files of its model {name} "
-                            f"({model.model_id}) are gone from the artifact store")
+        raise FoodcastError(
+            f"run {run.info.run_id} ({stage}): the files of its model {name} "
+            f"({model.model_id}) are gone from the artifact store"
+        )
     return model

@@ -54,8 +54,7 @@ def runs_table_href(experiment_id: str, run_ids: Iterable[str]) -> str:
 def compare_href(experiment_id: str, run_ids: Sequence[str]) -> str:
     """The UI's comparison of ``run_ids``: names, ids (links), times, parameters and metrics
     side by side, in the order given."""
-    query = urlencode({"runs": json.dumps(list(run_ids)), "experiments": json.dumps([experiment_id])},
-                      quote_via=quote)
+    query = urlencode({"runs": json.dumps(list(run_ids)), "experiments": json.dumps([experiment_id])}, quote_via=quote)
     return f"#/compare-runs?{query}"
 
 
@@ -67,6 +66,7 @@ def md_link(text: str, href: str) -> str:
 
 def md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     """A markdown table (GitHub flavour, which the UI renders); ``|`` in a cell is escaped."""
+
     def line(cells):
         return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
 

@@ -10,8 +10,9 @@ from foodcast.tracking import names
 
 def backtest_batch_weeks(options: Options) -> tuple[int, int]:
     """The weeks of batches a backtest reads (``windows.backtest_weeks``)."""
-    return backtest_weeks(options["first_week"], options["last_week"], options["window_weeks"],
-                          forecast_history(**options))
+    return backtest_weeks(
+        options["first_week"], options["last_week"], options["window_weeks"], forecast_history(**options)
+    )
 
 
 BACKTEST = Stage(

@@ -24,8 +24,9 @@ def promote_nodes(options: Options) -> list[Partition | Skipped]:
 def gate_batch_weeks(options: Options) -> tuple[int, int]:
     """The weeks of batches the gate reads, as far as main knows the challenger's features (the
     champion's, which promote adds when it reads, are known only then)."""
-    return gate_weeks_read(options["start_week"], options["end_week"], options["gate_weeks"],
-                           forecast_history(**options))
+    return gate_weeks_read(
+        options["start_week"], options["end_week"], options["gate_weeks"], forecast_history(**options)
+    )
 
 
 def champion_compared(options: Options, client: MlflowClient, params: Mapping[str, Any]) -> str:
