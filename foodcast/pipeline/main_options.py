@@ -14,8 +14,8 @@ from foodcast.core.windows import check_week_range, describe_weeks, forecast_his
 from foodcast.data.batch_files import available_weeks
 from foodcast.errors import FoodcastError
 from foodcast.pipeline.params import model_settings
-from foodcast.pipeline.stage_table import PROJECT_DIR, check_stage_table, mlproject_disagreements
-from foodcast.settings import data_dir
+from foodcast.pipeline.stage_table import check_stage_table, mlproject_disagreements
+from foodcast.settings import PROJECT_ROOT, data_dir
 
 
 def check_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
         One line saying which parameters do not fit and how to mend them.
     """
     check_stage_table()  # a table a stage was added to wrongly refuses to run (ValueError: a bug)
-    disagreements = mlproject_disagreements(PROJECT_DIR)
+    disagreements = mlproject_disagreements(PROJECT_ROOT)
     if disagreements:
         raise FoodcastError(f"MLproject and the stage table disagree: {disagreements[0]}")
     options = dict(options)
