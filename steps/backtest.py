@@ -1,11 +1,13 @@
 """backtest: the forecast replayed over many past weeks (rolling origin), on demand."""
 
+from typing import Any
+
 from foodcast.pipeline.command import stage_command
 from foodcast.pipeline.stages.backtest import BACKTEST, backtest_batch_weeks
 
 
 @stage_command(BACKTEST)
-def backtest(first_week, last_week, window_weeks, allow_missing, **settings):
+def backtest(first_week: int, last_week: int, window_weeks: int, allow_missing: bool, **settings: Any) -> None:
     """For each target week from FIRST_WEEK to LAST_WEEK, do what a weekly run would: load the
     WINDOW_WEEKS weeks before it from the batches (FOODCAST_DATA_DIR, default data/), build the
     features, fit the multi-model, forecast the week; score it next to seasonal naive and the
@@ -36,7 +38,7 @@ def backtest(first_week, last_week, window_weeks, allow_missing, **settings):
     hourly, _ = read_logged_batches(data_dir(), *weeks, allow_missing)
     started = time.perf_counter()
 
-    def progress(done, total, row):
+    def progress(done: int, total: int, row: dict[str, Any]) -> None:
         click.echo(
             f"backtest: week {row['week']} ({done}/{total}): MAE model {row['mae_model']:.2f}, "
             f"naive {row['mae_naive']:.2f}, 4-week mean {row['mae_mean4']:.2f}, "

@@ -5,7 +5,7 @@ from foodcast.pipeline.stages.evaluate import EVALUATE
 
 
 @stage_command(EVALUATE)
-def evaluate(predict_run_id, allow_missing):
+def evaluate(predict_run_id: str, allow_missing: bool) -> None:
     """Score the forecast of the predict run PREDICT_RUN_ID (predictions/y_pred.csv, through
     MLflow) once the batches of its week are in the data directory (FOODCAST_DATA_DIR, default
     data/): hourly MAE of the point forecast, of seasonal naive (the same hour a week earlier)

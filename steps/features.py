@@ -1,11 +1,13 @@
 """features: offline feature engineering on the hourly cash-in a load run produced."""
 
+from typing import Any
+
 from foodcast.pipeline.command import stage_command
 from foodcast.pipeline.stages.features import FEATURES
 
 
 @stage_command(FEATURES)
-def features(load_run_id, **settings):
+def features(load_run_id: str, **settings: Any) -> None:
     """Read data/data.csv from the load run LOAD_RUN_ID (through MLflow), build the training
     features (weekday one-hot, hour harmonics, weekly lags, the level of the weeks before, the
     weekday and hour as numbers, the hour's share of a typical week pooled over the weeks

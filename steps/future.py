@@ -1,11 +1,13 @@
 """future: online feature engineering for the week to forecast."""
 
+from typing import Any
+
 from foodcast.pipeline.command import stage_command
 from foodcast.pipeline.stages.future import FUTURE, future_weeks
 
 
 @stage_command(FUTURE)
-def future(next_week, allow_missing, **settings):
+def future(next_week: int, allow_missing: bool, **settings: Any) -> None:
     """Build the prediction set of week NEXT_WEEK: its 168 hours with the same features as
     training, the lags, the level and the profile read from the batches of the weeks before
     NEXT_WEEK in the data directory (FOODCAST_DATA_DIR, default data/). Logs

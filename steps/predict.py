@@ -5,7 +5,7 @@ from foodcast.pipeline.stages.predict import PREDICT
 
 
 @stage_command(PREDICT)
-def predict(future_run_id, train_run_id, model_uri):
+def predict(future_run_id: str, train_run_id: str, model_uri: str) -> None:
     """Forecast the week of the future run FUTURE_RUN_ID (its prediction_set/x_pred.csv, through
     MLflow) with the multi_model of the train run TRAIN_RUN_ID (runs:/<id>/multi_model) or the
     registered model MODEL_URI (e.g. models:/foodcast@champion): exactly one of the two. Logs

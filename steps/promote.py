@@ -5,7 +5,9 @@ from foodcast.pipeline.stages.promote import PROMOTE
 
 
 @stage_command(PROMOTE)
-def promote(train_run_id, registered_model_name, gate_weeks, gate_margin, allow_missing):
+def promote(
+    train_run_id: str, registered_model_name: str, gate_weeks: int, gate_margin: float, allow_missing: bool
+) -> None:
     """Compare the version of REGISTERED_MODEL_NAME that the train run TRAIN_RUN_ID registered
     (the challenger) with the version the alias champion points at, and move champion to the
     challenger when it is at least as good: both configurations (features and model parameters)

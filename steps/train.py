@@ -1,11 +1,13 @@
 """train: fit the multi-model on a features run's training set, log and register it."""
 
+from typing import Any
+
 from foodcast.pipeline.command import stage_command
 from foodcast.pipeline.stages.train import TRAIN
 
 
 @stage_command(TRAIN)
-def train(features_run_id, registered_model_name, **settings):
+def train(features_run_id: str, registered_model_name: str, **settings: Any) -> None:
     """Read training_set/x_train.csv and y_train.csv from the features run FEATURES_RUN_ID, fit
     the multi-model (ESTIMATOR with its parameters, N_MODELS bootstrap members, an interval at
     INTERVAL_LEVEL calibrated out of sample) on all rows, and log two models with signature and

@@ -1,11 +1,13 @@
 """validate: chronological cross-validation of the model on a features run's training set."""
 
+from typing import Any
+
 from foodcast.pipeline.command import stage_command
 from foodcast.pipeline.stages.validate import VALIDATE
 
 
 @stage_command(VALIDATE)
-def validate(features_run_id, n_fold, **model):
+def validate(features_run_id: str, n_fold: int, **model: Any) -> None:
     """Read training_set/x_train.csv and y_train.csv from the features run FEATURES_RUN_ID,
     cross-validate the multi-model (ESTIMATOR with its parameters, N_MODELS bootstrap members, an
     interval at INTERVAL_LEVEL) with a TimeSeriesSplit of N_FOLD folds, and log

@@ -54,7 +54,7 @@ def _size_text(size: int) -> str:
 
 
 @click.group(help=f"Weekly cash-in forecast of a chain of takeaway restaurants.\n\n{LAYOUT_HELP}")
-def cli():
+def cli() -> None:
     """Entry point of the ``foodcast`` console script."""
 
 
@@ -74,7 +74,7 @@ def cli():
     help="Seed of the random streams (default: the seed of the committed dataset).",
 )
 @_user_errors
-def generate(data_dir, seed):
+def generate(data_dir: str | None, seed: int | None) -> None:
     """Generate the default dataset."""
     from foodcast.data import generator  # noqa: PLC0415 - pandas: only once the command runs
 
@@ -109,7 +109,7 @@ def generate(data_dir, seed):
 )
 @_data_dir_option
 @_user_errors
-def import_command(orders, restaurant, data_dir):
+def import_command(orders: str, restaurant: str, data_dir: str | None) -> None:
     """Import a raw export."""
     from foodcast.data.importer import import_export  # noqa: PLC0415 - pandas: only once the command runs
 
@@ -142,7 +142,7 @@ def _server_dir_option(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @cli.group(short_help="Start, stop or inspect a local team tracking server.", help=SERVER_HELP)
-def server():
+def server() -> None:
     """The ``server`` command group."""
 
 
@@ -174,9 +174,9 @@ def server():
     "request (default: 60; 0 hashes on every request).",
 )
 @_user_errors
-def server_start(directory, port, workers, auth_cache_seconds):
+def server_start(directory: str, port: int | None, workers: int | None, auth_cache_seconds: int | None) -> None:
     """Start the team server."""
-    kwargs = {} if workers is None else {"workers": workers}
+    kwargs: dict[str, int] = {} if workers is None else {"workers": workers}
     if auth_cache_seconds is not None:
         kwargs["auth_cache_seconds"] = auth_cache_seconds
     state, already = teamserver.start(directory, port=port, **kwargs)
@@ -200,7 +200,7 @@ def server_start(directory, port, workers, auth_cache_seconds):
 )
 @_server_dir_option
 @_user_errors
-def server_stop(directory):
+def server_stop(directory: str) -> None:
     """Stop the team server."""
     stopped = teamserver.stop(directory)
     root = os.path.abspath(directory)
@@ -216,7 +216,7 @@ def server_stop(directory):
 @_server_dir_option
 @click.pass_context
 @_user_errors
-def server_status(ctx, directory):
+def server_status(ctx: click.Context, directory: str) -> None:
     """Report the team server's state."""
     state = teamserver.status(directory)
     root = os.path.abspath(directory)

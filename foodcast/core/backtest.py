@@ -80,7 +80,7 @@ def summarise(weeks: pd.DataFrame) -> dict[str, Any]:
         "coverage": float(weeks["coverage"].mean()),
         "width": float(weeks["width"].mean()),
         "coverage_open": float(weeks["coverage_open"].mean()),
-        "n_weeks": int(len(weeks)),
+        "n_weeks": len(weeks),
     }
 
 

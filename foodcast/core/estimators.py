@@ -8,6 +8,8 @@ for hours of a similar place (:class:`ProfileRatioRegressor`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
@@ -55,11 +57,11 @@ class LevelScaledRegressor(RegressorMixin, BaseEstimator):
         ``level_`` (as made by ``build_features(level_weeks=L)``).
     """
 
-    def __init__(self, estimator=None, level_column: str | None = None):
+    def __init__(self, estimator: Any = None, level_column: str | None = None) -> None:
         self.estimator = estimator
         self.level_column = level_column
 
-    def _split(self, X):
+    def _split(self, X: Any) -> tuple[pd.DataFrame, str, np.ndarray]:
         X = pd.DataFrame(X)
         column = self.level_column
         if column is None:
@@ -76,7 +78,7 @@ class LevelScaledRegressor(RegressorMixin, BaseEstimator):
         # An empty level (weeks of closure) would make every ratio infinite: such rows scale by 1.
         return X.drop(columns=column), column, np.where(level > 0, level, 1.0)
 
-    def fit(self, X, y):
+    def fit(self, X: Any, y: Any) -> LevelScaledRegressor:
         """Fit ``estimator`` on ``y / level``.
 
         Parameters
@@ -98,7 +100,7 @@ class LevelScaledRegressor(RegressorMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray(pd.DataFrame(X).columns, dtype=object)
         return self
 
-    def predict(self, X):
+    def predict(self, X: Any) -> np.ndarray:
         """``estimator``'s prediction on the other columns, times the level.
 
         Parameters
@@ -114,7 +116,8 @@ class LevelScaledRegressor(RegressorMixin, BaseEstimator):
         X = pd.DataFrame(X)
         level = X[self.level_column_].to_numpy(dtype="float64")
         level = np.where(level > 0, level, 1.0)
-        return self.estimator_.predict(X.drop(columns=self.level_column_)) * level
+        prediction: np.ndarray = self.estimator_.predict(X.drop(columns=self.level_column_))
+        return prediction * level
 
 
 class ProfileRatioRegressor(RegressorMixin, BaseEstimator):
@@ -148,7 +151,7 @@ class ProfileRatioRegressor(RegressorMixin, BaseEstimator):
         The ``quantile`` of ``y / profile`` of each group.
     """
 
-    def __init__(self, quantile: float = 0.5, n_bins: int = 5, profile_column: str | None = None):
+    def __init__(self, quantile: float = 0.5, n_bins: int = 5, profile_column: str | None = None) -> None:
         self.quantile = quantile
         self.n_bins = n_bins
         self.profile_column = profile_column
@@ -168,7 +171,7 @@ class ProfileRatioRegressor(RegressorMixin, BaseEstimator):
             )
         return found[0]
 
-    def fit(self, X, y):
+    def fit(self, X: Any, y: Any) -> ProfileRatioRegressor:
         """Learn the ratio of each group of hours.
 
         Parameters
@@ -207,7 +210,7 @@ class ProfileRatioRegressor(RegressorMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         return self
 
-    def predict(self, X):
+    def predict(self, X: Any) -> np.ndarray:
         """The profile times its group's ratio (0 where the profile is 0).
 
         Parameters
@@ -232,7 +235,7 @@ def make_estimator(
     min_samples_leaf: int = 1,
     level_scaled: bool = True,
     n_bins: int = 5,
-):
+) -> Any:
     """One regressor of the forecast, as the pipeline's parameters describe it.
 
     Parameters
@@ -299,7 +302,7 @@ def make_quantile_estimator(
     level_scaled: bool = True,
     model: str = "gradient_boosting",
     n_bins: int = 5,
-):
+) -> Any:
     """Template of the interval's bound models.
 
     ``GradientBoostingRegressor(loss="quantile")``, started from the mean for the reason

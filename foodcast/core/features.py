@@ -13,6 +13,8 @@ lag of one week); :data:`DEFAULT_FEATURES` are the pipeline's.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 from sklearn.cluster import AgglomerativeClustering
@@ -85,11 +87,13 @@ def _check_settings(
 
 
 def _week_monday(timestamps: pd.Series) -> pd.Series:
-    return timestamps.dt.normalize() - pd.to_timedelta(timestamps.dt.day_of_week, unit="D")
+    monday: pd.Series = timestamps.dt.normalize() - pd.to_timedelta(timestamps.dt.day_of_week, unit="D")
+    return monday
 
 
 def _hour_of_week(timestamps: pd.Series) -> np.ndarray:
-    return (timestamps.dt.day_of_week * 24 + timestamps.dt.hour).to_numpy()
+    hour: np.ndarray = (timestamps.dt.day_of_week * 24 + timestamps.dt.hour).to_numpy()
+    return hour
 
 
 def _observed(history: pd.DataFrame) -> pd.Series:
@@ -126,7 +130,8 @@ def _levels(timestamps: pd.Series, weeks: pd.DataFrame, level_weeks: int, halfli
     )
     weights = 0.5 ** (np.arange(level_weeks) / halflife) if halflife > 0 else np.ones(level_weeks)
     # NaN as soon as one week is missing: the level is never taken from fewer weeks.
-    return weights @ before / weights.sum()
+    levels: np.ndarray = weights @ before / weights.sum()
+    return levels
 
 
 def day_groups(shares: np.ndarray, groups: int) -> np.ndarray:
@@ -190,7 +195,8 @@ def week_profile(weeks: np.ndarray, groups: int = 2) -> np.ndarray:
     # A weekday's cash-in is the mean of its days with trade: a closure says nothing of the others.
     trading = (weeks.reshape(len(weeks), DAYS_PER_WEEK, 24).sum(axis=2) > 0).sum(axis=0)
     profile = (sums / np.maximum(trading, 1))[:, None] * shares
-    return (profile / profile.mean()).ravel()
+    normalised: np.ndarray = (profile / profile.mean()).ravel()
+    return normalised
 
 
 def _profiles(timestamps: pd.Series, weeks: pd.DataFrame, profile_weeks: int, groups: int) -> np.ndarray:
@@ -202,7 +208,7 @@ def _profiles(timestamps: pd.Series, weeks: pd.DataFrame, profile_weeks: int, gr
     there is no such week.
     """
     weeks = weeks[weeks.mean(axis=1) > 0]
-    mondays = weeks.index
+    mondays = cast(pd.DatetimeIndex, weeks.index)
     own = pd.DatetimeIndex(_week_monday(timestamps)).as_unit("us")
     hour = _hour_of_week(timestamps)
     out = np.full(len(timestamps), np.nan)
@@ -283,7 +289,9 @@ def build_features(
         out["hour"] = hour.astype("float64")
     observed = _observed(history)
     for lag in range(1, lag_in_week + 1):
-        when = pd.DatetimeIndex(timestamps - pd.Timedelta(weeks=lag)).as_unit(observed.index.unit)
+        when = pd.DatetimeIndex(timestamps - pd.Timedelta(weeks=lag)).as_unit(
+            cast(pd.DatetimeIndex, observed.index).unit
+        )
         out[f"lag_{lag}W"] = observed.reindex(when).to_numpy(dtype="float64")
     if level_weeks or profile_weeks:
         weeks = _complete_weeks(observed)
@@ -417,7 +425,7 @@ def features_online(
         wanted = pd.DatetimeIndex(
             [first_monday - pd.Timedelta(weeks=k) for k in range(1, int(profile_weeks) + 1)]
         ).as_unit("us")
-        lacking = wanted.difference(_complete_weeks(_observed(past)).index)
+        lacking = wanted.difference(cast(pd.DatetimeIndex, _complete_weeks(_observed(past)).index))
         if len(lacking):
             raise FoodcastError(
                 f"the past data lacks {len(lacking)} of the {int(profile_weeks)} complete weeks before "

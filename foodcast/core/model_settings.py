@@ -17,7 +17,7 @@ def check_model_settings(
     n_bins: int = 5,
     n_models: int = 10,
     interval_level: float = 0.8,
-    **_ignored,
+    **_ignored: object,
 ) -> None:
     """Refuse model parameters no model can be built from.
 

@@ -26,7 +26,7 @@ from foodcast.core.estimators import make_estimator, make_quantile_estimator
 from foodcast.core.model_settings import check_model_settings
 
 
-def quantile_parameter(estimator) -> str:
+def quantile_parameter(estimator: Any) -> str:
     """The parameter that sets the quantile a scikit-learn regressor predicts.
 
     ``alpha`` of ``GradientBoostingRegressor(loss="quantile")``, ``quantile`` of
@@ -38,7 +38,7 @@ def quantile_parameter(estimator) -> str:
     ValueError
         If ``estimator`` has no quantile loss.
     """
-    params = estimator.get_params(deep=True)
+    params: dict[str, Any] = estimator.get_params(deep=True)
     for name in params:
         prefix, _, last = name.rpartition("__")
         loss = params.get(f"{prefix}__loss" if prefix else "loss")
@@ -82,19 +82,19 @@ class MultiModel(RegressorMixin, BaseEstimator):
 
     def __init__(
         self,
-        estimator=None,
+        estimator: Any = None,
         n_models: int = 10,
         interval_level: float = 0.8,
-        quantile_estimator=None,
+        quantile_estimator: Any = None,
         calibration_folds: int = 4,
-    ):
+    ) -> None:
         self.estimator = estimator
         self.n_models = n_models
         self.interval_level = interval_level
         self.quantile_estimator = quantile_estimator
         self.calibration_folds = calibration_folds
 
-    def _check_params(self):
+    def _check_params(self) -> None:
         if self.estimator is None:
             raise ValueError("MultiModel needs an estimator")
         if int(self.n_models) < 1:
@@ -104,7 +104,7 @@ class MultiModel(RegressorMixin, BaseEstimator):
         if int(self.calibration_folds) < 2:
             raise ValueError(f"calibration_folds must be >= 2, got {self.calibration_folds}")
 
-    def fit(self, X, y):
+    def fit(self, X: Any, y: Any) -> MultiModel:
         """Fit the single estimator, the members and the calibrated interval.
 
         The interval is conformalized quantile regression (Romano, Patterson and Candès,
@@ -142,7 +142,7 @@ class MultiModel(RegressorMixin, BaseEstimator):
         y = np.asarray(y, dtype="float64").ravel()
         self.single_estimator = clone(self.estimator).fit(X, y)
         n = len(X)
-        self.estimators_ = []
+        self.estimators_: list[Any] = []
         for i in range(int(self.n_models)):
             rows = np.random.RandomState(i).randint(0, n, n)
             self.estimators_.append(clone(self.estimator).fit(X.iloc[rows], y[rows]))
@@ -150,7 +150,7 @@ class MultiModel(RegressorMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         return self
 
-    def _fit_interval(self, X, y):
+    def _fit_interval(self, X: pd.DataFrame, y: np.ndarray) -> None:
         folds = int(self.calibration_folds)
         if len(X) < 2 * folds:
             raise ValueError(f"too few rows ({len(X)}) to calibrate an interval on {folds} folds")
@@ -162,40 +162,41 @@ class MultiModel(RegressorMixin, BaseEstimator):
         # Width floor: 1 % of the mean target, so that an hour whose band collapsed to a point
         # still gets a finite score.
         self.width_floor_ = 0.01 * float(np.mean(np.abs(y))) or 1e-9
-        scores = []
+        parts: list[np.ndarray] = []
         for block in np.array_split(np.arange(len(X)), folds):
             rest = np.setdiff1d(np.arange(len(X)), block)
             self._fit_bounds(template, name, tail, X.iloc[rest], y[rest])
             lower, upper = self._bounds(X.iloc[block])
             truth = y[block]
             uncertain = upper > 0
-            scores.append(self._scores(lower, upper, truth)[uncertain])
-        scores = np.concatenate(scores)
+            parts.append(self._scores(lower, upper, truth)[uncertain])
+        scores = np.concatenate(parts)
         # The conformal quantile: the ceil((n + 1) * level)-th smallest of the n scores.
         rank = min(int(np.ceil((len(scores) + 1) * float(self.interval_level))), len(scores))
         self.interval_correction_ = float(np.sort(scores)[rank - 1]) if len(scores) else 0.0
         self._fit_bounds(template, name, tail, X, y)
 
-    def _scores(self, lower, upper, truth):
+    def _scores(self, lower: np.ndarray, upper: np.ndarray, truth: np.ndarray) -> np.ndarray:
         """How much the band must widen (in band widths) to hold each truth; negative: inside.
 
         A lower bound of 0 stays 0 whatever the correction (cash-in is never negative, and an
         hour without orders is a common outcome, not an error), so it never decides a score.
         """
         below = np.where(lower > 0, lower - truth, -np.inf)
-        return np.maximum(below, truth - upper) / (upper - lower + self.width_floor_)
+        scores: np.ndarray = np.maximum(below, truth - upper) / (upper - lower + self.width_floor_)
+        return scores
 
-    def _fit_bounds(self, template, name, tail, X, y):
+    def _fit_bounds(self, template: Any, name: str, tail: float, X: pd.DataFrame, y: np.ndarray) -> None:
         self.lower_estimator_ = clone(template).set_params(**{name: tail}).fit(X, y)
         self.upper_estimator_ = clone(template).set_params(**{name: 1 - tail}).fit(X, y)
 
-    def _bounds(self, X):
+    def _bounds(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         lower = np.clip(self.lower_estimator_.predict(X), 0, None)
         upper = np.clip(self.upper_estimator_.predict(X), 0, None)
         # Quantile models fitted apart may cross; the band is between them either way.
         return np.minimum(lower, upper), np.maximum(lower, upper)
 
-    def predict_frame(self, X) -> pd.DataFrame:
+    def predict_frame(self, X: Any) -> pd.DataFrame:
         """Every prediction of the model for the rows of ``X``.
 
         Parameters

@@ -76,7 +76,7 @@ def split_actuals(hourly: pd.DataFrame, week: int, where: str = "the data") -> t
     return series[in_week], series[~in_week]
 
 
-def score_week(preds: pd.DataFrame, truth: pd.Series, history: pd.Series) -> tuple[dict, pd.DataFrame]:
+def score_week(preds: pd.DataFrame, truth: pd.Series, history: pd.Series) -> tuple[dict[str, float], pd.DataFrame]:
     """Score one week's forecast against what happened.
 
     Parameters

@@ -20,7 +20,8 @@ def week_start(week: int) -> pd.Timestamp:
 def weeks_of(timestamps: pd.Series) -> pd.Series:
     """The number of the week that holds each timestamp of a datetime Series."""
     days = (timestamps.dt.normalize() - WEEK_ONE_START).dt.days
-    return days // 7 + 1
+    week: pd.Series = days // 7 + 1
+    return week
 
 
 def week_hours(week: int) -> pd.DatetimeIndex:

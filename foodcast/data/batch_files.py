@@ -23,7 +23,7 @@ def batch_name(week: int) -> str:
     return f"week_{int(week):03d}.csv.gz"
 
 
-def list_batches(data_dir) -> dict[str, dict[int, Path]]:
+def list_batches(data_dir: str | Path) -> dict[str, dict[int, Path]]:
     """Every batch under ``data_dir``: ``{restaurant: {week: path}}``, sorted.
 
     Raises
@@ -49,7 +49,7 @@ def list_batches(data_dir) -> dict[str, dict[int, Path]]:
     return found
 
 
-def available_weeks(data_dir) -> list[int]:
+def available_weeks(data_dir: str | Path) -> list[int]:
     """Sorted week numbers for which at least one restaurant has a batch."""
     return sorted({w for weeks in list_batches(data_dir).values() for w in weeks})
 
@@ -60,7 +60,7 @@ def batch_files(batches: dict[str, dict[int, Path]], start_week: int, end_week: 
     return sorted(path for weeks in batches.values() for week, path in weeks.items() if start_week <= week <= end_week)
 
 
-def batch_week(path) -> int:
+def batch_week(path: str | Path) -> int:
     """Week number of a batch file, from its name ``week_NNN.csv[.gz]``.
 
     Raises
@@ -74,7 +74,7 @@ def batch_week(path) -> int:
     return int(match.group(1))
 
 
-def has_orders(path) -> bool:
+def has_orders(path: str | Path) -> bool:
     """Whether a batch holds at least one order line, read from its first lines only.
 
     Only a header followed by nothing (or blank lines) is empty. A file that cannot be read,

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from foodcast.core.weeks import WEEK_ONE_START
 from foodcast.data.batch_files import batch_name
@@ -395,7 +396,7 @@ def _closed_days(seed: int, restaurant: int, last_week: int) -> set[np.datetime6
     return closed
 
 
-def expected_orders(restaurant: int, days) -> np.ndarray:
+def expected_orders(restaurant: int, days: ArrayLike) -> np.ndarray:
     """Mean number of orders of an open day, before the day-to-day noise.
 
     Parameters
@@ -421,7 +422,8 @@ def expected_orders(restaurant: int, days) -> np.ndarray:
     day_of_year = (days - days.astype("datetime64[Y]")).astype(np.int64) + 1
     season = 1.0 + profile.seasonal_amplitude * np.cos(2 * np.pi * (day_of_year - profile.seasonal_peak_day) / 365.25)
     weekday = np.asarray(profile.weekday_factors)[(elapsed + WEEK_ONE_START.day_of_week) % 7]
-    return level * trend * season * weekday
+    expected: np.ndarray = level * trend * season * weekday
+    return expected
 
 
 def _week_days(week: int) -> np.ndarray:
@@ -429,7 +431,7 @@ def _week_days(week: int) -> np.ndarray:
     return start + np.arange(7).astype("timedelta64[D]")
 
 
-def _daily_counts(seed: int, restaurant: int, week: int, closed: set) -> np.ndarray:
+def _daily_counts(seed: int, restaurant: int, week: int, closed: set[np.datetime64]) -> np.ndarray:
     """Orders of each day of ``week``: gamma-Poisson around :func:`expected_orders`."""
     profile = RESTAURANTS[restaurant]
     rng = _stream(seed, restaurant, week, _COUNT_STREAM)
@@ -466,10 +468,16 @@ def _minute_profiles(restaurant: int) -> np.ndarray:
     return profiles
 
 
-def _order_times(rng, counts, days, closed, cumulative_profiles) -> np.ndarray:
+def _order_times(
+    rng: np.random.Generator,
+    counts: np.ndarray,
+    days: np.ndarray,
+    closed: set[np.datetime64],
+    cumulative_profiles: np.ndarray,
+) -> np.ndarray:
     """Sorted minute-resolution timestamps of the week's orders."""
     times = []
-    for day, n in zip(days, counts):
+    for day, n in zip(days, counts, strict=False):
         weekday = int((day.astype(np.int64) + 3) % 7)  # 1970-01-01 was a Thursday
         late = int(weekday in (_FRIDAY, _SATURDAY))
         after_closed = int(day - np.timedelta64(1, "D") in closed)
@@ -495,7 +503,9 @@ _PARTY_LUNCH = np.array([0.62, 0.28, 0.07, 0.03, 0.0, 0.0])
 _PARTY_EVENING = np.array([0.45, 0.37, 0.085, 0.07, 0.02, 0.005])
 
 
-def _baskets(rng, order_times, menu_frame):
+def _baskets(
+    rng: np.random.Generator, order_times: np.ndarray, menu_frame: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Order lines of the week: (order index, item index, quantity) sorted in receipt order."""
     n = len(order_times)
     minute_of_day = (order_times.astype("datetime64[m]").astype(np.int64)) % _MINUTES_PER_DAY
@@ -529,7 +539,16 @@ def _baskets(rng, order_times, menu_frame):
     return keys // len(menu_frame), keys % len(menu_frame), quantity
 
 
-def _week_lines(seed, restaurant, week, counts, first_order_number, closed, menu_frame, profiles):
+def _week_lines(
+    seed: int,
+    restaurant: int,
+    week: int,
+    counts: np.ndarray,
+    first_order_number: int,
+    closed: set[np.datetime64],
+    menu_frame: pd.DataFrame,
+    profiles: np.ndarray,
+) -> pd.DataFrame:
     """The week's order lines as a normalised frame (see ``parse_orders``)."""
     rng = _stream(seed, restaurant, week, _BASKET_STREAM)
     times = _order_times(rng, counts, _week_days(week), closed, profiles)
@@ -549,7 +568,7 @@ def _week_lines(seed, restaurant, week, counts, first_order_number, closed, menu
 
 
 def generate(
-    data_dir, seed: int = DEFAULT_SEED, first_week: int = FIRST_WEEK, last_week: int = LAST_WEEK
+    data_dir: str | Path, seed: int = DEFAULT_SEED, first_week: int = FIRST_WEEK, last_week: int = LAST_WEEK
 ) -> list[Path]:
     """Write the generated batches of weeks ``first_week..last_week`` for every restaurant.
 

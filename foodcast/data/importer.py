@@ -16,7 +16,7 @@ from foodcast.data.orders import check_order_ids, read_batch_files, read_orders,
 from foodcast.errors import FoodcastError
 
 
-def import_export(path, restaurant: str, data_dir) -> list[Path]:
+def import_export(path: str | Path, restaurant: str, data_dir: str | Path) -> list[Path]:
     """Split a raw export into weekly batches of ``restaurant`` under ``data_dir``.
 
     A week that already has a batch gets the union of its lines and the new ones: a line is
@@ -102,7 +102,7 @@ def _union(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     """Multiset union of two sets of normalised lines, the old ones first."""
     columns = list(old.columns)
 
-    def numbered(lines):
+    def numbered(lines: pd.DataFrame) -> pd.DataFrame:
         # The n-th copy of a line only matches the n-th copy on the other side.
         copy = lines.groupby(columns, sort=False, dropna=False).cumcount()
         return lines.assign(_copy=copy.to_numpy())

@@ -18,8 +18,10 @@ import io
 import os
 import tempfile
 import zlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pandas as pd
@@ -80,7 +82,7 @@ def parse_orders(raw: pd.DataFrame, source: str, week: int | None = None) -> pd.
         if column not in raw.columns:
             raise FoodcastError(f"{source}: missing column '{column}'")
 
-    def fail(mask, column, what):
+    def fail(mask: object, column: str, what: str) -> NoReturn:
         row = int(np.flatnonzero(np.asarray(mask))[0])
         value = raw[column].iloc[row]
         raise FoodcastError(f"{source}: row {row + 1}, column '{column}': {what} {value!r}")
@@ -161,7 +163,7 @@ class Source:
     rows: int
 
 
-def check_order_ids(orders: pd.DataFrame, sources, by=()) -> None:
+def check_order_ids(orders: pd.DataFrame, sources: Sequence[Source], by: Sequence[str] = ()) -> None:
     """Refuse an order id given to two different orders: lines with the same id and different dates.
 
     The lines of one order share its id and date, and identical lines (the same dish entered
@@ -196,7 +198,7 @@ def check_order_ids(orders: pd.DataFrame, sources, by=()) -> None:
     first = int(np.flatnonzero(same)[0])
     ends = np.cumsum([source.rows for source in sources])
 
-    def locate(i):
+    def locate(i: int) -> tuple[Source, int]:
         index = int(np.searchsorted(ends, i, side="right"))
         return sources[index], i - (int(ends[index - 1]) if index else 0) + 1
 
@@ -240,7 +242,7 @@ def _read_text(path: Path) -> str:
     return text
 
 
-def read_orders(path, week: int | None = None) -> tuple[pd.DataFrame, Source]:
+def read_orders(path: str | Path, week: int | None = None) -> tuple[pd.DataFrame, Source]:
     """Read and validate one CSV file (optionally gzipped, UTF-8) in the export schema.
 
     Refused: a file that is not readable UTF-8 CSV (a truncated or corrupt gzip stream, other
@@ -286,7 +288,7 @@ def _read_file(path: Path, week: int | None) -> tuple[pd.DataFrame, Source]:
     return orders, Source(str(path), _id_column(raw, str(path)), len(orders))
 
 
-def read_batch_files(paths) -> tuple[pd.DataFrame, list[Source]]:
+def read_batch_files(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, list[Source]]:
     """Read and validate batch files; one frame of order lines with a ``restaurant`` column.
 
     Each file is checked as :func:`read_orders` does, its rows must fall in the week its name
@@ -318,7 +320,7 @@ def read_batch_files(paths) -> tuple[pd.DataFrame, list[Source]]:
     return orders, sources
 
 
-def read_batches(paths) -> pd.DataFrame:
+def read_batches(paths: Iterable[str | Path]) -> pd.DataFrame:
     """The order lines of batch files, with a ``restaurant`` column; see :func:`read_batch_files`."""
     return read_batch_files(paths)[0]
 
@@ -338,7 +340,7 @@ def to_export(orders: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def write_batch(export: pd.DataFrame, path) -> None:
+def write_batch(export: pd.DataFrame, path: str | Path) -> None:
     """Write a batch atomically as a byte-reproducible gzip (no timestamp or name in the header)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

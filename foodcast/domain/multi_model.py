@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from mlflow.pyfunc import PythonModel
+from mlflow.pyfunc.model import PythonModel
 
 from foodcast.core.multi_model import MultiModel as CoreMultiModel
 from foodcast.core.multi_model import quantile_parameter
@@ -28,7 +28,7 @@ class MultiModel(CoreMultiModel, PythonModel):
     # The hint is exactly ``pd.DataFrame`` (not ``| None``): MLflow, which inspects ``predict``
     # when the class is created, then neither wraps it in its type-hint validation nor warns
     # that hints are missing.
-    def predict(self, context: Any = None, model_input: pd.DataFrame = None, params: Any = None) -> Any:  # type: ignore[override, assignment]
+    def predict(self, context: Any = None, model_input: pd.DataFrame = None, params: Any = None) -> Any:  # type: ignore[assignment]
         """The point forecast (scikit-learn form), or every column (pyfunc form).
 
         Parameters

@@ -11,6 +11,7 @@ Light on imports: every stage command and ``main`` read it, ``--help`` included.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from collections.abc import Callable, Iterable
@@ -23,19 +24,19 @@ from foodcast.pipeline.stage import Stage
 from foodcast.tracking import names
 
 
-class _NonEmpty(click.ParamType):
+class _NonEmpty(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.4 only; click>=8.1 is allowed
     """A string that must not be empty (``-P load_run_id=`` gives an empty one)."""
 
     name = "text"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        value = str(value)
-        if not value.strip():
+        text = str(value)
+        if not text.strip():
             self.fail("must not be empty", param, ctx)
-        return value
+        return text
 
 
-def _click_type(param: Param) -> click.ParamType:
+def _click_type(param: Param) -> click.ParamType[Any]:
     if param.type is bool:
         return click.BOOL
     if param.type is int:
@@ -81,7 +82,7 @@ class _StageCommand(click.Command):
             raise
 
 
-def _record_refusal(stage: str, message: str) -> None:
+def _record_refusal(stage: str | None, message: str) -> None:
     """Tag the run prepared for this command (``MLFLOW_RUN_ID``) with why the command refused
     its options, so that the UI says why the run FAILED."""
     run_id = os.environ.get("MLFLOW_RUN_ID")
@@ -91,10 +92,8 @@ def _record_refusal(stage: str, message: str) -> None:
     # its work over (and --help never does).
     from mlflow.tracking import MlflowClient  # noqa: PLC0415
 
-    try:
+    with contextlib.suppress(Exception):  # the refusal itself is what the user must see
         MlflowClient().set_tag(run_id, names.ERROR_TAG, f"{stage}: {message}"[:5000])
-    except Exception:  # noqa: BLE001 - the refusal itself is what the user must see
-        pass
 
 
 def stage_command(stage: Stage) -> Callable[[Callable[..., None]], click.Command]:

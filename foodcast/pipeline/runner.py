@@ -15,7 +15,7 @@ import re
 import signal
 import time
 from collections.abc import Mapping
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
@@ -173,7 +173,7 @@ class Pipeline:
                 server.stop()  # every stage has ended
         return resolved
 
-    def _resolve(self, parent_id, experiment_id, server) -> dict[NodeKey, Resolution]:
+    def _resolve(self, parent_id: str, experiment_id: str, server: ForkServer | None) -> dict[NodeKey, Resolution]:
         graph = TopologicalSorter(
             {
                 key: [s for s in node.inputs.values() if isinstance(s, tuple)] + list(node.after)
@@ -182,7 +182,7 @@ class Pipeline:
         )
         graph.prepare()
         failures: list[StageFailed] = []
-        running = {}
+        running: dict[Future[Resolution], Node] = {}
         pool = ThreadPoolExecutor(self.max_parallel, thread_name_prefix="foodcast-stage")
         try:
             while graph.is_active():
@@ -200,7 +200,7 @@ class Pipeline:
                     except MlflowException as exc:
                         failures.append(StageFailed(node.label, None, store_failure(exc)))
                         continue
-                    except Exception as exc:  # e.g. no champion to predict with
+                    except Exception as exc:  # noqa: BLE001 - e.g. no champion to predict with
                         failures.append(StageFailed(node.label, None, f"{type(exc).__name__}: {exc}"))
                         continue
                     if hit is not None:
@@ -211,6 +211,7 @@ class Pipeline:
                         continue
                     if server is not None and server.process is None:
                         server.start()  # only once a stage must run: a fully reused pipeline needs none
+                        assert server.process is not None  # start() set it
                         logger.info(
                             "stages start as forks of a server with their libraries imported "
                             "(pid %d); FOODCAST_PREFORK=0 starts them cold",
@@ -251,7 +252,7 @@ class Pipeline:
         return self.resolved
 
     @staticmethod
-    def _stop(running, server) -> None:
+    def _stop(running: list[Future[Resolution]], server: ForkServer | None) -> None:
         """Interrupted: stop the stages still running (SIGTERM to their commands, which pass it
         on; SIGKILL after a grace period) and wait for their ``mlflow.run`` to return.
 
@@ -273,7 +274,7 @@ class Pipeline:
         wait(running, timeout=5)
 
     def _launch(
-        self, node: Node, texts: dict, params: dict, ckey: str, parent_id: str, experiment_id: str
+        self, node: Node, texts: dict[str, str], params: dict[str, Any], ckey: str, parent_id: str, experiment_id: str
     ) -> Resolution:
         try:
             if mlflow.active_run() is None:
@@ -376,7 +377,7 @@ def _failure_in_progress(exc: BaseException) -> str | None:
     return None if seen is None else str(seen)
 
 
-def run_pipeline(options: dict) -> dict[NodeKey, Resolution]:
+def run_pipeline(options: dict[str, Any]) -> dict[NodeKey, Resolution]:
     """Start (or resume, under ``mlflow run``) the parent run and resolve the whole DAG.
 
     A tracking server is checked first (reachable, the login right, EDIT on the experiment),

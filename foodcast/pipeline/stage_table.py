@@ -116,7 +116,7 @@ def mlproject_params(params: Iterable[Param]) -> dict[str, dict[str, Any]]:
     """How MLproject declares ``params``: ``{name: {"type": ..., "default": ...}}``."""
     out = {}
     for p in params:
-        spec = {"type": MLPROJECT_TYPES[p.type]}
+        spec: dict[str, Any] = {"type": MLPROJECT_TYPES[p.type]}
         if not p.required:
             spec["default"] = p.text(p.default) if p.type is bool else p.default
         out[p.name] = spec

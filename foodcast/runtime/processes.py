@@ -9,6 +9,7 @@ RUNNING by a process that is gone (``kill -9``, a power cut) from one still at w
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import re
@@ -17,7 +18,10 @@ import signal
 import socket
 import tempfile
 import threading
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from types import FrameType
+from typing import NoReturn
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 HOST_TAG = "foodcast.host"
@@ -28,7 +32,7 @@ PID_START_TAG = "foodcast.pid_start"
 class Interrupted(BaseException):
     """A stop signal arrived. A BaseException, like KeyboardInterrupt: not a failure to handle."""
 
-    def __init__(self, signum: int):
+    def __init__(self, signum: int) -> None:
         self.signum = signum
         super().__init__(f"interrupted by {signal.Signals(signum).name}")
 
@@ -39,7 +43,7 @@ class Interrupted(BaseException):
 
 
 @contextmanager
-def interruptible():
+def interruptible() -> Iterator[None]:
     """Raise :class:`Interrupted` in the main thread at the first stop signal, then ignore
     the next ones (a terminal's Ctrl-C reaches every process of the group, and ``mlflow run``
     follows it with SIGTERM) while the interrupted code cleans up."""
@@ -47,7 +51,7 @@ def interruptible():
         yield
         return
 
-    def stop(signum, _frame):
+    def stop(signum: int, _frame: FrameType | None) -> NoReturn:
         for other in STOP_SIGNALS:
             # A Python handler that does nothing, not SIG_IGN: a signal that arrived meanwhile
             # would otherwise be reported as "ignored due to race condition", with a traceback.
@@ -67,7 +71,7 @@ def interruptible():
                 signal.signal(s, handler)
 
 
-def _swallow(_signum, _frame) -> None:
+def _swallow(_signum: int, _frame: FrameType | None) -> None:
     """The handler of the stop signals while an interrupted process cleans up."""
 
 
@@ -93,7 +97,7 @@ def owner_tags() -> dict[str, str]:
     return tags
 
 
-def owner_alive(tags: dict) -> bool | None:
+def owner_alive(tags: Mapping[str, str]) -> bool | None:
     """Whether the process a run's tags name as its owner still runs: ``None`` when that cannot
     be told from here (no owner tags, or another host)."""
     if tags.get(HOST_TAG) != socket.gethostname() or PID_TAG not in tags:
@@ -107,7 +111,7 @@ def owner_alive(tags: dict) -> bool | None:
 TEMP_PREFIX = "foodcast-"
 
 
-def temp_dir(purpose: str):
+def temp_dir(purpose: str) -> tempfile.TemporaryDirectory[str]:
     """A private temporary directory named after this process (``foodcast-<pid>-<purpose>-…``),
     removed when the ``with`` block ends; one left by a killed process is removed by
     :func:`sweep_temp_dirs`."""
@@ -130,7 +134,7 @@ def sweep_temp_dirs() -> list[str]:
 
 def children() -> list[int]:
     """Pids of this process's children (every thread's), from ``/proc``; empty elsewhere."""
-    found = []
+    found: list[int] = []
     try:
         tasks = os.listdir("/proc/self/task")
     except OSError:
@@ -144,13 +148,11 @@ def children() -> list[int]:
     return found
 
 
-def signal_all(pids, signum: int) -> None:
+def signal_all(pids: Iterable[int], signum: int) -> None:
     """Send ``signum`` to each of ``pids`` that still exists."""
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
 
 
 def exit_without_final_collection() -> None:

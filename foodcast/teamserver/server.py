@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib.util
 import glob
+import importlib.util
 import json
 import os
 import secrets
@@ -42,8 +42,10 @@ import time
 import urllib.error
 import urllib.request
 from base64 import b64encode
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from foodcast.errors import FoodcastError
 
@@ -76,7 +78,7 @@ MARKER_VARIABLE = "FOODCAST_TEAMSERVER_DIR"
 class Layout:
     """The paths of one team server directory (see the module's docstring)."""
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
         self.pgdata = self.root / "pgdata"
         self.pg_log = self.root / "postgresql.log"
@@ -122,7 +124,7 @@ def postgres_bin_dir() -> Path:
     )
 
 
-def _version_key(name: str) -> tuple:
+def _version_key(name: str) -> tuple[int, ...]:
     return tuple(int(part) if part.isdigit() else 0 for part in name.split("."))
 
 
@@ -148,8 +150,7 @@ def _check_server_dependencies() -> None:
     missing = [name for name in ("psycopg", "flask_wtf") if not _importable(name)]
     if missing:
         raise FoodcastError(
-            f"the team server needs {', '.join(missing)}: install the server extra, "
-            "`pip install -e '.[server]'`"
+            f"the team server needs {', '.join(missing)}: install the server extra, `pip install -e '.[server]'`"
         )
 
 
@@ -163,7 +164,8 @@ def _importable(module: str) -> bool:
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _port_in_use(port: int) -> bool:
@@ -195,7 +197,7 @@ def _last_line(path: Path) -> str:
     return lines[-1] if lines else "(empty log)"
 
 
-def _run(command: list[str], what: str, log: Path | None = None) -> subprocess.CompletedProcess:
+def _run(command: list[str], what: str, log: Path | None = None) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         detail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
@@ -205,7 +207,7 @@ def _run(command: list[str], what: str, log: Path | None = None) -> subprocess.C
     return proc
 
 
-def _wait_for(done, timeout: float = STOP_TIMEOUT) -> None:
+def _wait_for(done: Callable[[], bool], timeout: float = STOP_TIMEOUT) -> None:
     """Poll ``done()`` until it holds or ``timeout`` seconds have passed."""
     deadline = time.monotonic() + timeout
     while not done() and time.monotonic() < deadline:
@@ -213,29 +215,29 @@ def _wait_for(done, timeout: float = STOP_TIMEOUT) -> None:
 
 
 @contextlib.contextmanager
-def _locked(layout: Layout):
+def _locked(layout: Layout) -> Iterator[None]:
     """Hold ``DIR/.lock``; the kernel releases it when the process ends, even when killed."""
     with open(layout.lock, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
 
 
-def _load_credentials(layout: Layout) -> dict:
+def _load_credentials(layout: Layout) -> dict[str, Any]:
     try:
-        return json.loads(layout.credentials.read_text())
+        credentials: dict[str, Any] = json.loads(layout.credentials.read_text())
+        return credentials
     except FileNotFoundError:
         return {}
 
 
-def _save_credentials(layout: Layout, credentials: dict) -> None:
+def _save_credentials(layout: Layout, credentials: dict[str, Any]) -> None:
     _write_private(layout.credentials, json.dumps(credentials, indent=2, sort_keys=True) + "\n")
 
 
-def _db_uri(credentials: dict, database: str) -> str:
+def _db_uri(credentials: dict[str, Any], database: str) -> str:
     # postgresql+psycopg: the driver the `server` extra installs (psycopg 3).
     return (
-        f"postgresql+psycopg://{DB_ROLE}:{credentials['db_password']}@{HOST}:"
-        f"{credentials['postgres_port']}/{database}"
+        f"postgresql+psycopg://{DB_ROLE}:{credentials['db_password']}@{HOST}:{credentials['postgres_port']}/{database}"
     )
 
 
@@ -263,11 +265,8 @@ def _start_postgres(layout: Layout) -> bool:
         _give_to_pg_user(layout.pg_log)
     port = _load_credentials(layout).get("postgres_port")
     if port and _port_in_use(port):
-        raise FoodcastError(
-            f"PostgreSQL port {port} of {layout.root} is taken by another program; stop it and retry"
-        )
-    _run(_pg_ctl(layout, "-l", str(layout.pg_log), "-w", "-t", "60", "start"),
-         "starting PostgreSQL", layout.pg_log)
+        raise FoodcastError(f"PostgreSQL port {port} of {layout.root} is taken by another program; stop it and retry")
+    _run(_pg_ctl(layout, "-l", str(layout.pg_log), "-w", "-t", "60", "start"), "starting PostgreSQL", layout.pg_log)
     return True
 
 
@@ -313,11 +312,23 @@ def _initialise(layout: Layout) -> None:
     _write_private(pwfile, credentials["superuser_password"] + "\n")
     _give_to_pg_user(pwfile)
     try:
-        _run(_as_pg_user([
-            str(postgres_bin_dir() / "initdb"), "-D", str(layout.pgdata), "-U", PG_SUPERUSER,
-            f"--pwfile={pwfile}", "--auth-local=peer", "--auth-host=scram-sha-256",
-            "--encoding=UTF8", "--locale=C.UTF-8",
-        ]), "initdb")
+        _run(
+            _as_pg_user(
+                [
+                    str(postgres_bin_dir() / "initdb"),
+                    "-D",
+                    str(layout.pgdata),
+                    "-U",
+                    PG_SUPERUSER,
+                    f"--pwfile={pwfile}",
+                    "--auth-local=peer",
+                    "--auth-host=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ]
+            ),
+            "initdb",
+        )
     finally:
         pwfile.unlink(missing_ok=True)
     # Loopback TCP only: no unix socket, so no socket path to fit in 107 bytes. Each server
@@ -354,39 +365,52 @@ def _discard_cluster(layout: Layout) -> None:
     shutil.rmtree(layout.pgdata, ignore_errors=True)
 
 
-def _create_role_and_databases(credentials: dict) -> None:
+def _create_role_and_databases(credentials: dict[str, Any]) -> None:
     # The server extra's driver: imported here so that a machine without the extra gets
     # _check_server_dependencies' one line rather than an ImportError.
     import psycopg  # noqa: PLC0415
     from psycopg import sql  # noqa: PLC0415
 
-    with psycopg.connect(host=HOST, port=credentials["postgres_port"], user=PG_SUPERUSER,
-                         password=credentials["superuser_password"], dbname="postgres",
-                         autocommit=True, connect_timeout=10) as conn:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-            sql.Identifier(DB_ROLE), sql.Literal(credentials["db_password"])))
+    with psycopg.connect(
+        host=HOST,
+        port=credentials["postgres_port"],
+        user=PG_SUPERUSER,
+        password=credentials["superuser_password"],
+        dbname="postgres",
+        autocommit=True,
+        connect_timeout=10,
+    ) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(DB_ROLE), sql.Literal(credentials["db_password"])
+            )
+        )
         for database in (TRACKING_DB, AUTH_DB):
-            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                sql.Identifier(database), sql.Identifier(DB_ROLE)))
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(DB_ROLE))
+            )
 
 
 # ---------------------------------------------------------------- the MLflow server
 
 
-def _write_auth_config(layout: Layout, credentials: dict, auth_cache_seconds: int) -> None:
-    _write_private(layout.auth_config, (
-        "[mlflow]\n"
-        # What a user gets on an experiment nobody granted them anything on: they can read every
-        # run and model, and write only where an admin granted EDIT (or MANAGE).
-        "default_permission = READ\n"
-        # Users and grants live in PostgreSQL next to the runs: one database server to back up,
-        # and every worker (or server replica) sees the same users at once.
-        f"database_uri = {_db_uri(credentials, AUTH_DB)}\n"
-        f"admin_username = {credentials['admin_username']}\n"
-        # The password is handed over in MLFLOW_AUTH_ADMIN_PASSWORD, read on the first start only.
-        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
-        f"auth_cache_ttl_seconds = {auth_cache_seconds}\n"
-    ))
+def _write_auth_config(layout: Layout, credentials: dict[str, Any], auth_cache_seconds: int) -> None:
+    _write_private(
+        layout.auth_config,
+        (
+            "[mlflow]\n"
+            # What a user gets on an experiment nobody granted them anything on: they can read every
+            # run and model, and write only where an admin granted EDIT (or MANAGE).
+            "default_permission = READ\n"
+            # Users and grants live in PostgreSQL next to the runs: one database server to back up,
+            # and every worker (or server replica) sees the same users at once.
+            f"database_uri = {_db_uri(credentials, AUTH_DB)}\n"
+            f"admin_username = {credentials['admin_username']}\n"
+            # The password is handed over in MLFLOW_AUTH_ADMIN_PASSWORD, read on the first start only.
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+            f"auth_cache_ttl_seconds = {auth_cache_seconds}\n"
+        ),
+    )
 
 
 def _process_start_time(pid: int) -> str | None:
@@ -502,40 +526,59 @@ def _request(url: str, auth: tuple[str, str] | None = None, timeout: float = 5.0
         request.add_header("Authorization", f"Basic {token}")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status
+            code: int = response.status
+            return code
     except urllib.error.HTTPError as exc:
         return exc.code
     except (urllib.error.URLError, OSError):
         return 0
 
 
-def _start_mlflow(layout: Layout, credentials: dict, port: int, workers: int,
-                  auth_cache_seconds: int) -> subprocess.Popen:
+def _start_mlflow(
+    layout: Layout, credentials: dict[str, Any], port: int, workers: int, auth_cache_seconds: int
+) -> subprocess.Popen[bytes]:
     _write_auth_config(layout, credentials, auth_cache_seconds)
     layout.artifacts.mkdir(exist_ok=True)
     env = dict(os.environ)
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
         env.pop(name, None)  # the server's own clients must not aim at another server
-    env.update({
-        MARKER_VARIABLE: str(layout.root),
-        # In the environment rather than on the command line, where `ps` would show the password.
-        "MLFLOW_BACKEND_STORE_URI": _db_uri(credentials, TRACKING_DB),
-        "MLFLOW_AUTH_CONFIG_PATH": str(layout.auth_config),
-        # Read once, when the admin user is created on the first start (see basic_auth.ini).
-        "MLFLOW_AUTH_ADMIN_PASSWORD": credentials["admin_password"],
-        "MLFLOW_FLASK_SERVER_SECRET_KEY": credentials["flask_secret_key"],
-        # The job runner serves GenAI scorers, which this project has none of: one process fewer.
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-    })
+    env.update(
+        {
+            MARKER_VARIABLE: str(layout.root),
+            # In the environment rather than on the command line, where `ps` would show the password.
+            "MLFLOW_BACKEND_STORE_URI": _db_uri(credentials, TRACKING_DB),
+            "MLFLOW_AUTH_CONFIG_PATH": str(layout.auth_config),
+            # Read once, when the admin user is created on the first start (see basic_auth.ini).
+            "MLFLOW_AUTH_ADMIN_PASSWORD": credentials["admin_password"],
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": credentials["flask_secret_key"],
+            # The job runner serves GenAI scorers, which this project has none of: one process fewer.
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        }
+    )
     command = [
-        sys.executable, "-m", "mlflow", "server",
-        "--app-name", "basic-auth",
-        "--artifacts-destination", str(layout.artifacts),
-        "--host", HOST, "--port", str(port), "--workers", str(workers),
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--app-name",
+        "basic-auth",
+        "--artifacts-destination",
+        str(layout.artifacts),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
     ]
     with open(layout.mlflow_log, "ab") as log:
         return subprocess.Popen(
-            command, cwd=layout.root, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            command,
+            cwd=layout.root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
             # Its own session: a Ctrl-C or kill of `start` leaves the server (and its workers,
             # in the same group) running, and `stop` ends the whole group at once.
             start_new_session=True,
@@ -543,7 +586,9 @@ def _start_mlflow(layout: Layout, credentials: dict, port: int, workers: int,
         )
 
 
-def _wait_until_answering(layout: Layout, credentials: dict, port: int, proc: subprocess.Popen | None) -> None:
+def _wait_until_answering(
+    layout: Layout, credentials: dict[str, Any], port: int, proc: subprocess.Popen[bytes] | None
+) -> None:
     uri = f"http://{HOST}:{port}"
     login = (credentials["admin_username"], credentials["admin_password"])
     deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -565,14 +610,20 @@ def _wait_until_answering(layout: Layout, credentials: dict, port: int, proc: su
                     "(was the admin password changed? update that file)"
                 )
         time.sleep(0.5)
-    raise FoodcastError(f"mlflow server did not answer on {uri} within {STARTUP_TIMEOUT:.0f} s (see {layout.mlflow_log})")
+    raise FoodcastError(
+        f"mlflow server did not answer on {uri} within {STARTUP_TIMEOUT:.0f} s (see {layout.mlflow_log})"
+    )
 
 
 # ---------------------------------------------------------------- the commands
 
 
-def start(directory: str | os.PathLike, port: int | None = None, workers: int = DEFAULT_WORKERS,
-          auth_cache_seconds: int = DEFAULT_AUTH_CACHE_SECONDS) -> tuple[Status, bool]:
+def start(
+    directory: str | os.PathLike[str],
+    port: int | None = None,
+    workers: int = DEFAULT_WORKERS,
+    auth_cache_seconds: int = DEFAULT_AUTH_CACHE_SECONDS,
+) -> tuple[Status, bool]:
     """Start (initialising on first use) the team server of ``directory``.
 
     Parameters
@@ -626,7 +677,7 @@ def start(directory: str | os.PathLike, port: int | None = None, workers: int = 
     return status(directory), False
 
 
-def stop(directory: str | os.PathLike) -> list[str]:
+def stop(directory: str | os.PathLike[str]) -> list[str]:
     """Stop the MLflow server (with its workers), then PostgreSQL; the names of what was stopped.
 
     Idempotent: a directory with nothing running (or no directory) gives an empty list.
@@ -643,7 +694,7 @@ def stop(directory: str | os.PathLike) -> list[str]:
     return stopped
 
 
-def status(directory: str | os.PathLike) -> Status:
+def status(directory: str | os.PathLike[str]) -> Status:
     """What runs in ``directory`` (reads only; takes no lock)."""
     layout = Layout(directory)
     credentials = _load_credentials(layout)
@@ -655,7 +706,7 @@ def status(directory: str | os.PathLike) -> Status:
     return Status(running_pg, pid, answering, uri, credentials.get("admin_username"))
 
 
-def tracking_store_uri(directory: str | os.PathLike) -> str:
+def tracking_store_uri(directory: str | os.PathLike[str]) -> str:
     """The server's backend store (``postgresql+psycopg://…/mlflow``, password included), for
     the administration commands that work on the database itself, e.g. ``mlflow gc
     --backend-store-uri`` or ``mlflow db upgrade``."""
@@ -665,7 +716,7 @@ def tracking_store_uri(directory: str | os.PathLike) -> str:
     return _db_uri(credentials, TRACKING_DB)
 
 
-def admin_login(directory: str | os.PathLike) -> tuple[str, str]:
+def admin_login(directory: str | os.PathLike[str]) -> tuple[str, str]:
     """``(username, password)`` of the admin user, as stored in ``DIR/credentials.json``."""
     credentials = _load_credentials(Layout(directory))
     if "admin_password" not in credentials:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import os
 import re
 import time
+from typing import Any
 from urllib.parse import urlparse
 
 import mlflow
+import requests
 from mlflow.exceptions import MlflowException
 from mlflow.utils.credentials import get_default_host_creds
-from mlflow.utils.rest_utils import http_request
+from mlflow.utils.rest_utils import MlflowHostCreds, http_request
 
 from foodcast.errors import FoodcastError
 
@@ -88,18 +90,18 @@ def check_tracking_access(experiment_id_or_name: str | None = None, tracking_uri
 class _Probe:
     """GET requests to one server, all within one time budget; each status turned into a verdict."""
 
-    def __init__(self, creds):
+    def __init__(self, creds: MlflowHostCreds) -> None:
         self.creds = creds
         self.deadline = time.monotonic() + CHECK_BUDGET
 
-    def get(self, endpoint: str, params: dict):
+    def get(self, endpoint: str, params: dict[str, str]) -> requests.Response:
         """The response (any status), or FoodcastError when nothing answers in time."""
         left = self.deadline - time.monotonic()
         if left < 1.0:
             raise self._unreachable(f"no answer within {CHECK_BUDGET:.0f} s")
         connect = min(CONNECT_TIMEOUT, left / 2)
         try:
-            return http_request(
+            response: requests.Response = http_request(
                 self.creds,
                 endpoint,
                 "GET",
@@ -113,6 +115,7 @@ class _Probe:
         except MlflowException as exc:
             waited = time.monotonic() - (self.deadline - CHECK_BUDGET)
             raise self._unreachable(_network_reason(exc, waited)) from None
+        return response
 
     def _unreachable(self, reason: str) -> FoodcastError:
         return FoodcastError(
@@ -120,11 +123,12 @@ class _Probe:
             "check MLFLOW_TRACKING_URI and that the server runs"
         )
 
-    def current_user(self) -> dict | None:
+    def current_user(self) -> dict[str, Any] | None:
         """``{"username", "is_admin"}`` of the login, or None on a server without logins."""
         response = self.get(CURRENT_USER, {})
         if response.status_code == 200:
-            return response.json()["user"]
+            user: dict[str, Any] = response.json()["user"]
+            return user
         if response.status_code == 401:
             username = self.creds.username
             if not username:
@@ -140,7 +144,7 @@ class _Probe:
             return None
         raise _unexpected(self.creds.host, CURRENT_USER, response)
 
-    def experiment(self, experiment_id_or_name: str | None) -> dict | None:
+    def experiment(self, experiment_id_or_name: str | None) -> dict[str, Any] | None:
         """The experiment the pipeline will write to, or None when it does not exist yet."""
         ident = experiment_id_or_name
         if ident is None:
@@ -159,7 +163,8 @@ class _Probe:
             response = self.get(GET_EXPERIMENT_BY_NAME, {"experiment_name": ident})
             label = f"experiment '{ident}'"
         if response.status_code == 200:
-            return response.json()["experiment"]
+            experiment: dict[str, Any] = response.json()["experiment"]
+            return experiment
         if response.status_code == 404:
             if ident.isdigit():
                 raise FoodcastError(f"{label} does not exist on {self.creds.host}")
@@ -183,7 +188,8 @@ class _Probe:
             },
         )
         if response.status_code == 200:
-            return response.json()["permission"]
+            permission: str = response.json()["permission"]
+            return permission
         if response.status_code == 404:
             return None
         raise _unexpected(self.creds.host, USER_PERMISSION, response)
@@ -198,7 +204,7 @@ def _network_reason(exc: Exception, waited: float) -> str:
     return errno.group(1).strip().lower() if errno else "no connection"
 
 
-def _unexpected(host: str, what: str, response) -> FoodcastError:
+def _unexpected(host: str, what: str, response: requests.Response) -> FoodcastError:
     body = " ".join(response.text.split())[:200]
     return FoodcastError(f"tracking server {host} answered HTTP {response.status_code} about {what}: {body}")
 

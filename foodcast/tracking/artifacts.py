@@ -55,7 +55,7 @@ def to_cents(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with its money columns (``names.MONEY_COLUMN``: cash-in, lags, predictions,
     interval bounds) rounded to the cent; other columns untouched."""
     money = [c for c in df.columns if re.fullmatch(MONEY_COLUMN, str(c)) and df[c].dtype.kind == "f"]
-    return df.round({c: 2 for c in money}) if money else df
+    return df.round(dict.fromkeys(money, 2)) if money else df
 
 
 def mlflow_log_pandas(df: pd.DataFrame, artifact_path: str, file_name: str) -> None:

@@ -85,7 +85,7 @@ class RunArtifactDatasetSource(DatasetSource):
         return cls(source_dict["uri"], source_dict.get("experiment_id", "0"))
 
 
-register_dataset_source(RunArtifactDatasetSource)
+register_dataset_source(RunArtifactDatasetSource)  # type: ignore[arg-type]  # MLflow's hint is wrong: it registers classes
 
 
 class _NotedDataset(PandasDataset):

@@ -96,7 +96,7 @@ def log_models(model: MultiModel, x: pd.DataFrame, registered_model_name: str | 
         types = skops.io.get_untrusted_types(file=stored)
         trusted.write_text(json.dumps(types, indent=1))
         code = stage_package(Path(tmp) / "code", [t.rsplit(".", 1)[0] for t in types if t.startswith(PACKAGE + ".")])
-        multi = mlflow.pyfunc.log_model(
+        multi: ModelInfo = mlflow.pyfunc.log_model(
             name=names.MULTI_MODEL,
             python_model=str(Path(__file__).with_name("pyfunc_model.py")),
             artifacts={MODEL_ARTIFACT: str(stored), TRUSTED_ARTIFACT: str(trusted)},
@@ -255,6 +255,7 @@ def resolve_model(train_run: Run | None = None, model_uri: str | None = None) ->
     if train_run is not None:
         info = logged_model(train_run, names.MULTI_MODEL, names.TRAIN)
         return f"runs:/{train_run.info.run_id}/{names.MULTI_MODEL}", info
+    assert model_uri is not None  # the check above: no train run, so a model URI
     if not model_uri.startswith("models:/"):
         raise FoodcastError(
             f"model_uri must be a models:/ URI (models:/<name>@<alias>, models:/<name>/<version> "
@@ -268,7 +269,7 @@ def resolve_model(train_run: Run | None = None, model_uri: str | None = None) ->
             else:
                 version = client.get_model_version(*name.split("/", 1))
             # A version made from a LoggedModel has it as its source (its model_id may be unset).
-            model_id = version.model_id or version.source[len("models:/") :]
+            model_id = version.model_id or (version.source or "")[len("models:/") :]
         else:
             model_id = name
         return model_uri, client.get_logged_model(model_id)
@@ -304,7 +305,7 @@ def load_predictor(model_uri: str, info: LoggedModel, what: str) -> Callable[[pd
     try:
         model_dir = Path(mlflow.artifacts.download_artifacts(model_uri))  # once, for the model and its requirements
         pyfunc = mlflow.pyfunc.load_model(str(model_dir), suppress_warnings=True)
-    except Exception as exc:  # missing or corrupt files: whatever the loader raises, say which model
+    except Exception as exc:  # noqa: BLE001 - missing or corrupt files: whatever the loader raises, say which model
         raise FoodcastError(
             f"the model {model_uri} ({info.model_id}) cannot be loaded: "
             f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
@@ -318,7 +319,7 @@ def load_predictor(model_uri: str, info: LoggedModel, what: str) -> Callable[[pd
                 f"the prediction set has features {list(x.columns)} but the model of {what} expects "
                 f"{expected}: use the same feature parameters for future as for the features run"
             )
-        preds = pyfunc.predict(x.reset_index(drop=True))
+        preds: pd.DataFrame = pyfunc.predict(x.reset_index(drop=True))
         preds.index = x.index
         return preds
 

@@ -9,11 +9,12 @@ with the model as its code paths.
 """
 
 import json
+from typing import Any
 
 import mlflow
 import pandas as pd
 import skops.io
-from mlflow.pyfunc import PythonModel
+from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
 MODEL_ARTIFACT = "multi_model"  # the skops file
 TRUSTED_ARTIFACT = "trusted_types"  # the JSON list of the types the skops file may hold
@@ -22,16 +23,19 @@ TRUSTED_ARTIFACT = "trusted_types"  # the JSON list of the types the skops file 
 class SkopsMultiModel(PythonModel):
     """Predicts with the MultiModel of the skops file among the model's artifacts."""
 
-    def load_context(self, context):
+    def load_context(self, context: PythonModelContext) -> None:
         with open(context.artifacts[TRUSTED_ARTIFACT], encoding="utf-8") as f:
             trusted = json.load(f)
         self.model = skops.io.load(context.artifacts[MODEL_ARTIFACT], trusted=trusted)
 
     # Exactly ``pd.DataFrame``: MLflow then neither wraps ``predict`` in its type-hint
     # validation nor warns; the logged signature validates the input.
-    def predict(self, context, model_input: pd.DataFrame, params=None):
+    def predict(
+        self, context: PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         """Every column of the forecast (``MultiModel.predict_frame``)."""
-        return self.model.predict_frame(model_input)
+        frame: pd.DataFrame = self.model.predict_frame(model_input)
+        return frame
 
 
 mlflow.models.set_model(SkopsMultiModel())

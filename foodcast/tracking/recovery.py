@@ -8,14 +8,17 @@ children.
 
 from __future__ import annotations
 
-from mlflow.entities import RunStatus
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
+
+from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
 
 from foodcast.runtime.processes import HOST_TAG, PID_TAG, owner_alive
 from foodcast.tracking.names import ERROR_TAG, PARENT_TAG
 
 
-def abandoned_runs(runs, keep: set[str] = frozenset()) -> dict[str, str]:
+def abandoned_runs(runs: Iterable[Run], keep: AbstractSet[str] = frozenset()) -> dict[str, str]:
     """Which of these RUNNING runs no process will ever end, and why.
 
     A run is abandoned when the process its tags name as owner is gone (same host), or, when
@@ -59,7 +62,7 @@ def abandoned_runs(runs, keep: set[str] = frozenset()) -> dict[str, str]:
 
 
 def fail_abandoned_runs(
-    client: MlflowClient, experiment_id: str, keep: set[str] = frozenset(), parent_id: str | None = None
+    client: MlflowClient, experiment_id: str, keep: AbstractSet[str] = frozenset(), parent_id: str | None = None
 ) -> dict[str, str]:
     """Mark FAILED, with a ``foodcast.error`` tag saying why, the abandoned RUNNING runs of an
     experiment (or only the children of ``parent_id``).

@@ -23,7 +23,7 @@ def known_run(run_id: str) -> Run:
     return _CHECKED.get(run_id) or MlflowClient().get_run(run_id)
 
 
-def check_run(run_id: str, stage: str) -> Run:
+def check_run(run_id: str | None, stage: str) -> Run:
     """Return the upstream run ``run_id`` if it exists, is FINISHED and is a ``stage`` run.
 
     Raises

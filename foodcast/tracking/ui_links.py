@@ -67,7 +67,7 @@ def md_link(text: str, href: str) -> str:
 def md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     """A markdown table (GitHub flavour, which the UI renders); ``|`` in a cell is escaped."""
 
-    def line(cells):
+    def line(cells: Iterable[object]) -> str:
         return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
 
     lines = [line(header), line(["---"] * len(header))]
