@@ -74,7 +74,7 @@ def main() -> None:
             file=sys.stderr,
             flush=True,
         )
-    ratios = [new / old for new, old in zip(times["this tree"], times["baseline"])]
+    ratios = [new / old for new, old in zip(times["this tree"], times["baseline"], strict=True)]
     weeks = f"weeks {args.start_week}-{args.end_week}"
     print(f"etl of {weeks} of {data_dir} (median of {args.repeats} repeats x {args.calls} calls)")
     for name in trees:

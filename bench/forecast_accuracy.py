@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _common as c  # noqa: E402
+import _common as c
 
 GOAL_RATIO = 0.73  # model / seasonal naive
 GOAL_MEAN4 = 0.90  # model / 4-week same-hour mean

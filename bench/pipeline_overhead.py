@@ -37,8 +37,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _analysis as A  # noqa: E402
-import _common as c  # noqa: E402
+import _analysis as A
+import _common as c
 
 GOAL_FLOOR = 1.2
 GOAL_INPROCESS = 2.0
@@ -453,7 +453,7 @@ def report(data: dict) -> str:
             keys = [k for k in an["stages"][present[0]] if not k.startswith("_")]
             rows = [[k] + [_fmt(an["stages"][s].get(k)) for s in present] for k in keys]
             out.append("")
-            out.append(c.table(["per stage (probe run), s"] + present, rows))
+            out.append(c.table(["per stage (probe run), s", *present], rows))
         else:
             out.append("(the probe recorded no stage process: per-stage phases not shown)")
         out.append("")
@@ -475,7 +475,7 @@ def report(data: dict) -> str:
         out.append("")
         out.append(
             c.table(
-                ["-X importtime, cumulative s"] + list(c.STAGES),
+                ["-X importtime, cumulative s", *list(c.STAGES)],
                 rows,
                 title="Import time per stage by top-level package (python -X importtime, one sample)",
             )

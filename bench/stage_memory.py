@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _common as c  # noqa: E402
+import _common as c
 
 STARTED = re.compile(r"(\w+): run ([0-9a-f]{32}) started")
 

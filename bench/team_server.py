@@ -52,10 +52,10 @@ from urllib.parse import parse_qs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _common as c  # noqa: E402
-import cache_scaling  # noqa: E402
+import _common as c
+import cache_scaling
 
-from foodcast.teamserver import server as teamserver  # noqa: E402
+from foodcast.teamserver import server as teamserver
 
 CONFIGS = {
     # what `python -m foodcast server start` runs by default
@@ -375,7 +375,8 @@ def report_ratio(data: dict) -> str:
     table = [["sqlite", c.median(seconds("sqlite", "cold")), c.median(seconds("sqlite", "warm")), "", "", ""]]
     for name in configs:
         ratios = {
-            phase: [a / b for a, b in zip(seconds(name, phase), seconds("sqlite", phase))] for phase in ("cold", "warm")
+            phase: [a / b for a, b in zip(seconds(name, phase), seconds("sqlite", phase), strict=True)]
+            for phase in ("cold", "warm")
         }
         worst = max(c.median(ratios["cold"]), c.median(ratios["warm"]))
         table.append(
@@ -561,7 +562,8 @@ def main() -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke test, NOT a measurement: 1 repeat, 4 pipelines from 2 clients, sizes 100,1000, 2 resolutions, 1 run",
+        help="smoke test, NOT a measurement: 1 repeat, 4 pipelines from 2 clients, sizes 100,1000, 2 resolutions, "
+        "1 run",
     )
     parser.add_argument("--report", action="store_true", help="print the last results without measuring")
     args = parser.parse_args()

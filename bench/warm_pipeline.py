@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _analysis as A  # noqa: E402
-import _common as c  # noqa: E402
+import _analysis as A
+import _common as c
 
 GOAL = 1.4
 

@@ -111,6 +111,65 @@ class Runner:
         return self.run(*args, check=check)
 
 
+# Records, at the exit of every Python process it is loaded in (as ``sitecustomize``), the
+# project modules the process imported: what tests/test_stage_code.py holds a stage's cache key to.
+IMPORT_RECORDER = """
+import atexit, json, os, sys
+
+def _record():
+    modules = sorted(m for m in sys.modules if m.split(".")[0] in ("foodcast", "steps"))
+    path = os.path.join(os.environ["FOODCAST_TEST_IMPORTS"], f"{os.getpid()}.json")
+    with open(path, "w") as f:
+        json.dump({"argv": sys.argv, "modules": modules}, f)
+
+atexit.register(_record)
+"""
+
+
+class SmallStore:
+    """The small pipeline's store that the tests only reading it, or restoring what they
+    change, share: a copy of the project (for the tests that edit its code and put it back),
+    the small data, and the cold run of the pipeline, whose every process (stages started cold,
+    each in its own interpreter) recorded the project modules it imported."""
+
+    def __init__(self, root: Path):
+        self.project = copy_project(root / "project")
+        self.data = make_batches(root / "data", SMALL_WEEKS)
+        self.uri = f"sqlite:///{root}/mlflow.db"
+        self.runner = Runner(root, self.uri, self.data, project=self.project)
+        self.imports = root / "imports"
+        self.imports.mkdir()
+        (root / "recorder").mkdir()
+        (root / "recorder" / "sitecustomize.py").write_text(IMPORT_RECORDER)
+        self.runner.env.update(
+            FOODCAST_PREFORK="0", FOODCAST_TEST_IMPORTS=str(self.imports), PYTHONPATH=str(root / "recorder")
+        )
+        self.cold = self.runner.mlflow_run(**SMALL)
+        for name in ("FOODCAST_PREFORK", "FOODCAST_TEST_IMPORTS", "PYTHONPATH"):
+            self.runner.env.pop(name)
+
+    @property
+    def lines(self) -> dict[str, tuple[str, str]]:
+        """main's lines of the cold run: ``{node: ("launched", run id)}``."""
+        return stage_lines(self.cold.stdout)
+
+    def forget(self, stdout: str) -> None:
+        """Delete the runs a pipeline launched (``stdout``: what main printed), so that the
+        cache finds the cold run's again: for a test that launched stages with the cold run's
+        own keys (``use_cache=false``, artifacts damaged and put back)."""
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(self.uri)
+        for status, run_id in stage_lines(stdout).values():
+            if status == "launched":
+                client.delete_run(run_id)
+
+
+@pytest.fixture(scope="session")
+def small(tmp_path_factory) -> SmallStore:
+    return SmallStore(tmp_path_factory.mktemp("small"))
+
+
 def stage_lines(stdout: str) -> dict[str, tuple[str, str]]:
     """``{stage: (reused|launched, run id)}`` from main's per-stage lines."""
     out = {}

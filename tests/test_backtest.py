@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures import make_batches, prediction_set
 
+from fixtures import make_batches, prediction_set
 from foodcast.core import backtest as core
 from foodcast.core.backtest import WEEK_COLUMNS, summarise
 from foodcast.core.features import features_offline
@@ -47,8 +47,8 @@ def test_one_row_per_target_week_and_a_summary(data_dir):
         11,
         14,
         window_weeks=6,
-        features=FEATURES,
-        model=MODEL,
+        features=PROFILE_FEATURES,
+        model=PROFILE_MODEL,
         jobs=1,
         progress=lambda done, total, row: seen.append((done, total, row["week"])),
     )
@@ -94,8 +94,8 @@ def test_a_week_is_what_the_pipeline_would_forecast(data_dir, features, model):
 
 
 def test_same_result_with_one_or_two_workers(data_dir):
-    one = backtest(data_dir, 11, 13, window_weeks=6, features=FEATURES, model=MODEL, jobs=1)
-    two = backtest(data_dir, 11, 13, window_weeks=6, features=FEATURES, model=MODEL, jobs=2)
+    one = backtest(data_dir, 11, 13, window_weeks=6, features=PROFILE_FEATURES, model=PROFILE_MODEL, jobs=1)
+    two = backtest(data_dir, 11, 13, window_weeks=6, features=PROFILE_FEATURES, model=PROFILE_MODEL, jobs=2)
     pd.testing.assert_frame_equal(one.weeks, two.weeks)
 
 
@@ -121,7 +121,7 @@ def test_impossible_weeks_are_refused(data_dir, first, last, window):
 
 def test_a_target_week_without_data_is_refused(data_dir):
     with pytest.raises(FoodcastError):
-        backtest(data_dir, 14, 15, window_weeks=6, features=FEATURES, model=MODEL, jobs=1)
+        backtest(data_dir, 14, 15, window_weeks=6, features=PROFILE_FEATURES, model=PROFILE_MODEL, jobs=1)
 
 
 def test_plot_draws_the_three_maes_and_the_coverage():

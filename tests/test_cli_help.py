@@ -4,8 +4,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import PROJECT
 
+from conftest import PROJECT
 from foodcast.pipeline import stage_table as stages
 
 EXPECTED = {

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import mlflow
-from conftest import SMALL, Runner, stage_lines
-from fixtures import make_batches
 from mlflow.tracking import MlflowClient
 
+from conftest import SMALL, Runner, stage_lines
+from fixtures import make_batches
 from foodcast.tracking import names
 
 
@@ -50,7 +50,7 @@ def test_two_pipelines_at_once(tmp_path):
 
     # Different parameters: each parent's lineage holds its own stages, nested under it.
     outs = finish([start(runner, **SMALL), start(runner, **{**SMALL, "n_estimators": 7})])
-    for stdout, n_estimators in zip(outs, ("5", "7")):
+    for stdout, n_estimators in zip(outs, ("5", "7"), strict=True):
         parent_id, stages = lineage(client, stdout)
         assert {s: (v["status"], v["run_id"]) for s, v in stages.items()} == stage_lines(stdout)
         for stage in ("validate", "train"):

@@ -1,15 +1,17 @@
 """The forecast's regressors: the tutorial's forest, the median boosting, the profile model, their factory."""
 
+import sys
+
 import mlflow
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures import make_batches, prediction_set
 from sklearn.base import clone
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 from sklearn.linear_model import LinearRegression
 
+from fixtures import make_batches, prediction_set
 from foodcast.core.estimators import (
     DEFAULT_MODEL,
     TUTORIAL_MODEL,
@@ -147,7 +149,10 @@ def test_bad_model_settings_are_refused(kwargs):
 @pytest.mark.parametrize(
     "model_settings", [{"n_estimators": 20, "max_depth": 3, "n_models": 2}, {**DEFAULT_MODEL, "n_models": 2}]
 )
-def test_models_log_and_load_with_mlflow(tmp_path, store, model_settings):
+def test_models_log_and_load_with_mlflow(tmp_path, store, model_settings, monkeypatch):
+    # Loading puts the model's own copy of the core first on sys.path: for this test only (the
+    # worker processes later tests start inherit sys.path).
+    monkeypatch.setattr(sys, "path", list(sys.path))
     data_dir = make_batches(tmp_path / "data", range(1, 12))
     small = {**DEFAULT_FEATURES, "level_weeks": 2, "profile_weeks": 8}
     train = features_offline(etl(data_dir, 3, 10), **small)

@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures import make_batches
 
+from fixtures import make_batches
 from foodcast.core.features import day_groups, features_offline, features_online, week_profile
 from foodcast.core.forecast import span_future
 from foodcast.data.chain import etl
@@ -159,7 +159,7 @@ def test_level_is_the_mean_of_the_weeks_before_the_rows_week():
     out = features_offline(df, lag_in_week=0, level_weeks=2).set_index("order_date")
     by_hour = df.set_index("order_date")["cash_in"]
 
-    assert list(out.columns) == WEEKDAYS + ["hour_cos_1", "hour_sin_1", "level_2W", "cash_in"]
+    assert list(out.columns) == [*WEEKDAYS, "hour_cos_1", "hour_sin_1", "level_2W", "cash_in"]
     assert len(out) == 3 * 168  # the first two weeks have no level
     for when in ["2015-01-12 00:00", "2015-01-14 19:00", "2015-01-25 23:00"]:
         when = pd.Timestamp(when)

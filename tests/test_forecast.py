@@ -3,12 +3,13 @@
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures import make_batches, prediction_set
 from sklearn.base import clone
+from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_absolute_error
 from sklearn.model_selection import TimeSeriesSplit
 
+from fixtures import make_batches, prediction_set
 from foodcast.core.features import features_offline
 from foodcast.core.forecast import cross_validate, fold_maes, span_future
 from foodcast.core.multi_model import MultiModel
@@ -17,6 +18,8 @@ from foodcast.errors import FoodcastError
 from foodcast.tracking.plots import plotly_predictions
 
 WEEK_1 = pd.Timestamp("2014-12-29")
+# Bounds that fit in milliseconds: these tests are about the folds, not the interval's quality.
+QUICK_BOUNDS = GradientBoostingRegressor(loss="quantile", n_estimators=10, max_depth=2, random_state=0)
 
 
 # --- span_future ------------------------------------------------------------------------------
@@ -53,7 +56,9 @@ def regression_data(n=120, seed=0):
 
 def test_cross_validate_shapes_and_index():
     x, y = regression_data()
-    maes, preds = cross_validate(MultiModel(LinearRegression(), n_models=3), x, y, n_fold=4)
+    maes, preds = cross_validate(
+        MultiModel(LinearRegression(), quantile_estimator=QUICK_BOUNDS, n_models=3), x, y, n_fold=4
+    )
 
     assert isinstance(maes, np.ndarray)
     assert maes.shape == (4, 3)  # folds x members
@@ -76,7 +81,9 @@ def test_cross_validate_shapes_and_index():
 
 def test_cross_validate_maes_iterate_as_the_tutorial_logs_them():
     x, y = regression_data()
-    maes, _ = cross_validate(MultiModel(LinearRegression(), n_models=3), x, y, n_fold=3)
+    maes, _ = cross_validate(
+        MultiModel(LinearRegression(), quantile_estimator=QUICK_BOUNDS, n_models=3), x, y, n_fold=3
+    )
     logged = []
     for i, mae in enumerate(maes):
         logged.append(("MAE_MIN", float(mae.min()), i))
@@ -90,7 +97,9 @@ def test_cross_validate_maes_iterate_as_the_tutorial_logs_them():
 
 def test_cross_validate_mae_equals_a_manual_computation():
     x, y = regression_data()
-    maes, preds = cross_validate(MultiModel(LinearRegression(), n_models=2), x, y, n_fold=3)
+    maes, preds = cross_validate(
+        MultiModel(LinearRegression(), quantile_estimator=QUICK_BOUNDS, n_models=2), x, y, n_fold=3
+    )
     simple_maes = fold_maes(preds, y)["y_pred_simple"]
 
     splits = list(TimeSeriesSplit(n_splits=3).split(x))
@@ -120,7 +129,7 @@ def test_cross_validate_accepts_a_plain_regressor():
 
 def test_cross_validate_leaves_the_model_unfitted():
     x, y = regression_data()
-    model = MultiModel(LinearRegression(), n_models=2)
+    model = MultiModel(LinearRegression(), quantile_estimator=QUICK_BOUNDS, n_models=2)
     cross_validate(model, x, y, n_fold=2)
     assert not hasattr(model, "single_estimator")
 
@@ -129,7 +138,7 @@ def test_cross_validate_leaves_the_model_unfitted():
 def test_cross_validate_needs_two_folds(n_fold):
     x, y = regression_data()
     with pytest.raises(FoodcastError):
-        cross_validate(MultiModel(LinearRegression(), n_models=2), x, y, n_fold=n_fold)
+        cross_validate(MultiModel(LinearRegression(), quantile_estimator=QUICK_BOUNDS, n_models=2), x, y, n_fold=n_fold)
 
 
 # --- plotly_predictions -----------------------------------------------------------------------
@@ -234,7 +243,7 @@ def test_prediction_set_without_the_lag_weeks_is_an_error(tmp_path):
 
 def test_cross_validate_on_multi_model_clone_is_reproducible():
     x, y = regression_data(n=60)
-    model = MultiModel(LinearRegression(), n_models=2)
+    model = MultiModel(LinearRegression(), quantile_estimator=QUICK_BOUNDS, n_models=2)
     first = cross_validate(model, x, y, n_fold=2)
     second = cross_validate(clone(model), x, y, n_fold=2)
     np.testing.assert_array_equal(first[0], second[0])

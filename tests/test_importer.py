@@ -7,8 +7,8 @@ import sys
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from fixtures import DAMAGES, csv_bytes
 
+from fixtures import DAMAGES, csv_bytes
 from foodcast.cli import cli
 from foodcast.data import generator
 from foodcast.data.batch_files import list_batches

@@ -12,10 +12,10 @@ import threading
 import time
 
 import pytest
-from conftest import SMALL, Runner, stage_lines
-from fixtures import make_batches
 from mlflow.tracking import MlflowClient
 
+from conftest import SMALL, Runner, stage_lines
+from fixtures import make_batches
 from foodcast.tracking import names
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -170,9 +170,9 @@ def test_kill_9_of_the_group_leaves_no_process_and_the_next_run_cleans_up(pipeli
 
     proc = runner.mlflow_run(**SMALL)
     lines = stage_lines(proc.stdout)
-    assert {s: lines[s][0] for s in ("load", "future", "features")} == {
-        s: "reused" for s in ("load", "future", "features")
-    }
+    assert {s: lines[s][0] for s in ("load", "future", "features")} == dict.fromkeys(
+        ("load", "future", "features"), "reused"
+    )
     for run in left:
         assert f"main: marked run {run.info.run_id} FAILED" in proc.stdout
         after = client.get_run(run.info.run_id)

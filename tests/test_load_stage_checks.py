@@ -6,10 +6,10 @@ import gzip
 from pathlib import Path
 
 import pytest
-from conftest import Runner, error_lines
-from fixtures import make_batches
 from mlflow.tracking import MlflowClient
 
+from conftest import Runner, error_lines
+from fixtures import make_batches
 from foodcast.settings import PROJECT_ROOT
 
 WEEKS = {"start_week": 2, "end_week": 12}

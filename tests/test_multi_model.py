@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone, is_regressor
-from sklearn.ensemble import RandomForestRegressor
+from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 from sklearn.linear_model import LinearRegression, QuantileRegressor
 from sklearn.metrics import r2_score
 from sklearn.model_selection import TimeSeriesSplit, cross_val_score
@@ -14,6 +14,8 @@ from sklearn.utils import resample
 
 from foodcast.domain.multi_model import MultiModel, quantile_parameter
 
+# Bounds that fit in milliseconds, for the tests that are not about the interval's quality.
+QUICK_BOUNDS = GradientBoostingRegressor(loss="quantile", n_estimators=10, max_depth=2, random_state=0)
 COLUMNS = ["y_pred_0", "y_pred_1", "y_pred_2", "y_pred_simple", "y_pred", "y_lower", "y_upper"]
 
 
@@ -51,13 +53,13 @@ def test_get_set_params_and_clone():
 
 def test_clone_of_a_fitted_model_is_unfitted():
     X, y = data()
-    copy = clone(MultiModel(LinearRegression(), n_models=2).fit(X, y))
+    copy = clone(MultiModel(LinearRegression(), quantile_estimator=QUICK_BOUNDS, n_models=2).fit(X, y))
     assert not hasattr(copy, "single_estimator") and not hasattr(copy, "estimators_")
 
 
 def test_fit_single_estimator_on_all_rows_and_members_on_bootstraps():
     X, y = data()
-    model = MultiModel(LinearRegression(), n_models=3).fit(X, y)
+    model = MultiModel(LinearRegression(), quantile_estimator=QUICK_BOUNDS, n_models=3).fit(X, y)
 
     reference = LinearRegression().fit(X, y)
     np.testing.assert_allclose(model.single_estimator.coef_, reference.coef_)
@@ -75,7 +77,7 @@ def test_fit_single_estimator_on_all_rows_and_members_on_bootstraps():
 
 def test_predict_columns_index_and_values():
     X, y = data()
-    model = MultiModel(LinearRegression(), n_models=3).fit(X, y)
+    model = MultiModel(LinearRegression(), quantile_estimator=QUICK_BOUNDS, n_models=3).fit(X, y)
     X_new = X.iloc[10:30]
 
     preds = model.predict(None, X_new)
@@ -91,14 +93,14 @@ def test_predict_columns_index_and_values():
 
 def test_predict_reorders_columns_like_training():
     X, y = data()
-    model = MultiModel(LinearRegression(), n_models=2).fit(X, y)
+    model = MultiModel(LinearRegression(), quantile_estimator=QUICK_BOUNDS, n_models=2).fit(X, y)
     pd.testing.assert_frame_equal(model.predict(None, X[["b", "a"]]), model.predict(None, X))
 
 
 def test_predictions_are_clipped_at_zero():
     X = pd.DataFrame({"a": np.arange(10, dtype="float64")})
     y = 10 - 2 * X["a"]  # a straight line that goes negative from a = 5
-    model = MultiModel(LinearRegression(), n_models=3).fit(X, y)
+    model = MultiModel(LinearRegression(), quantile_estimator=QUICK_BOUNDS, n_models=3).fit(X, y)
 
     preds = model.predict(None, pd.DataFrame({"a": [0.0, 2.0, 7.0, 20.0]}))
 
@@ -112,7 +114,9 @@ def test_predictions_are_clipped_at_zero():
 
 def test_same_inputs_give_identical_outputs():
     X, y = data()
-    model = MultiModel(RandomForestRegressor(n_estimators=5, random_state=0), n_models=3)
+    model = MultiModel(
+        RandomForestRegressor(n_estimators=5, random_state=0), n_models=3, quantile_estimator=QUICK_BOUNDS
+    )
     first = model.fit(X, y).predict(None, X)
     second = model.fit(X, y).predict(None, X)
     third = clone(model).fit(X, y).predict(None, X)
@@ -144,7 +148,9 @@ def test_log_and_load_with_mlflow_gives_the_same_predictions(tmp_path, monkeypat
     try:
         experiment = mlflow.create_experiment("multi-model", artifact_location=(tmp_path / "artifacts").as_uri())
         X, y = data()
-        model = MultiModel(RandomForestRegressor(n_estimators=5, random_state=0), n_models=3).fit(X, y)
+        model = MultiModel(
+            RandomForestRegressor(n_estimators=5, random_state=0), n_models=3, quantile_estimator=QUICK_BOUNDS
+        ).fit(X, y)
         expected = model.predict(None, X)
 
         with mlflow.start_run(experiment_id=experiment) as run:
@@ -164,7 +170,7 @@ def test_log_and_load_with_mlflow_gives_the_same_predictions(tmp_path, monkeypat
 
 def test_predict_with_one_argument_is_the_point_forecast():
     X, y = data()
-    model = MultiModel(LinearRegression(), n_models=2).fit(X, y)
+    model = MultiModel(LinearRegression(), quantile_estimator=QUICK_BOUNDS, n_models=2).fit(X, y)
 
     point = model.predict(X)
 
@@ -175,7 +181,7 @@ def test_predict_with_one_argument_is_the_point_forecast():
 
 def test_score_is_the_inherited_r2_of_the_point_forecast():
     X, y = data()
-    model = MultiModel(LinearRegression(), n_models=2).fit(X, y)
+    model = MultiModel(LinearRegression(), quantile_estimator=QUICK_BOUNDS, n_models=2).fit(X, y)
     assert "score" not in MultiModel.__dict__
     assert model.score(X, y) == pytest.approx(r2_score(y, LinearRegression().fit(X, y).predict(X)))
 
@@ -183,7 +189,11 @@ def test_score_is_the_inherited_r2_of_the_point_forecast():
 def test_scikit_learn_cross_validation_runs_on_it():
     X, y = data(n=120)
     scores = cross_val_score(
-        MultiModel(LinearRegression(), n_models=2), X, y, cv=TimeSeriesSplit(3), scoring="neg_mean_absolute_error"
+        MultiModel(LinearRegression(), quantile_estimator=QUICK_BOUNDS, n_models=2),
+        X,
+        y,
+        cv=TimeSeriesSplit(3),
+        scoring="neg_mean_absolute_error",
     )
     assert scores.shape == (3,) and (scores < 0).all()
 
@@ -233,7 +243,7 @@ def test_interval_is_calibrated_on_rows_the_scoring_models_did_not_see():
 
     floor = 0.01 * y.abs().mean()
     scores = []
-    for block in (range(0, 100), range(100, 200), range(200, 300), range(300, 400)):
+    for block in (range(100), range(100, 200), range(200, 300), range(300, 400)):
         lower, upper = bounds([i for i in range(400) if i not in block])
         low = np.clip(lower.predict(X.iloc[block]), 0, None)
         high = np.clip(upper.predict(X.iloc[block]), 0, None)

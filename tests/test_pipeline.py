@@ -11,10 +11,10 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
-from conftest import SMALL, SMALL_NODES, Runner, error_lines, pipeline_nodes, stage_lines
-from fixtures import make_batches
 from mlflow.tracking import MlflowClient
 
+from conftest import SMALL, SMALL_NODES, Runner, error_lines, pipeline_nodes, stage_lines
+from fixtures import make_batches
 from foodcast.core.windows import forecast_history
 from foodcast.pipeline import params
 from foodcast.pipeline import stage_table as stages
@@ -24,15 +24,10 @@ from foodcast.tracking import names
 STAGES = [s.name for s in stages.PIPELINE]
 
 
-@pytest.fixture(scope="module")
-def small_store(tmp_path_factory):
-    """One store with a cold pipeline run on the small fixture data (shared by the module)."""
-    root = tmp_path_factory.mktemp("pipeline")
-    data = make_batches(root / "data", range(1, 15))
-    uri = f"sqlite:///{root}/mlflow.db"
-    runner = Runner(root, uri, data)
-    cold = runner.mlflow_run(**SMALL)
-    return runner, uri, cold
+@pytest.fixture
+def small_store(small):
+    """The session's store with the small pipeline's cold run (conftest.SmallStore)."""
+    return small.runner, small.uri, small.cold
 
 
 def client_for(uri):
@@ -54,7 +49,7 @@ def test_default_data_readme_command(tmp_path):
     runner.env.pop("FOODCAST_DATA_DIR", None)
     proc = runner.mlflow_run(start_week=180)
     lines = stage_lines(proc.stdout)
-    assert {s: status for s, (status, _) in lines.items()} == {s: "launched" for s in pipeline_nodes(201)}
+    assert {s: status for s, (status, _) in lines.items()} == dict.fromkeys(pipeline_nodes(201), "launched")
 
     client = client_for(uri)
     parents = client.search_runs(["0"], filter_string="tags.`foodcast.step` = 'main'")
@@ -108,7 +103,7 @@ def test_second_run_reuses_every_stage(small_store):
     runner, uri, cold = small_store
     warm = runner.mlflow_run(**SMALL)
     cold_lines, warm_lines = stage_lines(cold.stdout), stage_lines(warm.stdout)
-    assert {s: st for s, (st, _) in warm_lines.items()} == {s: "reused" for s in SMALL_NODES}
+    assert {s: st for s, (st, _) in warm_lines.items()} == dict.fromkeys(SMALL_NODES, "reused")
     assert {s: rid for s, (_, rid) in warm_lines.items()} == {s: rid for s, (_, rid) in cold_lines.items()}
 
 
@@ -186,7 +181,9 @@ def test_each_monday_s_run_scores_last_week_s_forecast(tmp_path):
     assert {"mae_model", "mae_naive", "mae_mean4"} <= set(scored.data.metrics)
     table = pd.read_csv(read_artifact_path(scored.info.run_id, names.EVALUATION))
     assert len(table) == 168 and table["actual"].sum() > 0
-    parent = client.get_run(next(l.split()[2] for l in second.stdout.splitlines() if l.startswith("main: run")))
+    parent = client.get_run(
+        next(line.split()[2] for line in second.stdout.splitlines() if line.startswith("main: run"))
+    )
     assert "Week 13's forecast: hourly MAE" in parent.data.tags["mlflow.note.content"]
     assert parent.data.metrics["evaluate.13.mae_model"] == scored.data.metrics["mae_model"]
 
@@ -217,17 +214,20 @@ def test_backtest_logs_a_step_per_week_and_its_table(small_store):
     assert [round(m.value, 2) for m in history] == weeks["mae_model"].round(2).tolist()
 
 
-def test_use_cache_false_relaunches_all_and_is_deterministic(small_store):
-    runner, uri, _ = small_store
-    outputs = []
-    for prefork in ("1", "0"):  # stages forked from main's server, then started cold
-        runner.env["FOODCAST_PREFORK"] = prefork
-        proc = runner.mlflow_run(**{**SMALL, "use_cache": "false"})
+def test_use_cache_false_relaunches_all_and_is_deterministic(small):
+    # The cold run started its stages cold (each in a fresh interpreter); this one forks them
+    # from main's server of pre-imported libraries: the same forecast, byte for byte.
+    proc = small.runner.mlflow_run(**{**SMALL, "use_cache": "false"})
+    try:
         lines = stage_lines(proc.stdout)
-        assert {s: st for s, (st, _) in lines.items()} == {s: "launched" for s in SMALL_NODES}
-        client_for(uri)
-        outputs.append(Path(read_artifact_path(lines["predict"][1], names.Y_PRED)).read_bytes())
-    runner.env.pop("FOODCAST_PREFORK")
+        assert {s: st for s, (st, _) in lines.items()} == dict.fromkeys(SMALL_NODES, "launched")
+        client_for(small.uri)
+        outputs = [
+            Path(read_artifact_path(run_id, names.Y_PRED)).read_bytes()
+            for run_id in (small.lines["predict"][1], lines["predict"][1])
+        ]
+    finally:
+        small.forget(proc.stdout)
     assert outputs[0] == outputs[1]
 
 
@@ -273,35 +273,43 @@ def test_predict_records_the_model_it_used(small_store):
     assert [m.model_id for m in predict.inputs.model_inputs] == multi
 
 
-def test_reused_run_whose_artifacts_are_gone_or_changed_is_relaunched(tmp_path):
-    data = make_batches(tmp_path / "data", range(1, 15))
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    runner = Runner(tmp_path, uri, data)
-    lines = stage_lines(runner.mlflow_run(**SMALL).stdout)
-    client = client_for(uri)
-    artifact_dir = client.get_run(lines["future"][1]).info.artifact_uri.removeprefix("file://")
-    shutil.rmtree(Path(artifact_dir) / names.X_PRED[0])
+def test_reused_run_whose_artifacts_are_gone_or_changed_is_relaunched(small):
+    runner, lines = small.runner, small.lines
+    client = client_for(small.uri)
+    x_pred = Path(client.get_run(lines["future"][1]).info.artifact_uri.removeprefix("file://")) / names.X_PRED[0]
     features_dir = Path(client.get_run(lines["features"][1]).info.artifact_uri.removeprefix("file://"))
-    (features_dir / names.artifact_path(names.X_TRAIN)).write_bytes(b"")  # truncated
+    x_train = features_dir / names.artifact_path(names.X_TRAIN)
+    kept, good = x_pred.with_name("kept-by-the-test"), x_train.read_bytes()
+    shutil.copytree(x_pred, kept)
+    shutil.rmtree(x_pred)
+    x_train.write_bytes(b"")  # truncated
+    relaunch = None
+    try:
+        # A stage reading the changed artifact refuses it, naming the run and the artifact.
+        proc = runner.mlflow_run("train", check=False, features_run_id=lines["features"][1])
+        errors = error_lines(proc.stderr)
+        assert proc.returncode != 0 and len(errors) == 1, proc.stderr[-3000:]
+        assert f"run {lines['features'][1]} (features): artifact training_set/x_train.csv has changed" in errors[0]
 
-    # A stage reading the changed artifact refuses it, naming the run and the artifact.
-    proc = runner.mlflow_run("train", check=False, features_run_id=lines["features"][1])
-    errors = error_lines(proc.stderr)
-    assert proc.returncode != 0 and len(errors) == 1, proc.stderr[-3000:]
-    assert f"run {lines['features'][1]} (features): artifact training_set/x_train.csv has changed" in errors[0]
-
-    # The cache relaunches both, and what depends on them; it reuses the rest.
-    status = {s: st for s, (st, _) in stage_lines(runner.mlflow_run(**SMALL).stdout).items()}
-    assert status == {
-        "load": "reused",
-        "features": "launched",
-        "validate": "launched",
-        "train": "launched",
-        "promote": "launched",
-        "future": "launched",
-        "predict": "launched",
-        "evaluate[13]": "launched",
-    }
+        # The cache relaunches both, and what depends on them; it reuses the rest.
+        relaunch = runner.mlflow_run(**SMALL)
+        status = {s: st for s, (st, _) in stage_lines(relaunch.stdout).items()}
+        assert status == {
+            "load": "reused",
+            "features": "launched",
+            "validate": "launched",
+            "train": "launched",
+            "promote": "launched",
+            "future": "launched",
+            "predict": "launched",
+            "evaluate[13]": "launched",
+        }
+    finally:  # the cold run's outputs as they were, and the cache finding them again
+        shutil.rmtree(x_pred, ignore_errors=True)
+        shutil.move(kept, x_pred)
+        x_train.write_bytes(good)
+        if relaunch is not None:
+            small.forget(relaunch.stdout)
 
 
 @pytest.mark.parametrize(

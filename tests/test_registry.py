@@ -18,10 +18,10 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
-from conftest import SMALL, Runner, error_lines, stage_lines
-from fixtures import make_batches
 from mlflow.tracking import MlflowClient
 
+from conftest import SMALL, Runner, error_lines, stage_lines
+from fixtures import make_batches
 from foodcast.core.gate import Decision, decide
 from foodcast.tracking import names
 from foodcast.tracking.artifacts import to_cents

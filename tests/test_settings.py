@@ -127,7 +127,7 @@ def test_relative_data_dir_is_refused_under_mlflow_run(monkeypatch, tmp_path, va
     assert "FOODCAST_DATA_DIR='batches' is a relative path" in message
     assert 'FOODCAST_DATA_DIR="$PWD/batches"' in message
     with pytest.raises(FoodcastError):
-        settings.DATA_DIR
+        settings.DATA_DIR  # noqa: B018 - reading the attribute is what refuses
 
     monkeypatch.setenv("FOODCAST_DATA_DIR", str(tmp_path / "batches"))
     assert settings.data_dir() == str(tmp_path / "batches")

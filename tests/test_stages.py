@@ -11,9 +11,9 @@ import shutil
 import click
 import mlflow
 import pytest
-from conftest import PROJECT, copy_project
 
 import main as main_module
+from conftest import PROJECT, copy_project
 from foodcast.errors import FoodcastError
 from foodcast.pipeline import params
 from foodcast.pipeline import stage_table as stages
@@ -212,7 +212,7 @@ def test_cache_key_follows_the_dependency_files(tmp_path):
 
 
 def test_cache_key_follows_every_input():
-    base = dict(entry_point="load", params={"start_week": 2}, sources="s", batches="b", environment="e")
+    base = {"entry_point": "load", "params": {"start_week": 2}, "sources": "s", "batches": "b", "environment": "e"}
     key = cache_key(**base)
     for field, other in (
         ("entry_point", "future"),

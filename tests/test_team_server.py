@@ -19,16 +19,16 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
-from conftest import PROJECT, SMALL, SMALL_NODES, Runner, error_lines, stage_lines
-from fixtures import make_batches
 from mlflow.server.auth.client import AuthServiceClient
 from mlflow.tracking import MlflowClient
-from test_concurrency import finish, lineage, start
-from test_interruptions import Started, group_members
 
+from conftest import PROJECT, SMALL, SMALL_NODES, Runner, error_lines, stage_lines
+from fixtures import make_batches
 from foodcast.errors import FoodcastError
 from foodcast.teamserver import server as teamserver
 from foodcast.tracking import names
+from test_concurrency import finish, lineage, start
+from test_interruptions import Started, group_members
 
 EXPERIMENT = "team"
 EDITOR, READER = "alice", "bob"
@@ -211,7 +211,7 @@ def running(team: TeamServer, name: str = EXPERIMENT) -> list[str]:
 
 def test_pipeline_runs_through_the_server_and_reuses_every_stage(team, cold):
     launched = stage_lines(cold.stdout)
-    assert {s: st for s, (st, _) in launched.items()} == {s: "launched" for s in SMALL_NODES}
+    assert {s: st for s, (st, _) in launched.items()} == dict.fromkeys(SMALL_NODES, "launched")
 
     with logged_in(team, EDITOR, PASSWORDS[EDITOR]) as client:
         runs = {s: client.get_run(run_id) for s, (_, run_id) in launched.items()}
@@ -324,7 +324,7 @@ def test_pipelines_started_at_the_same_moment_all_finish_with_their_own_stages(t
     outs = finish([start(runner, **p) for p in params])
     predictions = []
     with logged_in(team, EDITOR, PASSWORDS[EDITOR]) as client:
-        for stdout, p in zip(outs, params):
+        for stdout, p in zip(outs, params, strict=True):
             parent_id, stages_run = lineage(client, stdout)
             assert {s: (v["status"], v["run_id"]) for s, v in stages_run.items()} == stage_lines(stdout)
             assert set(stages_run) == set(SMALL_NODES)

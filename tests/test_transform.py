@@ -6,9 +6,9 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures import DAMAGES, csv_bytes, make_batches
 
 import foodcast.settings as settings
+from fixtures import DAMAGES, csv_bytes, make_batches
 from foodcast.data.batch_files import available_weeks
 from foodcast.data.chain import etl, read_chain
 from foodcast.data.coverage import MissingBatch, chain_coverage

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
+
 import ui_harness as ui_h
 from conftest import SMALL, SMALL_NODES, Runner, stage_lines
 from fixtures import make_batches
-from mlflow.tracking import MlflowClient
-
 from foodcast.tracking import names
 from foodcast.tracking.ui_links import run_href
 

@@ -21,10 +21,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -77,19 +77,13 @@ def _answers(url: str) -> bool:
 def _stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
     """End the server and the workers it forked: they share the session it was started in."""
     if proc.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
     # Workers can outlive their parent for a moment; the group id is still the server's pid.
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait()
 
 
@@ -228,9 +222,9 @@ def browser_page(
             context.set_default_timeout(timeout_ms)
             prefs = ASSISTANT_CLOSED if local_storage is None else local_storage
             if prefs:
+                entries = json.dumps(prefs)
                 context.add_init_script(
-                    "for (const [k, v] of Object.entries(%s)) localStorage.setItem(k, JSON.stringify(v));"
-                    % json.dumps(prefs)
+                    f"for (const [k, v] of Object.entries({entries})) localStorage.setItem(k, JSON.stringify(v));"
                 )
             page = context.pages[0] if context.pages else context.new_page()
             yield page

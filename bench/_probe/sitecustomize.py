@@ -29,6 +29,7 @@ if _OUT:
     import sys
     import threading
     import time
+    import typing
 
     _SITE = time.time()
     _spans = []  # [name, start, end, thread, depth]
@@ -48,7 +49,7 @@ if _OUT:
             with open("/proc/uptime") as f:
                 uptime = float(f.read().split()[0])
             return time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
-        except Exception:
+        except Exception:  # noqa: BLE001 - a probe never breaks the process it measures
             return None
 
     _START = _proc_start()
@@ -211,9 +212,9 @@ if _OUT:
             if record.name == "foodcast.step":
                 try:
                     message = record.getMessage()
-                except Exception:
+                except Exception:  # noqa: BLE001 - a probe never breaks the process it measures
                     message = str(record.msg)
-                if message.endswith(" started") or message.endswith(" finished"):
+                if message.endswith((" started", " finished")):
                     with _lock:
                         _logs.append([record.created, message])
             return record
@@ -224,7 +225,7 @@ if _OUT:
         """Meta-path finder that times the first import of a few modules and wraps functions
         of others once they are executed; it never changes what gets imported."""
 
-        _busy = set()
+        _busy: typing.ClassVar[set] = set()
 
         def find_spec(self, name, path=None, target=None):
             if name in self._busy or not (name in _FUNCTIONS or name in _WATCH_IMPORTS or name in _METHODS):
