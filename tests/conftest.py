@@ -182,3 +182,12 @@ def stage_lines(stdout: str) -> dict[str, tuple[str, str]]:
 
 def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("Error:")]
+
+
+def pytest_collection_modifyitems(config, items):
+    """With pytest-xdist (``-n``, ``--dist loadgroup``): the tests of a file run in one worker,
+    so that its module's fixtures are built once, and every test of the session's small store
+    (``small``) in one worker, in file order."""
+    for item in items:
+        group = "small" if "small" in getattr(item, "fixturenames", ()) else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -194,16 +194,27 @@ def test_a_stage_stopped_by_a_signal_marks_its_run_failed(tmp_path, signum):
         "from foodcast.pipeline.stages.load import LOAD\n"
         "with stage_run(LOAD, {'start_week': '1', 'end_week': '2'}):\n"
         "    print('working', flush=True)\n"
-        "    time.sleep(60)\n"
+        # at work, as a stage is: short waits (a signal that lands just before one long C-level
+        # sleep would only be handled once it ends)
+        "    for _ in range(600):\n"
+        "        time.sleep(0.1)\n"
     )
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
     proc = subprocess.Popen(
         [sys.executable, "-c", script], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     assert proc.stdout.readline().strip() == "working"
+    watchdog = threading.Timer(60, proc.kill)
+    watchdog.start()
     proc.send_signal(signum)
+    seen = []  # the second signal once the stage says it is ending its run, as mlflow run's follows Ctrl-C
+    while not seen or "ending run" not in seen[-1]:
+        seen.append(proc.stderr.readline())
+        assert seen[-1], "".join(seen)[-2000:]
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
+    _, rest = proc.communicate(timeout=60)
+    watchdog.cancel()
+    err = "".join(seen) + rest
     assert proc.returncode == 128 + signum, err[-2000:]
     name = signal.Signals(signum).name
     assert f"interrupted by {name}; the run is marked FAILED" in err

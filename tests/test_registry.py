@@ -23,8 +23,10 @@ from mlflow.tracking import MlflowClient
 from conftest import SMALL, Runner, error_lines, stage_lines
 from fixtures import make_batches
 from foodcast.core.gate import Decision, decide
+from foodcast.errors import FoodcastError
 from foodcast.tracking import names
 from foodcast.tracking.artifacts import to_cents
+from foodcast.tracking.models import resolve_model
 
 NAME = "foodcast"
 GATED = {**SMALL, "gate_weeks": 2}
@@ -43,6 +45,16 @@ def test_the_gate_reads_the_weeks_its_forecasts_need():
     assert gate_weeks_read(180, 200, 4) == (176, 200)  # 21 weeks before week 197
     assert gate_weeks_read(190, 200, 4) == (186, 200)  # the challenger's 11
     assert gate_weeks_read(190, 200, 4, history=21) == (176, 200)  # and the profile's 21 before a forecast week
+
+
+def test_a_version_without_a_logged_model_is_refused_in_one_line(store):
+    """A version registered from a bare source (no LoggedModel behind it): predict's model_uri
+    is refused with one line, not a traceback."""
+    client = MlflowClient()
+    client.create_registered_model("bare")
+    client.create_model_version("bare", source="")
+    with pytest.raises(FoodcastError, match="models:/bare/1 names no model of the registry"):
+        resolve_model(None, "models:/bare/1")
 
 
 @pytest.fixture(scope="module")

@@ -64,6 +64,8 @@ def stage_run(stage: Stage, params: dict[str, str], upstream: dict[str, str] | N
             try:
                 yield run
             except (FoodcastError, Interrupted) as exc:
+                if isinstance(exc, Interrupted):  # the run's clean-up starts: say so at once
+                    logger.warning("%s: %s: ending run %s FAILED", stage.name, exc, run_id)
                 mlflow.set_tag(names.ERROR_TAG, str(exc)[:5000])
                 _describe(stage, run_id, str(exc))
                 logger.debug("%s failed", stage.name, exc_info=True)
