@@ -184,10 +184,31 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("Error:")]
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups
 def pytest_collection_modifyitems(config, items):
     """With pytest-xdist (``-n``, ``--dist loadgroup``): the tests of a file run in one worker,
     so that its module's fixtures are built once, and every test of the session's small store
-    (``small``) in one worker, in file order."""
+    (``small``) in one worker, in file order; the longest groups are handed out first, so that
+    no worker is left with one at the end."""
     for item in items:
         group = "small" if "small" in getattr(item, "fixturenames", ()) else item.module.__name__
         item.add_marker(pytest.mark.xdist_group(group))
+        item.stash[_GROUP] = group
+    items.sort(
+        key=lambda item: LONGEST_FIRST.index(g) if (g := item.stash[_GROUP]) in LONGEST_FIRST else len(LONGEST_FIRST)
+    )
+
+
+_GROUP = pytest.StashKey[str]()
+# The groups that take longest (each several minutes of pipelines), in that order.
+LONGEST_FIRST = [
+    "small",
+    "test_team_server",
+    "test_pipeline",
+    "test_interruptions",
+    "test_ui",
+    "test_registry",
+    "test_concurrency",
+    "test_tutorial",
+    "test_uv_route",
+]
