@@ -47,6 +47,18 @@ SMALL = {
 SMALL_NODES = pipeline_nodes(13)
 
 
+@pytest.fixture(autouse=True)
+def no_active_experiment(monkeypatch):
+    """Each test starts with no active experiment: ``mlflow.set_experiment`` (the tutorial does)
+    keeps the experiment's id in the process and in ``MLFLOW_EXPERIMENT_ID``, which a later test
+    of the same worker, with a store of its own, would otherwise look up there."""
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    yield
+    fluent = sys.modules.get("mlflow.tracking.fluent")
+    if fluent is not None:
+        fluent._active_experiment_id = None  # MLflow has no public way to unset it
+
+
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     """A fresh sqlite tracking store in a temporary working directory."""
