@@ -51,8 +51,13 @@ SMALL_NODES = pipeline_nodes(13)
 def no_active_experiment(monkeypatch):
     """Each test starts with no active experiment: ``mlflow.set_experiment`` (the tutorial does)
     keeps the experiment's id in the process and in ``MLFLOW_EXPERIMENT_ID``, which a later test
-    of the same worker, with a store of its own, would otherwise look up there."""
+    of the same worker, with a store of its own, would otherwise look up there.
+
+    And with the worker's own ``sys.path``: loading a logged model puts the model's copy of the
+    core first on it, and the worker processes a later test starts (the backtest's) inherit it,
+    then fail to import the package from a copy that holds only the core, or no longer exists."""
     monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    monkeypatch.setattr(sys, "path", list(sys.path))
     yield
     fluent = sys.modules.get("mlflow.tracking.fluent")
     if fluent is not None:

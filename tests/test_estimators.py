@@ -1,7 +1,5 @@
 """The forecast's regressors: the tutorial's forest, the median boosting, the profile model, their factory."""
 
-import sys
-
 import mlflow
 import mlflow.pyfunc
 import numpy as np
@@ -149,10 +147,7 @@ def test_bad_model_settings_are_refused(kwargs):
 @pytest.mark.parametrize(
     "model_settings", [{"n_estimators": 20, "max_depth": 3, "n_models": 2}, {**DEFAULT_MODEL, "n_models": 2}]
 )
-def test_models_log_and_load_with_mlflow(tmp_path, store, model_settings, monkeypatch):
-    # Loading puts the model's own copy of the core first on sys.path: for this test only (the
-    # worker processes later tests start inherit sys.path).
-    monkeypatch.setattr(sys, "path", list(sys.path))
+def test_models_log_and_load_with_mlflow(tmp_path, store, model_settings):
     data_dir = make_batches(tmp_path / "data", range(1, 12))
     small = {**DEFAULT_FEATURES, "level_weeks": 2, "profile_weeks": 8}
     train = features_offline(etl(data_dir, 3, 10), **small)

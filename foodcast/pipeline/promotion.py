@@ -18,7 +18,7 @@ from foodcast.pipeline.params import FEATURE_PARAMS, MODEL_PARAMS, model_setting
 from foodcast.settings import data_dir
 from foodcast.tracking import names
 from foodcast.tracking.datasets import read_logged_batches
-from foodcast.tracking.model_registry import champion_of, version_of_train_run
+from foodcast.tracking.model_registry import champion_of, point_alias, version_of_train_run
 from foodcast.tracking.runs import check_run
 
 # What a parameter added later meant for the runs logged before it existed (their champion
@@ -102,4 +102,4 @@ def apply(client: MlflowClient, model_name: str, gating: Gating) -> None:
         client.set_model_version_tag(
             model_name, challenger.version, names.REPLACED_TAG, champion.version if champion is not None else ""
         )
-        client.set_registered_model_alias(model_name, names.CHAMPION, challenger.version)
+        point_alias(client, model_name, names.CHAMPION, challenger.version)

@@ -37,7 +37,26 @@ def mark_challenger(name: str, info: ModelInfo, features_run_id: str, weeks: str
     tags = {TRAIN_RUN_TAG: info.run_id, FEATURES_RUN_TAG: features_run_id, WEEKS_TAG: weeks}
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
-    client.set_registered_model_alias(name, CHALLENGER, version)
+    point_alias(client, name, CHALLENGER, version)
+
+
+# How a store reports that another writer inserted the same row first (sqlite, PostgreSQL).
+_CONFLICT = ("UNIQUE constraint failed", "duplicate key value violates unique constraint")
+
+
+def point_alias(client: MlflowClient, name: str, alias: str, version: str) -> None:
+    """Point ``alias`` of ``name`` at ``version``.
+
+    The store reads whether the alias exists, then inserts or updates it: two pipelines that
+    point the same new alias at once can both read "none", and the second insert fails on the
+    alias's key. The alias exists then, so the second writer points it again, as an update.
+    """
+    try:
+        client.set_registered_model_alias(name, alias, version)
+    except MlflowException as exc:
+        if not any(text in str(exc) for text in _CONFLICT):
+            raise
+        client.set_registered_model_alias(name, alias, version)
 
 
 def version_of_train_run(client: MlflowClient, name: str, train_run_id: str) -> ModelVersion:
