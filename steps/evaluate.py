@@ -23,9 +23,11 @@ def evaluate(predict_run_id: str, allow_missing: bool) -> None:
     from foodcast.tracking import names
     from foodcast.tracking.artifacts import mlflow_log_pandas, mlflow_log_plotly, read_frame
     from foodcast.tracking.datasets import log_input_frame, read_logged_batches
+    from foodcast.tracking.plot_files import png_painter
     from foodcast.tracking.plots import forecast_title, plotly_predictions
     from foodcast.tracking.runs import check_run, forecast_week
 
+    painter = png_painter()  # its Chromium boots while the batches are read and scored
     week = forecast_week(check_run(predict_run_id, names.PREDICT))
     mlflow.set_tag(names.WEEK_TAG, week)
     preds = read_frame(predict_run_id, names.Y_PRED, names.PREDICT).set_index("order_date")
@@ -35,7 +37,7 @@ def evaluate(predict_run_id: str, allow_missing: bool) -> None:
     metrics, table = score_week(preds, truth, history)
     mlflow.log_metrics(metrics)
     mlflow_log_pandas(table, *names.EVALUATION)
-    mlflow_log_plotly(plotly_predictions(preds, truth, forecast_title(week, metrics)), *names.EVALUATION_PLOT)
+    mlflow_log_plotly(plotly_predictions(preds, truth, forecast_title(week, metrics)), *names.EVALUATION_PLOT, painter)
 
 
 if __name__ == "__main__":

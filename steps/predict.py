@@ -18,9 +18,11 @@ def predict(future_run_id: str, train_run_id: str, model_uri: str) -> None:
     from foodcast.tracking.artifacts import mlflow_log_pandas, mlflow_log_plotly, read_frame
     from foodcast.tracking.datasets import log_input_frame
     from foodcast.tracking.models import load_predictor, resolve_model
+    from foodcast.tracking.plot_files import png_painter
     from foodcast.tracking.plots import forecast_title, plotly_predictions
     from foodcast.tracking.runs import check_run
 
+    painter = png_painter()  # its Chromium boots while the model loads and predicts
     future = check_run(future_run_id, names.FUTURE)
     week = future.data.params["next_week"]
     mlflow.set_tag(names.WEEK_TAG, week)
@@ -31,7 +33,7 @@ def predict(future_run_id: str, train_run_id: str, model_uri: str) -> None:
     log_input_frame(x_pred, future_run_id, names.X_PRED, context="prediction", stage=names.FUTURE)
     y_pred = predict_with_model(x_pred.set_index("order_date"))
     mlflow_log_pandas(y_pred.reset_index(), *names.Y_PRED)
-    mlflow_log_plotly(plotly_predictions(y_pred, title=forecast_title(week)), *names.PREDICTIONS_PLOT)
+    mlflow_log_plotly(plotly_predictions(y_pred, title=forecast_title(week)), *names.PREDICTIONS_PLOT, painter)
 
 
 if __name__ == "__main__":

@@ -22,14 +22,16 @@ def validate(features_run_id: str, n_fold: int, **model: Any) -> None:
     from foodcast.tracking.artifacts import mlflow_log_pandas, mlflow_log_plotly
     from foodcast.tracking.datasets import training_set
     from foodcast.tracking.metrics import log_validation_metrics
+    from foodcast.tracking.plot_files import png_painter
     from foodcast.tracking.plots import plotly_predictions, validation_title
 
+    painter = png_painter()  # its Chromium boots while the folds are fitted
     x, y = training_set(features_run_id)
     maes, preds = cross_validate(forecast_model(**model_settings(model)), x, y, n_fold=n_fold)
     mlflow_log_pandas(preds.rename_axis("order_date").reset_index(), *names.CV_PREDICTIONS)
     headline = log_validation_metrics(maes, preds, y)
     title = validation_title(n_fold, headline["MAE_SIMPLE_MEAN"])
-    mlflow_log_plotly(plotly_predictions(preds, y.loc[preds.index], title), *names.VALIDATION_PLOT)
+    mlflow_log_plotly(plotly_predictions(preds, y.loc[preds.index], title), *names.VALIDATION_PLOT, painter)
 
 
 if __name__ == "__main__":

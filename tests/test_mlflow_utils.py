@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import pytest
 
 from foodcast.tracking.artifacts import mlflow_log_pandas, mlflow_log_plotly
+from foodcast.tracking.plot_files import png_painter
 
 
 @pytest.fixture(scope="module")
@@ -173,9 +174,10 @@ def test_the_page_draws_its_figure_in_chromium_offline(run, workdir, tmp_path):
 def test_a_png_is_logged_beside_the_html(run, workdir, monkeypatch):
     cwd, tmp = workdir
     monkeypatch.setenv("FOODCAST_PLOT_PNG", "1")
+    painter = png_painter()  # as a stage starts it: its Chromium boots while the stage works
     fig = go.Figure(go.Scatter(x=[1, 2, 3], y=[4.0, 1.0, 7.0], name="cash-in"))
 
-    mlflow_log_plotly(fig, "plots", "forecast.html")
+    mlflow_log_plotly(fig, "plots", "forecast.html", painter)
 
     assert logged(run, "plots") == ["plots/forecast.html", "plots/forecast.png"]
     path = Path(download(run, "plots/forecast.png", cwd.parent / "dl"))

@@ -36,7 +36,7 @@ from foodcast.tracking.names import (
     artifact_tag,
     model_tag,
 )
-from foodcast.tracking.plot_files import PNG_SWITCH, offline_html, png_wanted, write_png
+from foodcast.tracking.plot_files import PNG_SWITCH, PngPainter, offline_html, png_painter
 from foodcast.tracking.runs import known_run
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def mlflow_log_pandas(df: pd.DataFrame, artifact_path: str, file_name: str) -> N
         raise ValueError(f"mlflow_log_pandas writes .csv or .json files, not {file_name!r}")
 
 
-def mlflow_log_plotly(fig: Any, artifact_path: str, file_name: str) -> None:
+def mlflow_log_plotly(fig: Any, artifact_path: str, file_name: str, painter: PngPainter | None = None) -> None:
     """Log a plotly figure as an HTML page that opens offline, and a PNG of it beside it, each
     with its checksum.
 
@@ -111,17 +111,21 @@ def mlflow_log_plotly(fig: Any, artifact_path: str, file_name: str) -> None:
         Directory inside the run's artifacts.
     file_name : str
         ``*.html``.
+    painter : PngPainter, optional
+        Started earlier with :func:`~foodcast.tracking.plot_files.png_painter`, so that its
+        Chromium is up by now; else one is started here.
     """
     if not file_name.endswith(".html"):
         raise ValueError(f"mlflow_log_plotly writes .html files, not {file_name!r}")
     page = offline_html(fig)
     _log_file(lambda p: Path(p).write_text(page, encoding="utf-8"), artifact_path, file_name)
-    if not png_wanted():
+    painter = painter or png_painter()
+    if painter is None:
         return
     png_name = f"{file_name.removesuffix('.html')}.png"
     with temp_dir("png") as tmp:
         path = os.path.join(tmp, png_name)
-        problem = write_png(fig, os.path.join(tmp, "figure.json"), path)
+        problem = painter.draw(fig, os.path.join(tmp, "figure.json"), path)
         if problem is None:
             _log_path(path, artifact_path)
         else:

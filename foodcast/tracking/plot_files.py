@@ -6,9 +6,10 @@ base64-encoded (about 2.0 MB instead of 4.8 MB), unpacked by the browser's
 shows a line saying so instead of the figure.
 
 The PNG is drawn by plotly's ``kaleido``, which drives a Chromium (it looks for ``chromium``,
-``google-chrome`` ... on ``PATH``; ``BROWSER_PATH`` names another), in a child process with a
-time limit: a Chromium that hangs or is missing costs a stage at most :data:`PNG_TIMEOUT`
-seconds and a warning, never the run. ``FOODCAST_PLOT_PNG=0`` skips the PNGs.
+``google-chrome`` ... on ``PATH``; ``BROWSER_PATH`` names another), in a child process
+(:class:`PngPainter`) that a stage starts early, so that the Chromium boots while it works, and
+waits for with a time limit: a Chromium that hangs or is missing costs a stage at most
+:data:`PNG_TIMEOUT` seconds and a warning, never the run. ``FOODCAST_PLOT_PNG=0`` skips the PNGs.
 """
 
 from __future__ import annotations
@@ -31,13 +32,28 @@ PNG_SWITCH = "FOODCAST_PLOT_PNG"
 PNG_TIMEOUT = 90.0  # seconds: a cold Chromium on a busy machine takes 5-10
 PNG_SIZE = (1200, 550)  # CSS pixels, drawn at twice the density
 
-# What the child process runs: plotly and kaleido only, so that it works wherever the figure
-# was made (a stage under `mlflow run`, the tutorial's notebook).
+# What the child process runs: kaleido only, so that it works wherever the figure was made (a
+# stage under `mlflow run`, the tutorial's notebook). Its Chromium boots at once (with no
+# MathJax, which kaleido would fetch from the internet) and waits for one figure on stdin; an
+# empty line or the end of stdin (this process gone) closes it.
 _PNG_SCRIPT = """
-import sys
-import plotly.io as pio
-fig = pio.read_json(sys.argv[1])
-fig.write_image(sys.argv[2], format="png", width=int(sys.argv[3]), height=int(sys.argv[4]), scale=2)
+import asyncio, json, sys
+import kaleido
+
+async def main():
+    async with kaleido.Kaleido(n=1, mathjax=False) as k:
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if not line.strip():
+            return
+        source, target, width, height = line.rstrip("\\n").split("\\t")
+        with open(source, encoding="utf-8") as f:
+            fig = json.load(f)
+        opts = {"format": "png", "width": int(width), "height": int(height), "scale": 2}
+        png = await k.calc_fig(fig, opts=opts)
+        with open(target, "wb") as f:
+            f.write(png)
+
+asyncio.run(main())
 """
 
 _PAGE = """<!DOCTYPE html>
@@ -99,50 +115,63 @@ def png_wanted() -> bool:
     return os.environ.get(PNG_SWITCH, "1").strip() != "0"
 
 
-def write_png(fig: Any, figure_json: str, path: str, timeout: float = PNG_TIMEOUT) -> str | None:
-    """Draw ``fig`` to ``path`` with kaleido in a child process; why not, if it could not.
+class PngPainter:
+    """A child process that draws one figure as a PNG with kaleido, started ahead of time: its
+    Chromium boots (4 s or so) while the stage does its work, and drawing then takes about 1 s.
 
-    Parameters
-    ----------
-    fig : plotly.graph_objects.Figure
-    figure_json : str
-        A file to write the figure's JSON to, for the child.
-    path : str
-        The PNG to write.
-    timeout : float
-        Seconds after which the child and its Chromium are killed.
-
-    Returns
-    -------
-    str or None
-        ``None`` once the PNG is written, else the reason in one line.
+    Start it with :func:`png_painter`; :meth:`draw` once, or :meth:`close`. One never used ends
+    anyway when this process does (its stdin closes).
     """
-    with open(figure_json, "w", encoding="utf-8") as f:
-        f.write(fig.to_json())
-    command = [sys.executable, "-c", _PNG_SCRIPT, figure_json, path, *map(str, PNG_SIZE)]
-    # A session of its own: on a timeout (or an interruption of the stage), the child and the
-    # Chromium it started are killed together.
-    child = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
-        output, _ = child.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(child)
-        return f"kaleido did not finish in {timeout:.0f} s"
-    except BaseException:
-        _kill_group(child)
-        raise
-    if child.returncode != 0 or not os.path.isfile(path):
-        lines = output.decode("utf-8", "replace").strip().splitlines()
-        return f"kaleido failed ({lines[-1] if lines else f'exit status {child.returncode}'})"
-    return None
+
+    def __init__(self) -> None:
+        # A session of its own: on a timeout (or an interruption of the stage), the child is
+        # killed alone, and the Chromium it started ends with it (their pipe closes).
+        self._child = subprocess.Popen(
+            [sys.executable, "-c", _PNG_SCRIPT],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def draw(self, fig: Any, figure_json: str, path: str, timeout: float = PNG_TIMEOUT) -> str | None:
+        """Draw ``fig`` to ``path``; why not, in one line, if it could not.
+
+        Parameters
+        ----------
+        fig : plotly.graph_objects.Figure
+        figure_json : str
+            A file to write the figure's JSON to, for the child.
+        path : str
+            The PNG to write.
+        timeout : float
+            Seconds after which the child and its Chromium are killed.
+        """
+        with open(figure_json, "w", encoding="utf-8") as f:
+            f.write(fig.to_json())
+        request = "\t".join([figure_json, path, *map(str, PNG_SIZE)]) + "\n"
+        try:
+            output, _ = self._child.communicate(request.encode("utf-8"), timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.close()
+            return f"kaleido did not finish in {timeout:.0f} s"
+        except BaseException:
+            self.close()
+            raise
+        if self._child.returncode != 0 or not os.path.isfile(path):
+            lines = output.decode("utf-8", "replace").strip().splitlines()
+            return f"kaleido failed ({lines[-1] if lines else f'exit status {self._child.returncode}'})"
+        return None
+
+    def close(self) -> None:
+        """End the child if it still runs, and reap it (a child already reaped is left alone:
+        its number may be another process's by now)."""
+        if self._child.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._child.pid, signal.SIGKILL)
+        self._child.communicate()
 
 
-def _kill_group(child: subprocess.Popen[bytes]) -> None:
-    """Kill the session of ``child`` (the child and its Chromium) and reap the child; a child
-    already reaped is left alone, its number being free for another process."""
-    if child.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGKILL)
-    child.communicate()
+def png_painter() -> PngPainter | None:
+    """A :class:`PngPainter` starting now, or ``None`` under ``FOODCAST_PLOT_PNG=0``."""
+    return PngPainter() if png_wanted() else None
