@@ -52,10 +52,10 @@ LIMITS = {QUANTITY: MAX_QUANTITY, PRICE: MAX_PRICE, TOTAL_PRODUCTS: MAX_TOTAL_PR
 def parse_orders(raw: pd.DataFrame, source: str, week: int | None = None) -> pd.DataFrame:
     """Validate export rows and normalise them.
 
-    Refused: a missing column or value; an unparseable date, or one before week 1; a
-    quantity, price or total that is not a finite number, negative, above its bound
-    (:data:`LIMITS`) or, for counts, not whole; and, for a batch, a row dated outside the
-    batch's week. Order ids are checked across whole files by :func:`check_order_ids`.
+    Refused: a missing column or value; an unparseable date, one before week 1 or one in
+    the future (:func:`latest_order_date`); a quantity, price or total that is not a finite
+    number, negative, above its bound (:data:`LIMITS`) or, for counts, not whole; and, for a
+    batch, a row dated outside the batch's week. Order ids are checked across whole files by :func:`check_order_ids`.
 
     Parameters
     ----------
@@ -103,6 +103,13 @@ def parse_orders(raw: pd.DataFrame, source: str, week: int | None = None) -> pd.
             ORDER_DATE,
             f"date before week 1 (which starts on {WEEK_ONE_START.date()}):",
         )
+    latest = latest_order_date()
+    if (stamps >= latest.to_datetime64()).any():
+        fail(
+            stamps >= latest.to_datetime64(),
+            ORDER_DATE,
+            f"date in the future (on or after {latest.date()}, the day after tomorrow):",
+        )
     if week is not None:
         first_day, next_monday = week_start(week), week_start(week + 1)
         outside = (stamps < first_day.to_datetime64()) | (stamps >= next_monday.to_datetime64())
@@ -135,6 +142,13 @@ def parse_orders(raw: pd.DataFrame, source: str, week: int | None = None) -> pd.
             "total_products": numbers[TOTAL_PRODUCTS].astype("int64"),
         }
     )
+
+
+def latest_order_date() -> pd.Timestamp:
+    """The first instant no order can be dated at: the start of the day after tomorrow, local
+    time. An order dated tomorrow passes (a till's clock may run a day ahead); a later one is a
+    typo (2108 for 2018) that would otherwise become weeks of data nobody can forecast from."""
+    return pd.Timestamp.now().normalize() + pd.Timedelta(days=2)
 
 
 def _id_column(raw: pd.DataFrame, source: str) -> str:
@@ -341,19 +355,30 @@ def to_export(orders: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_batch(export: pd.DataFrame, path: str | Path) -> None:
-    """Write a batch atomically as a byte-reproducible gzip (no timestamp or name in the header)."""
+    """Write a batch atomically as a byte-reproducible gzip (no timestamp or name in the header).
+
+    Raises
+    ------
+    FoodcastError
+        If the file cannot be written (its directory cannot be created, no space, no right).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = export.to_csv(index=False, lineterminator="\n").encode("utf-8")
     buffer = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=9) as gz:
         gz.write(text)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".gz")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".gz")
+    except OSError as exc:
+        raise FoodcastError(f"{path}: cannot be written ({exc.strerror or exc})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(buffer.getvalue())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(exc, OSError):
+            raise FoodcastError(f"{path}: cannot be written ({exc.strerror or exc})") from None
         raise
