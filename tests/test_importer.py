@@ -220,6 +220,13 @@ REFUSALS = {
         2,
         "Order Date",
     ),
+    # A zone after the time: pandas' parse of the mixed column ended in a traceback.
+    "dated-with-a-time-zone": (
+        with_row(RAW_ROWS[:3], ["2015-09-06T19:05:00+01:00", "Plain Naan", "1", "2.50", "4"]),
+        HEADER,
+        4,
+        "Order Date",
+    ),
     # Order 5001 again, another day: a second order under the same id.
     "order-id-of-two-orders": (
         with_row(RAW_ROWS, ["20/09/2015 19:05", "Plain Naan", "1", "2.50", "1"]),

@@ -16,6 +16,7 @@ import codecs
 import gzip
 import io
 import os
+import re
 import tempfile
 import zlib
 from collections.abc import Iterable, Sequence
@@ -40,6 +41,8 @@ TOTAL_PRODUCTS = "Total products"
 EXPORT_COLUMNS = [ORDER_ID, ORDER_DATE, ITEM_NAME, QUANTITY, PRICE, TOTAL_PRODUCTS]
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 DAY_FIRST_FORMAT = "%d/%m/%Y %H:%M"
+# A time followed by a zone (``19:22:00+01:00``, ``19:22Z``): batches hold local times.
+ZONED_DATE = re.compile(r"\d:\d\d(?::\d\d(?:\.\d*)?)?\s*(?:z|[+-]\d\d(?::?\d\d)?)$", re.IGNORECASE)
 
 # Bounds of a plausible order line. A value beyond them is a typo or a corrupt export, and a
 # single one would swamp every hourly total it lands in (or, at 1e308, overflow them).
@@ -91,6 +94,9 @@ def parse_orders(raw: pd.DataFrame, source: str, week: int | None = None) -> pd.
         missing = raw[column].isna()
         if missing.any():
             fail(missing, column, "empty value")
+    zoned = raw[ORDER_DATE].astype(str).str.strip().str.contains(ZONED_DATE).to_numpy(dtype=bool)
+    if zoned.any():
+        fail(zoned, ORDER_DATE, "date with a time zone (give the restaurant's local time, without a zone):")
     dates = _parse_dates(raw[ORDER_DATE])
     # The checks below work on numpy arrays: pandas' per-call overhead, times the 40-odd
     # batches of a training window, would cost more than the checks themselves.
