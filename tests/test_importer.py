@@ -1,6 +1,7 @@
 """Importing raw exports into weekly batches, and the command line around it."""
 
 import hashlib
+import multiprocessing
 import subprocess
 import sys
 
@@ -136,6 +137,7 @@ def with_row(rows, bad):
 
 
 QTY_RENAMED = [h if h != "Quantity" else "Qty" for h in HEADER]
+AFTER_TOMORROW = (pd.Timestamp.now().normalize() + pd.Timedelta(days=2, minutes=1)).strftime("%d/%m/%Y %H:%M")
 REFUSALS = {
     "missing-column": (RAW_ROWS, QTY_RENAMED, None, "Quantity"),
     "bad-date": (
@@ -204,6 +206,26 @@ REFUSALS = {
         HEADER,
         4,
         "Total products",
+    ),
+    # The tester's typos for 2018 and 2021: imported without a word, weeks nobody could forecast.
+    "dated-2108": (
+        with_row(RAW_ROWS[:3], ["06/09/2108 19:05", "Plain Naan", "1", "2.50", "4"]),
+        HEADER,
+        4,
+        "Order Date",
+    ),
+    "dated-the-day-after-tomorrow": (
+        with_row(RAW_ROWS[:1], [AFTER_TOMORROW, "Plain Naan", "1", "2.50", "4"]),
+        HEADER,
+        2,
+        "Order Date",
+    ),
+    # A zone after the time: pandas' parse of the mixed column ended in a traceback.
+    "dated-with-a-time-zone": (
+        with_row(RAW_ROWS[:3], ["2015-09-06T19:05:00+01:00", "Plain Naan", "1", "2.50", "4"]),
+        HEADER,
+        4,
+        "Order Date",
     ),
     # Order 5001 again, another day: a second order under the same id.
     "order-id-of-two-orders": (
@@ -407,3 +429,60 @@ def test_import_help_states_the_bounds_the_checks_use():
         f"at most {MAX_QUANTITY} items on a line, {MAX_PRICE:g} a unit price, {MAX_TOTAL_PRODUCTS} items in an order"
         in text
     )
+
+
+def test_an_order_dated_tomorrow_is_imported(tmp_path):
+    # A till's clock may run ahead: tomorrow's last minute passes, the next one does not.
+    tomorrow = (pd.Timestamp.now().normalize() + pd.Timedelta(days=1, hours=23, minutes=59)).strftime("%d/%m/%Y %H:%M")
+    raw = write_raw(tmp_path / "orders.csv", [["7001", tomorrow, "Plain Naan", "1", "2.50", "1"]])
+    [written] = import_export(raw, "curry_house", tmp_path / "data")
+    assert len(read_batches([written])) == 1
+
+
+def _export_of_one_week(path, first_id, lines):
+    """An export of ``lines`` one-line orders in week 36, ids from ``first_id``."""
+    rows = [
+        [str(first_id + i), f"0{1 + i % 6}/09/2015 {12 + i % 11}:{i % 60:02d}", "Dish", "1", "2.50", "1"]
+        for i in range(lines)
+    ]
+    return write_raw(path, rows)
+
+
+def _import_when_told(start, raw, data):
+    start.wait(timeout=30)
+    import_export(raw, "curry_house", data)
+
+
+def test_two_imports_at_once_into_one_week_keep_every_line(tmp_path):
+    # The tester's case: two imports of disjoint exports into the same restaurant and week, in
+    # parallel, both said "wrote 1 weekly batches", and the batch held one of the two.
+    lines = 300
+    fork = multiprocessing.get_context("fork")
+    exports = [_export_of_one_week(tmp_path / f"{k}.csv", 10_000 * (k + 1), lines) for k in range(2)]
+    for trial in range(10):
+        data = tmp_path / f"data{trial}"
+        # A batch already there: each import reads it, merges, and writes the merge back.
+        import_export(_export_of_one_week(tmp_path / "first.csv", 1, 1), "curry_house", data)
+        start = fork.Barrier(2)
+        workers = [fork.Process(target=_import_when_told, args=(start, raw, data)) for raw in exports]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        assert [worker.exitcode for worker in workers] == [0, 0]
+        [batch] = list_batches(data)["curry_house"].values()
+        assert len(read_batches([batch])) == 1 + 2 * lines, f"trial {trial}"
+
+
+@pytest.mark.parametrize("command", ["import", "generate"])
+@pytest.mark.parametrize("where", ["under-a-file", "in-proc"])
+def test_a_data_dir_that_cannot_be_made_is_refused_in_one_line(tmp_path, command, where):
+    # The tester's case: `import --data-dir` under a regular file, or in /proc, printed a traceback.
+    (tmp_path / "file").write_text("not a directory")
+    data = {"under-a-file": tmp_path / "file" / "data", "in-proc": "/proc/foodcast-data"}[where]
+    arguments = {"import": [str(write_raw(tmp_path / "orders.csv", RAW_ROWS)), "--restaurant", "r1"], "generate": []}
+    result = CliRunner().invoke(cli, [command, *arguments[command], "--data-dir", str(data)])
+    assert result.exit_code == 1, result.output
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1 and str(data) in message, message
+    assert isinstance(result.exception, SystemExit)

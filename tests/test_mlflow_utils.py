@@ -1,4 +1,5 @@
-"""mlflow_log_pandas / mlflow_log_plotly: artifacts on the active run, no files left behind."""
+"""mlflow_log_pandas / mlflow_log_plotly: artifacts on the active run, no files left behind;
+check_run: the upstream runs a stage accepts."""
 
 import hashlib
 import json
@@ -12,8 +13,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
+from foodcast.errors import FoodcastError
+from foodcast.tracking import names
 from foodcast.tracking.artifacts import mlflow_log_pandas, mlflow_log_plotly
 from foodcast.tracking.plot_files import png_painter
+from foodcast.tracking.runs import check_run
 
 
 @pytest.fixture(scope="module")
@@ -202,3 +206,16 @@ def test_plotly_refuses_a_non_html_name(run, workdir):
     with pytest.raises(ValueError):
         mlflow_log_plotly(fig, "plots", "forecast.png")
     assert logged(run, "plots") == []
+
+
+def test_a_deleted_upstream_run_is_refused_in_one_line(experiment_id):
+    # The tester's case: predict used a train run its user had deleted (`mlflow runs delete`).
+    client = mlflow.MlflowClient()
+    run_id = client.create_run(experiment_id, tags={names.STEP_TAG: names.TRAIN}).info.run_id
+    client.set_terminated(run_id)
+    assert check_run(run_id, names.TRAIN).info.run_id == run_id
+    client.delete_run(run_id)
+    with pytest.raises(FoodcastError, match=rf"^run {run_id} \(train\) is deleted: restore it .*or give another run$"):
+        check_run(run_id, names.TRAIN)
+    # Where only its parameters are read (the champion's configuration, in promote).
+    assert check_run(run_id, names.TRAIN, deleted_ok=True).info.run_id == run_id

@@ -7,9 +7,13 @@ per restaurant per week. Every sub-directory holding batches is a restaurant of 
 
 from __future__ import annotations
 
+import fcntl
 import gzip
+import os
 import re
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from foodcast.errors import FoodcastError
@@ -103,6 +107,38 @@ def data_span(weeks: dict[int, Path]) -> tuple[int, int] | None:
         return None
     last = next(w for w in reversed(ordered) if has_orders(weeks[w]))
     return first, last
+
+
+@contextmanager
+def writing(data_dir: str | Path) -> Iterator[Path]:
+    """Hold the data directory's write lock, creating the directory if missing.
+
+    Whatever writes batches (``import``, ``generate``) holds it from its first read of the
+    batches it merges with to its last write, so two writers into the same directory take
+    turns and neither overwrites a batch with a merge that misses the other's lines. The lock
+    is an ``flock`` on the directory itself: nothing is left behind, and it is released when
+    the process ends, however it ends. Readers need no lock: each batch is replaced whole
+    (written to a temporary file, then renamed).
+
+    Raises
+    ------
+    FoodcastError
+        If the directory cannot be created or opened (under a regular file, in a read-only
+        or virtual file system such as /proc).
+    """
+    root = Path(data_dir)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except FileExistsError:
+        raise FoodcastError(f"data directory {root} is a file, not a directory") from None
+    except OSError as exc:
+        raise FoodcastError(f"data directory {root} cannot be created or opened: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield root
+    finally:
+        os.close(fd)
 
 
 def check_restaurant_name(name: str) -> str:

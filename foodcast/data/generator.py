@@ -30,7 +30,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from foodcast.core.weeks import WEEK_ONE_START
-from foodcast.data.batch_files import batch_name
+from foodcast.data.batch_files import batch_name, writing
 from foodcast.data.orders import to_export, write_batch
 from foodcast.errors import FoodcastError
 
@@ -589,25 +589,28 @@ def generate(
     Raises
     ------
     FoodcastError
-        If the week range is empty or starts before week 1.
+        If the week range is empty or starts before week 1, or a batch cannot be written.
     """
     first_week, last_week = int(first_week), int(last_week)
     if first_week < 1 or last_week < first_week:
         raise FoodcastError(f"invalid week range {first_week}-{last_week}: weeks start at 1")
-    root = Path(data_dir)
-    written = []
-    for restaurant, profile in enumerate(RESTAURANTS):
-        closed = _closed_days(seed, restaurant, last_week)
-        menu_frame = menu(seed, restaurant)
-        profiles = _minute_profiles(restaurant)
-        # Counts from week 1 on, so that order numbers run on from the weeks not regenerated.
-        counts = {w: _daily_counts(seed, restaurant, w, closed) for w in range(1, last_week + 1)}
-        order_number = profile.order_number_start
-        for week in range(1, last_week + 1):
-            if week >= first_week:
-                lines = _week_lines(seed, restaurant, week, counts[week], order_number, closed, menu_frame, profiles)
-                path = root / profile.name / batch_name(week)
-                write_batch(to_export(lines), path)
-                written.append(path)
-            order_number += int(counts[week].sum())
+    # Under the data directory's lock: an import meanwhile would merge with batches being replaced.
+    with writing(data_dir) as root:
+        written = []
+        for restaurant, profile in enumerate(RESTAURANTS):
+            closed = _closed_days(seed, restaurant, last_week)
+            menu_frame = menu(seed, restaurant)
+            profiles = _minute_profiles(restaurant)
+            # Counts from week 1 on, so that order numbers run on from the weeks not regenerated.
+            counts = {w: _daily_counts(seed, restaurant, w, closed) for w in range(1, last_week + 1)}
+            order_number = profile.order_number_start
+            for week in range(1, last_week + 1):
+                if week >= first_week:
+                    lines = _week_lines(
+                        seed, restaurant, week, counts[week], order_number, closed, menu_frame, profiles
+                    )
+                    path = root / profile.name / batch_name(week)
+                    write_batch(to_export(lines), path)
+                    written.append(path)
+                order_number += int(counts[week].sum())
     return written

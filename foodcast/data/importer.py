@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from foodcast.core.weeks import weeks_of
-from foodcast.data.batch_files import batch_name, check_restaurant_name, list_batches
+from foodcast.data.batch_files import batch_name, check_restaurant_name, list_batches, writing
 from foodcast.data.orders import check_order_ids, read_batch_files, read_orders, to_export, write_batch
 from foodcast.errors import FoodcastError
 
@@ -57,29 +57,32 @@ def import_export(path: str | Path, restaurant: str, data_dir: str | Path) -> li
     orders = _as_stored(orders)
     weeks = weeks_of(orders["order_date"]).to_numpy()
 
-    existing = _existing_batches(Path(data_dir), restaurant)
-    # Every batch of the restaurant is read and checked before the first write, so that a bad
-    # batch aborts cleanly and an order id of the export cannot name an order of another week.
-    stored, sources = read_batch_files(existing.values())
-    stored = stored.drop(columns="restaurant")
-    stored_weeks = weeks_of(stored["order_date"]).to_numpy()
-    check_order_ids(pd.concat([stored, orders], ignore_index=True), [*sources, export_source])
-    target_dir = Path(data_dir) / restaurant
-    plan = []
-    for week in sorted(set(weeks.tolist())):
-        lines = orders[weeks == week]
-        old_path = existing.get(week)
-        if old_path is not None:
-            lines = _union(_as_stored(stored[stored_weeks == week]), lines)
-        plan.append((target_dir / batch_name(week), to_export(lines), old_path))
+    # The lock spans the read of the batches merged with and the writes: another import
+    # into this directory meanwhile would otherwise be overwritten by a merge without it.
+    with writing(data_dir) as root:
+        existing = _existing_batches(root, restaurant)
+        # Every batch of the restaurant is read and checked before the first write, so that a bad
+        # batch aborts cleanly and an order id of the export cannot name an order of another week.
+        stored, sources = read_batch_files(existing.values())
+        stored = stored.drop(columns="restaurant")
+        stored_weeks = weeks_of(stored["order_date"]).to_numpy()
+        check_order_ids(pd.concat([stored, orders], ignore_index=True), [*sources, export_source])
+        target_dir = root / restaurant
+        plan = []
+        for week in sorted(set(weeks.tolist())):
+            lines = orders[weeks == week]
+            old_path = existing.get(week)
+            if old_path is not None:
+                lines = _union(_as_stored(stored[stored_weeks == week]), lines)
+            plan.append((target_dir / batch_name(week), to_export(lines), old_path))
 
-    written = []
-    for target, export, old_path in plan:
-        write_batch(export, target)
-        # A plain .csv or unpadded name would otherwise be a second batch of the same week.
-        if old_path is not None and old_path != target:
-            old_path.unlink()
-        written.append(target)
+        written = []
+        for target, export, old_path in plan:
+            write_batch(export, target)
+            # A plain .csv or unpadded name would otherwise be a second batch of the same week.
+            if old_path is not None and old_path != target:
+                old_path.unlink()
+            written.append(target)
     return written
 
 

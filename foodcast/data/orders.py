@@ -16,6 +16,7 @@ import codecs
 import gzip
 import io
 import os
+import re
 import tempfile
 import zlib
 from collections.abc import Iterable, Sequence
@@ -40,6 +41,8 @@ TOTAL_PRODUCTS = "Total products"
 EXPORT_COLUMNS = [ORDER_ID, ORDER_DATE, ITEM_NAME, QUANTITY, PRICE, TOTAL_PRODUCTS]
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 DAY_FIRST_FORMAT = "%d/%m/%Y %H:%M"
+# A time followed by a zone (``19:22:00+01:00``, ``19:22Z``): batches hold local times.
+ZONED_DATE = re.compile(r"\d:\d\d(?::\d\d(?:\.\d*)?)?\s*(?:z|[+-]\d\d(?::?\d\d)?)$", re.IGNORECASE)
 
 # Bounds of a plausible order line. A value beyond them is a typo or a corrupt export, and a
 # single one would swamp every hourly total it lands in (or, at 1e308, overflow them).
@@ -52,10 +55,10 @@ LIMITS = {QUANTITY: MAX_QUANTITY, PRICE: MAX_PRICE, TOTAL_PRODUCTS: MAX_TOTAL_PR
 def parse_orders(raw: pd.DataFrame, source: str, week: int | None = None) -> pd.DataFrame:
     """Validate export rows and normalise them.
 
-    Refused: a missing column or value; an unparseable date, or one before week 1; a
-    quantity, price or total that is not a finite number, negative, above its bound
-    (:data:`LIMITS`) or, for counts, not whole; and, for a batch, a row dated outside the
-    batch's week. Order ids are checked across whole files by :func:`check_order_ids`.
+    Refused: a missing column or value; an unparseable date, one before week 1 or one in
+    the future (:func:`latest_order_date`); a quantity, price or total that is not a finite
+    number, negative, above its bound (:data:`LIMITS`) or, for counts, not whole; and, for a
+    batch, a row dated outside the batch's week. Order ids are checked across whole files by :func:`check_order_ids`.
 
     Parameters
     ----------
@@ -91,6 +94,9 @@ def parse_orders(raw: pd.DataFrame, source: str, week: int | None = None) -> pd.
         missing = raw[column].isna()
         if missing.any():
             fail(missing, column, "empty value")
+    zoned = raw[ORDER_DATE].astype(str).str.strip().str.contains(ZONED_DATE).to_numpy(dtype=bool)
+    if zoned.any():
+        fail(zoned, ORDER_DATE, "date with a time zone (give the restaurant's local time, without a zone):")
     dates = _parse_dates(raw[ORDER_DATE])
     # The checks below work on numpy arrays: pandas' per-call overhead, times the 40-odd
     # batches of a training window, would cost more than the checks themselves.
@@ -102,6 +108,13 @@ def parse_orders(raw: pd.DataFrame, source: str, week: int | None = None) -> pd.
             stamps < WEEK_ONE_START.to_datetime64(),
             ORDER_DATE,
             f"date before week 1 (which starts on {WEEK_ONE_START.date()}):",
+        )
+    latest = latest_order_date()
+    if (stamps >= latest.to_datetime64()).any():
+        fail(
+            stamps >= latest.to_datetime64(),
+            ORDER_DATE,
+            f"date in the future (on or after {latest.date()}, the day after tomorrow):",
         )
     if week is not None:
         first_day, next_monday = week_start(week), week_start(week + 1)
@@ -135,6 +148,13 @@ def parse_orders(raw: pd.DataFrame, source: str, week: int | None = None) -> pd.
             "total_products": numbers[TOTAL_PRODUCTS].astype("int64"),
         }
     )
+
+
+def latest_order_date() -> pd.Timestamp:
+    """The first instant no order can be dated at: the start of the day after tomorrow, local
+    time. An order dated tomorrow passes (a till's clock may run a day ahead); a later one is a
+    typo (2108 for 2018) that would otherwise become weeks of data nobody can forecast from."""
+    return pd.Timestamp.now().normalize() + pd.Timedelta(days=2)
 
 
 def _id_column(raw: pd.DataFrame, source: str) -> str:
@@ -341,19 +361,30 @@ def to_export(orders: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_batch(export: pd.DataFrame, path: str | Path) -> None:
-    """Write a batch atomically as a byte-reproducible gzip (no timestamp or name in the header)."""
+    """Write a batch atomically as a byte-reproducible gzip (no timestamp or name in the header).
+
+    Raises
+    ------
+    FoodcastError
+        If the file cannot be written (its directory cannot be created, no space, no right).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = export.to_csv(index=False, lineterminator="\n").encode("utf-8")
     buffer = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=9) as gz:
         gz.write(text)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".gz")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".gz")
+    except OSError as exc:
+        raise FoodcastError(f"{path}: cannot be written ({exc.strerror or exc})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(buffer.getvalue())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(exc, OSError):
+            raise FoodcastError(f"{path}: cannot be written ({exc.strerror or exc})") from None
         raise

@@ -36,9 +36,10 @@ def _param(run: Run, name: str) -> Any:
 
 
 def configuration(train_run: Run) -> Configuration:
-    """The features and model parameters a checked train run was made with, and its training weeks."""
-    features_run = check_run(train_run.data.params[names.run_id_param(names.FEATURES)], names.FEATURES)
-    load_run = check_run(features_run.data.params[names.run_id_param(names.LOAD)], names.LOAD)
+    """The features and model parameters a checked train run was made with, and its training
+    weeks (read from its upstream runs, deleted or not: only their parameters are read)."""
+    features_run = check_run(train_run.data.params[names.run_id_param(names.FEATURES)], names.FEATURES, deleted_ok=True)
+    load_run = check_run(features_run.data.params[names.run_id_param(names.LOAD)], names.LOAD, deleted_ok=True)
     features = {p.name: p.cast(_param(features_run, p.name)) for p in FEATURE_PARAMS}
     model = model_settings({p.name: p.cast(_param(train_run, p.name)) for p in MODEL_PARAMS})
     return Configuration(
@@ -83,7 +84,8 @@ def gate(
     if champion.version == challenger.version:
         return Gating(challenger, champion, Decision(True, "it is the champion already"))
     ours = configuration(challenger_run)
-    theirs = configuration(check_run(champion.tags[names.TRAIN_RUN_TAG], names.TRAIN))
+    # The champion's train run deleted: its configuration still backtests (else no promote could pass).
+    theirs = configuration(check_run(champion.tags[names.TRAIN_RUN_TAG], names.TRAIN, deleted_ok=True))
     history = max(forecast_history(**ours.features), forecast_history(**theirs.features))
     first, last = gate_weeks_read(ours.start_week, ours.end_week, gate_weeks, history)
     hourly, _ = read_logged_batches(data_dir(), first, last, allow_missing)

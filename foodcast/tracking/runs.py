@@ -4,7 +4,7 @@ what they logged (their models, their weeks)."""
 from __future__ import annotations
 
 import mlflow
-from mlflow.entities import LoggedModel, Run, RunStatus
+from mlflow.entities import LifecycleStage, LoggedModel, Run, RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -23,8 +23,10 @@ def known_run(run_id: str) -> Run:
     return _CHECKED.get(run_id) or MlflowClient().get_run(run_id)
 
 
-def check_run(run_id: str | None, stage: str) -> Run:
-    """Return the upstream run ``run_id`` if it exists, is FINISHED and is a ``stage`` run.
+def check_run(run_id: str | None, stage: str, deleted_ok: bool = False) -> Run:
+    """Return the upstream run ``run_id`` if it exists, is FINISHED, is a ``stage`` run and,
+    unless ``deleted_ok`` (only its parameters are read), was not deleted: a deleted run is
+    one its user meant to be rid of, and the cache never reuses one.
 
     Raises
     ------
@@ -47,6 +49,10 @@ def check_run(run_id: str | None, stage: str) -> Run:
         )
     if run.info.status != RunStatus.to_string(RunStatus.FINISHED):
         raise FoodcastError(f"run {run_id} ({stage}) is {run.info.status}, not FINISHED")
+    if run.info.lifecycle_stage == LifecycleStage.DELETED and not deleted_ok:
+        raise FoodcastError(
+            f"run {run_id} ({stage}) is deleted: restore it (mlflow runs restore --run-id {run_id}) or give another run"
+        )
     _CHECKED[run_id] = run
     return run
 
