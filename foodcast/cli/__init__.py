@@ -157,7 +157,7 @@ def server() -> None:
     "--port",
     type=click.IntRange(1, 65535),
     default=None,
-    help="Port of the MLflow server on 127.0.0.1 (default: the last one used in DIR, else 5000).",
+    help="Port of the MLflow server on 127.0.0.1 (default: the last one used in DIR, else 5731).",
 )
 @click.option(
     "--workers",

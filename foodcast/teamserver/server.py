@@ -50,7 +50,7 @@ from typing import Any
 from foodcast.errors import FoodcastError
 
 HOST = "127.0.0.1"
-DEFAULT_PORT = 5000
+DEFAULT_PORT = 5731  # not 5000 (mlflow ui) nor 5001 (mlflow models serve in the docs)
 # One uvicorn worker: with more, uvicorn binds the listening socket itself without telling the
 # kernel it is TCP (proto 0), so asyncio leaves Nagle's algorithm on for every connection, and
 # each request after the first on a kept-alive connection waits ~40 ms for the client's delayed
@@ -631,7 +631,7 @@ def start(
     directory : path
         The server's directory; created if missing.
     port : int, optional
-        The MLflow server's port on 127.0.0.1 (default: the port of the last start, else 5000).
+        The MLflow server's port on 127.0.0.1 (default: the port of the last start, else 5731).
     workers : int
         Worker processes of the MLflow server.
     auth_cache_seconds : int
