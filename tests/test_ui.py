@@ -4,7 +4,7 @@ pipeline run and a second, partly reused one.
 Needs Debian's Chromium (``apt-get install -y chromium``) and the ``playwright`` package (dev
 extra); Playwright drives the system browser and never downloads one. The UI is served under a
 path prefix, as behind a reverse proxy, so that only relative links work. Set
-FOODCAST_UI_SCREENSHOTS=docs to refresh README's screenshots.
+FOODCAST_UI_SCREENSHOTS=docs to refresh the screenshots of docs/lineage.md.
 """
 
 from __future__ import annotations
