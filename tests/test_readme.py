@@ -292,3 +292,18 @@ def test_every_stage_command_named_exists():
     for path in DOCS:
         for module in set(re.findall(r"\bsteps\.(\w+)", path.read_text())):
             assert (PROJECT / "steps" / f"{module}.py").is_file(), f"{path.name}: steps.{module}"
+
+
+def test_every_entry_point_and_parameter_is_documented():
+    """Each entry point of MLproject, and each option of main and of every stage command, is
+    named (in backquotes) on a page the README links."""
+    text = "\n".join(p.read_text() for p in DOCS)
+    named = set(re.findall(r"`([^`\n]+)`", text))
+    for entry in entry_points():
+        assert entry in named, f"entry point {entry} is not documented"
+        if entry == "noop":
+            continue
+        command = click_command("main" if entry == "main" else f"steps.{entry}")
+        for param in command.params:
+            if param.name and param.name != "help" and isinstance(param, click.Option):
+                assert param.name in named, f"{entry}: parameter {param.name} is not documented"
