@@ -5,6 +5,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.exceptions import MlflowException
 from sklearn.base import clone
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 from sklearn.linear_model import LinearRegression
@@ -166,6 +167,17 @@ def test_models_log_and_load_with_mlflow(tmp_path, store, model_settings):
     assert (got["y_lower"] <= got["y_pred"]).all() and (got["y_pred"] <= got["y_upper"]).all()
     assert (got["y_lower"] >= 0).all()
     assert got["y_pred"].sum() > 0
+    # The tester's requests, answered with a forecast: refused, naming the column.
+    x = x_pred.reset_index(drop=True)
+    level = next(c for c in x.columns if c.startswith("level_"))
+    for bad, column in (
+        (x.assign(**{level: np.nan}), level),
+        (x.assign(weekday=42.0), "weekday"),
+        (x.assign(surplus=1.0), "surplus"),
+    ):
+        with pytest.raises(MlflowException, match=f"column '{column}'") as refusal:
+            loaded.predict(bad)
+        assert refusal.value.error_code == "INVALID_PARAMETER_VALUE"
 
 
 def test_default_single_estimator_logs_and_loads_in_the_skops_format(tmp_path, store):
