@@ -374,7 +374,7 @@ def test_a_feature_value_no_row_can_hold_is_refused_naming_its_column(column, va
         check_feature_frame(rows, columns)
 
 
-def test_an_unknown_a_missing_or_a_doubled_column_is_refused_naming_it():
+def test_an_unknown_a_missing_or_a_doubled_column_or_no_row_is_refused():
     rows, columns = _rows_to_check()
     with pytest.raises(FoodcastError, match=r"^unknown column 'extra': the model's features are \['weekday_1'"):
         check_feature_frame(rows.assign(extra=1.0), columns)
@@ -382,3 +382,5 @@ def test_an_unknown_a_missing_or_a_doubled_column_is_refused_naming_it():
         check_feature_frame(rows.drop(columns="hour"), columns)
     with pytest.raises(FoodcastError, match=r"^column 'hour' is given twice"):
         check_feature_frame(pd.concat([rows, rows[["hour"]]], axis=1), columns)
+    with pytest.raises(FoodcastError, match=r"^no rows to predict$"):
+        check_feature_frame(rows.head(0), columns)

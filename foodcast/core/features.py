@@ -461,10 +461,10 @@ def check_feature_frame(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataF
 
     A model answers anything: a NaN level or a weekday of 42 gives a forecast, and a
     wrong one. This refuses what no row of :func:`build_features` holds: a column that is not
-    one of ``columns`` (or is given twice), a missing one, a value that is not a number or
-    not finite, and one out of its column's range (:func:`feature_bounds`): a weekday
-    one-hot other than 0 or 1, ``weekday`` outside 0-6, ``hour`` outside 0-23 or not whole,
-    a harmonic outside [-1, 1], a negative lag, level or profile.
+    one of ``columns`` (or is given twice), a missing one, no row at all, a value that is not
+    a number or not finite, and one out of its column's range (:func:`feature_bounds`): a
+    weekday one-hot other than 0 or 1, ``weekday`` outside 0-6, ``hour`` outside 0-23 or not
+    whole, a harmonic outside [-1, 1], a negative lag, level or profile.
 
     Parameters
     ----------
@@ -493,6 +493,8 @@ def check_feature_frame(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataF
     missing = [c for c in columns if c not in names]
     if missing:
         raise FoodcastError(f"missing column {missing[0]!r}: the model's features are {list(columns)}")
+    if frame.empty:
+        raise FoodcastError("no rows to predict")
     frame = frame.set_axis(names, axis=1)
     values = {}
     for column in columns:
