@@ -16,7 +16,7 @@ def backtest(first_week: int, last_week: int, window_weeks: int, allow_missing: 
     coverage_open (the coverage of the hours that can trade) and width with step = target week,
     their means over the weeks (mean_mae_model, ...), the summary ratio_naive, ratio_mean4,
     share_weeks_beating_naive, backtest/weeks.csv (week, mae_model, mae_naive, mae_mean4,
-    coverage, width, coverage_open) and plots/backtest.html. Not a stage of main."""
+    coverage, width, coverage_open) and plots/backtest.html (and its PNG). Not a stage of main."""
     import time
 
     import click

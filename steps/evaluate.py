@@ -12,8 +12,9 @@ def evaluate(predict_run_id: str, allow_missing: bool) -> None:
     and of the mean of the same hour over the 4 weeks before, read from the batches too, and
     with an interval its coverage and mean width. Logs them as metrics (mae_model, mae_naive,
     mae_mean4, model_over_naive, model_over_mean4, coverage, width),
-    evaluation/forecast_vs_actual.csv and plots/evaluation.html. Refuses, in one line, a
-    forecast whose week has no data yet; an incomplete week unless ALLOW_MISSING."""
+    evaluation/forecast_vs_actual.csv and plots/evaluation.html (and its PNG), titled with them.
+    Refuses, in one line, a forecast whose week has no data yet; an incomplete week unless
+    ALLOW_MISSING."""
     import mlflow
 
     from foodcast.core.scoring import score_week, split_actuals
@@ -22,7 +23,7 @@ def evaluate(predict_run_id: str, allow_missing: bool) -> None:
     from foodcast.tracking import names
     from foodcast.tracking.artifacts import mlflow_log_pandas, mlflow_log_plotly, read_frame
     from foodcast.tracking.datasets import log_input_frame, read_logged_batches
-    from foodcast.tracking.plots import plotly_predictions
+    from foodcast.tracking.plots import forecast_title, plotly_predictions
     from foodcast.tracking.runs import check_run, forecast_week
 
     week = forecast_week(check_run(predict_run_id, names.PREDICT))
@@ -34,7 +35,7 @@ def evaluate(predict_run_id: str, allow_missing: bool) -> None:
     metrics, table = score_week(preds, truth, history)
     mlflow.log_metrics(metrics)
     mlflow_log_pandas(table, *names.EVALUATION)
-    mlflow_log_plotly(plotly_predictions(preds, truth), *names.EVALUATION_PLOT)
+    mlflow_log_plotly(plotly_predictions(preds, truth, forecast_title(week, metrics)), *names.EVALUATION_PLOT)
 
 
 if __name__ == "__main__":

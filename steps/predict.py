@@ -10,19 +10,20 @@ def predict(future_run_id: str, train_run_id: str, model_uri: str) -> None:
     MLflow) with the multi_model of the train run TRAIN_RUN_ID (runs:/<id>/multi_model) or the
     registered model MODEL_URI (e.g. models:/foodcast@champion): exactly one of the two. Logs
     predictions/y_pred.csv (order_date, y_pred_0..y_pred_{n-1}, y_pred_simple, y_pred, y_lower,
-    y_upper) and plots/predictions.html; tags the run with the week (foodcast.week) and records
-    the LoggedModel it used as an input of the run."""
+    y_upper), plots/predictions.html and its PNG; tags the run with the week (foodcast.week) and
+    records the LoggedModel it used as an input of the run."""
     import mlflow
 
     from foodcast.tracking import names
     from foodcast.tracking.artifacts import mlflow_log_pandas, mlflow_log_plotly, read_frame
     from foodcast.tracking.datasets import log_input_frame
     from foodcast.tracking.models import load_predictor, resolve_model
-    from foodcast.tracking.plots import plotly_predictions
+    from foodcast.tracking.plots import forecast_title, plotly_predictions
     from foodcast.tracking.runs import check_run
 
     future = check_run(future_run_id, names.FUTURE)
-    mlflow.set_tag(names.WEEK_TAG, future.data.params["next_week"])
+    week = future.data.params["next_week"]
+    mlflow.set_tag(names.WEEK_TAG, week)
     train = check_run(train_run_id, names.TRAIN) if train_run_id else None
     uri, model = resolve_model(train, model_uri)
     predict_with_model = load_predictor(uri, model, f"train run {train_run_id}" if train else model_uri)
@@ -30,7 +31,7 @@ def predict(future_run_id: str, train_run_id: str, model_uri: str) -> None:
     log_input_frame(x_pred, future_run_id, names.X_PRED, context="prediction", stage=names.FUTURE)
     y_pred = predict_with_model(x_pred.set_index("order_date"))
     mlflow_log_pandas(y_pred.reset_index(), *names.Y_PRED)
-    mlflow_log_plotly(plotly_predictions(y_pred), *names.PREDICTIONS_PLOT)
+    mlflow_log_plotly(plotly_predictions(y_pred, title=forecast_title(week)), *names.PREDICTIONS_PLOT)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,10 @@ def validate(features_run_id: str, n_fold: int, **model: Any) -> None:
     """Read training_set/x_train.csv and y_train.csv from the features run FEATURES_RUN_ID,
     cross-validate the multi-model (ESTIMATOR with its parameters, N_MODELS bootstrap members, an
     interval at INTERVAL_LEVEL) with a TimeSeriesSplit of N_FOLD folds, and log
-    cross_validation/predictions.csv (out-of-fold predictions), plots/validation.html, and
-    metrics: MAE_MIN / MAE_MAX (best and worst member) and MAE{j} per member j with step = fold,
-    MAE_SIMPLE (the point forecast) per fold, and their means over folds (MAE_SIMPLE_MEAN,
-    MAE_MIN_MEAN, MAE_MAX_MEAN)."""
+    cross_validation/predictions.csv (out-of-fold predictions), plots/validation.html (and its
+    PNG), and metrics: MAE_MIN / MAE_MAX (best and worst member) and MAE{j} per member j with
+    step = fold, MAE_SIMPLE (the point forecast) per fold, and their means over folds
+    (MAE_SIMPLE_MEAN, MAE_MIN_MEAN, MAE_MAX_MEAN)."""
     from foodcast.core.forecast import cross_validate
     from foodcast.core.multi_model import forecast_model
     from foodcast.pipeline.params import model_settings
@@ -22,13 +22,14 @@ def validate(features_run_id: str, n_fold: int, **model: Any) -> None:
     from foodcast.tracking.artifacts import mlflow_log_pandas, mlflow_log_plotly
     from foodcast.tracking.datasets import training_set
     from foodcast.tracking.metrics import log_validation_metrics
-    from foodcast.tracking.plots import plotly_predictions
+    from foodcast.tracking.plots import plotly_predictions, validation_title
 
     x, y = training_set(features_run_id)
     maes, preds = cross_validate(forecast_model(**model_settings(model)), x, y, n_fold=n_fold)
     mlflow_log_pandas(preds.rename_axis("order_date").reset_index(), *names.CV_PREDICTIONS)
-    mlflow_log_plotly(plotly_predictions(preds, y.loc[preds.index]), *names.VALIDATION_PLOT)
-    log_validation_metrics(maes, preds, y)
+    headline = log_validation_metrics(maes, preds, y)
+    title = validation_title(n_fold, headline["MAE_SIMPLE_MEAN"])
+    mlflow_log_plotly(plotly_predictions(preds, y.loc[preds.index], title), *names.VALIDATION_PLOT)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,10 @@ sys.path.insert(0, str(TESTS))  # tests/fixtures.py
 
 from fixtures import make_batches  # noqa: E402
 
+# No PNG beside each plot (kaleido starts a Chromium for each, ~5 s): tests/test_mlflow_utils.py
+# turns them on where it checks them; FOODCAST_PLOT_PNG=1 in the environment keeps them everywhere.
+os.environ.setdefault("FOODCAST_PLOT_PNG", "0")
+
 SMALL_WEEKS = range(1, 15)
 
 

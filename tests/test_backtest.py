@@ -136,6 +136,11 @@ def test_plot_draws_the_three_maes_and_the_coverage():
         }
     )
     fig = plotly_backtest(weeks, interval_level=0.8)
+    assert fig.layout.title.text == "Backtest of weeks 10–12 (3 weeks)"
+    assert fig.layout.title.subtitle.text == (
+        "mean MAE £2.00 an hour vs seasonal naive £3.00 (×0.67) · interval coverage 80 % (target 80 %)"
+        " · model better than naive in 3 of 3 weeks"
+    )
     drawn = {trace.name: list(trace.y) for trace in fig.data}
     assert drawn == {
         "seasonal naive": [2.0, 3.0, 4.0],

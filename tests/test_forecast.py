@@ -15,7 +15,7 @@ from foodcast.core.forecast import cross_validate, fold_maes, span_future
 from foodcast.core.multi_model import MultiModel
 from foodcast.data.chain import etl
 from foodcast.errors import FoodcastError
-from foodcast.tracking.plots import plotly_predictions
+from foodcast.tracking.plots import forecast_title, plotly_predictions
 
 WEEK_1 = pd.Timestamp("2014-12-29")
 # Bounds that fit in milliseconds: these tests are about the folds, not the interval's quality.
@@ -248,3 +248,28 @@ def test_cross_validate_on_multi_model_clone_is_reproducible():
     second = cross_validate(clone(model), x, y, n_fold=2)
     np.testing.assert_array_equal(first[0], second[0])
     pd.testing.assert_frame_equal(first[1], second[1])
+
+
+def test_plot_title_names_the_week_and_its_errors_and_hover_shows_the_interval():
+    preds, truth = prediction_frame()
+    preds["y_pred"] = preds["y_pred_simple"]
+    preds["y_lower"] = preds["y_pred"] * 0.5
+    preds["y_upper"] = preds["y_pred"] * 1.7
+    scores = {"mae_model": 6.4, "mae_naive": 9.1, "coverage": 0.81}
+    fig = plotly_predictions(preds, truth, forecast_title(201, scores))
+
+    assert fig.layout.title.text == "Week 201: forecast and cash-in"
+    assert fig.layout.title.subtitle.text == (
+        "MAE £6.40 an hour vs seasonal naive £9.10 (×0.70) · interval coverage 81 %"
+    )
+    # Hovering an hour: the forecast with its interval, and the cash-in; the band's edges say nothing.
+    hover = {t.name: t for t in fig.data if t.hoverinfo != "skip"}
+    assert sorted(hover) == ["cash-in", "forecast"]
+    assert "customdata[0]" in hover["forecast"].hovertemplate and "customdata[1]" in hover["forecast"].hovertemplate
+    np.testing.assert_allclose(
+        np.asarray(hover["forecast"].customdata), preds[["y_lower", "y_upper"]].to_numpy(), rtol=1e-12
+    )
+
+    unscored = plotly_predictions(preds, title=forecast_title(201))
+    assert unscored.layout.title.text == "Forecast of week 201"
+    assert "not scored yet" in unscored.layout.title.subtitle.text

@@ -1,6 +1,7 @@
 """mlflow_log_pandas / mlflow_log_plotly: artifacts on the active run, no files left behind;
 check_run: the upstream runs a stage accepts."""
 
+import hashlib
 import json
 import os
 import re
@@ -142,14 +143,60 @@ def test_plotly_html_is_self_contained(run, workdir, tmp_path):
     mlflow_log_plotly(fig, "plots", "forecast.html")
 
     assert listing(cwd) == [] and listing(tmp) == []
-    assert logged(run, "plots") == ["plots/forecast.html"]
+    assert logged(run, "plots") == ["plots/forecast.html"]  # no PNG: FOODCAST_PLOT_PNG=0 (conftest.py)
     with open(download(run, "plots/forecast.html", tmp_path / "dl"), encoding="utf-8") as f:
         html = f.read()
     assert "<html" in html.lower()
     assert '<script src="http' not in html and "<script src='http" not in html
     assert re.findall(r"<script[^>]*\bsrc=", html) == []  # no external script at all
-    assert len(html) > 1_000_000  # plotly.js itself is inlined (~4 MB)
+    # plotly.js (4.8 MB) is in the page, packed: the page weighs 2.0 MB, not 4.8.
+    assert 1_500_000 < len(html.encode()) < 2_200_000
     assert "cash-in" in html
+
+
+def test_the_page_draws_its_figure_in_chromium_offline(run, workdir, tmp_path):
+    """What a user gets opening the artifact in a browser with no network: the figure, titled."""
+    ui_harness = pytest.importorskip("ui_harness")  # Playwright and Debian's Chromium, as tests/test_ui.py
+    fig = go.Figure(go.Scatter(x=[1, 2, 3], y=[4.0, 1.0, 7.0], name="cash-in"))
+    fig.update_layout(title={"text": "Forecast of week 201", "subtitle": {"text": "not scored yet"}})
+    mlflow_log_plotly(fig, "plots", "forecast.html")
+    page_file = Path(download(run, "plots/forecast.html", tmp_path / "dl"))
+
+    with ui_harness.browser_page(viewport=(1000, 600), local_storage={}) as page:
+        page.context.set_offline(True)
+        requested = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(page_file.as_uri())
+        page.locator("#figure .main-svg").first.wait_for(timeout=60_000)
+        assert page.title() == "Forecast of week 201 · not scored yet"
+        assert "Forecast of week 201" in page.locator("#figure .gtitle").text_content()
+        assert page.locator("#figure .scatterlayer .trace").count() == 1
+        assert [url for url in requested if not url.startswith("file:")] == []
+
+
+def test_a_png_is_logged_beside_the_html(run, workdir, monkeypatch):
+    cwd, tmp = workdir
+    monkeypatch.setenv("FOODCAST_PLOT_PNG", "1")
+    fig = go.Figure(go.Scatter(x=[1, 2, 3], y=[4.0, 1.0, 7.0], name="cash-in"))
+
+    mlflow_log_plotly(fig, "plots", "forecast.html")
+
+    assert logged(run, "plots") == ["plots/forecast.html", "plots/forecast.png"]
+    path = Path(download(run, "plots/forecast.png", cwd.parent / "dl"))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    tags = mlflow.get_run(run.info.run_id).data.tags
+    assert tags["foodcast.sha256.plots/forecast.png"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert listing(cwd) == [] and listing(tmp) == []
+
+
+def test_a_png_that_cannot_be_drawn_is_only_a_warning(run, workdir, monkeypatch, caplog):
+    monkeypatch.setenv("FOODCAST_PLOT_PNG", "1")
+    monkeypatch.setenv("BROWSER_PATH", str(workdir[0] / "no-chromium-here"))  # where kaleido looks first
+
+    mlflow_log_plotly(go.Figure(go.Scatter(x=[1, 2], y=[3.0, 4.0])), "plots", "forecast.html")
+
+    assert logged(run, "plots") == ["plots/forecast.html"]
+    assert any("no plots/forecast.png: kaleido failed" in r.getMessage() for r in caplog.records), caplog.text
 
 
 def test_plotly_refuses_a_non_html_name(run, workdir):

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 Options = Mapping[str, Any]
 BASE_PACKAGES = ("mlflow", "pandas", "numpy")
 SKLEARN_PACKAGES = (*BASE_PACKAGES, "scikit-learn")
+PLOT_PACKAGES = ("plotly", "kaleido")  # a stage that logs a plot: its page and its PNG
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ not (:func:`read_frame`).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -35,7 +36,10 @@ from foodcast.tracking.names import (
     artifact_tag,
     model_tag,
 )
+from foodcast.tracking.plot_files import PNG_SWITCH, offline_html, png_wanted, write_png
 from foodcast.tracking.runs import known_run
+
+logger = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------------------ logging
 
@@ -46,9 +50,14 @@ def _log_file(write: Callable[[str], object], directory: str, file_name: str) ->
     with temp_dir("log") as tmp:
         path = os.path.join(tmp, file_name)
         write(path)
-        digest = file_digest(path)
-        mlflow.log_artifact(path, directory)
-    mlflow.set_tag(artifact_tag(f"{directory}/{file_name}"), digest)
+        _log_path(path, directory)
+
+
+def _log_path(path: str, directory: str) -> None:
+    """Log the file at ``path`` under ``directory`` and record its checksum."""
+    digest = file_digest(path)
+    mlflow.log_artifact(path, directory)
+    mlflow.set_tag(artifact_tag(f"{directory}/{os.path.basename(path)}"), digest)
 
 
 def to_cents(df: pd.DataFrame) -> pd.DataFrame:
@@ -87,8 +96,13 @@ def mlflow_log_pandas(df: pd.DataFrame, artifact_path: str, file_name: str) -> N
 
 
 def mlflow_log_plotly(fig: Any, artifact_path: str, file_name: str) -> None:
-    """Log a plotly figure as a self-contained HTML page (plotly.js inlined, no internet
-    needed), with its checksum.
+    """Log a plotly figure as an HTML page that opens offline, and a PNG of it beside it, each
+    with its checksum.
+
+    The page carries plotly.js packed (:func:`~foodcast.tracking.plot_files.offline_html`,
+    about 2 MB). The PNG (same name, ``.png``) is drawn with kaleido and a Chromium; unless
+    ``FOODCAST_PLOT_PNG=0``. If it cannot be drawn (no Chromium, one that hangs), a warning
+    says why and the run goes on without it.
 
     Parameters
     ----------
@@ -100,7 +114,18 @@ def mlflow_log_plotly(fig: Any, artifact_path: str, file_name: str) -> None:
     """
     if not file_name.endswith(".html"):
         raise ValueError(f"mlflow_log_plotly writes .html files, not {file_name!r}")
-    _log_file(lambda p: fig.write_html(p, include_plotlyjs=True, full_html=True), artifact_path, file_name)
+    page = offline_html(fig)
+    _log_file(lambda p: Path(p).write_text(page, encoding="utf-8"), artifact_path, file_name)
+    if not png_wanted():
+        return
+    png_name = f"{file_name.removesuffix('.html')}.png"
+    with temp_dir("png") as tmp:
+        path = os.path.join(tmp, png_name)
+        problem = write_png(fig, os.path.join(tmp, "figure.json"), path)
+        if problem is None:
+            _log_path(path, artifact_path)
+        else:
+            logger.warning("no %s/%s: %s (%s=0 skips the PNGs)", artifact_path, png_name, problem, PNG_SWITCH)
 
 
 # ---------------------------------------------------------------------------------- checksums

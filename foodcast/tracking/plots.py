@@ -3,6 +3,10 @@ weekly errors and coverage."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -10,8 +14,45 @@ from plotly.subplots import make_subplots
 from foodcast.core.columns import LOWER_COLUMN, POINT_COLUMN, SIMPLE_COLUMN, UPPER_COLUMN, member_columns
 
 
-def plotly_predictions(preds: pd.DataFrame, y: pd.Series | None = None) -> go.Figure:
+def scores_text(mae_model: float, mae_naive: float | None = None, coverage: float | None = None) -> str:
+    """The error figures in one line: the model's hourly MAE, against seasonal naive's when
+    known, and the interval's coverage when known."""
+    text = f"MAE £{mae_model:,.2f} an hour"
+    if mae_naive is not None and mae_naive > 0:
+        text += f" vs seasonal naive £{mae_naive:,.2f} (×{mae_model / mae_naive:.2f})"
+    if coverage is not None:
+        text += f" · interval coverage {100 * coverage:.0f} %"
+    return text
+
+
+def forecast_title(week: int | str, scores: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """The title of a week's forecast plot: the week, and with ``scores`` (evaluate's metrics
+    ``mae_model``, ``mae_naive``, ``coverage``) its error figures."""
+    if scores is None:
+        return {
+            "text": f"Forecast of week {week}",
+            "subtitle": {"text": "not scored yet: evaluate scores it once the week's cash-in is in"},
+        }
+    return {
+        "text": f"Week {week}: forecast and cash-in",
+        "subtitle": {"text": scores_text(scores["mae_model"], scores.get("mae_naive"), scores.get("coverage"))},
+    }
+
+
+def validation_title(n_fold: int, mae: float) -> dict[str, Any]:
+    """The title of validate's plot: its folds and the point forecast's mean MAE over them."""
+    return {
+        "text": f"Cross-validation: out-of-fold forecasts of the training weeks ({n_fold} folds)",
+        "subtitle": {"text": f"point forecast: mean {scores_text(mae)}"},
+    }
+
+
+def plotly_predictions(
+    preds: pd.DataFrame, y: pd.Series | None = None, title: str | Mapping[str, Any] | None = None
+) -> go.Figure:
     """Plot the point forecast, its interval and, if given, the truth.
+
+    Hovering an hour shows the forecast with its interval and the truth.
 
     Parameters
     ----------
@@ -21,6 +62,8 @@ def plotly_predictions(preds: pd.DataFrame, y: pd.Series | None = None) -> go.Fi
         ``y_pred_0`` ..., whose min-max is then the band.
     y : Series, optional
         True cash-in indexed by timestamp.
+    title : str or dict, optional
+        plotly's ``layout.title`` (:func:`forecast_title` makes one).
 
     Returns
     -------
@@ -34,16 +77,53 @@ def plotly_predictions(preds: pd.DataFrame, y: pd.Series | None = None) -> go.Fi
         lower, upper, band = members.min(axis=1), members.max(axis=1), "multi-model min-max"
     point = preds[POINT_COLUMN] if POINT_COLUMN in preds.columns else preds[SIMPLE_COLUMN]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x, y=upper, mode="lines", line={"width": 0}, name=f"{band} upper", showlegend=False))
     fig.add_trace(
         go.Scatter(
-            x=x, y=lower, mode="lines", line={"width": 0}, fill="tonexty", fillcolor="rgba(31,119,180,0.25)", name=band
+            x=x, y=upper, mode="lines", line={"width": 0}, name=f"{band} upper", showlegend=False, hoverinfo="skip"
         )
     )
-    fig.add_trace(go.Scatter(x=x, y=point, mode="lines", name="forecast", line={"color": "rgb(31,119,180)"}))
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=lower,
+            mode="lines",
+            line={"width": 0},
+            fill="tonexty",
+            fillcolor="rgba(31,119,180,0.25)",
+            name=band,
+            hoverinfo="skip",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=point,
+            mode="lines",
+            name="forecast",
+            line={"color": "rgb(31,119,180)"},
+            customdata=np.column_stack([lower.to_numpy(dtype="float64"), upper.to_numpy(dtype="float64")]),
+            hovertemplate=f"£%{{y:,.2f}} ({band} £%{{customdata[0]:,.2f}} – £%{{customdata[1]:,.2f}})",
+        )
+    )
     if y is not None:
-        fig.add_trace(go.Scatter(x=y.index, y=y, mode="lines", name="cash-in", line={"color": "black", "width": 1}))
-    fig.update_layout(xaxis_title="hour", yaxis_title="cash-in (£)", hovermode="x unified", template="plotly_white")
+        fig.add_trace(
+            go.Scatter(
+                x=y.index,
+                y=y,
+                mode="lines",
+                name="cash-in",
+                line={"color": "black", "width": 1},
+                hovertemplate="£%{y:,.2f}",
+            )
+        )
+    fig.update_layout(
+        xaxis={"title": "hour", "hoverformat": "%a %d %b %Y, %H:00"},
+        yaxis_title="cash-in (£)",
+        hovermode="x unified",
+        template="plotly_white",
+    )
+    if title is not None:
+        fig.update_layout(title=title)
     return fig
 
 
@@ -100,5 +180,22 @@ def plotly_backtest(weeks: pd.DataFrame, interval_level: float | None = None) ->
     fig.update_yaxes(title_text="hourly MAE", row=1, col=1)
     fig.update_yaxes(title_text="coverage", range=[0, 1], row=2, col=1)
     fig.update_xaxes(title_text="target week", row=2, col=1)
-    fig.update_layout(template="plotly_white", hovermode="x unified")
+    fig.update_layout(template="plotly_white", hovermode="x unified", title=backtest_title(weeks, interval_level))
     return fig
+
+
+def backtest_title(weeks: pd.DataFrame, interval_level: float | None = None) -> dict[str, Any]:
+    """The weeks a backtest replayed, and its error figures over them: the means over weeks
+    (every week has 168 hours, so these are hourly MAEs, as the run's ``mean_*`` metrics)."""
+    if weeks.empty:
+        return {"text": "Backtest of no week"}
+    s = weeks[["mae_model", "mae_naive", "coverage"]].mean()
+    target = f" (target {100 * interval_level:.0f} %)" if interval_level is not None else ""
+    beating = int((weeks["mae_model"] < weeks["mae_naive"]).sum())
+    return {
+        "text": f"Backtest of weeks {weeks['week'].min()}–{weeks['week'].max()} ({len(weeks)} weeks)",
+        "subtitle": {
+            "text": f"mean {scores_text(s['mae_model'], s['mae_naive'], s['coverage'])}{target} · "
+            f"model better than naive in {beating} of {len(weeks)} weeks"
+        },
+    }

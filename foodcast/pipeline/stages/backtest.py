@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from foodcast.core.windows import backtest_weeks, forecast_history
 from foodcast.pipeline import params as p
-from foodcast.pipeline.stage import SKLEARN_PACKAGES, Options, Stage
+from foodcast.pipeline.stage import PLOT_PACKAGES, SKLEARN_PACKAGES, Options, Stage
 from foodcast.tracking import names
 
 
@@ -21,7 +21,7 @@ BACKTEST = Stage(
     "origin), next to seasonal naive and the 4-week same-hour mean",
     params=(p.FIRST_WEEK, p.LAST_WEEK, p.WINDOW_WEEKS, *p.FEATURE_PARAMS, *p.MODEL_PARAMS, p.ALLOW_MISSING),
     artifacts=(names.BACKTEST_WEEKS, names.BACKTEST_PLOT),
-    packages=(*SKLEARN_PACKAGES, "plotly", "joblib"),
+    packages=(*SKLEARN_PACKAGES, *PLOT_PACKAGES, "joblib"),
     batch_weeks=backtest_batch_weeks,
     in_main=False,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from foodcast.core.windows import scored_weeks
 from foodcast.data.coverage import chain_coverage
 from foodcast.pipeline import params as p
-from foodcast.pipeline.stage import EarlierRun, Options, Partition, Skipped, Stage
+from foodcast.pipeline.stage import BASE_PACKAGES, PLOT_PACKAGES, EarlierRun, Options, Partition, Skipped, Stage
 from foodcast.settings import data_dir
 from foodcast.tracking import names
 
@@ -40,6 +40,7 @@ EVALUATE = Stage(
     params=(p.ALLOW_MISSING,),
     upstream=(names.PREDICT,),
     artifacts=(names.EVALUATION, names.EVALUATION_PLOT),
+    packages=(*BASE_PACKAGES, *PLOT_PACKAGES),
     batch_weeks=lambda o: scored_weeks(o["week"]),
     nodes=evaluate_nodes,
     headline_metrics=("mae_model", "mae_naive", "mae_mean4", "coverage", "width"),

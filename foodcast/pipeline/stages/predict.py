@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from foodcast.pipeline import params as p
-from foodcast.pipeline.stage import SKLEARN_PACKAGES, Options, Stage
+from foodcast.pipeline.stage import PLOT_PACKAGES, SKLEARN_PACKAGES, Options, Stage
 from foodcast.tracking import names
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ PREDICT = Stage(
     params=(p.TRAIN_RUN_ID, p.MODEL_URI),
     upstream=(names.FUTURE,),
     artifacts=(names.Y_PRED, names.PREDICTIONS_PLOT),
-    packages=(*SKLEARN_PACKAGES, "skops", "plotly"),
+    packages=(*SKLEARN_PACKAGES, "skops", *PLOT_PACKAGES),
     late=(p.TRAIN_RUN_ID.name, p.MODEL_URI.name),
     late_params=predict_model,
     waits_for=lambda o: (names.TRAIN,) if o["model"] == "trained" else (names.PROMOTE,),

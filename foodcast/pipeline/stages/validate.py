@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from foodcast.pipeline import params as p
-from foodcast.pipeline.stage import SKLEARN_PACKAGES, Stage
+from foodcast.pipeline.stage import PLOT_PACKAGES, SKLEARN_PACKAGES, Stage
 from foodcast.tracking import names
 
 VALIDATE = Stage(
@@ -12,6 +12,6 @@ VALIDATE = Stage(
     params=(p.N_FOLD, *p.MODEL_PARAMS),
     upstream=(names.FEATURES,),
     artifacts=(names.CV_PREDICTIONS, names.VALIDATION_PLOT),
-    packages=(*SKLEARN_PACKAGES, "plotly"),
+    packages=(*SKLEARN_PACKAGES, *PLOT_PACKAGES),
     headline_metrics=("MAE_SIMPLE_MEAN", "MAE_MIN_MEAN", "MAE_MAX_MEAN"),
 )
