@@ -314,6 +314,10 @@ def load_predictor(model_uri: str, info: LoggedModel, what: str) -> Callable[[pd
     try:
         model_dir = Path(mlflow.artifacts.download_artifacts(model_uri))  # once, for the model and its requirements
         pyfunc = mlflow.pyfunc.load_model(str(model_dir), suppress_warnings=True)
+        # The features it was trained on: its input schema, or (the multi_model's signature
+        # declares outputs only, see pyfunc_model) the columns of its input example.
+        inputs = pyfunc.metadata.get_input_schema()
+        example = pyfunc.metadata.load_input_example(str(model_dir)) if inputs is None else None
     except Exception as exc:  # noqa: BLE001 - missing or corrupt files: whatever the loader raises, say which model
         raise FoodcastError(
             f"the model {model_uri} ({info.model_id}) cannot be loaded: "
@@ -328,10 +332,10 @@ def load_predictor(model_uri: str, info: LoggedModel, what: str) -> Callable[[pd
             f"{predicted or 'no named columns'}, not {POINT_COLUMN}, {LOWER_COLUMN} and {UPPER_COLUMN}; "
             f"give a train run's {names.MULTI_MODEL} (or a version of the registered model)"
         )
-    # Models logged before their signature lost its inputs: compare with it; the others check
-    # their input themselves (pyfunc_model), naming the column.
-    inputs = pyfunc.metadata.get_input_schema()
-    expected = inputs.input_names() if inputs is not None else None
+    if inputs is not None:
+        expected: list[str] | None = inputs.input_names()
+    else:
+        expected = [str(c) for c in example.columns] if isinstance(example, pd.DataFrame) else None
 
     def predict(x: pd.DataFrame) -> pd.DataFrame:
         if expected is not None and list(x.columns) != list(expected):
@@ -341,8 +345,7 @@ def load_predictor(model_uri: str, info: LoggedModel, what: str) -> Callable[[pd
             )
         try:
             preds: pd.DataFrame = pyfunc.predict(x.reset_index(drop=True))
-        except MlflowException as exc:
-            # The message names the column; an unknown or missing one: other feature parameters.
+        except MlflowException as exc:  # what the model refuses (pyfunc_model), naming the column
             message = " ".join(exc.message.split())
             raise FoodcastError(f"the model of {what} refuses the prediction set: {message}") from None
         preds.index = x.index
