@@ -381,6 +381,26 @@ def test_predict_on_a_model_whose_files_are_gone_or_corrupt_fails_with_one_line(
     assert "Traceback" not in proc.stderr
 
 
+def test_predict_with_a_model_that_is_not_a_forecast_model_fails_with_one_line(small_store):
+    # The tester's case: the simple_model's id as model_uri ended in `AttributeError ... 'index'`,
+    # the run FAILED without its error.
+    runner, uri, cold = small_store
+    lines = stage_lines(cold.stdout)
+    client = client_for(uri)
+    outputs = client.get_run(lines["train"][1]).outputs.model_outputs
+    [simple] = [m for m in (client.get_logged_model(o.model_id) for o in outputs) if m.name == names.SIMPLE_MODEL]
+    uri = f"models:/{simple.model_id}"
+    proc = runner.mlflow_run("predict", check=False, future_run_id=lines["future"][1], model_uri=uri)
+    errors = error_lines(proc.stderr)
+    assert proc.returncode != 0 and len(errors) == 1, proc.stderr[-3000:]
+    assert f"the model {uri} ({simple.model_id}) is not a forecast model" in errors[0]
+    assert "Traceback" not in proc.stderr
+    [run] = client.search_runs(
+        ["0"], filter_string=f"tags.`foodcast.step` = 'predict' AND params.model_uri = '{uri}'", max_results=1
+    )
+    assert run.info.status == "FAILED" and "is not a forecast model" in run.data.tags[names.ERROR_TAG]
+
+
 def test_failing_stage_fails_main_and_next_run_reuses_finished_stages(tmp_path):
     data = make_batches(tmp_path / "data", range(1, 15))
     uri = f"sqlite:///{tmp_path}/mlflow.db"
