@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from foodcast.tracking.artifacts import mlflow_log_pandas, mlflow_log_plotly
+from foodcast.tracking.artifacts import mlflow_log_pandas, mlflow_log_plotly, model_checksums, model_problem
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +154,25 @@ def test_plotly_refuses_a_non_html_name(run, workdir):
     with pytest.raises(ValueError):
         mlflow_log_plotly(fig, "plots", "forecast.png")
     assert logged(run, "plots") == []
+
+
+def test_a_model_s_checksum_covers_the_files_it_was_logged_with(tmp_path):
+    """A file MLflow adds to a logged model's folder (``registered_model_meta``, when the model is
+    loaded or served by a ``models:/`` URI) is not a change; a logged file changed or gone is."""
+    model = tmp_path / "multi_model"
+    (model / "artifacts").mkdir(parents=True)
+    (model / "MLmodel").write_text("flavors: {}\n")
+    weights = model / "artifacts" / "model.skops"
+    weights.write_bytes(b"weights")
+    tags = model_checksums("multi_model", str(model))
+    assert model_problem(tags, "multi_model", str(model)) is None
+
+    (model / "registered_model_meta").write_text("model_name: foodcast\nmodel_version: '1'\n")
+    assert model_problem(tags, "multi_model", model.as_uri()) is None
+
+    weights.write_bytes(b"weighs")
+    assert "has changed since the run finished" in model_problem(tags, "multi_model", str(model))
+    weights.unlink()
+    assert "has changed since the run finished" in model_problem(tags, "multi_model", str(model))
+    shutil.rmtree(model)
+    assert model_problem(tags, "multi_model", str(model)) == "model multi_model is missing"
