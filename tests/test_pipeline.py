@@ -20,6 +20,7 @@ from foodcast.pipeline import params
 from foodcast.pipeline import stage_table as stages
 from foodcast.settings import PROJECT_ROOT
 from foodcast.tracking import names
+from foodcast.tracking.models import resolve_model
 
 STAGES = [s.name for s in stages.PIPELINE]
 
@@ -105,6 +106,23 @@ def test_second_run_reuses_every_stage(small_store):
     cold_lines, warm_lines = stage_lines(cold.stdout), stage_lines(warm.stdout)
     assert {s: st for s, (st, _) in warm_lines.items()} == dict.fromkeys(SMALL_NODES, "reused")
     assert {s: rid for s, (_, rid) in warm_lines.items()} == {s: rid for s, (_, rid) in cold_lines.items()}
+
+
+def test_loading_the_champion_leaves_the_next_pipeline_reused(small_store):
+    """Loading ``models:/foodcast@champion`` as the README shows makes MLflow write
+    ``registered_model_meta`` into the logged model's folder: not a change of the model, so the
+    next pipeline reuses train (and every stage) and registers nothing."""
+    runner, uri, cold = small_store
+    client = client_for(uri)
+    versions = [(v.version, v.aliases) for v in client.search_model_versions("name = 'foodcast'")]
+    _, logged_model = resolve_model(model_uri="models:/foodcast@champion")
+    mlflow.pyfunc.load_model("models:/foodcast@champion")
+    folder = Path(logged_model.artifact_location.removeprefix("file://"))
+    assert (folder / "registered_model_meta").is_file()  # what MLflow wrote
+
+    warm = runner.mlflow_run(**SMALL)
+    assert {s: st for s, (st, _) in stage_lines(warm.stdout).items()} == dict.fromkeys(SMALL_NODES, "reused")
+    assert [(v.version, v.aliases) for v in client.search_model_versions("name = 'foodcast'")] == versions
 
 
 def test_changed_model_parameter_relaunches_only_what_depends_on_it(small_store):

@@ -37,7 +37,7 @@ from foodcast.core.multi_model import MultiModel
 from foodcast.errors import FoodcastError
 from foodcast.runtime.processes import temp_dir
 from foodcast.tracking import names
-from foodcast.tracking.artifacts import digest_at
+from foodcast.tracking.artifacts import model_checksums
 from foodcast.tracking.pyfunc_model import MODEL_ARTIFACT, TRUSTED_ARTIFACT
 from foodcast.tracking.runs import logged_model
 
@@ -170,13 +170,13 @@ def stage_package(root: Path, modules: Iterable[str]) -> Path:
 
 
 def record_model_digests(infos: dict[str, ModelInfo]) -> None:
-    """Tag the active run with a digest of each just-logged model's files (read back from the
-    store), so that the cache can tell later whether they changed."""
+    """Tag the active run with the files of each just-logged model and their digest (read back
+    from the store), so that the cache can tell later whether they changed
+    (:func:`foodcast.tracking.artifacts.model_checksums`)."""
     client = MlflowClient()
     tags = {}
     for name, info in infos.items():
-        location = client.get_logged_model(info.model_id).artifact_location
-        tags[names.model_tag(name)] = digest_at(location, tree=True)
+        tags.update(model_checksums(name, client.get_logged_model(info.model_id).artifact_location))
     mlflow.set_tags(tags)
 
 
