@@ -1,6 +1,6 @@
 """A running pipeline stopped from outside: SIGTERM to its process group (what `timeout`, CI
-cancellation and container stops send) and `kill -9` of the group. Nothing may be left running
-or RUNNING, and the next run reuses what had finished."""
+cancellation and container stops send), `kill -9` of the group, and one of its processes killed
+alone. Nothing may be left running or RUNNING, and the next run reuses what had finished."""
 
 from __future__ import annotations
 
@@ -151,11 +151,13 @@ def pipeline_dir(tmp_path):
     return runner, MlflowClient(uri)
 
 
-def test_sigterm_to_the_group_ends_every_run_and_the_next_run_reuses_what_finished(pipeline_dir):
+def test_sigterm_to_mlflow_run_ends_every_run_and_the_next_run_reuses_what_finished(pipeline_dir):
+    """SIGTERM to `mlflow run` alone (as to its whole group: the same ending). It used to exit at
+    once and leave main.py, the fork server and the stages at work, to register a version."""
     runner, client = pipeline_dir
     started = Started(runner, **SMALL)
     started.wait_for("features: launched run")
-    os.killpg(started.proc.pid, signal.SIGTERM)
+    os.kill(started.proc.pid, signal.SIGTERM)
     assert started.gone_within(5) == [], "".join(started.stderr)[-3000:]
     stderr = "".join(started.stderr)
     assert "interrupted by SIGTERM" in stderr, stderr[-3000:]
