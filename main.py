@@ -8,6 +8,15 @@ Independent stages run concurrently, and their commands hand their work to a ser
 pre-imported libraries that forks for each (``foodcast.runtime.fork_server``).
 """
 
+from foodcast.runtime.lifeline import die_with_parent, hand_down, quiet_interrupts
+
+if __name__ == "__main__":
+    # First of all: end with the process that started this one (`mlflow run`), have the stage
+    # commands end with this one (foodcast.runtime.lifeline), and Ctrl-C say one line.
+    die_with_parent()
+    hand_down()
+    quiet_interrupts("main")
+
 from typing import Any
 
 import click

@@ -176,10 +176,7 @@ def server() -> None:
 @_user_errors
 def server_start(directory: str, port: int | None, workers: int | None, auth_cache_seconds: int | None) -> None:
     """Start the team server."""
-    kwargs: dict[str, int] = {} if workers is None else {"workers": workers}
-    if auth_cache_seconds is not None:
-        kwargs["auth_cache_seconds"] = auth_cache_seconds
-    state, already = teamserver.start(directory, port=port, **kwargs)
+    state, already = teamserver.start(directory, port=port, workers=workers, auth_cache_seconds=auth_cache_seconds)
     username, password = teamserver.admin_login(directory)
     root = os.path.abspath(directory)
     click.echo(f"team server {'already running' if already else 'started'} in {root}")
@@ -223,7 +220,9 @@ def server_status(ctx: click.Context, directory: str) -> None:
     click.echo(f"team server in {root}")
     click.echo(f"PostgreSQL:    {'running' if state.postgres_running else 'stopped'}")
     if state.mlflow_pid is None:
-        click.echo("mlflow server: stopped")
+        strays = teamserver.stray_processes(teamserver.Layout(directory)) if os.path.isdir(directory) else []
+        left = f" (its process ended; processes {', '.join(map(str, strays))} of it still run: `server stop` ends them)"
+        click.echo(f"mlflow server: stopped{left if strays else ''}")
     else:
         answer = "answering" if state.answering else "not answering yet"
         click.echo(f"mlflow server: running (pid {state.mlflow_pid}), {answer} at {state.tracking_uri}")

@@ -165,12 +165,9 @@ class Pipeline:
         with temp_dir("launches") as self.storage_dir:
             try:
                 resolved = self._resolve(parent_id, experiment_id, server)
-            except BaseException:
+            finally:
                 if server is not None:
-                    server.stop(grace=10)  # interrupted: let the forks report how they ended
-                raise
-            if server is not None:
-                server.stop()  # every stage has ended
+                    server.stop()  # every stage has ended, or was stopped
         return resolved
 
     def _resolve(self, parent_id: str, experiment_id: str, server: ForkServer | None) -> dict[NodeKey, Resolution]:
@@ -294,10 +291,13 @@ class Pipeline:
         except ExecutionException as exc:
             found = _FAILED_RUN.search(str(exc))
             run_id = found.group(1) if found else None
-            message = "it crashed; see its output above"
+            message = "its command ended without saying why (killed, or crashed: see its output above)"
             if run_id is not None:
                 try:
-                    message = self.client.get_run(run_id).data.tags.get(names.ERROR_TAG, message)
+                    said = self.client.get_run(run_id).data.tags.get(names.ERROR_TAG)
+                    if said is None:  # killed before its run could say why: say it for it
+                        self.client.set_tag(run_id, names.ERROR_TAG, message)
+                    message = said or message
                 except MlflowException as store:
                     message = f"it failed, and then {store_failure(store)}"
             raise StageFailed(node.label, run_id, message) from None
