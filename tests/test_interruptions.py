@@ -16,7 +16,9 @@ from mlflow.tracking import MlflowClient
 
 from conftest import SMALL, Runner, stage_lines
 from fixtures import make_batches
+from foodcast.runtime.processes import owner_tags
 from foodcast.tracking import names
+from foodcast.tracking.recovery import fail_abandoned_runs
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -222,3 +224,22 @@ def test_a_stage_stopped_by_a_signal_marks_its_run_failed(tmp_path, signum):
     [run] = MlflowClient(uri).search_runs(["0"])
     assert run.info.status == "FAILED"
     assert run.data.tags[names.ERROR_TAG] == f"interrupted by {name}"
+
+
+def test_a_run_whose_mlflow_run_died_before_its_command_is_ended_by_the_next_cleanup(store):
+    """`mlflow run` made the run, then died before starting main (a conda environment that
+    failed to build): RUNNING, naming no owner. Over an hour later, with no stage under it, the
+    next pipeline's clean-up ends it FAILED; a younger one, or one with a stage, stays."""
+    client = MlflowClient(store)
+    made = {"mlflow.project.entryPoint": "main"}  # as `mlflow run` tags the run it makes
+    now = int(time.time() * 1000)
+    dead = client.create_run("0", start_time=now - 2 * 3600 * 1000, tags=made).info.run_id
+    young = client.create_run("0", start_time=now - 600 * 1000, tags=made).info.run_id
+    busy = client.create_run("0", start_time=now - 2 * 3600 * 1000, tags=made).info.run_id
+    stage = client.create_run("0", tags={"mlflow.parentRunId": busy, **owner_tags()}).info.run_id
+    found = fail_abandoned_runs(client, "0")
+    assert list(found) == [dead] and "ended before its command started" in found[dead]
+    assert (
+        client.get_run(dead).info.status == "FAILED" and found[dead] == client.get_run(dead).data.tags[names.ERROR_TAG]
+    )
+    assert {client.get_run(r).info.status for r in (young, busy, stage)} == {"RUNNING"}
