@@ -321,3 +321,15 @@ def test_the_served_champion_answers_what_predict_logged(registry, tmp_path):
         server.wait(timeout=30)
     served = pd.DataFrame(answer["predictions"])
     pd.testing.assert_frame_equal(to_cents(served), logged.drop(columns="order_date"), check_dtype=False)
+
+
+def test_train_run_by_hand_registers_a_version_and_moves_no_alias(registry):
+    """The aliases say what promote compared: a train run on its own adds a version but leaves
+    challenger (and champion) where promote put them (unless -P set_alias=true)."""
+    runner, client, first, _, _ = registry
+    before = {alias: client.get_model_version_by_alias(NAME, alias).version for alias in ("challenger", "champion")}
+    runner.mlflow_run("train", features_run_id=first["features"][1], n_estimators=11, n_models=2)
+    versions = client.search_model_versions(f"name = '{NAME}'")
+    assert max(int(v.version) for v in versions) == len(versions) >= 3
+    after = {alias: client.get_model_version_by_alias(NAME, alias).version for alias in ("challenger", "champion")}
+    assert after == before

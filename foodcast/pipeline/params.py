@@ -245,6 +245,13 @@ REGISTERED_MODEL_NAME = Param(
     "foodcast",
     "The registered model train adds its multi_model to as a version (alias challenger) and promote moves champion in.",
 )
+SET_ALIAS = Param(
+    "set_alias",
+    bool,
+    False,
+    "true: also point the alias challenger at the version registered. Under main, promote points "
+    "challenger at the version it gates: the aliases say what promote compared.",
+)
 GATE_WEEKS = Param(
     "gate_weeks",
     int,
