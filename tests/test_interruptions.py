@@ -148,7 +148,7 @@ def test_sigterm_while_a_stage_waits_for_a_free_slot_ends_without_waiting_for_it
     grace period it gives running stages, and then some)."""
     runner, client = pipeline_dir
     runner.env["FOODCAST_MAX_PARALLEL"] = "1"
-    started = Started(runner, **SMALL)
+    started = Started(runner, **SMALL, verbose="true")  # (verbose: says when a stage is being launched)
     started.wait_for("train: launching")
     os.killpg(started.proc.pid, signal.SIGTERM)
     assert started.gone_within(5) == [], "".join(started.stderr)[-3000:]  # (the grace is 10 s)

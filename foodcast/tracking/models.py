@@ -16,7 +16,8 @@ import json
 import logging
 import shutil
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model, infer_signature
 from mlflow.models.model import ModelInfo
 from mlflow.tracking import MlflowClient
+from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM
 
 from foodcast.core.multi_model import MultiModel
 from foodcast.errors import FoodcastError
@@ -96,18 +98,35 @@ def log_models(model: MultiModel, x: pd.DataFrame, registered_model_name: str | 
         types = skops.io.get_untrusted_types(file=stored)
         trusted.write_text(json.dumps(types, indent=1))
         code = stage_package(Path(tmp) / "code", [t.rsplit(".", 1)[0] for t in types if t.startswith(PACKAGE + ".")])
-        multi: ModelInfo = mlflow.pyfunc.log_model(
-            name=names.MULTI_MODEL,
-            python_model=str(Path(__file__).with_name("pyfunc_model.py")),
-            artifacts={MODEL_ARTIFACT: str(stored), TRUSTED_ARTIFACT: str(trusted)},
-            code_paths=[str(code)],
-            signature=infer_signature(example, model.predict_frame(example)),
-            input_example=example,
-            pip_requirements=requirements,
-            registered_model_name=registered_model_name or None,
-        )
+        with _registry_prints():
+            multi: ModelInfo = mlflow.pyfunc.log_model(
+                name=names.MULTI_MODEL,
+                python_model=str(Path(__file__).with_name("pyfunc_model.py")),
+                artifacts={MODEL_ARTIFACT: str(stored), TRUSTED_ARTIFACT: str(trusted)},
+                code_paths=[str(code)],
+                signature=infer_signature(example, model.predict_frame(example)),
+                input_example=example,
+                pip_requirements=requirements,
+                registered_model_name=registered_model_name or None,
+            )
     record_model_digests({names.SIMPLE_MODEL: simple, names.MULTI_MODEL: multi})
     return multi
+
+
+@contextmanager
+def _registry_prints() -> Iterator[None]:
+    """Registering prints "Successfully registered model ..." and "Created version ..." whatever
+    the log level: off, with MLflow's other lines of that moment, unless the foodcast loggers
+    log INFO (``FOODCAST_LOG_LEVEL``; main sets WARNING for its stages unless verbose)."""
+    if logger.isEnabledFor(logging.INFO):
+        yield
+        return
+    was = MLFLOW_LOGGING_STREAM.enabled
+    MLFLOW_LOGGING_STREAM.enabled = False
+    try:
+        yield
+    finally:
+        MLFLOW_LOGGING_STREAM.enabled = was
 
 
 def package_files(modules: Iterable[str]) -> list[Path]:
