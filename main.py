@@ -74,7 +74,7 @@ recomputed, unless --use-cache false. Prints one line per stage (reused or launc
 seconds) and the result; logs lineage.json on this run. Under mlflow run, each -P name=value
 is an option --name value.
 
-\\b
+\b
 Environment:
   FOODCAST_DATA_DIR      batch directory (default: data/ in the project)
   FOODCAST_LOG_LEVEL     INFO: MLflow's and the stages' log lines too (as --verbose true)
