@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -139,6 +140,28 @@ def test_second_run_reuses_every_stage(small_store):
     cold_lines, warm_lines = stage_lines(cold.stdout), stage_lines(warm.stdout)
     assert {s: st for s, (st, _) in warm_lines.items()} == dict.fromkeys(SMALL_NODES, "reused")
     assert {s: rid for s, (_, rid) in warm_lines.items()} == {s: rid for s, (_, rid) in cold_lines.items()}
+
+
+def test_show_prints_the_latest_forecast_as_a_table(small):
+    proc = subprocess.run(
+        [sys.executable, "-m", "foodcast", "show"],  # (the experiment: MLFLOW_EXPERIMENT_NAME)
+        cwd=small.project,
+        env=small.runner.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("week 13 (Mon 2015-03-23 to Sun 2015-03-29): hourly cash-in forecast")
+    assert small.lines["predict"][1] in lines[0]
+    assert lines[1].split() == ["day", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    rows = {line.split()[0]: [int(v) for v in line.split()[1:]] for line in lines[3:-1]}
+    assert list(rows) == [f"{h:02d}h" for h in range(24)] + ["total"]
+    client_for(small.uri)
+    y_pred = pd.read_csv(read_artifact_path(small.lines["predict"][1], names.Y_PRED))
+    assert lines[-1] == f"week total: {y_pred['y_pred'].sum():.0f}"
+    assert abs(sum(rows["total"]) - y_pred["y_pred"].sum()) <= 7  # (each day rounded)
 
 
 def test_changed_model_parameter_relaunches_only_what_depends_on_it(small_store):
