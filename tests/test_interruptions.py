@@ -17,7 +17,9 @@ from mlflow.tracking import MlflowClient
 
 from conftest import SMALL, Runner, stage_lines
 from fixtures import make_batches
+from foodcast.runtime.processes import owner_tags
 from foodcast.tracking import names
+from foodcast.tracking.recovery import fail_abandoned_runs
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -183,7 +185,7 @@ def test_sigterm_while_a_stage_waits_for_a_free_slot_ends_without_waiting_for_it
     grace period it gives running stages, and then some)."""
     runner, client = pipeline_dir
     runner.env["FOODCAST_MAX_PARALLEL"] = "1"
-    started = Started(runner, **SMALL)
+    started = Started(runner, **SMALL, verbose="true")  # (verbose: says when a stage is being launched)
     started.wait_for("train: launching")
     os.killpg(started.proc.pid, signal.SIGTERM)
     assert started.gone_within(5) == [], "".join(started.stderr)[-3000:]  # (the grace is 10 s)
@@ -425,3 +427,22 @@ def test_a_stop_signal_landing_in_a_destructor_still_interrupts():
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "interrupted by SIGTERM", proc.stderr
+
+
+def test_a_run_whose_mlflow_run_died_before_its_command_is_ended_by_the_next_cleanup(store):
+    """`mlflow run` made the run, then died before starting main (a conda environment that
+    failed to build): RUNNING, naming no owner. Over an hour later, with no stage under it, the
+    next pipeline's clean-up ends it FAILED; a younger one, or one with a stage, stays."""
+    client = MlflowClient(store)
+    made = {"mlflow.project.entryPoint": "main"}  # as `mlflow run` tags the run it makes
+    now = int(time.time() * 1000)
+    dead = client.create_run("0", start_time=now - 2 * 3600 * 1000, tags=made).info.run_id
+    young = client.create_run("0", start_time=now - 600 * 1000, tags=made).info.run_id
+    busy = client.create_run("0", start_time=now - 2 * 3600 * 1000, tags=made).info.run_id
+    stage = client.create_run("0", tags={"mlflow.parentRunId": busy, **owner_tags()}).info.run_id
+    found = fail_abandoned_runs(client, "0")
+    assert list(found) == [dead] and "ended before its command started" in found[dead]
+    assert (
+        client.get_run(dead).info.status == "FAILED" and found[dead] == client.get_run(dead).data.tags[names.ERROR_TAG]
+    )
+    assert {client.get_run(r).info.status for r in (young, busy, stage)} == {"RUNNING"}

@@ -340,3 +340,15 @@ def _invocation(port: int, x: pd.DataFrame) -> urllib.request.Request:
     return urllib.request.Request(
         f"http://127.0.0.1:{port}/invocations", data=body.encode(), headers={"Content-Type": "application/json"}
     )
+
+
+def test_train_run_by_hand_registers_a_version_and_moves_no_alias(registry):
+    """The aliases say what promote compared: a train run on its own adds a version but leaves
+    challenger (and champion) where promote put them (unless -P set_alias=true)."""
+    runner, client, first, _, _ = registry
+    before = {alias: client.get_model_version_by_alias(NAME, alias).version for alias in ("challenger", "champion")}
+    runner.mlflow_run("train", features_run_id=first["features"][1], n_estimators=11, n_models=2)
+    versions = client.search_model_versions(f"name = '{NAME}'")
+    assert max(int(v.version) for v in versions) == len(versions) >= 3
+    after = {alias: client.get_model_version_by_alias(NAME, alias).version for alias in ("challenger", "champion")}
+    assert after == before

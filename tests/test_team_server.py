@@ -212,6 +212,13 @@ def running(team: TeamServer, name: str = EXPERIMENT) -> list[str]:
 def test_pipeline_runs_through_the_server_and_reuses_every_stage(team, cold):
     launched = stage_lines(cold.stdout)
     assert {s: st for s, (st, _) in launched.items()} == dict.fromkeys(SMALL_NODES, "launched")
+    # MLflow's "View run" lines: the parent's from the `mlflow run` that started main only (they
+    # were 18: each stage's twice, the parent's twice); the closing block links the parent run on
+    # the server, and gives the command that fetches the forecast.
+    assert cold.stdout.count("View run") <= 1, cold.stdout
+    block = dict(line.strip().split(": ", 1) for line in cold.stdout.splitlines() if line.startswith("  "))
+    assert block["forecast"].startswith(f"mlflow artifacts download --run-id {launched['predict'][1]} ")
+    assert block["UI"].startswith(f"{team.uri}/#/experiments/")
 
     with logged_in(team, EDITOR, PASSWORDS[EDITOR]) as client:
         runs = {s: client.get_run(run_id) for s, (_, run_id) in launched.items()}
@@ -369,7 +376,7 @@ def test_postgres_restarted_while_a_pipeline_runs(team, cold):
     """PostgreSQL restarted (connections cut, refused for a moment) as main launches validate
     and train: the server answers 503 meanwhile and the client retries, so the pipeline either
     finishes or fails with one line; the next run reuses every stage that had finished."""
-    params = {**SMALL, "n_estimators": 6}
+    params = {**SMALL, "n_estimators": 6, "verbose": "true"}  # (verbose: says when a stage is being launched)
     started = Started(team.editor(), **params)
     started.wait_for("validate: launching")
     restart_postgres(team.directory)
@@ -399,7 +406,7 @@ def outage(team, cold):
     """PostgreSQL stopped for 5 s as main launches validate and train, with the client settings
     docs/team-setup.md gives for a quick failure (no HTTP retry): what main printed and its exit
     status, then the next pipeline's lines (run normally, once PostgreSQL is back)."""
-    params = {**SMALL, "n_estimators": 3}
+    params = {**SMALL, "n_estimators": 3, "verbose": "true"}  # (verbose: says when a stage is being launched)
     runner = team.editor()
     runner.env.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="10")
     started = StartedMain(runner, **params)

@@ -58,11 +58,11 @@ def stage_run(stage: Stage, params: dict[str, str], upstream: dict[str, str] | N
             mlflow.log_params({k: v for k, v in params.items() if k not in logged})
             tags = {names.STEP_TAG: stage.name, names.NAME_TAG: stage.name, **owner_tags()}
             tags.update({names.upstream_tag(s): rid for s, rid in upstream.items()})
-            key = passed_cache_key(stage.name, params)
-            if key is not None:
+            passed = passed_cache_key(stage.name, params)
+            if passed is not None:
                 # Launched by main: the run carries its cache key from the start, so that once
                 # it ends FINISHED the cache finds it even if main is killed a moment later.
-                tags.update(cache_tags(key, stage.name))
+                tags.update(cache_tags(passed[0], stage.name, passed[1]))
             mlflow.set_tags(tags)
             logger.info("%s: run %s started", stage.name, run_id)
             try:

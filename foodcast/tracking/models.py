@@ -16,7 +16,8 @@ import json
 import logging
 import shutil
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model, ModelSignature, infer_signature
 from mlflow.models.model import ModelInfo
 from mlflow.tracking import MlflowClient
+from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM
 
 from foodcast.core.columns import LOWER_COLUMN, POINT_COLUMN, UPPER_COLUMN
 from foodcast.core.features import check_feature_frame
@@ -101,20 +103,37 @@ def log_models(model: MultiModel, x: pd.DataFrame, registered_model_name: str | 
         # The modules of the types in the skops file, and the input check pyfunc_model calls.
         modules = [t.rsplit(".", 1)[0] for t in types if t.startswith(PACKAGE + ".")] + [check_feature_frame.__module__]
         code = stage_package(Path(tmp) / "code", modules)
-        multi: ModelInfo = mlflow.pyfunc.log_model(
-            name=names.MULTI_MODEL,
-            python_model=str(Path(__file__).with_name("pyfunc_model.py")),
-            artifacts={MODEL_ARTIFACT: str(stored), TRUSTED_ARTIFACT: str(trusted)},
-            code_paths=[str(code)],
-            # Outputs only: with an input schema, MLflow would drop an unknown column unseen
-            # (see pyfunc_model); the model checks its input itself.
-            signature=ModelSignature(outputs=infer_signature(example, model.predict_frame(example)).outputs),
-            input_example=example,
-            pip_requirements=requirements,
-            registered_model_name=registered_model_name or None,
-        )
+        with _registry_prints():
+            multi: ModelInfo = mlflow.pyfunc.log_model(
+                name=names.MULTI_MODEL,
+                python_model=str(Path(__file__).with_name("pyfunc_model.py")),
+                artifacts={MODEL_ARTIFACT: str(stored), TRUSTED_ARTIFACT: str(trusted)},
+                code_paths=[str(code)],
+                # Outputs only: with an input schema, MLflow would drop an unknown column unseen
+                # (see pyfunc_model); the model checks its input itself.
+                signature=ModelSignature(outputs=infer_signature(example, model.predict_frame(example)).outputs),
+                input_example=example,
+                pip_requirements=requirements,
+                registered_model_name=registered_model_name or None,
+            )
     record_model_digests({names.SIMPLE_MODEL: simple, names.MULTI_MODEL: multi})
     return multi
+
+
+@contextmanager
+def _registry_prints() -> Iterator[None]:
+    """Registering prints "Successfully registered model ..." and "Created version ..." whatever
+    the log level: off, with MLflow's other lines of that moment, unless the foodcast loggers
+    log INFO (``FOODCAST_LOG_LEVEL``; main sets WARNING for its stages unless verbose)."""
+    if logger.isEnabledFor(logging.INFO):
+        yield
+        return
+    was = MLFLOW_LOGGING_STREAM.enabled
+    MLFLOW_LOGGING_STREAM.enabled = False
+    try:
+        yield
+    finally:
+        MLFLOW_LOGGING_STREAM.enabled = was
 
 
 def package_files(modules: Iterable[str]) -> list[Path]:
