@@ -128,7 +128,7 @@ def resolve_worker(repeats: int) -> None:
     from foodcast.pipeline.runner import Pipeline
 
     client = mlflow.MlflowClient()
-    options = main_module.check_options({p.name: p.default for p in c.stages.main_params()})
+    options = main_module.check_options({**{p.name: p.default for p in c.stages.main_params()}, **c.MAIN_WEEKS})
     samples, inits, finds, searches, named, relaunched = [], [], [], [], [], 0
     for i in range(repeats + 1):
         with mlflow.start_run() as parent:

@@ -84,7 +84,7 @@ def inprocess_worker() -> None:
     main_module = importlib.import_module("main")
     defaults = {p.name: p.default for p in c.stages.main_params()}
     t = time.perf_counter()
-    options = main_module.check_options(defaults)
+    options = main_module.check_options({**defaults, **c.MAIN_WEEKS})
     configure_logging()
     parent = mlflow.start_run()
     parent_id, experiment_id = parent.info.run_id, parent.info.experiment_id

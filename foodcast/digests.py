@@ -20,14 +20,16 @@ def file_digest(path: str | Path) -> str:
 
 
 def files_digest(root: str | Path, paths: Iterable[str | Path]) -> str:
-    """SHA-256 over the paths (relative to ``root``) and contents of ``paths``, in sorted order."""
+    """SHA-256 over the paths (relative to ``root``) and contents of ``paths``, in sorted order
+    (a path that is not a file counts as missing: the digest differs from any with it there)."""
     root = Path(root)
     sha = hashlib.sha256()
     for path in sorted(Path(p) for p in paths):
-        sha.update(path.relative_to(root).as_posix().encode() + b"\0" + file_digest(path).encode())
+        content = file_digest(path) if path.is_file() else "missing"
+        sha.update(path.relative_to(root).as_posix().encode() + b"\0" + content.encode())
     return sha.hexdigest()
 
 
-def tree_digest(root: str | Path) -> str:
-    """SHA-256 over the relative paths and contents of every file under ``root``."""
-    return files_digest(root, (p for p in Path(root).rglob("*") if p.is_file()))
+def tree_files(root: str | Path) -> list[str]:
+    """The relative paths (POSIX) of every file under ``root``, sorted."""
+    return sorted(p.relative_to(root).as_posix() for p in Path(root).rglob("*") if p.is_file())

@@ -7,7 +7,7 @@ from foodcast.pipeline.stages.train import TRAIN
 
 
 @stage_command(TRAIN)
-def train(features_run_id: str, registered_model_name: str, **settings: Any) -> None:
+def train(features_run_id: str, registered_model_name: str, set_alias: bool, **settings: Any) -> None:
     """Read training_set/x_train.csv and y_train.csv from the features run FEATURES_RUN_ID, fit
     the multi-model (ESTIMATOR with its parameters, N_MODELS bootstrap members, an interval at
     INTERVAL_LEVEL calibrated out of sample) on all rows, and log two models with signature and
@@ -15,7 +15,8 @@ def train(features_run_id: str, registered_model_name: str, **settings: Any) -> 
     fitted on all rows) and multi_model (pyfunc from code, skops: y_pred_0..y_pred_{N_MODELS-1},
     y_pred_simple, y_pred, y_lower, y_upper), loadable as runs:/<run_id>/multi_model. Registers
     multi_model as a new version of REGISTERED_MODEL_NAME (tagged with this run, the features
-    run and the weeks trained on) and points its alias challenger at it."""
+    run and the weeks trained on). Moves no alias unless SET_ALIAS is true (then challenger):
+    promote points challenger at the version it gates."""
     from foodcast.core.multi_model import forecast_model
     from foodcast.pipeline.params import model_settings
     from foodcast.tracking import names
@@ -27,7 +28,7 @@ def train(features_run_id: str, registered_model_name: str, **settings: Any) -> 
     x, y = training_set(features_run_id)
     info = log_models(forecast_model(**model_settings(settings)).fit(x, y), x, registered_model_name)
     weeks = training_weeks(check_run(features_run_id, names.FEATURES))
-    mark_challenger(registered_model_name, info, features_run_id, weeks)
+    mark_challenger(registered_model_name, info, features_run_id, weeks, set_alias)
 
 
 if __name__ == "__main__":

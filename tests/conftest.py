@@ -4,6 +4,7 @@ to run the project exactly as a user does (`mlflow run ... --env-manager local`)
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -112,6 +113,9 @@ class Runner:
             self.env["FOODCAST_DATA_DIR"] = str(data_dir)
         self.env.pop("MLFLOW_RUN_ID", None)
         self.env.pop("MLFLOW_EXPERIMENT_ID", None)
+        # MLflow's experiment 0, which the tests search; a user's `mlflow run` of the project
+        # without an experiment named goes to "foodcast" (tested in test_pipeline.py).
+        self.env["MLFLOW_EXPERIMENT_NAME"] = "Default"
 
     def run(self, *args, check=True, timeout=900) -> subprocess.CompletedProcess:
         proc = subprocess.run(
@@ -191,13 +195,17 @@ def small(tmp_path_factory) -> SmallStore:
     return SmallStore(tmp_path_factory.mktemp("small"))
 
 
+STAGE_LINE = re.compile(r"^(\S+): (reused|launched) run ([0-9a-f]+) \(([0-9.]+)s( saved)?\)$")
+
+
 def stage_lines(stdout: str) -> dict[str, tuple[str, str]]:
-    """``{stage: (reused|launched, run id)}`` from main's per-stage lines."""
+    """``{stage: (reused|launched, run id)}`` from main's per-stage lines
+    (``train: launched run <id> (3.2s)``, ``train: reused run <id> (3.2s saved)``)."""
     out = {}
     for line in stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 4 and parts[1] in ("reused", "launched") and parts[2] == "run":
-            out[parts[0].rstrip(":")] = (parts[1], parts[3])
+        found = STAGE_LINE.match(line)
+        if found:
+            out[found.group(1)] = (found.group(2), found.group(3))
     return out
 
 

@@ -1,5 +1,5 @@
-"""Pipelines started at the same moment on one sqlite store (created first, as README says:
-two `mlflow run` on a brand-new store race inside MLflow's own schema migration)."""
+"""Pipelines started at the same moment on one sqlite store, a brand-new one (two `mlflow run`
+on a new store raced inside MLflow's own schema migration: foodcast.tracking.sqlite_store)."""
 
 from __future__ import annotations
 
@@ -44,12 +44,12 @@ def test_two_pipelines_at_once(tmp_path):
     data = make_batches(tmp_path / "data", range(1, 15))
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     runner = Runner(tmp_path, uri, data)
-    runner.run(sys.executable, "-m", "mlflow", "db", "upgrade", uri)  # README: create the store first
+
+    # Different parameters: each parent's lineage holds its own stages, nested under it. Both
+    # start on a store that does not exist yet.
+    outs = finish([start(runner, **SMALL), start(runner, **{**SMALL, "n_estimators": 7})])
     client = MlflowClient(uri)
     mlflow.set_tracking_uri(uri)
-
-    # Different parameters: each parent's lineage holds its own stages, nested under it.
-    outs = finish([start(runner, **SMALL), start(runner, **{**SMALL, "n_estimators": 7})])
     for stdout, n_estimators in zip(outs, ("5", "7"), strict=True):
         parent_id, stages = lineage(client, stdout)
         assert {s: (v["status"], v["run_id"]) for s, v in stages.items()} == stage_lines(stdout)
@@ -74,3 +74,18 @@ def test_two_pipelines_at_once(tmp_path):
         )
     assert stage_lines(outs[0])["predict"][1] != stage_lines(outs[1])["predict"][1]
     assert predictions[0] == predictions[1]
+
+
+def test_processes_opening_a_new_sqlite_store_at_once_all_succeed(tmp_path):
+    """The race itself, without pipelines: each process creates the store's tables and runs its
+    migrations unless another holds the store's lock (one crashed: `duplicate column name`)."""
+    uri = f"sqlite:///{tmp_path}/new.db"
+    opening = f"from mlflow.tracking import MlflowClient; print(MlflowClient({uri!r}).search_experiments()[0].name)"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", opening], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert (proc.returncode, out.strip()) == (0, "Default"), err[-2000:]
+    assert (tmp_path / "new.db.lock").exists()  # next to the database

@@ -5,6 +5,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.exceptions import MlflowException
 from sklearn.base import clone
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 from sklearn.linear_model import LinearRegression
@@ -21,7 +22,7 @@ from foodcast.core.features import DEFAULT_FEATURES, features_offline
 from foodcast.core.multi_model import MultiModel, forecast_model, quantile_parameter
 from foodcast.data.chain import etl
 from foodcast.errors import FoodcastError
-from foodcast.tracking.models import log_models
+from foodcast.tracking.models import load_predictor, log_models
 
 
 def test_level_scaled_regressor_fits_the_ratio_and_predicts_times_the_level():
@@ -157,7 +158,7 @@ def test_models_log_and_load_with_mlflow(tmp_path, store, model_settings):
     expected = model.predict_frame(x_pred)
 
     with mlflow.start_run() as run:
-        log_models(model, x)  # as the train stage logs it: from code, skops inside
+        info = log_models(model, x)  # as the train stage logs it: from code, skops inside
     loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/multi_model")
     got = loaded.predict(x_pred.reset_index(drop=True))
 
@@ -166,6 +167,26 @@ def test_models_log_and_load_with_mlflow(tmp_path, store, model_settings):
     assert (got["y_lower"] <= got["y_pred"]).all() and (got["y_pred"] <= got["y_upper"]).all()
     assert (got["y_lower"] >= 0).all()
     assert got["y_pred"].sum() > 0
+    # The tester's requests, answered with a forecast: refused, naming the column.
+    x = x_pred.reset_index(drop=True)
+    level = next(c for c in x.columns if c.startswith("level_"))
+    for bad, column in (
+        (x.assign(**{level: np.nan}), level),
+        (x.assign(weekday=42.0), "weekday"),
+        (x.assign(surplus=1.0), "surplus"),
+    ):
+        with pytest.raises(MlflowException, match=f"column '{column}'") as refusal:
+            loaded.predict(bad)
+        assert refusal.value.error_code == "INVALID_PARAMETER_VALUE"
+    # predict's own use: the columns compared with the model's, its refusals one line.
+    with mlflow.start_run():
+        logged = mlflow.MlflowClient().get_logged_model(info.model_id)
+        predict = load_predictor(f"runs:/{run.info.run_id}/multi_model", logged, "train run t")
+        pd.testing.assert_frame_equal(predict(x_pred), expected)
+        with pytest.raises(FoodcastError, match=r"but the model of train run t expects .* same feature parameters"):
+            predict(x_pred.drop(columns=level))
+        with pytest.raises(FoodcastError, match=rf"^the model of train run t refuses .*row 1, column '{level}'"):
+            predict(x_pred.assign(**{level: -1.0}))
 
 
 def test_default_single_estimator_logs_and_loads_in_the_skops_format(tmp_path, store):

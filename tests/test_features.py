@@ -5,7 +5,15 @@ import pandas as pd
 import pytest
 
 from fixtures import make_batches
-from foodcast.core.features import day_groups, features_offline, features_online, week_profile
+from foodcast.core.features import (
+    DEFAULT_FEATURES,
+    build_features,
+    check_feature_frame,
+    day_groups,
+    features_offline,
+    features_online,
+    week_profile,
+)
 from foodcast.core.forecast import span_future
 from foodcast.data.chain import etl
 from foodcast.errors import FoodcastError
@@ -323,3 +331,56 @@ def test_no_skew_with_the_default_features_on_real_batches(tmp_path):
 
     assert len(expected) == 168 and "profile_4W" in online.columns
     pd.testing.assert_frame_equal(online.reset_index(drop=True), expected.reset_index(drop=True))
+
+
+def _rows_to_check():
+    hours = pd.Series(pd.date_range("2018-06-04", periods=48, freq="h"))
+    history = pd.DataFrame({"order_date": hours - pd.Timedelta(weeks=30), "cash_in": 1.0})
+    settings = {**DEFAULT_FEATURES, "lag_in_week": 1, "degree": 2}
+    rows = build_features(hours, history, **settings).drop(columns="order_date").fillna(3.0)
+    return rows, list(rows.columns)
+
+
+def test_a_feature_frame_as_build_features_writes_it_passes_the_check():
+    rows, columns = _rows_to_check()
+    shuffled = rows[columns[::-1]].astype(object)  # any order, any numeric type
+    checked = check_feature_frame(shuffled, columns)
+    pd.testing.assert_frame_equal(checked, rows.astype("float64"))
+
+
+BAD_FEATURES = {
+    # The tester's requests, which a served model answered with HTTP 200 and a forecast.
+    "nan-level": ("level_8W", np.nan, r"row 2, column 'level_8W': missing value"),
+    "weekday-42": ("weekday", 42, r"row 2, column 'weekday': outside 0 to 6: 42"),
+    "hour-24": ("hour", 24, r"row 2, column 'hour': outside 0 to 23"),
+    "fractional-hour": ("hour", 1.5, r"row 2, column 'hour': not a whole number: 1.5"),
+    "infinite-profile": ("profile_21W", np.inf, r"row 2, column 'profile_21W': not a finite number: inf"),
+    "negative-level": ("level_8W", -1.0, r"row 2, column 'level_8W': outside 0 or more: -1.0"),
+    "negative-lag": ("lag_1W", -0.5, r"row 2, column 'lag_1W': outside 0 or more"),
+    "negative-profile": ("profile_21W", -0.1, r"row 2, column 'profile_21W': outside 0 or more"),
+    "one-hot-2": ("weekday_3", 2.0, r"row 2, column 'weekday_3': outside 0 to 1"),
+    "harmonic-beyond-1": ("hour_sin_2", 1.5, r"row 2, column 'hour_sin_2': outside -1 to 1"),
+    "text": ("hour", "noon", r"row 2, column 'hour': not a number: 'noon'"),
+}
+
+
+@pytest.mark.parametrize(("column", "value", "message"), list(BAD_FEATURES.values()), ids=list(BAD_FEATURES))
+def test_a_feature_value_no_row_can_hold_is_refused_naming_its_column(column, value, message):
+    rows, columns = _rows_to_check()
+    if isinstance(value, str):
+        rows = rows.astype(object)
+    rows.loc[1, column] = value
+    with pytest.raises(FoodcastError, match=f"^{message}"):
+        check_feature_frame(rows, columns)
+
+
+def test_an_unknown_a_missing_or_a_doubled_column_or_no_row_is_refused():
+    rows, columns = _rows_to_check()
+    with pytest.raises(FoodcastError, match=r"^unknown column 'extra': the model's features are \['weekday_1'"):
+        check_feature_frame(rows.assign(extra=1.0), columns)
+    with pytest.raises(FoodcastError, match=r"^missing column 'hour': the model's features are"):
+        check_feature_frame(rows.drop(columns="hour"), columns)
+    with pytest.raises(FoodcastError, match=r"^column 'hour' is given twice"):
+        check_feature_frame(pd.concat([rows, rows[["hour"]]], axis=1), columns)
+    with pytest.raises(FoodcastError, match=r"^no rows to predict$"):
+        check_feature_frame(rows.head(0), columns)

@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 
 from foodcast.errors import FoodcastError
 from foodcast.tracking import names
-from foodcast.tracking.artifacts import mlflow_log_pandas, mlflow_log_plotly
+from foodcast.tracking.artifacts import mlflow_log_pandas, mlflow_log_plotly, model_checksums, model_problem
 from foodcast.tracking.plot_files import png_painter
 from foodcast.tracking.runs import check_run
 
@@ -219,3 +220,25 @@ def test_a_deleted_upstream_run_is_refused_in_one_line(experiment_id):
         check_run(run_id, names.TRAIN)
     # Where only its parameters are read (the champion's configuration, in promote).
     assert check_run(run_id, names.TRAIN, deleted_ok=True).info.run_id == run_id
+
+
+def test_a_model_s_checksum_covers_the_files_it_was_logged_with(tmp_path):
+    """A file MLflow adds to a logged model's folder (``registered_model_meta``, when the model is
+    loaded or served by a ``models:/`` URI) is not a change; a logged file changed or gone is."""
+    model = tmp_path / "multi_model"
+    (model / "artifacts").mkdir(parents=True)
+    (model / "MLmodel").write_text("flavors: {}\n")
+    weights = model / "artifacts" / "model.skops"
+    weights.write_bytes(b"weights")
+    tags = model_checksums("multi_model", str(model))
+    assert model_problem(tags, "multi_model", str(model)) is None
+
+    (model / "registered_model_meta").write_text("model_name: foodcast\nmodel_version: '1'\n")
+    assert model_problem(tags, "multi_model", model.as_uri()) is None
+
+    weights.write_bytes(b"weighs")
+    assert "has changed since the run finished" in model_problem(tags, "multi_model", str(model))
+    weights.unlink()
+    assert "has changed since the run finished" in model_problem(tags, "multi_model", str(model))
+    shutil.rmtree(model)
+    assert model_problem(tags, "multi_model", str(model)) == "model multi_model is missing"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,14 +13,16 @@ import mlflow
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from test_readme import console_shape, readme_sample
 
-from conftest import SMALL, SMALL_NODES, Runner, error_lines, pipeline_nodes, stage_lines
+from conftest import SMALL, SMALL_NODES, Runner, error_lines, stage_lines
 from fixtures import make_batches
 from foodcast.core.windows import forecast_history
 from foodcast.pipeline import params
 from foodcast.pipeline import stage_table as stages
 from foodcast.settings import PROJECT_ROOT
 from foodcast.tracking import names
+from foodcast.tracking.models import resolve_model
 
 STAGES = [s.name for s in stages.PIPELINE]
 
@@ -40,26 +43,58 @@ def read_artifact(client, run_id, path) -> bytes:
     return Path(local).read_bytes()
 
 
-def test_default_data_readme_command(tmp_path):
-    """README: `mlflow run . --env-manager local -P start_week=180` on the shipped data."""
+def test_monday_command_on_the_shipped_data(tmp_path):
+    """README: `mlflow run . --env-manager local`, no parameter, on the shipped data (weeks
+    1-260): week 261 forecast from the 21 weeks before it, in experiment foodcast; the console
+    says so in a line per stage and the closing block, without MLflow's INFO lines. (The one
+    full run on the shipped data: shared by every check of what a first run gives.)"""
     if not list(Path(PROJECT_ROOT, "data").glob("*/week_*.csv*")):
         pytest.fail("the default dataset data/ is missing")
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     runner = Runner(tmp_path, uri, data_dir=None)
     runner.env.pop("FOODCAST_DATA_DIR", None)
-    proc = runner.mlflow_run(start_week=180)
+    runner.env.pop("MLFLOW_EXPERIMENT_NAME")
+    proc = runner.mlflow_run()
     lines = stage_lines(proc.stdout)
-    assert {s: status for s, (status, _) in lines.items()} == dict.fromkeys(pipeline_nodes(201), "launched")
-
+    out = proc.stdout.splitlines()
+    assert out[0].endswith(
+        f"forecasting week 261 from weeks 240-260 (the 21 weeks before it: the last complete week of "
+        f"{PROJECT_ROOT / 'data'} is 260)"
+    ), out[0]
+    # week 261 has no data yet, and no earlier run forecast week 260: nothing to score
+    assert {s: status for s, (status, _) in lines.items()} == dict.fromkeys(
+        [s for s in STAGES if s != names.EVALUATE], "launched"
+    )
+    assert out[1 : 1 + len(lines)] == [line for line in out if stage_lines(line)]
+    block = out[1 + len(lines) :]
+    assert block[0].startswith(f"main: {len(lines)} launched, 0 reused in ") and all(
+        line.startswith("  ") for line in block[1:]
+    ), proc.stdout
+    fields = {key.strip(): value.strip() for key, value in (line.split(":", 1) for line in block[1:])}
+    assert len(fields) == len(block) - 1  # one line each: week, forecast, scorecard, promote, UI
+    assert fields["week"] == "week 261 (Mon 2019-12-23 to Sun 2019-12-29)"
+    assert fields["scorecard"].startswith("week 260 not scored: no FINISHED predict run with week 260")
+    assert fields["promote"].startswith("Challenger version 1 promoted: the first model")
     client = client_for(uri)
-    parents = client.search_runs(["0"], filter_string="tags.`foodcast.step` = 'main'")
+    experiment = client.get_experiment_by_name("foodcast").experiment_id
+    parents = client.search_runs([experiment], filter_string="tags.`foodcast.step` = 'main'")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     parent = parents[0]
-    children = client.search_runs(["0"], filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
-    assert sorted(r.data.tags[names.STEP_TAG] for r in children) == sorted(STAGES)
+    assert fields["UI"].startswith(f"http://127.0.0.1:5000/#/experiments/{experiment}/runs/{parent.info.run_id} ")
+    # README's sample of this first run is what it prints (ids, seconds and paths aside).
+    assert console_shape(readme_sample()) == console_shape(out), proc.stdout
+    # MLflow's INFO lines: only those of the `mlflow run` that starts main (the store it creates,
+    # the command it runs and how it ended), none of main's launches or of the stages; and
+    # no "View run" lines, nor registering's prints.
+    launcher = ("mlflow.store.db.utils", "Created directory /tmp/tmp", "'python main.py", f"ID '{parent.info.run_id}'")
+    info = [line for line in proc.stderr.splitlines() if " INFO " in line]
+    assert [line for line in info if not any(text in line for text in launcher)] == [], proc.stderr
+    assert "registered model" not in proc.stderr and "View run" not in proc.stdout + proc.stderr
+    children = client.search_runs([experiment], filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert sorted(r.data.tags[names.STEP_TAG] for r in children) == sorted(lines)
     assert all(r.info.status == "FINISHED" for r in children)
     by_stage = {r.data.tags[names.STEP_TAG]: r for r in children}
-    for stage in stages.PIPELINE:
+    for stage in [s for s in stages.PIPELINE if s.name in lines]:
         run_id = by_stage[stage.name].info.run_id
         for directory, name in stage.artifacts:
             listed = {f.path for f in client.list_artifacts(run_id, directory)}
@@ -69,7 +104,11 @@ def test_default_data_readme_command(tmp_path):
     assert len(data) == 21 * 168
     y_pred = pd.read_csv(read_artifact_path(by_stage["predict"].info.run_id, names.Y_PRED), parse_dates=["order_date"])
     assert len(y_pred) == 168
-    assert y_pred["order_date"].min() == pd.Timestamp("2014-12-29") + pd.Timedelta(weeks=200)
+    assert y_pred["order_date"].min() == pd.Timestamp("2014-12-29") + pd.Timedelta(weeks=260)
+    assert (
+        Path(fields["forecast"]).read_bytes()
+        == Path(read_artifact_path(by_stage["predict"].info.run_id, names.Y_PRED)).read_bytes()
+    )
     assert (y_pred.drop(columns="order_date") >= 0).all().all()
     assert y_pred["y_pred_simple"].sum() > 0
     # The point forecast and its interval, beside the tutorial's members and simple forecast.
@@ -105,6 +144,45 @@ def test_second_run_reuses_every_stage(small_store):
     cold_lines, warm_lines = stage_lines(cold.stdout), stage_lines(warm.stdout)
     assert {s: st for s, (st, _) in warm_lines.items()} == dict.fromkeys(SMALL_NODES, "reused")
     assert {s: rid for s, (_, rid) in warm_lines.items()} == {s: rid for s, (_, rid) in cold_lines.items()}
+
+
+def test_loading_the_champion_leaves_the_next_pipeline_reused(small_store):
+    """Loading ``models:/foodcast@champion`` as the README shows makes MLflow write
+    ``registered_model_meta`` into the logged model's folder: not a change of the model, so the
+    next pipeline reuses train (and every stage) and registers nothing."""
+    runner, uri, cold = small_store
+    client = client_for(uri)
+    versions = [(v.version, v.aliases) for v in client.search_model_versions("name = 'foodcast'")]
+    _, logged_model = resolve_model(model_uri="models:/foodcast@champion")
+    mlflow.pyfunc.load_model("models:/foodcast@champion")
+    folder = Path(logged_model.artifact_location.removeprefix("file://"))
+    assert (folder / "registered_model_meta").is_file()  # what MLflow wrote
+
+    warm = runner.mlflow_run(**SMALL)
+    assert {s: st for s, (st, _) in stage_lines(warm.stdout).items()} == dict.fromkeys(SMALL_NODES, "reused")
+    assert [(v.version, v.aliases) for v in client.search_model_versions("name = 'foodcast'")] == versions
+
+
+def test_show_prints_the_latest_forecast_as_a_table(small):
+    proc = subprocess.run(
+        [sys.executable, "-m", "foodcast", "show"],  # (the experiment: MLFLOW_EXPERIMENT_NAME)
+        cwd=small.project,
+        env=small.runner.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("week 13 (Mon 2015-03-23 to Sun 2015-03-29): hourly cash-in forecast")
+    assert small.lines["predict"][1] in lines[0]
+    assert lines[1].split() == ["day", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    rows = {line.split()[0]: [int(v) for v in line.split()[1:]] for line in lines[3:-1]}
+    assert list(rows) == [f"{h:02d}h" for h in range(24)] + ["total"]
+    client_for(small.uri)
+    y_pred = pd.read_csv(read_artifact_path(small.lines["predict"][1], names.Y_PRED))
+    assert lines[-1] == f"week total: {y_pred['y_pred'].sum():.0f}"
+    assert abs(sum(rows["total"]) - y_pred["y_pred"].sum()) <= 7  # (each day rounded)
 
 
 def test_changed_model_parameter_relaunches_only_what_depends_on_it(small_store):
@@ -160,10 +238,25 @@ def test_each_monday_s_run_scores_last_week_s_forecast(tmp_path):
     data = make_batches(tmp_path / "data", range(1, 13))  # "today" is the Monday of week 13
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     runner = Runner(tmp_path, uri, data)
-    first = runner.mlflow_run(**SMALL)
+    # A team's settings in a parameters file (logged on the parent run), -P for the rest; verbose:
+    # the stages left out are listed, with why.
+    (tmp_path / "team.yaml").write_text("n_fold: 3\nn_models: 3\nlevel_weeks: 6\n")
+    settings = {k: v for k, v in SMALL.items() if k not in ("n_fold", "n_models")}
+    first = runner.mlflow_run(**settings, params=tmp_path / "team.yaml", verbose="true")
     assert "evaluate[13]: skipped (week 13 has no data yet)" in first.stdout
     assert "evaluate[12]: skipped (no FINISHED predict run with week 12 in the experiment)" in first.stdout
+    assert "  scorecard: week 12 not scored: no FINISHED predict run with week 12 in the experiment" in first.stdout
+    assert "foodcast.step: train: run" in first.stderr  # (and the stages' log lines)
     forecast = stage_lines(first.stdout)["predict"][1]
+    parent_id = next(line.split()[2] for line in first.stdout.splitlines() if line.startswith("main: run"))
+    client = client_for(uri)
+    parent = client.get_run(parent_id)
+    assert {k: parent.data.params[k] for k in ("n_fold", "n_models", "level_weeks")} == {
+        "n_fold": "3",
+        "n_models": "3",
+        "level_weeks": str(SMALL["level_weeks"]),  # -P over the file
+    }
+    assert [f.path for f in client.list_artifacts(parent_id, "parameters")] == ["parameters/team.yaml"]
     proc = runner.mlflow_run("evaluate", check=False, predict_run_id=forecast)
     errors = error_lines(proc.stderr)
     assert proc.returncode != 0 and len(errors) == 1, proc.stderr[-3000:]
@@ -173,8 +266,8 @@ def test_each_monday_s_run_scores_last_week_s_forecast(tmp_path):
     monday = {**SMALL, "start_week": 3, "end_week": 13, "next_week": 14}
     second = runner.mlflow_run(**monday)
     lines = stage_lines(second.stdout)
-    assert lines["evaluate[13]"][0] == "launched" and "evaluate[14]: skipped" in second.stdout
-    client = client_for(uri)
+    assert lines["evaluate[13]"][0] == "launched" and "evaluate[14]" not in second.stdout
+    assert "  scorecard: Week 13's forecast: hourly MAE" in second.stdout  # last week's scorecard
     scored = client.get_run(lines["evaluate[13]"][1])
     assert scored.data.params["predict_run_id"] == forecast
     assert scored.data.tags[names.WEEK_TAG] == "13"
@@ -188,7 +281,8 @@ def test_each_monday_s_run_scores_last_week_s_forecast(tmp_path):
     assert parent.data.metrics["evaluate.13.mae_model"] == scored.data.metrics["mae_model"]
 
     third = runner.mlflow_run(**monday)  # scored once: not again
-    assert "evaluate[13]: skipped (predict run" in third.stdout and "has its evaluate run already" in third.stdout
+    assert "  scorecard: week 13 not scored: predict run" in third.stdout
+    assert "has its evaluate run already" in third.stdout
 
 
 def test_backtest_logs_a_step_per_week_and_its_table(small_store):
@@ -317,21 +411,29 @@ def test_reused_run_whose_artifacts_are_gone_or_changed_is_relaunched(small):
     [
         ({"start_week": 12, "end_week": 2}, "start_week 12 is after end_week 2"),  # main's own checks
         ({"start_week": 2, "end_week": 12, "n_fold": 1}, "'--n-fold': 1 is not in the range x>=2"),  # an option's bound
+        # the file's next_week over the default, -P's end_week over the file's (30)
+        ({"params": "end_week: 30\nnext_week: 12\n", "end_week": 12}, "next_week 12 must come after end_week 12"),
+        ({"params": "n_folds: 3\n"}, "team.yaml: unknown parameter n_folds"),
     ],
 )
 def test_bad_main_parameters_fail_with_one_line(tmp_path, small_data, params, message):
-    """Through `mlflow run`: one `Error:` line, no traceback, the run FAILED (the other checks
-    are unit-tested in test_stages.py)."""
+    """Through `mlflow run`: one `Error:` line, no traceback, one run: FAILED, named for what it
+    is, with the reason (the other checks are unit-tested in test_stages.py). A parameters file
+    (``params``: its text here) gives values that -P overrides."""
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     runner = Runner(tmp_path, uri, small_data)
+    if "params" in params:
+        (tmp_path / "team.yaml").write_text(params["params"])
+        params = {**params, "params": tmp_path / "team.yaml"}
     proc = runner.mlflow_run(check=False, **params)
     assert proc.returncode != 0
     errors = error_lines(proc.stderr)
     assert len(errors) == 1 and message in errors[0], proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     client = client_for(uri)
-    runs = client.search_runs(["0"])
-    assert runs and all(r.info.status == "FAILED" for r in runs)
+    [run] = client.search_runs(["0"])
+    assert run.info.status == "FAILED" and run.info.run_name == "main (refused)"
+    assert message in run.data.tags[names.ERROR_TAG]
 
 
 def test_bad_run_ids_fail_with_one_line(small_store):
@@ -379,6 +481,26 @@ def test_predict_on_a_model_whose_files_are_gone_or_corrupt_fails_with_one_line(
     assert proc.returncode != 0 and len(errors) == 1, proc.stderr[-3000:]
     assert f"run {train.info.run_id} (train): the files of its model multi_model" in errors[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_predict_with_a_model_that_is_not_a_forecast_model_fails_with_one_line(small_store):
+    # The tester's case: the simple_model's id as model_uri ended in `AttributeError ... 'index'`,
+    # the run FAILED without its error.
+    runner, uri, cold = small_store
+    lines = stage_lines(cold.stdout)
+    client = client_for(uri)
+    outputs = client.get_run(lines["train"][1]).outputs.model_outputs
+    [simple] = [m for m in (client.get_logged_model(o.model_id) for o in outputs) if m.name == names.SIMPLE_MODEL]
+    uri = f"models:/{simple.model_id}"
+    proc = runner.mlflow_run("predict", check=False, future_run_id=lines["future"][1], model_uri=uri)
+    errors = error_lines(proc.stderr)
+    assert proc.returncode != 0 and len(errors) == 1, proc.stderr[-3000:]
+    assert f"the model {uri} ({simple.model_id}) is not a forecast model" in errors[0]
+    assert "Traceback" not in proc.stderr
+    [run] = client.search_runs(
+        ["0"], filter_string=f"tags.`foodcast.step` = 'predict' AND params.model_uri = '{uri}'", max_results=1
+    )
+    assert run.info.status == "FAILED" and "is not a forecast model" in run.data.tags[names.ERROR_TAG]
 
 
 def test_failing_stage_fails_main_and_next_run_reuses_finished_stages(tmp_path):

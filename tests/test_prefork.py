@@ -64,6 +64,12 @@ TOY = {
         print("pid", os.getpid(), "ppid", os.getppid(), flush=True)
         print("got", input("name? "), flush=True)
     """,
+    "toy/exitmark.py": """
+        import atexit, sys
+
+        # a preload's exit handler: the server's business; its forks, and its own exit, skip it
+        atexit.register(lambda: print("a preload's exit handler ran", file=sys.stderr, flush=True))
+    """,
     "toy/opener.py": """
         HANDLE = open(__file__)  # a preload that keeps a file open: forks must not share it
     """,
@@ -158,14 +164,15 @@ def test_sigterm_to_the_command_reaches_the_fork(server, toy):
     assert not os.path.exists(f"/proc/{fork_pid}")
 
 
-def test_ctrl_c_to_the_command_interrupts_the_fork_like_python(server, toy):
+def test_ctrl_c_to_the_command_interrupts_the_fork_in_one_line(server, toy):
+    """Not the KeyboardInterrupt traceback of whatever the fork was doing: one line, status 130."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "toy.wait"], cwd=toy, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     proc.stdout.readline()
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) == -signal.SIGINT  # as a plain `python` ends on Ctrl-C
-    assert "KeyboardInterrupt" in proc.stderr.read()
+    assert proc.wait(timeout=30) == 128 + signal.SIGINT
+    assert proc.stderr.read().splitlines() == ["Error: wait: interrupted by SIGINT"]
 
 
 def test_stop_ends_the_server_and_leaves_nothing(toy, monkeypatch):
@@ -311,3 +318,27 @@ def test_a_command_of_another_python_or_environment_is_refused(toy):
     other_env = {**own, "interpreter": [sys.version, "/some/other/venv", "/some/other/venv"]}
     assert "/some/other/venv" in prefork._refusal(other_env, [0, 1, 2])
     assert "descriptors" in prefork._refusal(own, [0, 1])
+
+
+def test_neither_the_forks_nor_the_server_run_the_exit_handlers_of_its_imports(toy, tmp_path):
+    """A fork ran, at its end, the atexit handlers the server's imports had registered, and the
+    server ran them while main stopped it: a SIGTERM landing then printed an `atexit ...
+    SystemExit: 0` traceback after a successful run. Both now leave with os._exit once their
+    output is flushed."""
+    driver = tmp_path / "driver.py"
+    driver.write_text(
+        textwrap.dedent(f"""
+        import subprocess, sys
+        from foodcast.runtime.fork_server import ForkServer
+
+        server = ForkServer(["toy.exitmark"], [], {str(toy)!r})
+        server.start()
+        code = subprocess.run([sys.executable, "-m", "toy.report", "0"], cwd={str(toy)!r}).returncode
+        server.stop()
+        print("code", code, flush=True)
+    """)
+    )
+    proc = subprocess.run([sys.executable, str(driver)], capture_output=True, text=True, timeout=60)
+    assert "code 0" in proc.stdout and "to stderr" in proc.stderr, proc.stderr
+    assert "exit handler ran" not in proc.stderr
+    assert "Traceback" not in proc.stderr

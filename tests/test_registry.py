@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -311,13 +312,43 @@ def test_the_served_champion_answers_what_predict_logged(registry, tmp_path):
             except OSError:
                 assert server.poll() is None and time.monotonic() < deadline, server.stdout.read()[-3000:]
                 time.sleep(0.5)
-        body = json.dumps({"dataframe_split": x_pred.drop(columns="order_date").to_dict(orient="split")})
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", data=body.encode(), headers={"Content-Type": "application/json"}
-        )
-        answer = json.loads(urllib.request.urlopen(request, timeout=60).read())
+        x = x_pred.drop(columns="order_date")
+        answer = json.loads(urllib.request.urlopen(_invocation(port, x), timeout=60).read())
+        # The tester's requests, answered with HTTP 200 and a forecast (£0.93 for a NaN level).
+        level = next(c for c in x.columns if c.startswith("level_"))
+        refusals = {}
+        for column, bad in (
+            (level, x.assign(**{level: float("nan")})),
+            ("weekday", x.assign(weekday=42.0)),
+            ("surplus", x.assign(surplus=1.0)),
+        ):
+            with pytest.raises(urllib.error.HTTPError) as refusal:
+                urllib.request.urlopen(_invocation(port, bad), timeout=60)
+            refusals[column] = (refusal.value.code, json.loads(refusal.value.read())["message"])
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     served = pd.DataFrame(answer["predictions"])
     pd.testing.assert_frame_equal(to_cents(served), logged.drop(columns="order_date"), check_dtype=False)
+    for column, (status, message) in refusals.items():
+        assert status == 400 and f"column '{column}'" in message, (column, message)
+    assert "outside 0 to 6: 42.0" in refusals["weekday"][1]
+
+
+def _invocation(port: int, x: pd.DataFrame) -> urllib.request.Request:
+    body = json.dumps({"dataframe_split": x.to_dict(orient="split")})
+    return urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations", data=body.encode(), headers={"Content-Type": "application/json"}
+    )
+
+
+def test_train_run_by_hand_registers_a_version_and_moves_no_alias(registry):
+    """The aliases say what promote compared: a train run on its own adds a version but leaves
+    challenger (and champion) where promote put them (unless -P set_alias=true)."""
+    runner, client, first, _, _ = registry
+    before = {alias: client.get_model_version_by_alias(NAME, alias).version for alias in ("challenger", "champion")}
+    runner.mlflow_run("train", features_run_id=first["features"][1], n_estimators=11, n_models=2)
+    versions = client.search_model_versions(f"name = '{NAME}'")
+    assert max(int(v.version) for v in versions) == len(versions) >= 3
+    after = {alias: client.get_model_version_by_alias(NAME, alias).version for alias in ("challenger", "champion")}
+    assert after == before

@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
+
+from mlflow.tracking import MlflowClient
 
 from conftest import SMALL, SMALL_NODES, stage_lines
 from foodcast.pipeline.stage_code import ProjectImports, stage_files
@@ -176,9 +181,14 @@ def test_changed_batch_then_changed_source(small):
     text[1] = text[1].replace(",1,", ",3,", 1) if ",1," in text[1] else text[1] + "0"
     batch.write_bytes(gzip.compress(("\n".join(text) + "\n").encode()))
     try:
+        told = told_status(small)
         status = {s: st for s, (st, _) in stage_lines(runner.mlflow_run(**SMALL).stdout).items()}
     finally:
         batch.write_bytes(original)
+    # `python -m foodcast status` said so beforehand, and why
+    assert {s: ("reused" if action == "reuse" else "launched") for s, (action, _) in told.items()} == status
+    assert told["load"] == ("launch", "data changed") and told["features"] == ("launch", "after load")
+    assert told["future"] == ("reuse", f"run {small.lines['future'][1]}")
     assert status == {
         "load": "launched",
         "features": "launched",
@@ -193,10 +203,42 @@ def test_changed_batch_then_changed_source(small):
     # The frame every stage runs in: every stage's code.
     restore = edit(copy / "foodcast" / "pipeline" / "stage_run.py", "\n# an edit\n")
     try:
+        told = told_status(small)
         status = {s: st for s, (st, _) in stage_lines(runner.mlflow_run(**SMALL).stdout).items()}
     finally:
         restore()
     assert status == dict.fromkeys(SMALL_NODES, "launched")
+    assert {s: action for s, (action, _) in told.items()} == dict.fromkeys(SMALL_NODES, "launch")
+    assert told["load"] == told["future"] == ("launch", "code changed") and told["validate"] == (
+        "launch",
+        "after features",
+    )
+
+
+def told_status(small) -> dict[str, tuple[str, str]]:
+    """What `python -m foodcast status -P ...` (in the project, on its store) says main with
+    SMALL would do: ``{node: (reuse|launch, run <id> | reason)}``; it launches nothing, in a few
+    seconds."""
+    client = MlflowClient(small.uri)
+
+    def runs():
+        return [(r.info.run_id, r.info.status, r.info.end_time) for r in client.search_runs(["0"], max_results=1000)]
+
+    before = runs()
+    args = [sys.executable, "-m", "foodcast", "status", *(f"-P{k}={v}" for k, v in SMALL.items())]
+    started = time.perf_counter()
+    proc = subprocess.run(args, cwd=small.project, env=small.runner.env, capture_output=True, text=True, timeout=120)
+    seconds = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert runs() == before  # nothing launched, nothing changed
+    assert seconds < 30  # (under 3 s on a quiet machine; this one may be busy with other tests)
+    told = {}
+    for line in proc.stdout.splitlines()[1:]:
+        label, text = line.split(": ", 1)
+        action, _, rest = text.partition(" ")
+        if action != "skip":
+            told[label] = (action, rest.strip("()") if action == "launch" else rest)
+    return told
 
 
 def test_every_package_has_its_init_file():

@@ -5,6 +5,7 @@ and a temporary sqlite store: no `mlflow run` here."""
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import importlib
 import shutil
 
@@ -14,8 +15,10 @@ import pytest
 
 import main as main_module
 from conftest import PROJECT, copy_project
+from fixtures import make_batches
+from foodcast.data.batch_files import WEEK_ONE, last_complete_week
 from foodcast.errors import FoodcastError
-from foodcast.pipeline import params
+from foodcast.pipeline import main_options, params
 from foodcast.pipeline import stage_table as stages
 from foodcast.pipeline.cache import cache_key, environment_fingerprint, outputs_present, package_versions
 from foodcast.pipeline.plan import Node, Resolution, plan, stage_params
@@ -125,8 +128,39 @@ def test_main_options_are_what_the_stages_consume_plus_its_own():
     consumed = {p.name for s in stages.PIPELINE for p in s.params if p.name not in s.late}
     options = {p.name: p for p in main_module.main.params if isinstance(p, click.Option)}
     assert set(options) == consumed | {p.name for p in params.MAIN_ONLY}
-    assert options["next_week"].default == FUTURE.params[0].default == 201
-    assert options["next_week"].type.min == 0  # main reads 0 as end_week + 1
+    assert FUTURE.params[0].default == 201
+    for week in ("start_week", "end_week", "next_week"):  # main reads 0 as: from the other weeks, or the data
+        assert options[week].default == 0 and options[week].type.min == 0, week
+
+
+@pytest.mark.parametrize(
+    "given, weeks",
+    [
+        ((0, 0, 0), None),
+        ((180, 0, 0), (180, 200, 201)),  # the design card's -P start_week=180
+        ((0, 200, 0), (180, 200, 201)),
+        ((0, 0, 201), (180, 200, 201)),
+        ((2, 12, 0), (2, 12, 13)),
+        ((2, 12, 14), (2, 12, 14)),
+    ],
+)
+def test_main_s_weeks_follow_from_those_given_or_the_data(tmp_path, given, weeks):
+    data = make_batches(tmp_path / "data", range(1, 13), restaurants=("alpha",))
+    for week in (10, 11):  # beta opened in week 10; its export of week 12 has not come yet
+        make_batches(data, [week], restaurants=("beta",))
+    resolved = main_options.resolve_weeks(*given, data)
+    if given != (0, 0, 0):
+        assert (resolved.start, resolved.end, resolved.next) == weeks
+        return
+    # Monday: the week after the last complete one (12 lacks beta's batch), on the 21 weeks
+    # before it (from week 1 here)
+    assert (resolved.start, resolved.end, resolved.next) == (1, 11, 12)
+    assert resolved.line() == (
+        f"forecasting week 12 from weeks 1-11 (the 11 weeks before it: the last complete week of {data} is 11)"
+    )
+    # a week that has not ended is not complete either
+    sunday_of_week_11 = WEEK_ONE + datetime.timedelta(weeks=10, days=6)
+    assert last_complete_week(data, today=sunday_of_week_11) == 10
 
 
 def test_stages_that_disagree_on_a_shared_parameter_are_refused():

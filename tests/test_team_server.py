@@ -212,6 +212,13 @@ def running(team: TeamServer, name: str = EXPERIMENT) -> list[str]:
 def test_pipeline_runs_through_the_server_and_reuses_every_stage(team, cold):
     launched = stage_lines(cold.stdout)
     assert {s: st for s, (st, _) in launched.items()} == dict.fromkeys(SMALL_NODES, "launched")
+    # MLflow's "View run" lines: the parent's from the `mlflow run` that started main only (they
+    # were 18: each stage's twice, the parent's twice); the closing block links the parent run on
+    # the server, and gives the command that fetches the forecast.
+    assert cold.stdout.count("View run") <= 1, cold.stdout
+    block = dict(line.strip().split(": ", 1) for line in cold.stdout.splitlines() if line.startswith("  "))
+    assert block["forecast"].startswith(f"mlflow artifacts download --run-id {launched['predict'][1]} ")
+    assert block["UI"].startswith(f"{team.uri}/#/experiments/")
 
     with logged_in(team, EDITOR, PASSWORDS[EDITOR]) as client:
         runs = {s: client.get_run(run_id) for s, (_, run_id) in launched.items()}
@@ -369,7 +376,7 @@ def test_postgres_restarted_while_a_pipeline_runs(team, cold):
     """PostgreSQL restarted (connections cut, refused for a moment) as main launches validate
     and train: the server answers 503 meanwhile and the client retries, so the pipeline either
     finishes or fails with one line; the next run reuses every stage that had finished."""
-    params = {**SMALL, "n_estimators": 6}
+    params = {**SMALL, "n_estimators": 6, "verbose": "true"}  # (verbose: says when a stage is being launched)
     started = Started(team.editor(), **params)
     started.wait_for("validate: launching")
     restart_postgres(team.directory)
@@ -387,7 +394,7 @@ class StartedMain(Started):
     its own, its output collected: all it prints is foodcast's."""
 
     @staticmethod
-    def command(runner: Runner, params: dict) -> list[str]:
+    def command(runner: Runner, params: dict, entry_point: str = "main") -> list[str]:
         args = [sys.executable, str(PROJECT / "main.py")]
         for name, value in params.items():
             args += [f"--{name.replace('_', '-')}", str(value)]
@@ -399,7 +406,7 @@ def outage(team, cold):
     """PostgreSQL stopped for 5 s as main launches validate and train, with the client settings
     docs/team-setup.md gives for a quick failure (no HTTP retry): what main printed and its exit
     status, then the next pipeline's lines (run normally, once PostgreSQL is back)."""
-    params = {**SMALL, "n_estimators": 3}
+    params = {**SMALL, "n_estimators": 3, "verbose": "true"}  # (verbose: says when a stage is being launched)
     runner = team.editor()
     runner.env.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="10")
     started = StartedMain(runner, **params)
@@ -539,6 +546,7 @@ def test_server_command_survives_a_killed_start_and_stops_everything():
         assert oct((directory / "credentials.json").stat().st_mode & 0o777) == "0o600"
         assert "already running" in server_command("start", "--dir", directory).stdout
         assert server_command("status", "--dir", directory).returncode == 0
+        check_refusals_leave_nothing_running(directory, port)
 
         assert "stopped mlflow server and PostgreSQL" in server_command("stop", "--dir", directory).stdout
         assert _processes_mentioning(directory) == []
@@ -549,3 +557,69 @@ def test_server_command_survives_a_killed_start_and_stops_everything():
     finally:
         server_command("stop", "--dir", directory, check=False)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def one_error_line(proc: subprocess.CompletedProcess) -> str:
+    """The single line a refused command prints (exit status 1, no traceback)."""
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    [line] = proc.stderr.strip().splitlines()
+    return line
+
+
+def postgres_state(directory) -> str:
+    proc = server_command("status", "--dir", directory, check=False)
+    return next(line.split()[1] for line in proc.stdout.splitlines() if line.startswith("PostgreSQL:"))
+
+
+def check_refusals_leave_nothing_running(directory: Path, port: int) -> None:
+    """On a running server: a start with other options, a killed server's status, and starts
+    refused (port taken, wrong admin password, corrupt credentials) that left PostgreSQL
+    running and `status` saying so. Starts the server again at the end."""
+    other = free_port()
+    line = one_error_line(server_command("start", "--dir", directory, "--port", other, check=False))
+    assert "already runs (pid" in line and f"--port {port}" in line and f"--port {other}" in line, line
+
+    leader = int((directory / "mlflow.pid").read_text().split()[0])
+    os.kill(leader, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{leader}") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc = server_command("status", "--dir", directory, check=False)
+    assert proc.returncode == 3 and "mlflow server: stopped" in proc.stdout, proc.stdout
+    assert f"pid {leader}" not in proc.stdout
+    server_command("stop", "--dir", directory)
+    assert postgres_state(directory) == "stopped"
+
+    with socket.socket() as taken:  # another program on the port
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (the stopped server's connections linger)
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        line = one_error_line(server_command("start", "--dir", directory, "--port", port, check=False))
+        assert f"port {port}" in line and "in use" in line, line
+    assert postgres_state(directory) == "stopped"
+
+    credentials = directory / "credentials.json"
+    saved = credentials.read_text()
+    changed = json.loads(saved)
+    changed["admin_password"] = "not-the-admin-password"
+    credentials.write_text(json.dumps(changed))
+    line = one_error_line(server_command("start", "--dir", directory, "--port", port, check=False))
+    assert "refuses the admin login" in line, line
+    assert postgres_state(directory) == "stopped"
+    assert server_command("status", "--dir", directory, check=False).stdout.count("stopped") == 2
+
+    credentials.write_text(saved[: len(saved) // 2])  # cut short
+    line = one_error_line(server_command("start", "--dir", directory, check=False))
+    assert f"cannot read {credentials}" in line, line
+    assert f"cannot read {credentials}" in one_error_line(server_command("status", "--dir", directory, check=False))
+    credentials.write_text(saved)
+    server_command("start", "--dir", directory)
+
+
+def test_server_start_in_a_directory_it_cannot_create_says_so_in_one_line(tmp_path):
+    missing = _postgres_missing()
+    if missing:
+        pytest.skip(missing)
+    (tmp_path / "a-file").write_text("")
+    line = one_error_line(server_command("start", "--dir", tmp_path / "a-file" / "server", check=False))
+    assert f"cannot create the server's directory {tmp_path / 'a-file' / 'server'}" in line, line

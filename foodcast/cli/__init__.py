@@ -1,4 +1,5 @@
-"""Command line of foodcast: ``foodcast generate``, ``foodcast import`` and ``foodcast server``.
+"""Command line of foodcast: ``foodcast generate``, ``foodcast import``, ``foodcast status``,
+``foodcast show`` and ``foodcast server``.
 
 Also run as ``python -m foodcast``. The data commands import pandas inside them, so that
 ``--help`` answers at once (see README, "Layout").
@@ -119,6 +120,88 @@ def import_command(orders: str, restaurant: str, data_dir: str | None) -> None:
     click.echo(f"{restaurant}: wrote {len(written)} weekly batches (weeks {describe_weeks(weeks)}) under {root}")
 
 
+EXPERIMENT_HELP = (
+    "Experiment of the runs (default: $MLFLOW_EXPERIMENT_NAME, else foodcast, where `mlflow run .` puts them); "
+    "the store is $MLFLOW_TRACKING_URI's, as for mlflow run."
+)
+
+
+def _experiment_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--experiment-name", envvar="MLFLOW_EXPERIMENT_NAME", default="foodcast", help=EXPERIMENT_HELP)(
+        command
+    )
+
+
+def _experiment_id(name: str) -> str | None:
+    """The id of experiment ``name`` in the tracking store (``None``: there is none)."""
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415 - MLflow: only once the command runs
+
+    found = MlflowClient().get_experiment_by_name(name)
+    return None if found is None else str(found.experiment_id)
+
+
+@cli.command(
+    short_help="Say which stages main would reuse or launch, and why; launch nothing.",
+    help="Say what `mlflow run . -P NAME=VALUE ...` would do now, without doing it: for each stage "
+    "of main, the run it would reuse, or that it would launch it and why (no run yet, parameters, "
+    "code, data or environment changed, after a stage it waits for that is launched, outputs gone); "
+    "then the stages it would leave out. Reads the tracking store only. -P takes main's parameters "
+    f"(python main.py --help), params=FILE included.\n\n{EXPERIMENT_HELP}",
+)
+@click.option(
+    "-P", "--param", "pairs", multiple=True, metavar="NAME=VALUE", help="A parameter of main, as for mlflow run."
+)
+@_experiment_option
+@_user_errors
+def status(pairs: tuple[str, ...], experiment_name: str) -> None:
+    """What main would reuse and launch."""
+    from foodcast.pipeline import status as planning  # noqa: PLC0415 - MLflow: only once the command runs
+
+    options, weeks = planning.main_options(list(pairs))
+    experiment_id = _experiment_id(experiment_name)
+    click.echo(f"main with these parameters: {weeks}, in experiment {experiment_name}")
+    if experiment_id is None:
+        click.echo(f"no experiment {experiment_name} yet: main would launch every stage")
+        return
+    for line in planning.pipeline_status(options, experiment_id):
+        click.echo(line.line())
+
+
+@cli.command(
+    short_help="Print the latest forecast as a table.",
+    help="Print the latest FINISHED forecast of the experiment (of week WEEK with --week): the "
+    "hourly cash-in forecast (predictions/y_pred.csv, column y_pred) in whole pounds, hours by "
+    f"weekdays, with each day's total.\n\n{EXPERIMENT_HELP}",
+)
+@click.option(
+    "--week", type=click.IntRange(min=1), default=None, help="The week forecast (default: the latest forecast)."
+)
+@_experiment_option
+@_user_errors
+def show(week: int | None, experiment_name: str) -> None:
+    """The latest forecast as a table."""
+    import mlflow  # noqa: PLC0415 - MLflow and pandas: only once the command runs
+    import pandas as pd  # noqa: PLC0415
+
+    from foodcast.pipeline import status as planning  # noqa: PLC0415
+    from foodcast.pipeline.console import week_dates  # noqa: PLC0415
+    from foodcast.tracking import names  # noqa: PLC0415
+
+    experiment_id = _experiment_id(experiment_name)
+    if experiment_id is None:
+        raise FoodcastError(f"no experiment {experiment_name} in {mlflow.get_tracking_uri()}: run the pipeline first")
+    run = planning.latest_forecast(mlflow.tracking.MlflowClient(), experiment_id, week)
+    path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=names.artifact_path(names.Y_PRED))
+    y_pred = pd.read_csv(path, parse_dates=["order_date"])
+    forecast_week = int(run.data.tags.get(names.WEEK_TAG, 0))
+    click.echo(
+        f"week {forecast_week} ({week_dates(forecast_week)}): hourly cash-in forecast in GBP, "
+        f"predict run {run.info.run_id} ({path}; its interval in y_lower, y_upper)"
+    )
+    click.echo(planning.forecast_table(y_pred).to_string())
+    click.echo(f"week total: {y_pred['y_pred'].sum():.0f}")
+
+
 SERVER_HELP = (
     "A local team tracking server in one directory: a PostgreSQL cluster (Debian's `postgresql` "
     "package; run as user postgres when started by root) and `mlflow server --app-name "
@@ -176,10 +259,7 @@ def server() -> None:
 @_user_errors
 def server_start(directory: str, port: int | None, workers: int | None, auth_cache_seconds: int | None) -> None:
     """Start the team server."""
-    kwargs: dict[str, int] = {} if workers is None else {"workers": workers}
-    if auth_cache_seconds is not None:
-        kwargs["auth_cache_seconds"] = auth_cache_seconds
-    state, already = teamserver.start(directory, port=port, **kwargs)
+    state, already = teamserver.start(directory, port=port, workers=workers, auth_cache_seconds=auth_cache_seconds)
     username, password = teamserver.admin_login(directory)
     root = os.path.abspath(directory)
     click.echo(f"team server {'already running' if already else 'started'} in {root}")
@@ -223,7 +303,9 @@ def server_status(ctx: click.Context, directory: str) -> None:
     click.echo(f"team server in {root}")
     click.echo(f"PostgreSQL:    {'running' if state.postgres_running else 'stopped'}")
     if state.mlflow_pid is None:
-        click.echo("mlflow server: stopped")
+        strays = teamserver.stray_processes(teamserver.Layout(directory)) if os.path.isdir(directory) else []
+        left = f" (its process ended; processes {', '.join(map(str, strays))} of it still run: `server stop` ends them)"
+        click.echo(f"mlflow server: stopped{left if strays else ''}")
     else:
         answer = "answering" if state.answering else "not answering yet"
         click.echo(f"mlflow server: running (pid {state.mlflow_pid}), {answer} at {state.tracking_uri}")

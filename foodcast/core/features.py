@@ -13,6 +13,8 @@ lag of one week); :data:`DEFAULT_FEATURES` are the pipeline's.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import cast
 
 import numpy as np
@@ -30,6 +32,8 @@ LEVEL_PREFIX = "level_"
 PROFILE_PREFIX = "profile_"
 HOURS_PER_WEEK = 168
 DAYS_PER_WEEK = 7
+HOURS_PER_DAY = 24
+HARMONIC_PATTERN = re.compile(r"^hour_(cos|sin)_\d+$")
 
 #: The tutorial's features: what ``features_offline(df)`` computes.
 TUTORIAL_FEATURES = {
@@ -433,3 +437,87 @@ def features_online(
                 f"{_settings_text(lag_in_week, level_weeks, profile_weeks)} need the {weeks} complete weeks before"
             )
     return features
+
+
+def feature_bounds(column: str) -> tuple[float, float, bool] | None:
+    """``(lowest, highest, whole)``: the values a feature column of :func:`build_features` can
+    take, by its name; ``None`` for a name of no kind it writes."""
+    if column in WEEKDAY_COLUMNS:
+        return 0.0, 1.0, True
+    if column == INDEX_COLUMNS[0]:
+        return 0.0, DAYS_PER_WEEK - 1.0, True
+    if column == INDEX_COLUMNS[1]:
+        return 0.0, HOURS_PER_DAY - 1.0, True
+    if HARMONIC_PATTERN.match(column):
+        return -1.0, 1.0, False
+    if column.startswith(("lag_", LEVEL_PREFIX, PROFILE_PREFIX)):
+        # Cash-in, a mean of it, a share of the week's: never negative.
+        return 0.0, np.inf, False
+    return None
+
+
+def check_feature_frame(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Feature rows a model fitted on ``columns`` can be asked about, as float columns.
+
+    A model answers anything: a NaN level or a weekday of 42 gives a forecast, and a
+    wrong one. This refuses what no row of :func:`build_features` holds: a column that is not
+    one of ``columns`` (or is given twice), a missing one, no row at all, a value that is not
+    a number or not finite, and one out of its column's range (:func:`feature_bounds`): a
+    weekday one-hot other than 0 or 1, ``weekday`` outside 0-6, ``hour`` outside 0-23 or not
+    whole, a harmonic outside [-1, 1], a negative lag, level or profile.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The rows to predict, columns in any order.
+    columns : sequence of str
+        The model's features.
+
+    Returns
+    -------
+    DataFrame
+        ``frame``'s values as float64, columns in the order of ``columns``, index kept.
+
+    Raises
+    ------
+    FoodcastError
+        Naming the column (and the row, 1-based, of the first bad value).
+    """
+    names = [str(c) for c in frame.columns]
+    twice = sorted({c for c in names if names.count(c) > 1})
+    if twice:
+        raise FoodcastError(f"column {twice[0]!r} is given twice")
+    unknown = [c for c in names if c not in columns]
+    if unknown:
+        raise FoodcastError(f"unknown column {unknown[0]!r}: the model's features are {list(columns)}")
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise FoodcastError(f"missing column {missing[0]!r}: the model's features are {list(columns)}")
+    if frame.empty:
+        raise FoodcastError("no rows to predict")
+    frame = frame.set_axis(names, axis=1)
+    values = {}
+    for column in columns:
+        raw = frame[column]
+        numbers = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64")
+        bounds = feature_bounds(column)
+        with np.errstate(invalid="ignore"):
+            checks = [
+                (np.isnan(numbers) & raw.notna().to_numpy(), "not a number:"),
+                (np.isnan(numbers), "missing value:"),
+                (np.isinf(numbers), "not a finite number:"),
+            ]
+            if bounds is not None:
+                low, high, whole = bounds
+                span = f"{low:g} or more" if high == np.inf else f"{low:g} to {high:g}"
+                checks.append(((numbers < low) | (numbers > high), f"outside {span}:"))
+                if whole:
+                    checks.append((numbers != np.round(numbers), "not a whole number:"))
+        for bad, what in checks:
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                value = raw.iloc[row]
+                value = value.item() if isinstance(value, np.generic) else value  # 42.0, not np.float64(42.0)
+                raise FoodcastError(f"row {row + 1}, column {column!r}: {what} {value!r}")
+        values[column] = numbers
+    return pd.DataFrame(values, index=frame.index)

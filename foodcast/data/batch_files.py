@@ -7,6 +7,7 @@ per restaurant per week. Every sub-directory holding batches is a restaurant of 
 
 from __future__ import annotations
 
+import datetime
 import fcntl
 import gzip
 import os
@@ -56,6 +57,25 @@ def list_batches(data_dir: str | Path) -> dict[str, dict[int, Path]]:
 def available_weeks(data_dir: str | Path) -> list[int]:
     """Sorted week numbers for which at least one restaurant has a batch."""
     return sorted({w for weeks in list_batches(data_dir).values() for w in weeks})
+
+
+WEEK_ONE = datetime.date(2014, 12, 29)  # the Monday week 1 starts (foodcast.core.weeks, without pandas)
+
+
+def last_complete_week(data_dir: str | Path, today: datetime.date | None = None) -> int | None:
+    """The last week of ``data_dir`` a Monday's forecast can start from: the latest week that has
+    ended (its Sunday before ``today``) whose batches are all there, a week lacking the batch of a
+    restaurant that has one for the week before counting as not there yet (its export has not
+    arrived). Reads file names only. ``None`` when no week qualifies.
+    """
+    today = today or datetime.date.today()
+    batches = list_batches(data_dir)
+    ended = (today - WEEK_ONE).days // 7  # weeks 1..ended are over
+    weeks = sorted({w for held in batches.values() for w in held if w <= ended}, reverse=True)
+    for week in weeks:
+        if all(week in held for held in batches.values() if week - 1 in held):
+            return week
+    return None
 
 
 def batch_files(batches: dict[str, dict[int, Path]], start_week: int, end_week: int) -> list[Path]:

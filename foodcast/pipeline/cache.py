@@ -33,6 +33,7 @@ logger = logging.getLogger("foodcast.main")
 DEPENDENCY_FILES = ("pyproject.toml", "conda.yaml")
 CACHE_KEY_TAG = "foodcast.cache_key"
 CACHE_INDEX_PREFIX = "foodcast.cache."
+KEY_PART_PREFIX = "foodcast.key."  # + sources / batches / environment / context: the key's fingerprints
 # {launch id: cache key} of the stage commands main launches, in main's environment, which
 # mlflow.run passes on to each command: a stage tags its own run with its key from the start.
 CACHE_KEYS_ENV = "FOODCAST_CACHE_KEYS"
@@ -105,9 +106,13 @@ def cache_index_tag(key: str) -> str:
     return f"{CACHE_INDEX_PREFIX}{key}"
 
 
-def cache_tags(key: str, stage: str) -> dict[str, str]:
-    """The tags that make a run of ``stage`` findable by the cache under ``key``."""
-    return {CACHE_KEY_TAG: key, cache_index_tag(key): stage}
+def cache_tags(key: str, stage: str, parts: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The tags that make a run of ``stage`` findable by the cache under ``key``; and the
+    fingerprints the key was made of (``parts``: ``sources``, ``batches``, ``environment``,
+    ``context``), each as ``foodcast.key.<part>``, which say why a later key differs."""
+    tags = {CACHE_KEY_TAG: key, cache_index_tag(key): stage}
+    tags.update({f"{KEY_PART_PREFIX}{name}": value for name, value in (parts or {}).items()})
+    return tags
 
 
 # ------------------------------------------------------------ main -> stage command: the key
@@ -120,22 +125,25 @@ def _launch_id(stage: str, texts: Mapping[str, str]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _passed_keys() -> dict[str, str]:
-    keys: dict[str, str] = json.loads(os.environ.get(CACHE_KEYS_ENV) or "{}")
+def _passed_keys() -> dict[str, Any]:
+    keys: dict[str, Any] = json.loads(os.environ.get(CACHE_KEYS_ENV) or "{}")
     return keys
 
 
-def pass_cache_key(stage: str, texts: Mapping[str, str], key: str) -> None:
+def pass_cache_key(stage: str, texts: Mapping[str, str], key: str, parts: Mapping[str, str] | None = None) -> None:
     """In ``main``, before launching ``stage`` with parameters ``texts``: give that launch's
-    command its cache key (read back with :func:`passed_cache_key`)."""
+    command its cache key and the fingerprints it was made of (read back with
+    :func:`passed_cache_key`)."""
     keys = _passed_keys()
-    keys[_launch_id(stage, texts)] = key
+    keys[_launch_id(stage, texts)] = {"key": key, "parts": dict(parts or {})}
     os.environ[CACHE_KEYS_ENV] = json.dumps(keys)
 
 
-def passed_cache_key(stage: str, texts: Mapping[str, str]) -> str | None:
-    """In a stage command: the cache key ``main`` passed this launch, if main launched it."""
-    return _passed_keys().get(_launch_id(stage, texts))
+def passed_cache_key(stage: str, texts: Mapping[str, str]) -> tuple[str, dict[str, str]] | None:
+    """In a stage command: the cache key ``main`` passed this launch and its parts, if main
+    launched it."""
+    passed = _passed_keys().get(_launch_id(stage, texts))
+    return None if passed is None else (passed["key"], passed["parts"])
 
 
 # ---------------------------------------------------------------------------------- reuse

@@ -69,8 +69,9 @@ def with_options(params: Iterable[Param]) -> Callable[[Callable[..., Any]], Call
     return decorate
 
 
-class _StageCommand(click.Command):
-    """A stage's command: a refused option is also recorded on the run ``mlflow run`` made."""
+class RefusingCommand(click.Command):
+    """A command ``mlflow run`` starts (a stage's, main's): a refused option is also recorded on
+    the run ``mlflow run`` made (:func:`record_refusal`)."""
 
     def make_context(
         self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
@@ -78,22 +79,25 @@ class _StageCommand(click.Command):
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.ClickException as exc:
-            _record_refusal(self.name, exc.format_message())
+            record_refusal(self.name, exc.format_message())
             raise
 
 
-def _record_refusal(stage: str | None, message: str) -> None:
-    """Tag the run prepared for this command (``MLFLOW_RUN_ID``) with why the command refused
-    its options, so that the UI says why the run FAILED."""
+def record_refusal(command: str | None, message: str) -> None:
+    """Name the run prepared for this command (``MLFLOW_RUN_ID``) ``<command> (refused)`` and
+    tag it with why the command refused its options, so that the UI says what the FAILED run
+    is and why (``mlflow run`` marks it FAILED when the command exits)."""
     run_id = os.environ.get("MLFLOW_RUN_ID")
     if not run_id:
         return
     # MLflow, imported only here: a command whose options are fine never pays it before handing
     # its work over (and --help never does).
+    from mlflow.entities import RunTag  # noqa: PLC0415
     from mlflow.tracking import MlflowClient  # noqa: PLC0415
 
+    tags = [RunTag(names.ERROR_TAG, f"{command}: {message}"[:5000]), RunTag(names.NAME_TAG, f"{command} (refused)")]
     with contextlib.suppress(Exception):  # the refusal itself is what the user must see
-        MlflowClient().set_tag(run_id, names.ERROR_TAG, f"{stage}: {message}"[:5000])
+        MlflowClient().log_batch(run_id, tags=tags)
 
 
 def stage_command(stage: Stage) -> Callable[[Callable[..., None]], click.Command]:
@@ -118,7 +122,7 @@ def stage_command(stage: Stage) -> Callable[[Callable[..., None]], click.Command
             with stage_run(stage, param_texts(stage.all_params, values), upstream=upstream):
                 body(**values)
 
-        return click.command(name=stage.name, cls=_StageCommand, help=body.__doc__)(
+        return click.command(name=stage.name, cls=RefusingCommand, help=body.__doc__)(
             with_options(stage.all_params)(callback)
         )
 

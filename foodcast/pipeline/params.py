@@ -245,6 +245,13 @@ REGISTERED_MODEL_NAME = Param(
     "foodcast",
     "The registered model train adds its multi_model to as a version (alias challenger) and promote moves champion in.",
 )
+SET_ALIAS = Param(
+    "set_alias",
+    bool,
+    False,
+    "true: also point the alias challenger at the version registered. Under main, promote points "
+    "challenger at the version it gates: the aliases say what promote compared.",
+)
 GATE_WEEKS = Param(
     "gate_weeks",
     int,
@@ -268,10 +275,36 @@ MODEL_URI = Param(
     "A registered model, e.g. models:/foodcast@champion or models:/foodcast/3 (or give train_run_id).",
 )
 
-MAIN_ONLY = (MODEL, USE_CACHE)
-# main's own reading of a stage parameter, where it differs from the stage's.
+PARAMS_FILE = Param(
+    "params",
+    str,
+    "",
+    "A YAML file of main's parameters (the names -P takes), e.g. a team's settings; -P wins over it. "
+    "A relative path is relative to the project directory. Logged on the main run (parameters/).",
+)
+VERBOSE = Param(
+    "verbose",
+    bool,
+    False,
+    "true: also show MLflow's and the stages' log lines (as FOODCAST_LOG_LEVEL=INFO does); "
+    "false: one line per stage and the result.",
+)
+MAIN_ONLY = (MODEL, USE_CACHE, PARAMS_FILE, VERBOSE)
+# Weeks main trains on when none is given: as many as START_WEEK..END_WEEK's defaults.
+WINDOW_WEEKS_DEFAULT = END_WEEK.default - START_WEEK.default + 1  # type: ignore[operator]
+# main's own reading of a stage parameter, where it differs from the stage's: a week left at 0
+# follows from the others, or from the data (foodcast.pipeline.main_options.resolve_weeks).
 MAIN_OVERRIDES = {
-    "next_week": NEXT_WEEK.but(min=0, help="Week to forecast, after END_WEEK (0: END_WEEK + 1)."),
+    "start_week": START_WEEK.but(
+        default=0, min=0, help=f"First training week (0: END_WEEK - {WINDOW_WEEKS_DEFAULT - 1})."
+    ),
+    "end_week": END_WEEK.but(
+        default=0,
+        min=0,
+        help=f"Last training week (0: START_WEEK + {WINDOW_WEEKS_DEFAULT - 1} when START_WEEK is given, "
+        "else NEXT_WEEK - 1 when given, else the last complete week of the data).",
+    ),
+    "next_week": NEXT_WEEK.but(default=0, min=0, help="Week to forecast, after END_WEEK (0: END_WEEK + 1)."),
 }
 
 # The backtest's own.

@@ -60,6 +60,7 @@ class Resolution:
     status: str  # "reused" or "launched"
     cache_key: str
     params: dict[str, Any] = field(default_factory=dict)
+    seconds: float | None = None  # how long its run took (launched) or had taken (reused)
 
 
 FindEarlier = Callable[[EarlierRun], tuple[str | None, str | None]]

@@ -93,10 +93,12 @@ def gate(
 
 
 def apply(client: MlflowClient, model_name: str, gating: Gating) -> None:
-    """Write the decision in the challenger's description and, when it is promoted, move the
-    champion alias to it (recording the version it replaced). Nothing when the challenger is the
-    champion already: its description keeps the decision that made it champion."""
+    """Point the alias challenger at the version compared; write the decision in its description
+    and, when it is promoted, move the champion alias to it (recording the version it replaced).
+    No more when the challenger is the champion already: its description keeps the decision that
+    made it champion."""
     champion, challenger = gating.champion, gating.challenger
+    point_alias(client, model_name, names.CHALLENGER, challenger.version)
     if champion is not None and champion.version == challenger.version:
         return
     client.update_model_version(model_name, challenger.version, description=gating.summary)

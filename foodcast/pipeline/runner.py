@@ -29,6 +29,16 @@ from mlflow.tracking import MlflowClient
 from foodcast.data.coverage import batches_fingerprint
 from foodcast.errors import FoodcastError
 from foodcast.pipeline.cache import cache_key, environment_fingerprint, find_reusable, pass_cache_key
+from foodcast.pipeline.console import (
+    artifact_location,
+    closing_block,
+    quiet_mlflow,
+    run_seconds,
+    stage_line,
+    ui_link,
+    verbose,
+    week_dates,
+)
 from foodcast.pipeline.lineage import main_description, main_name, scorecard_line
 from foodcast.pipeline.params import param_texts
 from foodcast.pipeline.plan import Node, NodeKey, Resolution, find_earlier_run, plan, stage_params
@@ -52,6 +62,8 @@ from foodcast.tracking.access import check_tracking_access, store_failure
 from foodcast.tracking.recovery import fail_abandoned_runs
 
 logger = logging.getLogger("foodcast.main")
+
+PARAMS_DIR = "parameters"  # where main logs its parameters file
 
 STOP_GRACE = 10.0  # seconds interrupted stages get to end their runs before they are killed
 
@@ -136,18 +148,29 @@ class Pipeline:
         self.resolved: dict[NodeKey, Resolution] = {}
         self.max_parallel = max_parallel()
         self.storage_dir: str | None = None
+        self.verbose = verbose(options.get("verbose", False))
         self._code: dict[str, str] = {}  # stage -> fingerprint of the code its run executes
+        self.key_parts: dict[NodeKey, dict[str, str]] = {}  # what each node's last key was made of
 
     def node_key(self, node: Node, params: Mapping[str, Any]) -> str:
         """The cache key of a node with these parameters."""
         weeks = node.stage.batch_weeks({**self.options, **node.values}) if node.stage.batch_weeks else None
         batches = batches_fingerprint(data_dir(), *weeks) if weeks else None
         environment = environment_fingerprint(self.project_dir, node.stage.packages)
+        context = ""
         if node.stage.cache_context is not None:
-            environment += "|" + node.stage.cache_context(self.options, self.client, params)
+            context = node.stage.cache_context(self.options, self.client, params)
+            environment += "|" + context
         if node.stage.name not in self._code:
             self._code[node.stage.name] = code_fingerprint(self.project_dir, node.stage.name)
-        return cache_key(node.stage.name, params, self._code[node.stage.name], batches, environment)
+        sources = self._code[node.stage.name]
+        self.key_parts[node.key] = {
+            "sources": sources,
+            "batches": batches or "",
+            "environment": environment.split("|", 1)[0],
+            "context": context,
+        }
+        return cache_key(node.stage.name, params, sources, batches, environment)
 
     def late_values(self, node: Node) -> dict[str, Any]:
         """The parameters main works out for ``node`` now that what it waits for has ended."""
@@ -165,12 +188,9 @@ class Pipeline:
         with temp_dir("launches") as self.storage_dir:
             try:
                 resolved = self._resolve(parent_id, experiment_id, server)
-            except BaseException:
+            finally:
                 if server is not None:
-                    server.stop(grace=10)  # interrupted: let the forks report how they ended
-                raise
-            if server is not None:
-                server.stop()  # every stage has ended
+                    server.stop()  # every stage has ended, or was stopped
         return resolved
 
     def _resolve(self, parent_id: str, experiment_id: str, server: ForkServer | None) -> dict[NodeKey, Resolution]:
@@ -204,8 +224,8 @@ class Pipeline:
                         failures.append(StageFailed(node.label, None, f"{type(exc).__name__}: {exc}"))
                         continue
                     if hit is not None:
-                        self.resolved[key] = Resolution(hit.info.run_id, "reused", ckey, params)
-                        click.echo(f"{node.label}: reused run {hit.info.run_id}")
+                        self.resolved[key] = Resolution(hit.info.run_id, "reused", ckey, params, run_seconds(hit))
+                        click.echo(stage_line(node.label, "reused", hit.info.run_id, run_seconds(hit)))
                         graph.done(key)
                         started = True
                         continue
@@ -217,11 +237,12 @@ class Pipeline:
                             "(pid %d); FOODCAST_PREFORK=0 starts them cold",
                             server.process.pid,
                         )
-                    click.echo(f"{node.label}: launching")
+                    if self.verbose:
+                        click.echo(f"{node.label}: launching")
                     texts = param_texts(node.stage.all_params, params)
                     # The stage tags its own run with its key, so that the key is there before
                     # the run can end FINISHED.
-                    pass_cache_key(node.stage.name, texts, ckey)
+                    pass_cache_key(node.stage.name, texts, ckey, self.key_parts.get(node.key))
                     future = pool.submit(self._launch, node, texts, params, ckey, parent_id, experiment_id)
                     running[future] = node
                 if started:
@@ -236,7 +257,8 @@ class Pipeline:
                     except StageFailed as exc:
                         failures.append(exc)
                         continue
-                    click.echo(f"{node.label}: launched run {self.resolved[node.key].run_id}")
+                    done = self.resolved[node.key]
+                    click.echo(stage_line(node.label, "launched", done.run_id, done.seconds))
                     graph.done(node.key)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -276,6 +298,7 @@ class Pipeline:
     def _launch(
         self, node: Node, texts: dict[str, str], params: dict[str, Any], ckey: str, parent_id: str, experiment_id: str
     ) -> Resolution:
+        started = time.perf_counter()
         try:
             if mlflow.active_run() is None:
                 # MLflow keeps the active run per thread: each worker joins the parent once, so
@@ -294,10 +317,13 @@ class Pipeline:
         except ExecutionException as exc:
             found = _FAILED_RUN.search(str(exc))
             run_id = found.group(1) if found else None
-            message = "it crashed; see its output above"
+            message = "its command ended without saying why (killed, or crashed: see its output above)"
             if run_id is not None:
                 try:
-                    message = self.client.get_run(run_id).data.tags.get(names.ERROR_TAG, message)
+                    said = self.client.get_run(run_id).data.tags.get(names.ERROR_TAG)
+                    if said is None:  # killed before its run could say why: say it for it
+                        self.client.set_tag(run_id, names.ERROR_TAG, message)
+                    message = said or message
                 except MlflowException as store:
                     message = f"it failed, and then {store_failure(store)}"
             raise StageFailed(node.label, run_id, message) from None
@@ -306,7 +332,7 @@ class Pipeline:
         except Exception as exc:  # a bug: report with its traceback, don't hang main
             logger.exception("%s could not be launched", node.label)
             raise StageFailed(node.label, None, f"{type(exc).__name__}: {exc}") from None
-        return Resolution(submitted.run_id, "launched", ckey, params)
+        return Resolution(submitted.run_id, "launched", ckey, params, time.perf_counter() - started)
 
 
 def record_lineage(
@@ -369,6 +395,31 @@ def describe_main(
     client.log_batch(run_id, tags=[RunTag(names.NAME_TAG, main_name(options)), RunTag(names.NOTE_TAG, note)])
 
 
+def result_lines(pipeline: Pipeline, summary: str, parent_id: str, experiment_id: str) -> list[str]:
+    """The closing block of a pipeline that ended well: the week, where its forecast is, the
+    scorecards (or why a week was not scored), promote's decision, the parent run's page."""
+    client, options, resolved = pipeline.client, pipeline.options, pipeline.resolved
+    week = options["next_week"]
+    output = resolved.get((FORECAST[0], None))
+    forecast = None
+    if output is not None:
+        forecast = artifact_location(client.get_run(output.run_id), names.artifact_path(FORECAST[1]))
+    skipped = dict(pipeline.skipped)
+    scores: list[tuple[str, Mapping[str, float] | None, str | None]] = []
+    for key, node in sorted(pipeline.nodes.items(), key=lambda item: str(item[0][1])):
+        if node.stage.name == names.EVALUATE and key in resolved:
+            scores.append((str(node.partition), client.get_run(resolved[key].run_id).data.metrics, None))
+    last = f"{names.EVALUATE}[{options['end_week']}]"  # last week's scorecard (this week's: a backfill's)
+    scores += [(str(options["end_week"]), None, reason) for label, reason in pipeline.skipped if label == last]
+    scores.sort(key=lambda score: int(score[0]) if score[0].isdigit() else 0)
+    promote = resolved.get((names.PROMOTE, None))
+    decision = skipped.get(names.PROMOTE)
+    if promote is not None:
+        decision = client.get_run(promote.run_id).data.tags.get(names.SUMMARY_TAG)
+    link = ui_link(mlflow.get_tracking_uri(), experiment_id, parent_id)
+    return closing_block(summary, f"week {week} ({week_dates(week)})", forecast, scores, decision, link)
+
+
 def _failure_in_progress(exc: BaseException) -> str | None:
     """The stage failure main was reporting when ``exc`` was raised, if it was."""
     seen = exc.__context__
@@ -377,8 +428,12 @@ def _failure_in_progress(exc: BaseException) -> str | None:
     return None if seen is None else str(seen)
 
 
-def run_pipeline(options: dict[str, Any]) -> dict[NodeKey, Resolution]:
+def run_pipeline(options: dict[str, Any], week_line: str = "") -> dict[NodeKey, Resolution]:
     """Start (or resume, under ``mlflow run``) the parent run and resolve the whole DAG.
+
+    Prints a first line (the run, its experiment, ``week_line``: what it forecasts from which
+    weeks, and why those), a line per stage, and the closing block
+    (:mod:`foodcast.pipeline.console`).
 
     A tracking server is checked first (reachable, the login right, EDIT on the experiment),
     and runs of the experiment left RUNNING by pipelines that are gone are marked FAILED.
@@ -391,6 +446,7 @@ def run_pipeline(options: dict[str, Any]) -> dict[NodeKey, Resolution]:
         One line naming the failed stage, its run id and its error.
     """
     configure_logging()
+    quiet_mlflow(verbose(options.get("verbose", False)))
     try:  # a tracking server: reachable, the login right, allowed to write; before writing anything
         check_tracking_access()
     except FoodcastError as exc:
@@ -403,13 +459,16 @@ def run_pipeline(options: dict[str, Any]) -> dict[NodeKey, Resolution]:
             existing = parent.data.params
             mlflow.log_params({k: v for k, v in texts.items() if k not in existing})
             mlflow.set_tags({names.STEP_TAG: names.MAIN, names.NEXT_WEEK_TAG: options["next_week"], **owner_tags()})
-            click.echo(f"main: run {parent_id} (experiment {experiment_id})")
+            experiment = MlflowClient().get_experiment(experiment_id).name
+            click.echo(f"main: run {parent_id} (experiment {experiment}): {week_line or main_name(options)}")
+            if options.get("params"):
+                mlflow.log_artifact(options["params"], PARAMS_DIR)
             started = time.perf_counter()
             # The stages run in the project directory: give them the data directory as an
             # absolute path (a relative one is relative to where main was started).
             os.environ["FOODCAST_DATA_DIR"] = data_dir()
             pipeline = Pipeline(options, experiment_id=experiment_id)
-            for label, reason in pipeline.skipped:
+            for label, reason in pipeline.skipped if pipeline.verbose else ():
                 click.echo(f"{label}: skipped ({reason})")
             for run_id, reason in fail_abandoned_runs(pipeline.client, experiment_id, keep={parent_id}).items():
                 click.echo(f"main: marked run {run_id} FAILED: {reason}")
@@ -436,10 +495,8 @@ def run_pipeline(options: dict[str, Any]) -> dict[NodeKey, Resolution]:
                 f"{sum(r.status == 'reused' for r in resolved.values())} reused in "
                 f"{time.perf_counter() - started:.1f}s"
             )
-            output = resolved.get((FORECAST[0], None))
-            if output is not None:
-                summary += f"; predictions: runs:/{output.run_id}/{names.artifact_path(FORECAST[1])}"
-            click.echo(summary)
+            for line in result_lines(pipeline, summary, parent_id, experiment_id):
+                click.echo(line)
     except Interrupted as exc:
         click.echo(
             f"Error: main (run {parent_id or 'not started'}): {exc}; the stages still running were "

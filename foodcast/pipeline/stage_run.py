@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
 import mlflow
+from joblib import parallel_config
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -16,6 +19,7 @@ from foodcast.errors import FoodcastError
 from foodcast.pipeline.cache import cache_tags, passed_cache_key
 from foodcast.pipeline.lineage import stage_description
 from foodcast.pipeline.stage import Stage
+from foodcast.runtime.lifeline import die_with_parent
 from foodcast.runtime.processes import Interrupted, exit_without_final_collection, interruptible, owner_tags
 from foodcast.settings import configure_logging
 from foodcast.tracking import names
@@ -54,15 +58,20 @@ def stage_run(stage: Stage, params: dict[str, str], upstream: dict[str, str] | N
             mlflow.log_params({k: v for k, v in params.items() if k not in logged})
             tags = {names.STEP_TAG: stage.name, names.NAME_TAG: stage.name, **owner_tags()}
             tags.update({names.upstream_tag(s): rid for s, rid in upstream.items()})
-            key = passed_cache_key(stage.name, params)
-            if key is not None:
+            passed = passed_cache_key(stage.name, params)
+            if passed is not None:
                 # Launched by main: the run carries its cache key from the start, so that once
                 # it ends FINISHED the cache finds it even if main is killed a moment later.
-                tags.update(cache_tags(key, stage.name))
+                tags.update(cache_tags(passed[0], stage.name, passed[1]))
             mlflow.set_tags(tags)
             logger.info("%s: run %s started", stage.name, run_id)
             try:
-                yield run
+                # joblib's worker processes (the backtest's) end with the stage even when it is
+                # killed outright: each asks for its lifeline as it starts (at once if the
+                # stage died while it started)
+                lifeline = functools.partial(die_with_parent, os.getpid())
+                with parallel_config(backend="loky", initializer=lifeline):
+                    yield run
             except (FoodcastError, Interrupted) as exc:
                 if isinstance(exc, Interrupted):  # the run's clean-up starts: say so at once
                     logger.warning("%s: %s: ending run %s FAILED", stage.name, exc, run_id)

@@ -126,13 +126,20 @@ def mlproject_params(params: Iterable[Param]) -> dict[str, dict[str, Any]]:
 def mlproject_disagreements(project_dir: str | Path) -> list[str]:
     """Where ``MLproject`` and this stage table disagree, one line each (empty: they agree).
 
-    Checks every stage's entry point and ``main``'s: parameter names, types and defaults, and
-    that the command passes each parameter as its option (``--name {name}``).
+    Checks every stage's entry point: parameter names, types and defaults, and that the command
+    passes each parameter as its option (``--name {name}``). ``main`` declares none and its
+    command is ``python main.py``: ``mlflow run`` passes each ``-P`` on as an option, so that main
+    tells the parameters given from the others (whose defaults may follow from the data).
     """
     with open(os.path.join(project_dir, "MLproject"), encoding="utf-8") as f:
         entry_points = yaml.safe_load(f)["entry_points"]
-    expected = {"main": main_params(), **{s.name: s.all_params for s in STAGES.values()}}
+    expected = {s.name: s.all_params for s in STAGES.values()}
     problems = []
+    main = entry_points.get(names.MAIN) or {}
+    if main.get("parameters"):
+        problems.append("MLproject entry point main declares parameters: main takes them as -P, undeclared")
+    if " ".join(str(main.get("command", "")).split()) != "python main.py":
+        problems.append("MLproject entry point main: its command must be `python main.py`")
     for name, params in expected.items():
         entry = entry_points.get(name)
         if entry is None:

@@ -34,7 +34,6 @@ It imports the standard library only: every stage command imports it first.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib
 import json
 import os
@@ -51,11 +50,13 @@ import time
 import traceback
 from types import FrameType
 
+from foodcast.runtime.lifeline import PARENT_ENV, die_with_parent, quiet_interrupts
+
 # Not typing.TYPE_CHECKING: importing typing would add some 3 ms to every stage command's start.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from typing import Any, TextIO
+    from typing import Any, NoReturn, TextIO
 
 SOCKET_ENV = "FOODCAST_PREFORK_SOCKET"
 SWITCH_ENV = "FOODCAST_PREFORK"
@@ -88,13 +89,19 @@ def run_in_fork_server(package: str) -> None:
     unless this interpreter was started as ``python -m <package>.<module>`` with a server in
     ``FOODCAST_PREFORK_SOCKET`` that accepts the work.
     """
-    name = os.environ.get(SOCKET_ENV)
-    if not name or sys.argv[:1] != ["-m"]:
-        return  # no server, or the package is imported rather than run with -m
+    if sys.argv[:1] != ["-m"]:
+        return  # the package is imported rather than run with -m (or runs in a fork)
     command = sys.orig_argv
     at = command.index("-m") if "-m" in command else -1
     if at < 0 or at + 1 >= len(command) or not command[at + 1].startswith(package + "."):
         return
+    # A stage command ends with the process that started it (main, or `mlflow run` for a stage
+    # run alone), and Ctrl-C before the stage's run has its handlers says one line.
+    die_with_parent(os.environ.get(PARENT_ENV))
+    quiet_interrupts(command[at + 1].rsplit(".", 1)[-1])
+    name = os.environ.get(SOCKET_ENV)
+    if not name:
+        return  # no server: run here
     request = {
         "module": command[at + 1],
         "args": command[at + 2 :],
@@ -110,16 +117,23 @@ def run_in_fork_server(package: str) -> None:
         return  # the server is gone: run here
     with conn:
         payload = json.dumps(request).encode()
-        socket.send_fds(conn, [_LENGTH.pack(len(payload))], [0, 1, 2])
-        conn.sendall(payload)
-        replies = conn.makefile("r", encoding="utf-8")
-        accepted = json.loads(replies.readline() or "{}")
+        try:
+            socket.send_fds(conn, [_LENGTH.pack(len(payload))], [0, 1, 2])
+            conn.sendall(payload)
+            replies = conn.makefile("r", encoding="utf-8")
+            accepted = json.loads(replies.readline() or "{}")
+        except OSError as exc:  # killed while it took the request: it may have forked already
+            print(f"foodcast: the fork server ended while it took {request['module']}: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
         if "pid" not in accepted:
             return  # refused (accepted["refused"] says why): run here
         pid = accepted["pid"]
         for signum in _FORWARDED:
             signal.signal(signum, lambda s, _frame: _forward(pid, s))
-        ended = replies.readline()
+        try:
+            ended = replies.readline()
+        except OSError:  # the server was killed (connection reset): said below, in one line
+            ended = ""
     if not ended:
         print(
             f"foodcast: the fork server ended before reporting how {request['module']} (pid {pid}) "
@@ -131,7 +145,8 @@ def run_in_fork_server(package: str) -> None:
     if code < 0:  # the fork was killed by a signal: end the same way
         sys.stdout.flush()
         sys.stderr.flush()
-        signal.signal(-code, signal.SIG_DFL)
+        if -code not in (signal.SIGKILL, signal.SIGSTOP):  # (these two have no handler to reset)
+            signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
     raise SystemExit(code if code >= 0 else 128 - code)
 
@@ -187,28 +202,20 @@ class ForkServer:
             )
         os.environ[SOCKET_ENV] = name
 
-    def stop(self, grace: float = 0.0) -> None:
-        """Stop serving.
-
-        Parameters
-        ----------
-        grace : float
-            Seconds to let forks still running end and have their status reported (e.g. after
-            Ctrl-C, which reaches them with their commands); 0 when none can be running.
-        """
+    def stop(self) -> None:
+        """Stop serving, and the forks still running: every command they served has ended (or
+        was stopped: a fork left has lost its command). The server sends them SIGTERM, gives
+        them ``_STOP_GRACE`` seconds to end their runs and report, then SIGKILL."""
         os.environ.pop(SOCKET_ENV, None)
         if self.process is not None:
             assert self.process.stdin is not None  # started with stdin=PIPE
-            self.process.stdin.close()  # the server's cue: it ends once its forks have
+            self.process.stdin.close()
+            self.process.terminate()  # at once, even in the middle of an import
             try:
-                self.process.wait(timeout=grace)
+                self.process.wait(timeout=_STOP_GRACE + 5)
             except subprocess.TimeoutExpired:
-                self.process.terminate()  # it ends its forks within _STOP_GRACE, then itself
-                try:
-                    self.process.wait(timeout=_STOP_GRACE + 5)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()  # its forks die with it (PR_SET_PDEATHSIG)
-                    self.process.wait()
+                self.process.kill()  # its forks get SIGTERM (their lifeline)
+                self.process.wait()
             self.process = None
 
 
@@ -241,6 +248,8 @@ class _Server:
             with contextlib.suppress(OSError):  # the command is gone
                 conn.sendall((json.dumps({"exit_code": os.waitstatus_to_exitcode(status)}) + "\n").encode())
             conn.close()
+            if self.stopping_at is not None and not self.waiting:
+                _leave(0)  # stopped, and its last fork has ended: now, not after the import under way
 
     def fork_hazard(self, conn: socket.socket, fds: list[int]) -> str | None:
         """Why forking now would hand the fork shared state (a thread, a connection or file a
@@ -299,8 +308,10 @@ def serve(listener: socket.socket, ready: list[str], idle: list[str]) -> None:
 
     def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
         state.stop(time.monotonic())
+        for pid in state.waiting:  # commands ended or stopped: their forks end too (a second
+            _forward(pid, signal.SIGTERM)  # SIGTERM to one already stopping is ignored)
         if not state.waiting:
-            raise SystemExit(0)  # no fork to wait for: end now, even in the middle of an import
+            _leave(0)  # no fork to wait for: end now, even in the middle of an import (or of exiting)
 
     signal.signal(signal.SIGTERM, on_sigterm)
     for name in ready:
@@ -445,24 +456,18 @@ def _fork_for(conn: socket.socket, state: _Server) -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
 
 
-def _die_with(server_pid: int) -> None:
-    """In a fork: be killed when the server dies (Linux ``PR_SET_PDEATHSIG``)."""
-    pr_set_pdeathsig = 1
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
-    if os.getppid() != server_pid:  # it died before the call
-        os._exit(128 + signal.SIGKILL)
-
-
-def _become(request: dict[str, Any], fds: list[int], inherited: list[socket.socket], server_pid: int) -> None:
+def _become(request: dict[str, Any], fds: list[int], inherited: list[socket.socket], server_pid: int) -> NoReturn:
     """In the fork: become the stage command, run its module, exit with its status.
 
-    Exits by raising SystemExit, which unwinds to the interpreter's normal exit (atexit
-    handlers, flushed output); a KeyboardInterrupt ends it as it ends Python (killed by
-    SIGINT); anything else the module raises is printed and exits 1.
+    Leaves with ``os._exit`` once its output is flushed: the interpreter's own exit would run
+    the atexit handlers the server's imports registered (in a process that did not set them
+    up, and where a late signal turned them into tracebacks). A KeyboardInterrupt or anything
+    else the module lets out ends it with one line on stderr.
     """
+    status = 1
     try:
-        _die_with(server_pid)
+        # SIGTERM when the server dies, so that the stage ends its run FAILED with the reason.
+        die_with_parent(server_pid)
         # The stage's own subprocesses are its business: no more reporting (SIGCHLD was held
         # across the fork, and a child starts with no pending signal).
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -474,7 +479,7 @@ def _become(request: dict[str, Any], fds: list[int], inherited: list[socket.sock
         # Into the command's process group: the terminal's signals and reads, and signals sent
         # to the group (`kill -9 -<pgid>`), reach the fork as they reach the command.
         os.setpgid(0, request["pgid"])
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        quiet_interrupts(request["module"].rsplit(".", 1)[-1])
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)  # a stop signal sent meanwhile acts now
@@ -482,23 +487,46 @@ def _become(request: dict[str, Any], fds: list[int], inherited: list[socket.sock
         os.environ.clear()
         os.environ.update(request["env"])
         os.environ.pop(SOCKET_ENV, None)
+        os.environ.pop(PARENT_ENV, None)  # its parent is the server, not the command's
         sys.argv = [request["module"], *request["args"]]
         runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
-    except SystemExit:
-        raise
-    except KeyboardInterrupt:  # as Python itself ends on Ctrl-C: traceback, then killed by SIGINT
-        traceback.print_exc()
-        sys.stderr.flush()
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
-        raise SystemExit(128 + signal.SIGINT) from None
+        status = 0
+    except SystemExit as exc:
+        status = _exit_status(exc.code)
+    except KeyboardInterrupt:
+        print(f"Error: {request['module']}: interrupted by SIGINT", file=sys.stderr)
+        status = 128 + signal.SIGINT
     except BaseException:  # noqa: BLE001 - whatever else the module raises: printed, exit status 1
         traceback.print_exc()
-        raise SystemExit(1) from None
-    raise SystemExit(0)
+    _leave(status)
+
+
+def _exit_status(code: object) -> int:
+    """The status ``raise SystemExit(code)`` gives a Python process (a text: printed, 1)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _leave(status: int) -> NoReturn:
+    """Exit now, once what the process wrote is out (its log handlers' too), without the
+    interpreter's atexit handlers and final collection."""
+    logging = sys.modules.get("logging")
+    try:
+        if logging is not None:
+            logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(status)
 
 
 if __name__ == "__main__":
     _names = sys.argv[2:]
     _split = _names.index("--")
+    die_with_parent(os.environ.get(PARENT_ENV))  # ends (its forks first) when main ends
     serve(socket.socket(fileno=int(sys.argv[1])), _names[:_split], _names[_split + 1 :])
+    _leave(0)  # without the atexit handlers its imports registered: it ran none of their code

@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -27,6 +28,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 HOST_TAG = "foodcast.host"
 PID_TAG = "foodcast.pid"
 PID_START_TAG = "foodcast.pid_start"
+_REDELIVERY = 0.05  # seconds after a destructor swallowed the stop signal's exception
 
 
 class Interrupted(BaseException):
@@ -58,7 +60,22 @@ def interruptible() -> Iterator[None]:
             signal.signal(other, _swallow)
         raise Interrupted(signum)
 
+    def swallowed(unraisable: sys.UnraisableHookArgs) -> None:
+        """The Interrupted was raised inside a destructor (``__del__``, a weakref callback),
+        where Python only prints exceptions and goes on: deliver the signal again."""
+        if not isinstance(unraisable.exc_value, Interrupted):
+            hook(unraisable)
+            return
+        signum = unraisable.exc_value.signum
+        with contextlib.suppress(ValueError):  # (not the main thread: cannot happen, handlers run there)
+            signal.signal(signum, stop)
+        # once the destructor has returned (sent now, it would be handled inside it again)
+        later = threading.Timer(_REDELIVERY, os.kill, (os.getpid(), signum))
+        later.daemon = True
+        later.start()
+
     previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
+    hook, sys.unraisablehook = sys.unraisablehook, swallowed
     interrupted = False
     try:
         yield
@@ -66,6 +83,7 @@ def interruptible() -> Iterator[None]:
         interrupted = True
         raise
     finally:
+        sys.unraisablehook = hook
         if not interrupted:
             for s, handler in previous.items():
                 signal.signal(s, handler)

@@ -22,6 +22,7 @@ from foodcast.errors import FoodcastError
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOGGING_CONFIGURATION_FILE = str(Path(__file__).resolve().parent / "logging.yaml")
 DATA_DIR_VARIABLE = "FOODCAST_DATA_DIR"
+LOG_LEVEL_VARIABLE = "FOODCAST_LOG_LEVEL"  # level of the foodcast loggers (default: logging.yaml's)
 MLFLOW_RUN_VARIABLES = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID")
 
 
@@ -55,6 +56,11 @@ def __getattr__(name: str) -> str:
 
 
 def configure_logging() -> None:
-    """Apply ``LOGGING_CONFIGURATION_FILE`` (a ``logging.config.dictConfig`` YAML file)."""
+    """Apply ``LOGGING_CONFIGURATION_FILE`` (a ``logging.config.dictConfig`` YAML file), the
+    ``foodcast`` loggers at ``FOODCAST_LOG_LEVEL`` when it is set (``main`` sets WARNING for its
+    stages unless told to be verbose)."""
     with open(LOGGING_CONFIGURATION_FILE, encoding="utf-8") as f:
         logging.config.dictConfig(yaml.safe_load(f))
+    level = os.environ.get(LOG_LEVEL_VARIABLE, "").strip().upper()
+    if isinstance(logging.getLevelName(level), int):
+        logging.getLogger("foodcast").setLevel(level)

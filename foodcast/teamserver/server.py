@@ -217,17 +217,28 @@ def _wait_for(done: Callable[[], bool], timeout: float = STOP_TIMEOUT) -> None:
 @contextlib.contextmanager
 def _locked(layout: Layout) -> Iterator[None]:
     """Hold ``DIR/.lock``; the kernel releases it when the process ends, even when killed."""
-    with open(layout.lock, "a") as handle:
+    try:
+        handle = open(layout.lock, "a")  # noqa: SIM115 - closed below; the open alone may fail
+    except OSError as exc:
+        raise FoodcastError(f"cannot use {layout.root} as the server's directory: {exc.strerror}") from None
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
 
 
 def _load_credentials(layout: Layout) -> dict[str, Any]:
     try:
-        credentials: dict[str, Any] = json.loads(layout.credentials.read_text())
-        return credentials
+        credentials = json.loads(layout.credentials.read_text())
     except FileNotFoundError:
         return {}
+    except (OSError, ValueError) as exc:  # unreadable, not JSON, not text
+        raise FoodcastError(
+            f"cannot read {layout.credentials}: {exc}; restore it (it holds the admin and database "
+            "passwords) or, for a server whose data you can lose, remove its directory"
+        ) from None
+    if not isinstance(credentials, dict):
+        raise FoodcastError(f"{layout.credentials} holds no JSON object; restore it")
+    return credentials
 
 
 def _save_credentials(layout: Layout, credentials: dict[str, Any]) -> None:
@@ -433,24 +444,26 @@ def _record_own_pid(pid_file: str) -> None:
 
 
 def mlflow_server_pid(layout: Layout) -> int | None:
-    """The process group of the running MLflow server of ``DIR``, or None.
-
-    The group outlives its leader when workers are orphaned, so a group with members left counts
-    as running; a recorded leader whose start time differs is another program's process.
+    """The pid of the running MLflow server of ``DIR`` (the leader of its process group), or
+    None: none recorded, or the recorded process has ended (a killed server: its orphaned
+    workers, if any, are :func:`stray_processes`), or the pid is now another program's.
     """
     try:
         pid_text, start_time = layout.mlflow_pid.read_text().split()
         pid = int(pid_text)
     except (FileNotFoundError, ValueError):
         return None
-    current = _process_start_time(pid)
-    if current is not None and current != start_time:
-        return None
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
+    if _state(pid) in (None, "Z") or _process_start_time(pid) != start_time:
         return None
     return pid
+
+
+def stray_processes(layout: Layout) -> list[int]:
+    """Processes of an MLflow server of ``DIR`` that is not running (its workers, orphaned when
+    it was killed): they may still hold its port; ``stop`` ends them."""
+    if mlflow_server_pid(layout) is not None:
+        return []
+    return [pid for pid in _marked_processes(layout) if _state(pid) not in (None, "Z")]
 
 
 def _marked_processes(layout: Layout) -> list[int]:
@@ -621,10 +634,13 @@ def _wait_until_answering(
 def start(
     directory: str | os.PathLike[str],
     port: int | None = None,
-    workers: int = DEFAULT_WORKERS,
-    auth_cache_seconds: int = DEFAULT_AUTH_CACHE_SECONDS,
+    workers: int | None = None,
+    auth_cache_seconds: int | None = None,
 ) -> tuple[Status, bool]:
     """Start (initialising on first use) the team server of ``directory``.
+
+    A start that fails leaves nothing of its own running: the MLflow server it started is
+    stopped, and PostgreSQL too unless it was running before.
 
     Parameters
     ----------
@@ -632,49 +648,84 @@ def start(
         The server's directory; created if missing.
     port : int, optional
         The MLflow server's port on 127.0.0.1 (default: the port of the last start, else 5731).
-    workers : int
-        Worker processes of the MLflow server.
-    auth_cache_seconds : int
-        How long a worker trusts a login it checked (0: hash the password on every request).
+    workers : int, optional
+        Worker processes of the MLflow server (default ``DEFAULT_WORKERS``).
+    auth_cache_seconds : int, optional
+        How long a worker trusts a login it checked (0: hash the password on every request;
+        default ``DEFAULT_AUTH_CACHE_SECONDS``).
 
     Returns
     -------
     (Status, bool)
-        What runs now, and whether it was already running before this call.
+        What runs now, and whether it was already running before this call (with the options
+        asked for: a server running with others is an error).
 
     Raises
     ------
     FoodcastError
-        PostgreSQL binaries or the server extra missing, port taken, a part failing to start.
+        PostgreSQL binaries or the server extra missing, a directory it cannot create or use,
+        unreadable credentials, port taken, the server already running with other options, a
+        part failing to start.
     """
     layout = Layout(directory)
     postgres_bin_dir()  # first, so that a machine without PostgreSQL is told so at once
     _check_server_dependencies()
     # Searchable by the postgres user when we are root; the files holding secrets are 0600.
-    layout.root.mkdir(parents=True, exist_ok=True, mode=0o711 if _running_as_root() else 0o700)
+    try:
+        layout.root.mkdir(parents=True, exist_ok=True, mode=0o711 if _running_as_root() else 0o700)
+    except OSError as exc:
+        raise FoodcastError(f"cannot create the server's directory {layout.root}: {exc.strerror}") from None
     with _locked(layout):
-        if not layout.initialised.exists():
-            _initialise(layout)
-        credentials = _load_credentials(layout)
-        port = port or credentials.get("mlflow_port") or DEFAULT_PORT
-        _start_postgres(layout)
-        if mlflow_server_pid(layout) is not None:
-            running_port = credentials.get("mlflow_port", port)
-            _wait_until_answering(layout, credentials, running_port, None)
-            return status(directory), True
-        if _marked_processes(layout):
-            _stop_mlflow(layout)  # workers orphaned by a killed server: they hold the port
-        if _port_in_use(port):
-            raise FoodcastError(f"port {port} on {HOST} is in use by another program; choose another with --port")
-        credentials["mlflow_port"] = port
-        _save_credentials(layout, credentials)
-        proc = _start_mlflow(layout, credentials, port, workers, auth_cache_seconds)
+        _load_credentials(layout)  # a corrupt file: said before anything starts
+        postgres_before = layout.initialised.exists() and postgres_running(layout)
         try:
-            _wait_until_answering(layout, credentials, port, proc)
-        except FoodcastError:
-            _stop_mlflow(layout)
+            already = _start_locked(layout, port, workers, auth_cache_seconds)
+        except BaseException:
+            if not postgres_before:  # refused, failed or interrupted: leave nothing of ours running
+                with contextlib.suppress(FoodcastError):
+                    _stop_postgres(layout)
             raise
-    return status(directory), False
+    return status(directory), already
+
+
+def _start_locked(layout: Layout, port: int | None, workers: int | None, auth_cache_seconds: int | None) -> bool:
+    """:func:`start` under the directory's lock; whether the server was running already."""
+    if not layout.initialised.exists():
+        _initialise(layout)
+    credentials = _load_credentials(layout)
+    _start_postgres(layout)
+    if mlflow_server_pid(layout) is not None:
+        running = {
+            "--port": credentials.get("mlflow_port"),
+            "--workers": credentials.get("mlflow_workers"),
+            "--auth-cache-seconds": credentials.get("auth_cache_seconds"),
+        }
+        asked = {"--port": port, "--workers": workers, "--auth-cache-seconds": auth_cache_seconds}
+        other = [f"{name} {asked[name]}" for name in asked if asked[name] is not None and asked[name] != running[name]]
+        if other:
+            now = ", ".join(f"{name} {value}" for name, value in running.items() if value is not None)
+            raise FoodcastError(
+                f"the team server of {layout.root} already runs (pid {mlflow_server_pid(layout)}, {now}); "
+                f"to start it with {', '.join(other)}, stop it first (foodcast server stop --dir {layout.root})"
+            )
+        _wait_until_answering(layout, credentials, credentials.get("mlflow_port", port or DEFAULT_PORT), None)
+        return True
+    port = port or credentials.get("mlflow_port") or DEFAULT_PORT
+    workers = workers or DEFAULT_WORKERS
+    auth_cache_seconds = DEFAULT_AUTH_CACHE_SECONDS if auth_cache_seconds is None else auth_cache_seconds
+    if _marked_processes(layout):
+        _stop_mlflow(layout)  # workers orphaned by a killed server: they hold the port
+    if _port_in_use(port):
+        raise FoodcastError(f"port {port} on {HOST} is in use by another program; choose another with --port")
+    credentials.update(mlflow_port=port, mlflow_workers=workers, auth_cache_seconds=auth_cache_seconds)
+    _save_credentials(layout, credentials)
+    proc = _start_mlflow(layout, credentials, port, workers, auth_cache_seconds)
+    try:
+        _wait_until_answering(layout, credentials, port, proc)
+    except BaseException:
+        _stop_mlflow(layout)
+        raise
+    return False
 
 
 def stop(directory: str | os.PathLike[str]) -> list[str]:

@@ -2,7 +2,11 @@
 
 Each file a stage logs (:func:`mlflow_log_pandas`, :func:`mlflow_log_plotly`) gets a tag
 ``foodcast.sha256.<artifact path>`` with the SHA-256 of its bytes, and each model a tag
-``foodcast.sha256.model.<name>`` with a digest of its files (``foodcast.tracking.models``).
+``foodcast.sha256.model.<name>`` with a digest of the files it was logged with, listed in a tag
+``foodcast.files.model.<name>`` (:func:`model_checksums`). Only those files count: MLflow adds
+files to a logged model's folder after the run (``registered_model_meta``, when the model is
+loaded or served by a ``models:/`` URI), and these are not a change of the model; a logged file
+changed or gone is.
 
 One rule decides whether an output can be used (:func:`checksum_problem`): its recorded
 checksum exists and the stored bytes match it. The cache reuses a run only if all its outputs
@@ -12,10 +16,12 @@ not (:func:`read_frame`).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -25,7 +31,7 @@ import pandas as pd
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
-from foodcast.digests import file_digest, tree_digest
+from foodcast.digests import file_digest, files_digest, tree_files
 from foodcast.errors import FoodcastError
 from foodcast.runtime.processes import temp_dir
 from foodcast.tracking.names import (
@@ -34,6 +40,7 @@ from foodcast.tracking.names import (
     Artifact,
     artifact_path,
     artifact_tag,
+    model_files_tag,
     model_tag,
 )
 from foodcast.tracking.plot_files import PNG_SWITCH, PngPainter, offline_html, png_painter
@@ -143,22 +150,61 @@ def _local(uri: str) -> Path | None:
     return None
 
 
-def digest_at(uri: str, tree: bool = False) -> str | None:
-    """Checksum of the artifact (``tree``: the directory) at ``uri``; ``None`` if it is missing.
-
-    Read in place when the artifact store is a local directory; downloaded otherwise.
-    """
+@contextmanager
+def _stored(uri: str, tree: bool) -> Iterator[Path | None]:
+    """The artifact (``tree``: the directory) at ``uri`` as a local path, ``None`` if it is
+    missing: in place when the artifact store is a local directory, else downloaded for the
+    duration of the block."""
     local = _local(uri)
     if local is not None:
-        if not (local.is_dir() if tree else local.is_file()):
-            return None
-        return tree_digest(local) if tree else file_digest(local)
+        yield local if (local.is_dir() if tree else local.is_file()) else None
+        return
     with temp_dir("digest") as tmp:
         try:
             downloaded = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
         except Exception:  # noqa: BLE001 - whatever the store raises, the artifact is not there
+            downloaded = None
+        yield None if downloaded is None else Path(downloaded)
+
+
+def digest_at(uri: str, tree: bool = False, files: Sequence[str] | None = None) -> str | None:
+    """Checksum of the artifact (``tree``: the directory) at ``uri``; ``None`` if it is missing.
+
+    ``files``: of the directory, only these files (paths relative to it; one that is gone makes
+    a digest that differs from the one with it there). Default: every file in it.
+    """
+    with _stored(uri, tree) as local:
+        if local is None:
             return None
-        return tree_digest(downloaded) if tree else file_digest(downloaded)
+        if not tree:
+            return file_digest(local)
+        return files_digest(local, [local / name for name in (tree_files(local) if files is None else files)])
+
+
+def model_checksums(name: str, location: str) -> dict[str, str]:
+    """The tags that record logged model ``name``, stored at ``location``, as it was logged: the
+    list of its files and their digest.
+
+    Raises
+    ------
+    FoodcastError
+        If nothing is stored there.
+    """
+    with _stored(location, tree=True) as local:
+        if local is None:
+            raise FoodcastError(f"the logged model {name} has no files at {location}")
+        files = tree_files(local)
+        digest = files_digest(local, [local / f for f in files])
+    return {model_tag(name): digest, model_files_tag(name): json.dumps(files)}
+
+
+def model_problem(tags: Mapping[str, str], name: str, location: str) -> str | None:
+    """The checksum rule for logged model ``name`` stored at ``location``, whose run has
+    ``tags``: only the files it was logged with count (every file, for a run logged before the
+    list was recorded)."""
+    listed = tags.get(model_files_tag(name))
+    files = json.loads(listed) if listed else None
+    return checksum_problem(f"model {name}", tags.get(model_tag(name)), digest_at(location, tree=True, files=files))
 
 
 def checksum_problem(what: str, recorded: str | None, actual: str | None) -> str | None:
@@ -197,7 +243,7 @@ def outputs_problem(
         if problem is not None:
             return problem
     for name, location in (models or {}).items():
-        problem = checksum_problem(f"model {name}", tags.get(model_tag(name)), digest_at(location, tree=True))
+        problem = model_problem(tags, name, location)
         if problem is not None:
             return problem
     return None

@@ -17,8 +17,9 @@ from foodcast.errors import FoodcastError
 from foodcast.tracking.names import CHALLENGER, CHAMPION, FEATURES_RUN_TAG, TRAIN_RUN_TAG, WEEKS_TAG
 
 
-def mark_challenger(name: str, info: ModelInfo, features_run_id: str, weeks: str) -> None:
-    """Tag the version ``train`` just registered and point ``challenger`` at it.
+def mark_challenger(name: str, info: ModelInfo, features_run_id: str, weeks: str, set_alias: bool = False) -> None:
+    """Tag the version ``train`` just registered and, if ``set_alias``, point ``challenger`` at it
+    (``promote`` points it at the version it gates).
 
     Parameters
     ----------
@@ -29,6 +30,7 @@ def mark_challenger(name: str, info: ModelInfo, features_run_id: str, weeks: str
     features_run_id : str
     weeks : str
         The training weeks, ``start-end``.
+    set_alias : bool
     """
     if not name:
         return
@@ -37,7 +39,8 @@ def mark_challenger(name: str, info: ModelInfo, features_run_id: str, weeks: str
     tags = {TRAIN_RUN_TAG: info.run_id, FEATURES_RUN_TAG: features_run_id, WEEKS_TAG: weeks}
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
-    point_alias(client, name, CHALLENGER, version)
+    if set_alias:
+        point_alias(client, name, CHALLENGER, version)
 
 
 # How a store reports that another writer inserted the same row first (sqlite, PostgreSQL).

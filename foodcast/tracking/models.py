@@ -16,7 +16,8 @@ import json
 import logging
 import shutil
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -27,15 +28,18 @@ import pandas as pd
 import skops.io
 from mlflow.entities import LoggedModel, LoggedModelInput, Run
 from mlflow.exceptions import MlflowException
-from mlflow.models import Model, infer_signature
+from mlflow.models import Model, ModelSignature, infer_signature
 from mlflow.models.model import ModelInfo
 from mlflow.tracking import MlflowClient
+from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM
 
+from foodcast.core.columns import LOWER_COLUMN, POINT_COLUMN, UPPER_COLUMN
+from foodcast.core.features import check_feature_frame
 from foodcast.core.multi_model import MultiModel
 from foodcast.errors import FoodcastError
 from foodcast.runtime.processes import temp_dir
 from foodcast.tracking import names
-from foodcast.tracking.artifacts import digest_at
+from foodcast.tracking.artifacts import model_checksums
 from foodcast.tracking.pyfunc_model import MODEL_ARTIFACT, TRUSTED_ARTIFACT
 from foodcast.tracking.runs import logged_model
 
@@ -60,8 +64,9 @@ def pip_requirements() -> list[str]:
 
 def log_models(model: MultiModel, x: pd.DataFrame, registered_model_name: str | None = None) -> ModelInfo:
     """Log ``model.single_estimator`` as ``simple_model`` (sklearn, skops) and ``model`` as
-    ``multi_model`` (pyfunc from code, skops), both with signature and input example, and
-    record their digests; register ``multi_model`` as a new version of ``registered_model_name``.
+    ``multi_model`` (pyfunc from code, skops; its signature declares the outputs only, the
+    model checking its input itself), both with signature and input example, and record
+    their digests; register ``multi_model`` as a new version of ``registered_model_name``.
 
     Parameters
     ----------
@@ -95,19 +100,40 @@ def log_models(model: MultiModel, x: pd.DataFrame, registered_model_name: str | 
         skops.io.dump(model, stored)
         types = skops.io.get_untrusted_types(file=stored)
         trusted.write_text(json.dumps(types, indent=1))
-        code = stage_package(Path(tmp) / "code", [t.rsplit(".", 1)[0] for t in types if t.startswith(PACKAGE + ".")])
-        multi: ModelInfo = mlflow.pyfunc.log_model(
-            name=names.MULTI_MODEL,
-            python_model=str(Path(__file__).with_name("pyfunc_model.py")),
-            artifacts={MODEL_ARTIFACT: str(stored), TRUSTED_ARTIFACT: str(trusted)},
-            code_paths=[str(code)],
-            signature=infer_signature(example, model.predict_frame(example)),
-            input_example=example,
-            pip_requirements=requirements,
-            registered_model_name=registered_model_name or None,
-        )
+        # The modules of the types in the skops file, and the input check pyfunc_model calls.
+        modules = [t.rsplit(".", 1)[0] for t in types if t.startswith(PACKAGE + ".")] + [check_feature_frame.__module__]
+        code = stage_package(Path(tmp) / "code", modules)
+        with _registry_prints():
+            multi: ModelInfo = mlflow.pyfunc.log_model(
+                name=names.MULTI_MODEL,
+                python_model=str(Path(__file__).with_name("pyfunc_model.py")),
+                artifacts={MODEL_ARTIFACT: str(stored), TRUSTED_ARTIFACT: str(trusted)},
+                code_paths=[str(code)],
+                # Outputs only: with an input schema, MLflow would drop an unknown column unseen
+                # (see pyfunc_model); the model checks its input itself.
+                signature=ModelSignature(outputs=infer_signature(example, model.predict_frame(example)).outputs),
+                input_example=example,
+                pip_requirements=requirements,
+                registered_model_name=registered_model_name or None,
+            )
     record_model_digests({names.SIMPLE_MODEL: simple, names.MULTI_MODEL: multi})
     return multi
+
+
+@contextmanager
+def _registry_prints() -> Iterator[None]:
+    """Registering prints "Successfully registered model ..." and "Created version ..." whatever
+    the log level: off, with MLflow's other lines of that moment, unless the foodcast loggers
+    log INFO (``FOODCAST_LOG_LEVEL``; main sets WARNING for its stages unless verbose)."""
+    if logger.isEnabledFor(logging.INFO):
+        yield
+        return
+    was = MLFLOW_LOGGING_STREAM.enabled
+    MLFLOW_LOGGING_STREAM.enabled = False
+    try:
+        yield
+    finally:
+        MLFLOW_LOGGING_STREAM.enabled = was
 
 
 def package_files(modules: Iterable[str]) -> list[Path]:
@@ -163,13 +189,13 @@ def stage_package(root: Path, modules: Iterable[str]) -> Path:
 
 
 def record_model_digests(infos: dict[str, ModelInfo]) -> None:
-    """Tag the active run with a digest of each just-logged model's files (read back from the
-    store), so that the cache can tell later whether they changed."""
+    """Tag the active run with the files of each just-logged model and their digest (read back
+    from the store), so that the cache can tell later whether they changed
+    (:func:`foodcast.tracking.artifacts.model_checksums`)."""
     client = MlflowClient()
     tags = {}
     for name, info in infos.items():
-        location = client.get_logged_model(info.model_id).artifact_location
-        tags[names.model_tag(name)] = digest_at(location, tree=True)
+        tags.update(model_checksums(name, client.get_logged_model(info.model_id).artifact_location))
     mlflow.set_tags(tags)
 
 
@@ -298,28 +324,49 @@ def load_predictor(model_uri: str, info: LoggedModel, what: str) -> Callable[[pd
     Raises
     ------
     FoodcastError
-        If the model's files are missing or corrupt, or ``x`` does not have the columns the
-        model was trained on (the feature parameters differ between features and future).
+        If the model's files are missing or corrupt, it is not a forecast model (its output has
+        no ``y_pred``, ``y_lower``, ``y_upper``: a ``simple_model``), or it refuses ``x`` (not
+        the columns the model was trained on: the feature parameters differ between features
+        and future).
     """
     mlflow.log_input(model=LoggedModelInput(info.model_id))
     try:
         model_dir = Path(mlflow.artifacts.download_artifacts(model_uri))  # once, for the model and its requirements
         pyfunc = mlflow.pyfunc.load_model(str(model_dir), suppress_warnings=True)
+        # The features it was trained on: its input schema, or (the multi_model's signature
+        # declares outputs only, see pyfunc_model) the columns of its input example.
+        inputs = pyfunc.metadata.get_input_schema()
+        example = pyfunc.metadata.load_input_example(str(model_dir)) if inputs is None else None
     except Exception as exc:  # noqa: BLE001 - missing or corrupt files: whatever the loader raises, say which model
         raise FoodcastError(
             f"the model {model_uri} ({info.model_id}) cannot be loaded: "
             f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
         ) from None
     warn_on_environment_drift(model_uri, model_dir, pyfunc.metadata)
-    expected = pyfunc.metadata.get_input_schema().input_names()
+    outputs = pyfunc.metadata.get_output_schema()
+    predicted = outputs.input_names() if outputs is not None and outputs.has_input_names() else []
+    if not {POINT_COLUMN, LOWER_COLUMN, UPPER_COLUMN} <= set(predicted):
+        raise FoodcastError(
+            f"the model {model_uri} ({info.model_id}) is not a forecast model: it predicts "
+            f"{predicted or 'no named columns'}, not {POINT_COLUMN}, {LOWER_COLUMN} and {UPPER_COLUMN}; "
+            f"give a train run's {names.MULTI_MODEL} (or a version of the registered model)"
+        )
+    if inputs is not None:
+        expected: list[str] | None = inputs.input_names()
+    else:
+        expected = [str(c) for c in example.columns] if isinstance(example, pd.DataFrame) else None
 
     def predict(x: pd.DataFrame) -> pd.DataFrame:
-        if list(x.columns) != list(expected):
+        if expected is not None and list(x.columns) != list(expected):
             raise FoodcastError(
                 f"the prediction set has features {list(x.columns)} but the model of {what} expects "
                 f"{expected}: use the same feature parameters for future as for the features run"
             )
-        preds: pd.DataFrame = pyfunc.predict(x.reset_index(drop=True))
+        try:
+            preds: pd.DataFrame = pyfunc.predict(x.reset_index(drop=True))
+        except MlflowException as exc:  # what the model refuses (pyfunc_model), naming the column
+            message = " ".join(exc.message.split())
+            raise FoodcastError(f"the model of {what} refuses the prediction set: {message}") from None
         preds.index = x.index
         return preds
 

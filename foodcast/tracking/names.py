@@ -53,6 +53,7 @@ SUMMARY_TAG = "foodcast.summary"  # a line the run's description shows (promote'
 DECISION_TAG, REASON_TAG = "foodcast.decision", "foodcast.reason"  # promote: promoted / kept, and why
 CHALLENGER_VERSION_TAG = "foodcast.challenger_version"  # promote: the version it gated
 CHECKSUM_PREFIX = "foodcast.sha256."  # + artifact path, or "model." + model name
+FILES_PREFIX = "foodcast.files."  # + "model." + model name: the files its checksum covers
 NOTE_TAG = "mlflow.note.content"  # the run's description, which the UI renders
 NAME_TAG = "mlflow.runName"
 PARENT_TAG = "mlflow.parentRunId"
@@ -86,3 +87,8 @@ def artifact_tag(path: str) -> str:
 def model_tag(name: str) -> str:
     """Tag holding the digest of logged model ``name``'s files."""
     return f"{CHECKSUM_PREFIX}model.{name}"
+
+
+def model_files_tag(name: str) -> str:
+    """Tag holding the list (JSON) of the files of logged model ``name`` that its digest covers."""
+    return f"{FILES_PREFIX}model.{name}"

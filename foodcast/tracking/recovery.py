@@ -3,11 +3,14 @@
 A pipeline killed with ``kill -9`` (or by a power cut) cannot end its runs; they would show as
 RUNNING in the UI forever and, for a cache, never be reusable nor clearly dead. ``main`` looks
 for such runs in its experiment when it starts, and when it is interrupted, for its own
-children.
+children. So is a run ``mlflow run`` made and then died before its command started (e.g. it
+failed to build the conda environment): it names no owner; RUNNING for over an hour with no
+child run, it is taken for dead.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 
@@ -16,6 +19,19 @@ from mlflow.tracking import MlflowClient
 
 from foodcast.runtime.processes import HOST_TAG, PID_TAG, owner_alive
 from foodcast.tracking.names import ERROR_TAG, PARENT_TAG
+
+ENTRY_POINT_TAG = "mlflow.project.entryPoint"  # on the runs `mlflow run` makes
+NEVER_STARTED_AFTER = 3600.0  # seconds a run made by `mlflow run` may wait for its command
+
+
+def never_started(run: Run, now: float | None = None) -> bool:
+    """Whether ``run`` (RUNNING) looks like one ``mlflow run`` made and never started a command
+    in: no owner named (every command of ours names itself at once), no parent, made by
+    ``mlflow run``, started over ``NEVER_STARTED_AFTER`` seconds ago. (That no run nests under
+    it is checked in the store: :func:`fail_abandoned_runs`.)"""
+    tags = run.data.tags
+    age = (now if now is not None else time.time()) - run.info.start_time / 1000
+    return PID_TAG not in tags and PARENT_TAG not in tags and ENTRY_POINT_TAG in tags and age > NEVER_STARTED_AFTER
 
 
 def abandoned_runs(runs: Iterable[Run], keep: AbstractSet[str] = frozenset()) -> dict[str, str]:
@@ -82,6 +98,15 @@ def fail_abandoned_runs(
         }
     else:
         found = abandoned_runs(runs, keep)
+        for run in runs:
+            if run.info.run_id in keep or not never_started(run):
+                continue
+            nested = client.search_runs([experiment_id], f"tags.`{PARENT_TAG}` = '{run.info.run_id}'", max_results=1)
+            if not nested:
+                found[run.info.run_id] = (
+                    f"RUNNING for over {NEVER_STARTED_AFTER / 3600:.0f} h with no owner and no stage: "
+                    "its `mlflow run` ended before its command started"
+                )
     for run_id, reason in found.items():
         client.set_tag(run_id, ERROR_TAG, reason)
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))

@@ -9,8 +9,11 @@ from foodcast.tracking import names
 TRAIN = Stage(
     names.TRAIN,
     "fits the multi-model on the whole training set and logs it",
-    params=(*p.MODEL_PARAMS, p.REGISTERED_MODEL_NAME),
+    params=(*p.MODEL_PARAMS, p.REGISTERED_MODEL_NAME, p.SET_ALIAS),
     upstream=(names.FEATURES,),
     models=(names.SIMPLE_MODEL, names.MULTI_MODEL),
     packages=(*SKLEARN_PACKAGES, "skops"),
+    # under main, promote (which gates the version) points challenger at it
+    late=(p.SET_ALIAS.name,),
+    late_params=lambda options, runs, client: {p.SET_ALIAS.name: False},
 )
