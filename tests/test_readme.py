@@ -349,3 +349,21 @@ def test_every_entry_point_and_parameter_is_documented():
         for param in command.params:
             if param.name and param.name != "help" and isinstance(param, click.Option):
                 assert param.name in named, f"{entry}: parameter {param.name} is not documented"
+
+
+def test_the_registry_page_moves_the_champion_to_the_challenger_s_version(tmp_path):
+    """The registry page's promote-by-hand block, run as written on a new store whose model
+    `foodcast` has three versions, challenger on version 2 and champion on 3: it lists them and
+    points the champion at version 2, whatever the numbers."""
+    page = (PROJECT / "docs" / "registry.md").read_text()
+    block = next(b for b in blocks_of(page, "bash") if "set_registered_model_alias" in b)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    client.create_registered_model("foodcast")
+    for week in (198, 199, 200):
+        client.create_model_version("foodcast", str(tmp_path), tags={"weeks": f"{week - 20}-{week}"})
+    client.set_registered_model_alias("foodcast", "challenger", "2")
+    client.set_registered_model_alias("foodcast", "champion", "3")
+    proc = Runner(tmp_path, uri, data_dir=None).run("bash", "-euc", block, timeout=120)
+    assert [line.split()[0] for line in proc.stdout.splitlines()] == ["3", "2", "1"], proc.stdout
+    assert str(client.get_model_version_by_alias("foodcast", "champion").version) == "2"
