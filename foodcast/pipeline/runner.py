@@ -32,6 +32,7 @@ from foodcast.pipeline.cache import cache_key, environment_fingerprint, find_reu
 from foodcast.pipeline.lineage import main_description, main_name, scorecard_line
 from foodcast.pipeline.params import param_texts
 from foodcast.pipeline.plan import Node, NodeKey, Resolution, find_earlier_run, plan, stage_params
+from foodcast.pipeline.promotion import champion_feature_differences
 from foodcast.pipeline.stage_code import code_fingerprint, project_imports
 from foodcast.pipeline.stage_table import FORECAST, PIPELINE, main_params
 from foodcast.runtime.fork_server import ForkServer
@@ -200,7 +201,10 @@ class Pipeline:
                     except MlflowException as exc:
                         failures.append(StageFailed(node.label, None, store_failure(exc)))
                         continue
-                    except Exception as exc:  # noqa: BLE001 - e.g. no champion to predict with
+                    except FoodcastError as exc:  # e.g. no champion to predict with
+                        failures.append(StageFailed(node.label, None, str(exc)))
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - a bug: one line, main goes on recording
                         failures.append(StageFailed(node.label, None, f"{type(exc).__name__}: {exc}"))
                         continue
                     if hit is not None:
@@ -369,6 +373,25 @@ def describe_main(
     client.log_batch(run_id, tags=[RunTag(names.NAME_TAG, main_name(options)), RunTag(names.NOTE_TAG, note)])
 
 
+def check_champion_features(options: Mapping[str, Any]) -> None:
+    """With ``model=champion``, refuse feature parameters other than the champion's: its model
+    expects the features it was trained on, and predict would fail only after train and promote.
+
+    Raises
+    ------
+    FoodcastError
+        Naming each differing parameter with both values.
+    """
+    if options["model"] != "champion":
+        return
+    differences = champion_feature_differences(MlflowClient(), options)
+    if differences is not None:
+        raise FoodcastError(
+            f"model=champion forecasts with the champion, trained with other feature parameters ({differences}): "
+            "give the champion's, or model=trained"
+        )
+
+
 def _failure_in_progress(exc: BaseException) -> str | None:
     """The stage failure main was reporting when ``exc`` was raised, if it was."""
     seen = exc.__context__
@@ -404,6 +427,11 @@ def run_pipeline(options: dict[str, Any]) -> dict[NodeKey, Resolution]:
             mlflow.log_params({k: v for k, v in texts.items() if k not in existing})
             mlflow.set_tags({names.STEP_TAG: names.MAIN, names.NEXT_WEEK_TAG: options["next_week"], **owner_tags()})
             click.echo(f"main: run {parent_id} (experiment {experiment_id})")
+            try:
+                check_champion_features(options)
+            except FoodcastError as exc:
+                mlflow.set_tag(names.ERROR_TAG, str(exc))
+                raise click.ClickException(str(exc)) from None
             started = time.perf_counter()
             # The stages run in the project directory: give them the data directory as an
             # absolute path (a relative one is relative to where main was started).

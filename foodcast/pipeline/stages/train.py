@@ -12,5 +12,6 @@ TRAIN = Stage(
     params=(*p.MODEL_PARAMS, p.REGISTERED_MODEL_NAME),
     upstream=(names.FEATURES,),
     models=(names.SIMPLE_MODEL, names.MULTI_MODEL),
+    registers=True,
     packages=(*SKLEARN_PACKAGES, "skops"),
 )
