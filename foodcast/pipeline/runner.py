@@ -49,7 +49,7 @@ from foodcast.runtime.processes import (
 )
 from foodcast.settings import PROJECT_ROOT, configure_logging, data_dir
 from foodcast.tracking import names
-from foodcast.tracking.access import check_tracking_access, store_failure
+from foodcast.tracking.access import check_tracking_access, open_tracking_store, store_failure
 from foodcast.tracking.recovery import fail_abandoned_runs
 
 logger = logging.getLogger("foodcast.main")
@@ -416,6 +416,7 @@ def run_pipeline(options: dict[str, Any]) -> dict[NodeKey, Resolution]:
     configure_logging()
     try:  # a tracking server: reachable, the login right, allowed to write; before writing anything
         check_tracking_access()
+        open_tracking_store()  # a local store: opened, or created when new
     except FoodcastError as exc:
         raise click.ClickException(str(exc)) from None
     parent_id = None
