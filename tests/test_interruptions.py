@@ -425,3 +425,24 @@ def test_a_stop_signal_landing_in_a_destructor_still_interrupts():
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "interrupted by SIGTERM", proc.stderr
+
+
+def test_the_next_pipeline_gives_a_reason_to_runs_that_failed_without_one(store):
+    """main.py killed outright: `mlflow run` marks its run FAILED, and nobody says why."""
+    from foodcast.tracking.recovery import UNSAID, explain_silent_failures
+
+    client = MlflowClient(store)
+    ids = {}
+    for name, status, tags in (
+        ("killed", "FAILED", {names.STEP_TAG: "main"}),
+        ("said", "FAILED", {names.STEP_TAG: "train", names.ERROR_TAG: "interrupted by SIGTERM"}),
+        ("finished", "FINISHED", {names.STEP_TAG: "load"}),
+        ("not ours", "FAILED", {}),
+    ):
+        run = client.create_run("0", tags=tags)
+        client.set_terminated(run.info.run_id, status)
+        ids[name] = run.info.run_id
+    assert explain_silent_failures(client, "0") == [ids["killed"]]
+    assert client.get_run(ids["killed"]).data.tags[names.ERROR_TAG] == UNSAID
+    assert client.get_run(ids["said"]).data.tags[names.ERROR_TAG] == "interrupted by SIGTERM"
+    assert explain_silent_failures(client, "0") == []
