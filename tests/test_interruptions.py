@@ -446,3 +446,24 @@ def test_a_run_whose_mlflow_run_died_before_its_command_is_ended_by_the_next_cle
         client.get_run(dead).info.status == "FAILED" and found[dead] == client.get_run(dead).data.tags[names.ERROR_TAG]
     )
     assert {client.get_run(r).info.status for r in (young, busy, stage)} == {"RUNNING"}
+
+
+def test_the_next_pipeline_gives_a_reason_to_runs_that_failed_without_one(store):
+    """main.py killed outright: `mlflow run` marks its run FAILED, and nobody says why."""
+    from foodcast.tracking.recovery import UNSAID, explain_silent_failures
+
+    client = MlflowClient(store)
+    ids = {}
+    for name, status, tags in (
+        ("killed", "FAILED", {names.STEP_TAG: "main"}),
+        ("said", "FAILED", {names.STEP_TAG: "train", names.ERROR_TAG: "interrupted by SIGTERM"}),
+        ("finished", "FINISHED", {names.STEP_TAG: "load"}),
+        ("not ours", "FAILED", {}),
+    ):
+        run = client.create_run("0", tags=tags)
+        client.set_terminated(run.info.run_id, status)
+        ids[name] = run.info.run_id
+    assert explain_silent_failures(client, "0") == [ids["killed"]]
+    assert client.get_run(ids["killed"]).data.tags[names.ERROR_TAG] == UNSAID
+    assert client.get_run(ids["said"]).data.tags[names.ERROR_TAG] == "interrupted by SIGTERM"
+    assert explain_silent_failures(client, "0") == []

@@ -60,7 +60,7 @@ from foodcast.runtime.processes import (
 from foodcast.settings import PROJECT_ROOT, configure_logging, data_dir
 from foodcast.tracking import names
 from foodcast.tracking.access import check_tracking_access, open_tracking_store, store_failure
-from foodcast.tracking.recovery import fail_abandoned_runs
+from foodcast.tracking.recovery import explain_silent_failures, fail_abandoned_runs
 
 logger = logging.getLogger("foodcast.main")
 
@@ -501,6 +501,8 @@ def run_pipeline(options: dict[str, Any], week_line: str = "") -> dict[NodeKey, 
                 click.echo(f"{label}: skipped ({reason})")
             for run_id, reason in fail_abandoned_runs(pipeline.client, experiment_id, keep={parent_id}).items():
                 click.echo(f"main: marked run {run_id} FAILED: {reason}")
+            for run_id in explain_silent_failures(pipeline.client, experiment_id):
+                click.echo(f"main: tagged run {run_id}, which had ended FAILED without a reason (killed?)")
             for path in sweep_temp_dirs():
                 logger.info("removed %s, left by a process that has ended", path)
             describe = functools.partial(
