@@ -216,7 +216,10 @@ def test_pipeline_runs_through_the_server_and_reuses_every_stage(team, cold):
     # were 18: each stage's twice, the parent's twice); the closing block links the parent run on
     # the server, and gives the command that fetches the forecast.
     assert cold.stdout.count("View run") <= 1, cold.stdout
-    block = dict(line.strip().split(": ", 1) for line in cold.stdout.splitlines() if line.startswith("  "))
+    block = {
+        key.strip(): value.strip()
+        for key, value in (line.split(":", 1) for line in cold.stdout.splitlines() if line.startswith("  "))
+    }
     assert block["forecast"].startswith(f"mlflow artifacts download --run-id {launched['predict'][1]} ")
     assert block["UI"].startswith(f"{team.uri}/#/experiments/")
 
