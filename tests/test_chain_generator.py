@@ -149,6 +149,9 @@ def test_a_directory_with_other_batches_is_refused_and_nothing_is_written(tmp_pa
     assert result.exit_code == 1 and "not of this chain" in result.output
     result = CliRunner().invoke(cli, ["generate", "--restaurants", "2", "--weeks", "x-3", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2 and "range of weeks" in result.output
+    # Orders dated in the future would be refused by the loader.
+    with pytest.raises(FoodcastError, match="week 5000 has not ended yet"):
+        generate_chain(tmp_path / "later", 2, first_week=4999, last_week=5000)
     assert digests(tmp_path) == before
 
 

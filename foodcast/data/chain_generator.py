@@ -48,7 +48,7 @@ from foodcast.data.generator import (
     expected_basket_values,
     minute_profiles,
 )
-from foodcast.data.orders import EXPORT_COLUMNS, write_batch_text
+from foodcast.data.orders import EXPORT_COLUMNS, latest_order_date, write_batch_text
 from foodcast.errors import FoodcastError
 
 PARAMETERS_FILE = "chain_parameters.json"
@@ -164,7 +164,8 @@ def _draw_restaurant(seed: int, index: int, restaurants: int, first_week: int, l
         closing = None
     first, last = opening or first_week, closing or last_week
     works_start = None
-    if works < _WORKS_SHARE and last - first >= 5:
+    # Not while a new restaurant's trade ramps up: a thin week must not come out empty.
+    if works < _WORKS_SHARE and opening is None and last - first >= 5:
         works_week = first + 1 + int(works_at * (last - first - 1))
         works_start = str(week_start(works_week).date())
 
@@ -413,6 +414,8 @@ def draw_chain(seed: int, restaurants: int, first_week: int, last_week: int) -> 
         raise FoodcastError(f"invalid number of restaurants {restaurants}: at least 1")
     if first_week < 1 or last_week < first_week:
         raise FoodcastError(f"invalid week range {first_week}-{last_week}: weeks start at 1")
+    if week_start(last_week + 1) > latest_order_date():
+        raise FoodcastError(f"week {last_week} has not ended yet: the loader refuses orders dated in the future")
     days = _span_days(first_week, last_week)
     return {
         "seed": int(seed),
