@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from foodcast.cli import cli
 from foodcast.data.batch_files import list_batches
 from foodcast.data.chain import read_chain
-from foodcast.data.chain_generator import PARAMETERS_FILE, generate_chain, oracle_cash_in, read_parameters
+from foodcast.data.chain_generator import PARAMETERS_FILE, draw_chain, generate_chain, oracle_cash_in, read_parameters
 from foodcast.data.generator import generate
 from foodcast.data.orders import read_batches
 from foodcast.errors import FoodcastError
@@ -109,6 +109,8 @@ def test_the_loader_reads_the_chain_and_openings_and_closings_are_missing_end_we
 
 
 def test_restaurants_differ_in_size_and_menu_and_close_on_holidays(parameters, lines):
+    # The file holds what was drawn, menus included.
+    assert parameters == draw_chain(SEED, 8, *WEEKS)
     restaurants = parameters["restaurants"]
     sizes = [r["orders_per_day"] for r in restaurants]
     assert max(sizes) / min(sizes) > 2

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ from foodcast.errors import FoodcastError
 PARAMETERS_FILE = "chain_parameters.json"
 FIRST_WEEK, LAST_WEEK = 1, 260
 GZIP_LEVEL = 1
+_CHUNK_WEEKS = 13
 
 # Keys of the random streams: [seed, _CHAIN_KEY, restaurant, a, b]; the shipped generator's
 # keys have another length and 0 or 1 in second place, so no stream is shared.
@@ -137,7 +138,7 @@ def _span_days(first_week: int, last_week: int) -> np.ndarray:
 
 
 def _draw_restaurant(seed: int, index: int, restaurants: int, first_week: int, last_week: int) -> dict[str, Any]:
-    """Every trait of one restaurant, rounded as used (see the module's docstring)."""
+    """Every trait of one restaurant but its menu, rounded as used (see the module's docstring)."""
     rng = _stream(seed, index, *_TRAITS)
     size = float(np.clip(np.exp(rng.normal(np.log(32.0), 0.45)), 10.0, 150.0))
     growth = float(np.clip(rng.normal(0.04, 0.06), -0.15, 0.25))
@@ -169,8 +170,6 @@ def _draw_restaurant(seed: int, index: int, restaurants: int, first_week: int, l
         works_week = first + 1 + int(works_at * (last - first - 1))
         works_start = str(week_start(works_week).date())
 
-    menu_frame = draw_menu(_stream(seed, index, *_MENU), round(price_factor, 4), round(main_keep, 4))
-    lunch_value, evening_value = expected_basket_values(menu_frame)
     return {
         "name": restaurant_name(index, restaurants),
         "first_week": first,
@@ -195,6 +194,15 @@ def _draw_restaurant(seed: int, index: int, restaurants: int, first_week: int, l
         "price_factor": round(price_factor, 4),
         "main_keep": round(main_keep, 4),
         "order_number_start": order_number_start,
+    }
+
+
+def _with_menu(seed: int, index: int, restaurant: Mapping[str, Any]) -> dict[str, Any]:
+    """A restaurant's traits (:func:`_draw_restaurant`) and its menu, drawn from a stream of its own."""
+    menu_frame = draw_menu(_stream(seed, index, *_MENU), restaurant["price_factor"], restaurant["main_keep"])
+    lunch_value, evening_value = expected_basket_values(menu_frame)
+    return {
+        **restaurant,
         "mean_order_value": {"lunch": round(lunch_value, 2), "evening": round(evening_value, 2)},
         "menu": {
             "item_name": menu_frame["item_name"].tolist(),
@@ -348,67 +356,72 @@ def _csv_field(text: str) -> str:
     return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text
 
 
-def _batch_texts(seed: int, index: int, parameters: Mapping[str, Any], restaurant: Mapping[str, Any]) -> dict[int, str]:
-    """CSV text (header included) of each batch of one restaurant: ``{week: text}``."""
+def _batch_texts(
+    seed: int, index: int, parameters: Mapping[str, Any], restaurant: Mapping[str, Any]
+) -> Iterator[tuple[int, str]]:
+    """CSV text (header included) of each batch of one restaurant, week by week.
+
+    The daily counts of the whole span come from one stream; the orders, from one stream per
+    quarter (13 weeks) of the restaurant's trade, drawn a quarter at a time: memory is bounded
+    by a quarter of the largest restaurant, whatever the span.
+    """
     first_week, last_week = parameters["first_week"], parameters["last_week"]
     rng = _stream(seed, index, first_week, last_week)
     days = _span_days(first_week, last_week)
     with_eve = np.concatenate([days[:1] - 1, days])
     means, trading = expected_orders(parameters, restaurant, with_eve)
-    means, kinds = means[1:], _day_kinds(days, trading[:-1])
+    kinds = _day_kinds(days, trading[:-1])
     shocks = rng.gamma(restaurant["dispersion"], 1.0 / restaurant["dispersion"], len(days))
-    counts = rng.poisson(means * shocks)
-
-    # Order times: each day's orders spread over its minute profile, then sorted.
-    day_of_order = np.repeat(np.arange(len(days)), counts)
-    uniform = rng.random(len(day_of_order))
+    counts = rng.poisson(means[1:] * shocks)
     cumulative = minute_profiles(restaurant["lunch_share"]).reshape(4, -1)
-    minute = np.empty(len(day_of_order), dtype=np.int64)
-    order_kinds = kinds[day_of_order]
-    for kind in range(4):
-        mask = order_kinds == kind
-        minute[mask] = np.searchsorted(cumulative[kind], uniform[mask], side="right")
-    minute = np.minimum(minute, cumulative.shape[1] - 1)
-    times = np.sort(days[day_of_order].astype("datetime64[m]") + minute.astype("timedelta64[m]"))
     menu_frame = _menu_frame(restaurant)
-    order, item, quantity = draw_baskets(rng, times.astype("datetime64[s]"), menu_frame)
-
-    # Lines as text, the pieces gathered without copying: each order's "number,date," and
-    # ",total", each (item, quantity)'s "name,quantity,price".
-    total_products = np.bincount(order, weights=quantity, minlength=len(times)).astype(np.int64)
-    numbers = (restaurant["order_number_start"] + np.arange(len(times))).tolist()
-    stamps = np.datetime_as_string(times.astype("datetime64[s]"), unit="s").tolist()
-    heads = np.array([f"{n},{s[:10]} {s[11:]}," for n, s in zip(numbers, stamps, strict=True)] + [""], dtype=object)
-    tails = np.array([f",{t}\n" for t in range(int(total_products.max(initial=0)) + 1)], dtype=object)
-    span = int(quantity.max(initial=0)) + 1
     items = [f"{_csv_field(name)}," for name in menu_frame["item_name"]]
     prices = [f",{price:.2f}" for price in menu_frame["price"].tolist()]
-    middles = np.array(
-        [f"{name}{q}{price}" for name, price in zip(items, prices, strict=True) for q in range(span)], dtype=object
-    )
-    pieces = np.empty(3 * len(order), dtype=object)
-    pieces[0::3] = heads[order]
-    pieces[1::3] = middles[item * span + quantity]
-    pieces[2::3] = tails[total_products[order]]
-
-    week_of_order = (times.astype("datetime64[D]") - days[0]).astype(np.int64) // 7 + first_week
-    week_of_line = week_of_order[order]
     header = ",".join(EXPORT_COLUMNS) + "\n"
-    texts = {}
-    for week in range(restaurant["first_week"], restaurant["last_week"] + 1):
-        start, end = np.searchsorted(week_of_line, [week, week + 1])
-        texts[week] = header + "".join(pieces[3 * start : 3 * end].tolist())
-    return texts
+    number = restaurant["order_number_start"]
+    for chunk_first in range(restaurant["first_week"], restaurant["last_week"] + 1, _CHUNK_WEEKS):
+        chunk_last = min(chunk_first + _CHUNK_WEEKS - 1, restaurant["last_week"])
+        chunk = slice(7 * (chunk_first - first_week), 7 * (chunk_last + 1 - first_week))
+        chunk_rng = np.random.default_rng([int(seed), _CHAIN_KEY, index, first_week, last_week, chunk_first])
+        chunk_days, chunk_counts = days[chunk], counts[chunk]
+
+        # Order times: each day's orders spread over its minute profile, then sorted.
+        day_of_order = np.repeat(np.arange(len(chunk_days)), chunk_counts)
+        uniform = chunk_rng.random(len(day_of_order))
+        minute = np.empty(len(day_of_order), dtype=np.int64)
+        order_kinds = kinds[chunk][day_of_order]
+        for kind in range(4):
+            mask = order_kinds == kind
+            minute[mask] = np.searchsorted(cumulative[kind], uniform[mask], side="right")
+        minute = np.minimum(minute, cumulative.shape[1] - 1)
+        times = np.sort(chunk_days[day_of_order].astype("datetime64[m]") + minute.astype("timedelta64[m]"))
+        order, item, quantity = draw_baskets(chunk_rng, times.astype("datetime64[s]"), menu_frame)
+
+        # Lines as text, the pieces gathered without copying: each order's "number,date," and
+        # ",total", each (item, quantity)'s "name,quantity,price".
+        total_products = np.bincount(order, weights=quantity, minlength=len(times)).astype(np.int64)
+        numbers = (number + np.arange(len(times))).tolist()
+        number += len(times)
+        stamps = np.datetime_as_string(times.astype("datetime64[s]"), unit="s").tolist()
+        heads = np.array([f"{n},{s[:10]} {s[11:]}," for n, s in zip(numbers, stamps, strict=True)] + [""], dtype=object)
+        tails = np.array([f",{t}\n" for t in range(int(total_products.max(initial=0)) + 1)], dtype=object)
+        span = int(quantity.max(initial=0)) + 1
+        middles = np.array(
+            [f"{name}{q}{price}" for name, price in zip(items, prices, strict=True) for q in range(span)], dtype=object
+        )
+        pieces = np.empty(3 * len(order), dtype=object)
+        pieces[0::3] = heads[order]
+        pieces[1::3] = middles[item * span + quantity]
+        pieces[2::3] = tails[total_products[order]]
+
+        week_of_line = ((times.astype("datetime64[D]") - chunk_days[0]).astype(np.int64) // 7 + chunk_first)[order]
+        for week in range(chunk_first, chunk_last + 1):
+            start, end = np.searchsorted(week_of_line, [week, week + 1])
+            yield week, header + "".join(pieces[3 * start : 3 * end].tolist())
 
 
-def draw_chain(seed: int, restaurants: int, first_week: int, last_week: int) -> dict[str, Any]:
-    """The parameters of a chain (what :func:`generate_chain` writes to ``chain_parameters.json``).
-
-    Raises
-    ------
-    FoodcastError
-        If there is no restaurant or the week range is empty or starts before week 1.
-    """
+def _chain(seed: int, restaurants: int, first_week: int, last_week: int) -> dict[str, Any]:
+    """The chain's parameters, each restaurant's without its menu."""
     restaurants, first_week, last_week = int(restaurants), int(first_week), int(last_week)
     if restaurants < 1:
         raise FoodcastError(f"invalid number of restaurants {restaurants}: at least 1")
@@ -432,18 +445,18 @@ def draw_chain(seed: int, restaurants: int, first_week: int, last_week: int) -> 
     }
 
 
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        if isinstance(exc, OSError):
-            raise FoodcastError(f"{path}: cannot be written ({exc.strerror or exc})") from None
-        raise
+def draw_chain(seed: int, restaurants: int, first_week: int, last_week: int) -> dict[str, Any]:
+    """The parameters of a chain: what :func:`generate_chain` writes to ``chain_parameters.json``.
+
+    Raises
+    ------
+    FoodcastError
+        If there is no restaurant, the week range is empty or starts before week 1, or its last
+        week has not ended.
+    """
+    chain = _chain(seed, restaurants, first_week, last_week)
+    chain["restaurants"] = [_with_menu(seed, i, r) for i, r in enumerate(chain["restaurants"])]
+    return chain
 
 
 def generate_chain(
@@ -478,7 +491,7 @@ def generate_chain(
     FoodcastError
         If the arguments are invalid, ``data_dir`` holds other batches, or a file cannot be written.
     """
-    parameters = draw_chain(seed, restaurants, first_week, last_week)
+    parameters = _chain(seed, restaurants, first_week, last_week)
     with writing(data_dir) as root:
         planned = {
             (r["name"], w) for r in parameters["restaurants"] for w in range(r["first_week"], r["last_week"] + 1)
@@ -494,13 +507,29 @@ def generate_chain(
                 f"{root} already holds {len(foreign)} batches that are not of this chain (first: {foreign[0]}): "
                 "generate a chain into an empty directory (--data-dir)"
             )
-        written = []
-        for index, restaurant in enumerate(parameters["restaurants"]):
-            for week, text in _batch_texts(seed, index, parameters, restaurant).items():
-                path = root / restaurant["name"] / batch_name(week)
-                write_batch_text(text, path, compresslevel=GZIP_LEVEL)
-                written.append(path)
+        # The parameters file is written as the restaurants are (one line each, menu included),
+        # so that no more than one menu is held at a time; it replaces the old one at the end.
         path = root / PARAMETERS_FILE
-        _write_text(path, json.dumps(parameters, indent=1) + "\n")
+        head = json.dumps({k: v for k, v in parameters.items() if k != "restaurants"}, indent=1)
+        written = []
+        fd, tmp = tempfile.mkstemp(dir=root, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(head[:-2] + ',\n "restaurants": [')
+                for index, traits in enumerate(parameters["restaurants"]):
+                    restaurant = _with_menu(seed, index, traits)
+                    for week, text in _batch_texts(seed, index, parameters, restaurant):
+                        batch = root / restaurant["name"] / batch_name(week)
+                        write_batch_text(text, batch, compresslevel=GZIP_LEVEL)
+                        written.append(batch)
+                    f.write(("\n  " if index == 0 else ",\n  ") + json.dumps(restaurant))
+                f.write("\n ]\n}\n")
+            os.replace(tmp, path)
+        except BaseException as exc:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            if isinstance(exc, OSError):
+                raise FoodcastError(f"{path}: cannot be written ({exc.strerror or exc})") from None
+            raise
         written.append(path)
     return written
