@@ -22,9 +22,10 @@ hourly cash-in of any restaurant and week: the best forecast possible.
 
 A restaurant's traits come from streams keyed on ``(seed, restaurant)``: ``r001`` is the same
 in a chain of 5 and of 200, and over any span (only its opening and closing weeks are placed
-within the span). Its orders come from one stream keyed on ``(seed, restaurant, span)``, drawn
-for the whole span at once and written restaurant by restaurant: memory stays flat in the
-number of restaurants. Batches are gzipped at level 1 (fast; the shipped ones at 9).
+within the span). Its daily counts come from a stream keyed on ``(seed, restaurant, span)``,
+its orders from one stream per quarter of its trade, drawn a quarter at a time and written
+restaurant by restaurant: memory stays flat in the number of restaurants and of weeks. Batches
+are gzipped at level 1 (fast; the shipped ones at 9).
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ FIRST_WEEK, LAST_WEEK = 1, 260
 GZIP_LEVEL = 1
 _CHUNK_WEEKS = 13
 
-# Keys of the random streams: [seed, _CHAIN_KEY, restaurant, a, b]; the shipped generator's
-# keys have another length and 0 or 1 in second place, so no stream is shared.
+# Keys of the random streams: [seed, _CHAIN_KEY, restaurant, a, b(, quarter's first week)]; the
+# shipped generator's keys have 0 or 1 in second place, so no stream is shared.
 _CHAIN_KEY = 9973
 _TRAITS, _MENU = (0, 0), (0, 1)
 
