@@ -263,6 +263,24 @@ def test_a_stage_stopped_by_a_signal_marks_its_run_failed(tmp_path, signum):
     assert run.data.tags[names.ERROR_TAG] == f"interrupted by {name}"
 
 
+def test_a_stage_that_crashes_marks_its_run_failed_with_the_error(tmp_path):
+    """Not a user's mistake but a bug (any exception): the traceback is printed, and the run,
+    FAILED, says what ended it (it carried no foodcast.error)."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    script = (
+        "from foodcast.pipeline.stage_run import stage_run\n"
+        "from foodcast.pipeline.stages.load import LOAD\n"
+        "with stage_run(LOAD, {'start_week': '1', 'end_week': '2'}):\n"
+        "    {}['a key no stage has']\n"
+    )
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 1 and "KeyError" in proc.stderr
+    [run] = MlflowClient(uri).search_runs(["0"])
+    assert run.info.status == "FAILED"
+    assert run.data.tags[names.ERROR_TAG] == "KeyError: 'a key no stage has'"
+
+
 # Train and validate fit 40 members: at work long enough to be stopped at work.
 AT_WORK = {**SMALL, "n_models": 40}
 

@@ -80,6 +80,12 @@ def stage_run(stage: Stage, params: dict[str, str], upstream: dict[str, str] | N
                 _describe(stage, run_id, str(exc))
                 logger.debug("%s failed", stage.name, exc_info=True)
                 raise
+            except MlflowException:
+                raise  # the store failed: the one line below; a tag would fail as well
+            except Exception as exc:
+                # A bug: its traceback follows in the output, and the run says what it was.
+                mlflow.set_tag(names.ERROR_TAG, f"{type(exc).__name__}: {exc}"[:5000])
+                raise
             _describe(stage, run_id)
             logger.info("%s: run %s finished", stage.name, run_id)
     except FoodcastError as exc:
