@@ -13,7 +13,8 @@ def promote(
     challenger when it is at least as good: both configurations (features and model parameters)
     backtested, rolling origin, on the GATE_WEEKS weeks ending with the challenger's last
     training week (batches from FOODCAST_DATA_DIR), the challenger's MAE at most (1 +
-    GATE_MARGIN) times the champion's. The first model becomes champion. Logs the two MAEs
+    GATE_MARGIN) times the champion's. The first model becomes champion; with no alias champion,
+    the challenger is compared with the version that was champion last. Logs the two MAEs
     (challenger_mae, champion_mae), tags foodcast.decision (promoted / kept) and
     foodcast.reason, and writes the decision in the model version's description."""
     import mlflow

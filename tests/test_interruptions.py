@@ -263,6 +263,24 @@ def test_a_stage_stopped_by_a_signal_marks_its_run_failed(tmp_path, signum):
     assert run.data.tags[names.ERROR_TAG] == f"interrupted by {name}"
 
 
+def test_a_stage_that_crashes_marks_its_run_failed_with_the_error(tmp_path):
+    """Not a user's mistake but a bug (any exception): the traceback is printed, and the run,
+    FAILED, says what ended it (it carried no foodcast.error)."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    script = (
+        "from foodcast.pipeline.stage_run import stage_run\n"
+        "from foodcast.pipeline.stages.load import LOAD\n"
+        "with stage_run(LOAD, {'start_week': '1', 'end_week': '2'}):\n"
+        "    {}['a key no stage has']\n"
+    )
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 1 and "KeyError" in proc.stderr
+    [run] = MlflowClient(uri).search_runs(["0"])
+    assert run.info.status == "FAILED"
+    assert run.data.tags[names.ERROR_TAG] == "KeyError: 'a key no stage has'"
+
+
 # Train and validate fit 40 members: at work long enough to be stopped at work.
 AT_WORK = {**SMALL, "n_models": 40}
 
@@ -446,3 +464,24 @@ def test_a_run_whose_mlflow_run_died_before_its_command_is_ended_by_the_next_cle
         client.get_run(dead).info.status == "FAILED" and found[dead] == client.get_run(dead).data.tags[names.ERROR_TAG]
     )
     assert {client.get_run(r).info.status for r in (young, busy, stage)} == {"RUNNING"}
+
+
+def test_the_next_pipeline_gives_a_reason_to_runs_that_failed_without_one(store):
+    """main.py killed outright: `mlflow run` marks its run FAILED, and nobody says why."""
+    from foodcast.tracking.recovery import UNSAID, explain_silent_failures
+
+    client = MlflowClient(store)
+    ids = {}
+    for name, status, tags in (
+        ("killed", "FAILED", {names.STEP_TAG: "main"}),
+        ("said", "FAILED", {names.STEP_TAG: "train", names.ERROR_TAG: "interrupted by SIGTERM"}),
+        ("finished", "FINISHED", {names.STEP_TAG: "load"}),
+        ("not ours", "FAILED", {}),
+    ):
+        run = client.create_run("0", tags=tags)
+        client.set_terminated(run.info.run_id, status)
+        ids[name] = run.info.run_id
+    assert explain_silent_failures(client, "0") == [ids["killed"]]
+    assert client.get_run(ids["killed"]).data.tags[names.ERROR_TAG] == UNSAID
+    assert client.get_run(ids["said"]).data.tags[names.ERROR_TAG] == "interrupted by SIGTERM"
+    assert explain_silent_failures(client, "0") == []

@@ -436,6 +436,30 @@ def test_bad_main_parameters_fail_with_one_line(tmp_path, small_data, params, me
     assert message in run.data.tags[names.ERROR_TAG]
 
 
+@pytest.mark.parametrize("store_kind", ["cannot be created", "read-only"])
+def test_a_tracking_store_that_cannot_be_opened_or_written_fails_with_one_line(tmp_path, small_data, store_kind):
+    """main and a stage command, run as commands: one line, no traceback. (Under ``mlflow run``,
+    MLflow's own command opens the store first, before any code of the project runs.)"""
+    if store_kind == "cannot be created":
+        (tmp_path / "a-file").write_text("")
+        uri, message = f"sqlite:///{tmp_path}/a-file/mlflow.db", f"(File exists: {tmp_path}/a-file)"
+    else:
+        database = tmp_path / "read-only.db"
+        MlflowClient(f"sqlite:///{database}").search_experiments()
+        uri, message = f"sqlite:///file:{database}?mode=ro&uri=true", "read-only database"
+    runner = Runner(tmp_path, uri, small_data)
+    weeks = ["--start-week", "2", "--end-week", "12"]
+    for command in (
+        [str(PROJECT_ROOT / "main.py"), *weeks, "--next-week", "13", "--level-weeks", "4", "--profile-weeks", "8"],
+        [str(PROJECT_ROOT / "steps" / "load.py"), *weeks],
+    ):
+        proc = runner.run(sys.executable, *command, check=False)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+        errors = error_lines(proc.stderr)
+        assert len(errors) == 1 and message in errors[0], proc.stderr[-3000:]
+        assert proc.stderr.strip() == errors[0]
+
+
 def test_bad_run_ids_fail_with_one_line(small_store):
     runner, uri, cold = small_store
     lines = stage_lines(cold.stdout)

@@ -26,6 +26,10 @@ from conftest import SMALL, Runner, error_lines, stage_lines
 from fixtures import make_batches
 from foodcast.core.gate import Decision, decide
 from foodcast.errors import FoodcastError
+from foodcast.pipeline import promotion
+from foodcast.pipeline.cache import outputs_present
+from foodcast.pipeline.stages.predict import predict_model
+from foodcast.pipeline.stages.train import TRAIN
 from foodcast.tracking import names
 from foodcast.tracking.artifacts import to_cents
 from foodcast.tracking.model_registry import point_alias
@@ -352,3 +356,63 @@ def test_train_run_by_hand_registers_a_version_and_moves_no_alias(registry):
     assert max(int(v.version) for v in versions) == len(versions) >= 3
     after = {alias: client.get_model_version_by_alias(NAME, alias).version for alias in ("challenger", "champion")}
     assert after == before
+
+
+def _versions(client):
+    """The champion, and the other version of the module's registry."""
+    champion = client.get_model_version_by_alias(NAME, names.CHAMPION)
+    other = next(v for v in client.search_model_versions(f"name = '{NAME}'") if v.version != champion.version)
+    return champion, other
+
+
+def test_without_the_champion_alias_the_gate_compares_with_the_last_champion(registry, monkeypatch):
+    """Deleting the alias champion does not open the gate: promote backtests the challenger
+    against the version that was champion last, and says so (not "the first model")."""
+    runner, client, *_ = registry
+    monkeypatch.setenv("FOODCAST_DATA_DIR", runner.env["FOODCAST_DATA_DIR"])
+    mlflow.set_tracking_uri(client.tracking_uri)
+    champion, other = _versions(client)
+    client.delete_registered_model_alias(NAME, names.CHAMPION)
+    try:
+        with mlflow.start_run(run_name="the gate, without an alias"):  # the gate records what it read
+            gating = promotion.gate(client, NAME, other.tags["train_run_id"], GATED["gate_weeks"], 0.0, False)
+            itself = promotion.gate(client, NAME, champion.tags["train_run_id"], GATED["gate_weeks"], 0.0, False)
+        # main's model=champion, should promote keep the challenger: one line before predict
+        with pytest.raises(FoodcastError, match=f"the registered model '{NAME}' has no champion"):
+            predict_model({"model": "champion", "registered_model_name": NAME}, {}, client)
+    finally:
+        client.set_registered_model_alias(NAME, names.CHAMPION, champion.version)
+    assert gating.champion is not None and gating.champion.version == champion.version
+    assert gating.decision.challenger_mae is not None and gating.decision.champion_mae is not None
+    assert f"against version {champion.version}, champion last" in gating.decision.reason
+    assert f"(champion before: none; version {champion.version} was champion last)" in gating.summary
+    assert "first model" not in gating.summary
+    # the last champion itself gets the alias back
+    assert itself.decision.promote and "it was champion last" in itself.decision.reason
+
+
+def test_model_champion_with_other_feature_parameters_is_refused_before_anything_runs(registry):
+    """The champion expects the features it was trained on: main refuses other feature
+    parameters with model=champion at once, naming them, instead of failing in predict."""
+    runner, client, *_ = registry
+    before = {r.info.run_id for r in client.search_runs(["0"], max_results=1000)}
+    proc = runner.mlflow_run(check=False, **{**GATED, "level_weeks": 3, "calendar_index": "false", "model": "champion"})
+    errors = error_lines(proc.stderr)
+    assert proc.returncode != 0 and len(errors) == 1, proc.stderr[-3000:]
+    assert "level_weeks=3 (the champion's: 4), calendar_index=false (the champion's: true)" in errors[0]
+    assert "launching" not in proc.stdout and "Traceback" not in proc.stderr
+    new = [r for r in client.search_runs(["0"], max_results=1000) if r.info.run_id not in before]
+    assert [(r.data.tags.get(names.STEP_TAG), r.info.status) for r in new] == [("main", "FAILED")]
+    assert "level_weeks=3" in new[0].data.tags[names.ERROR_TAG]
+
+
+def test_a_train_run_whose_version_was_deleted_is_not_reused(registry):
+    """Promote gates the version train registered: once it is deleted from the registry, the
+    cache no longer reuses that train run (which would fail promote in every pipeline), it
+    launches train again. (Deletes a version: the module's last test.)"""
+    runner, client, *_ = registry
+    _, other = _versions(client)
+    train_run = client.get_run(other.tags["train_run_id"])
+    assert outputs_present(client, train_run, TRAIN)
+    client.delete_model_version(NAME, other.version)
+    assert not outputs_present(client, train_run, TRAIN)

@@ -59,12 +59,30 @@ def cli() -> None:
     """Entry point of the ``foodcast`` console script."""
 
 
+def _week_range(_context: click.Context, _parameter: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    """``A-B`` (or ``A``) as a pair of week numbers."""
+    if value is None:
+        return None
+    first, _, last = value.strip().partition("-")
+    try:
+        weeks = int(first), int(last or first)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a range of weeks such as 150-209") from None
+    if weeks[0] < 1 or weeks[1] < weeks[0]:
+        raise click.BadParameter(f"{value!r}: weeks start at 1 and the range must not be empty")
+    return weeks
+
+
 @cli.command(
-    short_help="Write the default synthetic dataset (2 restaurants, weeks 1-260).",
+    short_help="Write the default synthetic dataset (2 restaurants, weeks 1-260), or a chain of N.",
     help=(
         "Write the default synthetic dataset: two London Indian takeaways, weeks 1-260 "
         "(2014-12-29 to 2019-12-22), about 35 and 52 orders a day. The same seed gives "
-        f"byte-identical files; existing batches of those weeks are overwritten.\n\n{LAYOUT_HELP}"
+        "byte-identical files; existing batches of those weeks are overwritten.\n\n"
+        "With --restaurants N: a chain of N restaurants r001, r002... of different sizes, "
+        "menus, weekly and yearly profiles and holiday effects, some opening or closing during "
+        "the weeks, into a directory holding no other batches; the parameters drawn go to "
+        f"DATA_DIR/chain_parameters.json (README, 'A chain of any size').\n\n{LAYOUT_HELP}"
     ),
 )
 @_data_dir_option
@@ -74,16 +92,37 @@ def cli() -> None:
     default=None,
     help="Seed of the random streams (default: the seed of the committed dataset).",
 )
+@click.option(
+    "--restaurants",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Generate a chain of N restaurants instead of the default dataset.",
+)
+@click.option(
+    "--weeks",
+    callback=_week_range,
+    default=None,
+    metavar="A-B",
+    help="Weeks to write, inclusive (default: 1-260).",
+)
 @_user_errors
-def generate(data_dir: str | None, seed: int | None) -> None:
-    """Generate the default dataset."""
-    from foodcast.data import generator  # noqa: PLC0415 - pandas: only once the command runs
+def generate(data_dir: str | None, seed: int | None, restaurants: int | None, weeks: tuple[int, int] | None) -> None:
+    """Generate the default dataset, or a chain."""
+    from foodcast.data import chain_generator, generator  # noqa: PLC0415 - pandas: only once the command runs
 
     root = data_dir or default_data_dir()
     seed = generator.DEFAULT_SEED if seed is None else seed
-    files = generator.generate(root, seed=seed)
+    first_week, last_week = weeks or (generator.FIRST_WEEK, generator.LAST_WEEK)
+    if restaurants is None:
+        span = {} if weeks is None else {"first_week": first_week, "last_week": last_week}
+        files = generator.generate(root, seed=seed, **span)
+        what = ""
+    else:
+        files = chain_generator.generate_chain(root, restaurants, seed=seed, first_week=first_week, last_week=last_week)
+        what = f" (a chain of {restaurants} restaurants, weeks {first_week}-{last_week}; parameters in {files[-1]})"
     size = sum(path.stat().st_size for path in files)
-    click.echo(f"wrote {len(files)} files ({_size_text(size)}) under {root} with seed {seed}")
+    click.echo(f"wrote {len(files)} files ({_size_text(size)}) under {root} with seed {seed}{what}")
 
 
 @cli.command(

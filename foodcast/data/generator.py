@@ -353,11 +353,19 @@ def menu(seed: int = DEFAULT_SEED, restaurant: int = 0) -> pd.DataFrame:
         ``weight`` (probability of the item when a dish of its category is picked).
     """
     profile = RESTAURANTS[restaurant]
-    rng = _stream(seed, restaurant, 0, _MENU_STREAM)
+    return draw_menu(_stream(seed, restaurant, 0, _MENU_STREAM), profile.price_factor, profile.main_keep)
+
+
+def draw_menu(rng: np.random.Generator, price_factor: float, main_keep: float) -> pd.DataFrame:
+    """A menu drawn from the catalogue: see :func:`menu`.
+
+    ``price_factor`` scales the catalogue's prices (within each category's bounds);
+    ``main_keep`` is the share of the catalogue's curries kept (the classics always are).
+    """
     rows = []
     for category, items in _catalogue().items():
         low, high = _CATEGORY_BOUNDS[category]
-        keep_share = profile.main_keep if category == "mains" else 0.85
+        keep_share = main_keep if category == "mains" else 0.85
         # Draws made for every item, kept or not, so the stream does not depend on the choices.
         keep = (rng.random(len(items)) < keep_share) | np.array([b > 1 for _, _, b in items])
         jitter = rng.normal(0.0, 0.04, len(items))
@@ -366,7 +374,7 @@ def menu(seed: int = DEFAULT_SEED, restaurant: int = 0) -> pd.DataFrame:
         for i, (name, base_price, boost) in enumerate(items):
             if not keep[i]:
                 continue
-            price = np.clip(base_price * profile.price_factor * (1 + jitter[i]), low, high)
+            price = np.clip(base_price * price_factor * (1 + jitter[i]), low, high)
             rows.append(
                 {
                     "item_name": name,
@@ -442,9 +450,11 @@ def _daily_counts(seed: int, restaurant: int, week: int, closed: set[np.datetime
     return counts
 
 
-def _minute_profiles(restaurant: int) -> np.ndarray:
-    """Probability of each minute of the day: ``[late Friday/Saturday][after a closed day]``."""
-    profile = RESTAURANTS[restaurant]
+def minute_profiles(lunch_share: float) -> np.ndarray:
+    """Cumulative probability of each minute of the day: ``[late Friday/Saturday][after a closed day]``.
+
+    ``lunch_share`` of the orders fall in the lunch trade (11:30-14:29), the rest in the evening.
+    """
     minutes = np.arange(_MINUTES_PER_DAY, dtype=float)
     lunch = np.where(
         (minutes >= 11 * 60 + 30) & (minutes < 14 * 60 + 30),
@@ -461,7 +471,7 @@ def _minute_profiles(restaurant: int) -> np.ndarray:
         evening[(minutes >= 60) & (minutes < 16 * 60)] = 0.0
         evening /= evening.sum()
         for after_closed in (0, 1):
-            mix = profile.lunch_share * lunch + (1 - profile.lunch_share) * evening
+            mix = lunch_share * lunch + (1 - lunch_share) * evening
             if after_closed:
                 mix[:60] = 0.0
             profiles[late, after_closed] = np.cumsum(mix) / mix.sum()
@@ -498,12 +508,15 @@ _PER_PERSON = {
     "drinks": 0.18,
     "desserts": 0.04,
 }
+# Per-order chances: poppadoms for the whole party, one main more than people, a platter
+# (twice as likely for two or more).
+_POPPADOM_CHANCE, _SECOND_MAIN_CHANCE, _PLATTER_CHANCE = 0.4, 0.08, 0.02
 _PARTY_SIZES = np.arange(1, 7)
 _PARTY_LUNCH = np.array([0.62, 0.28, 0.07, 0.03, 0.0, 0.0])
 _PARTY_EVENING = np.array([0.45, 0.37, 0.085, 0.07, 0.02, 0.005])
 
 
-def _baskets(
+def draw_baskets(
     rng: np.random.Generator, order_times: np.ndarray, menu_frame: pd.DataFrame
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Order lines of the week: (order index, item index, quantity) sorted in receipt order."""
@@ -516,9 +529,9 @@ def _baskets(
         rng.choice(_PARTY_SIZES, size=n, p=_PARTY_EVENING),
     )
     draws = {
-        "poppadoms": party * (rng.random(n) < 0.4),
-        "mains": party + (rng.random(n) < 0.08),
-        "platters": (rng.random(n) < 0.02 + 0.02 * (party >= 2)).astype(np.int64),
+        "poppadoms": party * (rng.random(n) < _POPPADOM_CHANCE),
+        "mains": party + (rng.random(n) < _SECOND_MAIN_CHANCE),
+        "platters": (rng.random(n) < _PLATTER_CHANCE + _PLATTER_CHANCE * (party >= 2)).astype(np.int64),
     }
     for category, chance in _PER_PERSON.items():
         draws[category] = rng.binomial(party, chance)
@@ -539,6 +552,35 @@ def _baskets(
     return keys // len(menu_frame), keys % len(menu_frame), quantity
 
 
+def expected_basket_values(menu_frame: pd.DataFrame) -> tuple[float, float]:
+    """Mean value (GBP) of an order drawn by :func:`draw_baskets` from ``menu_frame``.
+
+    Returns
+    -------
+    tuple of float
+        For an order placed before 16:00 (the lunch party sizes) and for one from 16:00 on.
+    """
+    weights = menu_frame["weight"].to_numpy(dtype="float64")
+    prices = menu_frame["price"].to_numpy(dtype="float64")
+    categories = menu_frame["category"].to_numpy()
+    # Mean price of a pick in each category: items are picked in proportion to their weight.
+    mean_price = {}
+    for category in _CATEGORIES:
+        mask = categories == category
+        mean_price[category] = float(np.sum(weights[mask] * prices[mask]) / np.sum(weights[mask]))
+    values = []
+    for party_share in (_PARTY_LUNCH, _PARTY_EVENING):
+        people = float(np.sum(_PARTY_SIZES * party_share))
+        items = {
+            "poppadoms": people * _POPPADOM_CHANCE,
+            "mains": people + _SECOND_MAIN_CHANCE,
+            "platters": _PLATTER_CHANCE + _PLATTER_CHANCE * float(party_share[1:].sum()),
+            **{category: people * chance for category, chance in _PER_PERSON.items()},
+        }
+        values.append(sum(items[category] * mean_price[category] for category in _CATEGORIES))
+    return values[0], values[1]
+
+
 def _week_lines(
     seed: int,
     restaurant: int,
@@ -552,7 +594,7 @@ def _week_lines(
     """The week's order lines as a normalised frame (see ``parse_orders``)."""
     rng = _stream(seed, restaurant, week, _BASKET_STREAM)
     times = _order_times(rng, counts, _week_days(week), closed, profiles)
-    order, item, quantity = _baskets(rng, times, menu_frame)
+    order, item, quantity = draw_baskets(rng, times, menu_frame)
     total_products = np.bincount(order, weights=quantity, minlength=len(times)).astype(np.int64)
     order_numbers = (first_order_number + np.arange(len(times))).astype(str)
     return pd.DataFrame(
@@ -600,7 +642,7 @@ def generate(
         for restaurant, profile in enumerate(RESTAURANTS):
             closed = _closed_days(seed, restaurant, last_week)
             menu_frame = menu(seed, restaurant)
-            profiles = _minute_profiles(restaurant)
+            profiles = minute_profiles(profile.lunch_share)
             # Counts from week 1 on, so that order numbers run on from the weeks not regenerated.
             counts = {w: _daily_counts(seed, restaurant, w, closed) for w in range(1, last_week + 1)}
             order_number = profile.order_number_start

@@ -368,11 +368,23 @@ def write_batch(export: pd.DataFrame, path: str | Path) -> None:
     FoodcastError
         If the file cannot be written (its directory cannot be created, no space, no right).
     """
+    write_batch_text(export.to_csv(index=False, lineterminator="\n"), path)
+
+
+def write_batch_text(text: str, path: str | Path, compresslevel: int = 9) -> None:
+    """Write CSV text (header included) as a batch, as :func:`write_batch` does.
+
+    ``compresslevel`` trades size for speed (1: fastest, 9: smallest); the bytes depend on it.
+
+    Raises
+    ------
+    FoodcastError
+        If the file cannot be written (its directory cannot be created, no space, no right).
+    """
     path = Path(path)
-    text = export.to_csv(index=False, lineterminator="\n").encode("utf-8")
     buffer = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=9) as gz:
-        gz.write(text)
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=compresslevel) as gz:
+        gz.write(text.encode("utf-8"))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".gz")

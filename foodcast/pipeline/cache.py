@@ -24,8 +24,10 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from foodcast.digests import files_digest
+from foodcast.pipeline.params import REGISTERED_MODEL_NAME
 from foodcast.pipeline.stage import Stage
 from foodcast.tracking.artifacts import outputs_problem
+from foodcast.tracking.model_registry import versions_of_train_run
 from foodcast.tracking.runs import logged_models
 
 logger = logging.getLogger("foodcast.main")
@@ -170,7 +172,7 @@ def find_reusable(client: MlflowClient, experiment_id: str, stage: Stage, key: s
 
 def outputs_present(client: MlflowClient, run: Run, stage: Stage) -> bool:
     """Whether every artifact and logged model ``stage`` produces is still stored for ``run``,
-    byte for byte as the run recorded it."""
+    byte for byte as the run recorded it, and the model version it registered still exists."""
     models = {}
     if stage.models:
         # Search results carry no run outputs: fetch the run to see its logged models.
@@ -179,6 +181,17 @@ def outputs_present(client: MlflowClient, run: Run, stage: Stage) -> bool:
             return False
         models = {name: found[name].artifact_location for name in stage.models}
     reason = outputs_problem(run, stage.artifacts, models)
+    if reason is None and stage.registers:
+        reason = registration_problem(client, run)
     if reason is not None:
         logger.info("%s: run %s is not reused: %s", stage.name, run.info.run_id, reason)
     return reason is None
+
+
+def registration_problem(client: MlflowClient, run: Run) -> str | None:
+    """Why the model version ``run`` registered cannot be relied on (it was deleted from the
+    registry: promote gates that version), or ``None``."""
+    name = run.data.params.get(REGISTERED_MODEL_NAME.name, "").strip("'")
+    if not name or versions_of_train_run(client, name, run.info.run_id):
+        return None
+    return f"the version of model {name!r} it registered is gone from the registry"

@@ -4,7 +4,9 @@ against the champion, each backtested with the configuration its train run was m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mlflow.entities import Run
@@ -14,7 +16,8 @@ from mlflow.tracking import MlflowClient
 from foodcast.core.gate import Configuration, Decision, compare
 from foodcast.core.windows import forecast_history, gate_weeks_read
 from foodcast.errors import FoodcastError
-from foodcast.pipeline.params import FEATURE_PARAMS, MODEL_PARAMS, model_settings
+from foodcast.pipeline.params import FEATURE_PARAMS, MODEL_PARAMS, REGISTERED_MODEL_NAME, model_settings
+from foodcast.pipeline.stages.promote import last_champion
 from foodcast.settings import data_dir
 from foodcast.tracking import names
 from foodcast.tracking.datasets import read_logged_batches
@@ -47,13 +50,36 @@ def configuration(train_run: Run) -> Configuration:
     )
 
 
+def champion_feature_differences(client: MlflowClient, options: Mapping[str, Any]) -> str | None:
+    """How ``main``'s feature parameters differ from those of the registered champion, which
+    ``model=champion`` forecasts with: ``"lag_in_week=1 (the champion's: 0), ..."``, or ``None``
+    when they are the same or there is no champion (promote decides which one it is)."""
+    champion = champion_of(client, options[REGISTERED_MODEL_NAME.name])
+    if champion is None:
+        return None
+    features_run = check_run(champion.tags.get(names.FEATURES_RUN_TAG), names.FEATURES)
+    differences = []
+    for param in FEATURE_PARAMS:
+        ours, theirs = param.cast(options[param.name]), param.cast(_param(features_run, param.name))
+        if ours != theirs:
+            differences.append(f"{param.name}={param.text(ours)} (the champion's: {param.text(theirs)})")
+    if not differences:
+        return None
+    return f"version {champion.version} of {options[REGISTERED_MODEL_NAME.name]!r}: " + ", ".join(differences)
+
+
 @dataclass(frozen=True)
 class Gating:
-    """One pass of the gate: the two versions and what was decided."""
+    """One pass of the gate: the two versions and what was decided.
+
+    ``champion`` is the version the challenger was compared with: the one the alias points at,
+    or, when it points at none (``former``), the last version that was champion.
+    """
 
     challenger: ModelVersion
     champion: ModelVersion | None
     decision: Decision
+    former: bool = False
 
     @property
     def verdict(self) -> str:
@@ -61,7 +87,12 @@ class Gating:
 
     @property
     def summary(self) -> str:
-        was = f"version {self.champion.version}" if self.champion is not None else "none"
+        if self.champion is None:
+            was = "none"
+        elif self.former:
+            was = f"none; version {self.champion.version} was champion last"
+        else:
+            was = f"version {self.champion.version}"
         return (
             f"Challenger version {self.challenger.version} {self.verdict}: {self.decision.reason} "
             f"(champion before: {was})."
@@ -73,15 +104,30 @@ def gate(
 ) -> Gating:
     """Decide whether the version train run ``train_run_id`` registered becomes champion.
 
-    The first model becomes champion; the champion itself stays; otherwise both configurations
-    are backtested on the gate's weeks (batches read and recorded as this run's input).
+    The first model of the registry becomes champion; the champion itself stays; otherwise both
+    configurations are backtested on the gate's weeks (batches read and recorded as this run's
+    input). When the alias ``champion`` points at no version (deleted by hand) but a version
+    was champion once, the challenger is gated against the last such version, and the reason
+    says so: deleting the alias does not let a model the gate refused through.
     """
     challenger_run = check_run(train_run_id, names.TRAIN)
     challenger = version_of_train_run(client, model_name, train_run_id)
-    champion = champion_of(client, model_name)
+    champion, former = champion_of(client, model_name), False
     if champion is None:
-        return Gating(challenger, None, Decision(True, "the first model of the registry"))
+        champion, former = last_champion(client, model_name), True
+        if champion is None:
+            versions = client.search_model_versions(f"name = '{model_name}'")
+            others = [v for v in versions if v.version != challenger.version]
+            reason = (
+                f"no version was ever champion ({len(others)} other versions, none promoted)"
+                if others
+                else "the first model of the registry"
+            )
+            return Gating(challenger, None, Decision(True, reason))
     if champion.version == challenger.version:
+        if former:
+            reason = "it was champion last (the alias champion pointed at no version)"
+            return Gating(challenger, champion, Decision(True, reason), former)
         return Gating(challenger, champion, Decision(True, "it is the champion already"))
     ours = configuration(challenger_run)
     # The champion's train run deleted: its configuration still backtests (else no promote could pass).
@@ -89,21 +135,33 @@ def gate(
     history = max(forecast_history(**ours.features), forecast_history(**theirs.features))
     first, last = gate_weeks_read(ours.start_week, ours.end_week, gate_weeks, history)
     hourly, _ = read_logged_batches(data_dir(), first, last, allow_missing)
-    return Gating(challenger, champion, compare(ours, theirs, gate_weeks, margin, hourly))
+    decision = compare(ours, theirs, gate_weeks, margin, hourly)
+    if former:
+        against = f"; against version {champion.version}, champion last: the alias champion points at no version"
+        decision = replace(decision, reason=decision.reason + against)
+    return Gating(challenger, champion, decision, former)
 
 
 def apply(client: MlflowClient, model_name: str, gating: Gating) -> None:
     """Point the alias challenger at the version compared; write the decision in its description
-    and, when it is promoted, move the champion alias to it (recording the version it replaced).
-    No more when the challenger is the champion already: its description keeps the decision that
-    made it champion."""
+    and, when it is promoted, move the champion alias to it (recording the version it was
+    compared with, and when). When the challenger is the champion already, no more (its
+    description keeps the decision that made it champion), except that the alias champion is
+    pointed at it again if it pointed at none."""
     champion, challenger = gating.champion, gating.challenger
     point_alias(client, model_name, names.CHALLENGER, challenger.version)
     if champion is not None and champion.version == challenger.version:
+        if gating.former:
+            _make_champion(client, model_name, challenger.version)
         return
     client.update_model_version(model_name, challenger.version, description=gating.summary)
     if gating.decision.promote:
         client.set_model_version_tag(
             model_name, challenger.version, names.REPLACED_TAG, champion.version if champion is not None else ""
         )
-        point_alias(client, model_name, names.CHAMPION, challenger.version)
+        _make_champion(client, model_name, challenger.version)
+
+
+def _make_champion(client: MlflowClient, model_name: str, version: str) -> None:
+    client.set_model_version_tag(model_name, version, names.CHAMPION_SINCE_TAG, str(int(time.time() * 1000)))
+    point_alias(client, model_name, names.CHAMPION, version)

@@ -42,6 +42,7 @@ from foodcast.pipeline.console import (
 from foodcast.pipeline.lineage import main_description, main_name, scorecard_line
 from foodcast.pipeline.params import param_texts
 from foodcast.pipeline.plan import Node, NodeKey, Resolution, find_earlier_run, plan, stage_params
+from foodcast.pipeline.promotion import champion_feature_differences
 from foodcast.pipeline.stage_code import code_fingerprint, project_imports
 from foodcast.pipeline.stage_table import FORECAST, PIPELINE, main_params
 from foodcast.runtime.fork_server import ForkServer
@@ -58,8 +59,8 @@ from foodcast.runtime.processes import (
 )
 from foodcast.settings import PROJECT_ROOT, configure_logging, data_dir
 from foodcast.tracking import names
-from foodcast.tracking.access import check_tracking_access, store_failure
-from foodcast.tracking.recovery import fail_abandoned_runs
+from foodcast.tracking.access import check_tracking_access, open_tracking_store, store_failure
+from foodcast.tracking.recovery import explain_silent_failures, fail_abandoned_runs
 
 logger = logging.getLogger("foodcast.main")
 
@@ -220,7 +221,10 @@ class Pipeline:
                     except MlflowException as exc:
                         failures.append(StageFailed(node.label, None, store_failure(exc)))
                         continue
-                    except Exception as exc:  # noqa: BLE001 - e.g. no champion to predict with
+                    except FoodcastError as exc:  # e.g. no champion to predict with
+                        failures.append(StageFailed(node.label, None, str(exc)))
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - a bug: one line, main goes on recording
                         failures.append(StageFailed(node.label, None, f"{type(exc).__name__}: {exc}"))
                         continue
                     if hit is not None:
@@ -420,6 +424,25 @@ def result_lines(pipeline: Pipeline, summary: str, parent_id: str, experiment_id
     return closing_block(summary, f"week {week} ({week_dates(week)})", forecast, scores, decision, link)
 
 
+def check_champion_features(options: Mapping[str, Any]) -> None:
+    """With ``model=champion``, refuse feature parameters other than the champion's: its model
+    expects the features it was trained on, and predict would fail only after train and promote.
+
+    Raises
+    ------
+    FoodcastError
+        Naming each differing parameter with both values.
+    """
+    if options["model"] != "champion":
+        return
+    differences = champion_feature_differences(MlflowClient(), options)
+    if differences is not None:
+        raise FoodcastError(
+            f"model=champion forecasts with the champion, trained with other feature parameters ({differences}): "
+            "give the champion's, or model=trained"
+        )
+
+
 def _failure_in_progress(exc: BaseException) -> str | None:
     """The stage failure main was reporting when ``exc`` was raised, if it was."""
     seen = exc.__context__
@@ -449,6 +472,7 @@ def run_pipeline(options: dict[str, Any], week_line: str = "") -> dict[NodeKey, 
     quiet_mlflow(verbose(options.get("verbose", False)))
     try:  # a tracking server: reachable, the login right, allowed to write; before writing anything
         check_tracking_access()
+        open_tracking_store()  # a local store: opened, or created when new
     except FoodcastError as exc:
         raise click.ClickException(str(exc)) from None
     parent_id = None
@@ -463,6 +487,11 @@ def run_pipeline(options: dict[str, Any], week_line: str = "") -> dict[NodeKey, 
             click.echo(f"main: run {parent_id} (experiment {experiment}): {week_line or main_name(options)}")
             if options.get("params"):
                 mlflow.log_artifact(options["params"], PARAMS_DIR)
+            try:
+                check_champion_features(options)
+            except FoodcastError as exc:
+                mlflow.set_tag(names.ERROR_TAG, str(exc))
+                raise click.ClickException(str(exc)) from None
             started = time.perf_counter()
             # The stages run in the project directory: give them the data directory as an
             # absolute path (a relative one is relative to where main was started).
@@ -472,6 +501,8 @@ def run_pipeline(options: dict[str, Any], week_line: str = "") -> dict[NodeKey, 
                 click.echo(f"{label}: skipped ({reason})")
             for run_id, reason in fail_abandoned_runs(pipeline.client, experiment_id, keep={parent_id}).items():
                 click.echo(f"main: marked run {run_id} FAILED: {reason}")
+            for run_id in explain_silent_failures(pipeline.client, experiment_id):
+                click.echo(f"main: tagged run {run_id}, which had ended FAILED without a reason (killed?)")
             for path in sweep_temp_dirs():
                 logger.info("removed %s, left by a process that has ended", path)
             describe = functools.partial(

@@ -72,6 +72,9 @@ class Stage:
         ``(directory, file)`` of every artifact it logs.
     models : tuple of str
         Names of the models it logs.
+    registers : bool
+        Whether it registers a model as a version of its ``registered_model_name`` (unless
+        empty): a run whose version is gone from the registry is not reused.
     packages : tuple of str
         Installed distributions its results depend on: their versions are part of its cache key.
     headline_metrics : tuple of str
@@ -103,6 +106,7 @@ class Stage:
     upstream: tuple[str, ...] = ()
     artifacts: tuple[Artifact, ...] = ()
     models: tuple[str, ...] = ()
+    registers: bool = False
     packages: tuple[str, ...] = BASE_PACKAGES
     headline_metrics: tuple[str, ...] = ()
     in_main: bool = True

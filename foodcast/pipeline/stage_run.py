@@ -23,7 +23,7 @@ from foodcast.runtime.lifeline import die_with_parent
 from foodcast.runtime.processes import Interrupted, exit_without_final_collection, interruptible, owner_tags
 from foodcast.settings import configure_logging
 from foodcast.tracking import names
-from foodcast.tracking.access import store_failure
+from foodcast.tracking.access import open_tracking_store, store_failure
 
 logger = logging.getLogger("foodcast.step")
 
@@ -52,6 +52,7 @@ def stage_run(stage: Stage, params: dict[str, str], upstream: dict[str, str] | N
     upstream = upstream or {}
     run_id = None
     try:
+        open_tracking_store()  # one that cannot be opened or created: one line, not MLflow's traceback
         with interruptible(), mlflow.start_run() as run:
             run_id = run.info.run_id
             logged = run.data.params  # `mlflow run` logged them already, as it passed them
@@ -79,10 +80,16 @@ def stage_run(stage: Stage, params: dict[str, str], upstream: dict[str, str] | N
                 _describe(stage, run_id, str(exc))
                 logger.debug("%s failed", stage.name, exc_info=True)
                 raise
+            except MlflowException:
+                raise  # the store failed: the one line below; a tag would fail as well
+            except Exception as exc:
+                # A bug: its traceback follows in the output, and the run says what it was.
+                mlflow.set_tag(names.ERROR_TAG, f"{type(exc).__name__}: {exc}"[:5000])
+                raise
             _describe(stage, run_id)
             logger.info("%s: run %s finished", stage.name, run_id)
     except FoodcastError as exc:
-        raise click.ClickException(f"{stage.name} (run {run_id}): {exc}") from None
+        raise click.ClickException(f"{stage.name} (run {run_id or 'not started'}): {exc}") from None
     except Interrupted as exc:
         click.echo(f"Error: {stage.name} (run {run_id or 'not started'}): {exc}; the run is marked FAILED", err=True)
         raise SystemExit(exc.exit_code) from None

@@ -15,9 +15,10 @@ command hands its work over to a fork of that server:
   command), takes over those descriptors, variables, directory and arguments and runs the
   module as ``__main__``, as the command would have;
 * the server reports the fork's exit status and the command exits with it. SIGINT, SIGTERM
-  and SIGHUP sent to the command itself are passed on to the fork. A fork dies with its
-  command (the server terminates a fork whose command has gone) and with the server
-  (``PR_SET_PDEATHSIG``).
+  and SIGHUP sent to the command itself are passed on to the fork. A fork ends with its
+  command (the server terminates a fork whose command has gone, and all of them when ``main``
+  stops it) and with the server, which ends with ``main`` (SIGTERM from their lifelines,
+  ``foodcast.runtime.lifeline``: the stage ends its run FAILED).
 
 The socket is in Linux's abstract namespace: nothing on disk to leave behind, and the server
 serves only processes of its own user (``SO_PEERCRED``) in its own session.

@@ -9,17 +9,22 @@ nothing to check.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import mlflow
 import requests
 from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 from mlflow.utils.credentials import get_default_host_creds
 from mlflow.utils.rest_utils import MlflowHostCreds, http_request
+from sqlalchemy.exc import SQLAlchemyError
 
 from foodcast.errors import FoodcastError
 
@@ -209,11 +214,73 @@ def _unexpected(host: str, what: str, response: requests.Response) -> FoodcastEr
     return FoodcastError(f"tracking server {host} answered HTTP {response.status_code} about {what}: {body}")
 
 
+def open_tracking_store(tracking_uri: str | None = None) -> None:
+    """Open a local tracking store (sqlite, a database URI, a directory), creating it when new,
+    and read from it once: one that cannot be opened or created is refused in one line before
+    anything is written. A tracking server is left to :func:`check_tracking_access`.
+
+    Raises
+    ------
+    FoodcastError
+        Naming the store and why (a directory that cannot be created, a file that is not a
+        database...).
+    """
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    if urlparse(uri).scheme in ("http", "https"):
+        return
+    try:
+        path = _sqlite_path(uri)
+        if path is not None:
+            # Opened here first: MLflow retries a database it cannot open for ~100 s (meant
+            # for a database server that is starting), where a file fails at once.
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.closing(sqlite3.connect(path)) as database:
+                database.execute("PRAGMA schema_version")
+        MlflowClient(uri).search_experiments(max_results=1)
+    except sqlite3.Error as exc:
+        raise FoodcastError(f"the tracking store {uri} cannot be opened or created ({exc})") from None
+    except OSError as exc:
+        reason = f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
+        raise FoodcastError(f"the tracking store {uri} cannot be opened or created ({reason})") from None
+    except (MlflowException, SQLAlchemyError) as exc:
+        reason = _database_reason(str(exc)) or _first_line(exc)
+        raise FoodcastError(f"the tracking store {uri} cannot be opened or created ({reason})") from None
+
+
+def _sqlite_path(uri: str) -> str | None:
+    """The database file of a ``sqlite:///<path>`` tracking URI, as MLflow reads it; ``None``
+    for another store, an in-memory database, or a ``file:`` URI with options."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri.removeprefix("sqlite:///")
+    return None if not path or path == ":memory:" or path.startswith("file:") else path
+
+
+# A database driver's error as SQLAlchemy words it: "(sqlite3.OperationalError) <message>".
+_DRIVER_ERROR = re.compile(r"\((?:sqlite3|psycopg2?|pymysql|MySQLdb|pyodbc)[\w.]*\) ([^\n]+)")
+
+
+def _database_reason(text: str) -> str | None:
+    """The database's own message in an error SQLAlchemy raised (behind MLflow's words, such as
+    an "autoflush"), or ``None``; a database opened read-only is said so."""
+    match = _DRIVER_ERROR.search(text)
+    if match is None:
+        return None
+    message = match.group(1).strip()
+    if "readonly database" in message:
+        return f"read-only database ({message})"
+    return message
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
 def store_failure(exc: Exception) -> str:
     """One line for a request the tracking store failed (an ``MlflowException``): for an HTTP
-    request, which endpoint and the underlying cause; else MLflow's message, first line, cut to
-    a readable length."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    request, which endpoint and the underlying cause; for a database, the database's own
+    message; else MLflow's message, first line, cut to a readable length."""
+    text = _database_reason(str(exc)) or _first_line(exc)
     request = re.match(r"API request to (\S+) failed", text)
     if request is not None:
         cause = re.search(r"Caused by \w+\((['\"])(.+?)\1\)", text)

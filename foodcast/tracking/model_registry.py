@@ -3,7 +3,8 @@
 ``train`` adds its ``multi_model`` to the registered model as a new version tagged with its
 train run, features run and training weeks, and points the alias ``challenger`` at it.
 ``promote`` moves the alias ``champion`` to the challenger when the gate lets it
-(``foodcast.core.gate``, ``foodcast.pipeline.promotion``).
+(``foodcast.core.gate``, ``foodcast.pipeline.promotion``), and tags it with the version it was
+compared with (``replaced_champion``): a version with that tag was champion once.
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ def point_alias(client: MlflowClient, name: str, alias: str, version: str) -> No
         client.set_registered_model_alias(name, alias, version)
 
 
+def versions_of_train_run(client: MlflowClient, name: str, train_run_id: str) -> list[ModelVersion]:
+    """The versions of ``name`` that train run ``train_run_id`` registered (and that still exist)."""
+    return client.search_model_versions(f"name = '{name}' and run_id = '{train_run_id}'")
+
+
 def version_of_train_run(client: MlflowClient, name: str, train_run_id: str) -> ModelVersion:
     """The version of ``name`` that train run ``train_run_id`` registered.
 
@@ -70,7 +76,7 @@ def version_of_train_run(client: MlflowClient, name: str, train_run_id: str) -> 
     FoodcastError
         If it registered none.
     """
-    versions = client.search_model_versions(f"name = '{name}' and run_id = '{train_run_id}'")
+    versions = versions_of_train_run(client, name, train_run_id)
     if not versions:
         raise FoodcastError(f"train run {train_run_id} registered no version of model {name!r}")
     return max(versions, key=lambda v: int(v.version))

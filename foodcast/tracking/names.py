@@ -62,6 +62,7 @@ PARENT_TAG = "mlflow.parentRunId"
 CHALLENGER, CHAMPION = "challenger", "champion"
 TRAIN_RUN_TAG, FEATURES_RUN_TAG, WEEKS_TAG = "train_run_id", "features_run_id", "weeks"
 REPLACED_TAG = "replaced_champion"  # on a version promote made champion: the version it replaced ("" if none)
+CHAMPION_SINCE_TAG = "champion_since"  # on a version promote made champion: when (epoch milliseconds)
 
 
 def run_id_param(stage: str) -> str:

@@ -18,7 +18,9 @@ from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
 
 from foodcast.runtime.processes import HOST_TAG, PID_TAG, owner_alive
-from foodcast.tracking.names import ERROR_TAG, PARENT_TAG
+from foodcast.tracking.names import ERROR_TAG, PARENT_TAG, STEP_TAG
+
+UNSAID = "its process ended without saying why (killed?): `mlflow run` marked the run FAILED when its command died"
 
 ENTRY_POINT_TAG = "mlflow.project.entryPoint"  # on the runs `mlflow run` makes
 NEVER_STARTED_AFTER = 3600.0  # seconds a run made by `mlflow run` may wait for its command
@@ -111,3 +113,14 @@ def fail_abandoned_runs(
         client.set_tag(run_id, ERROR_TAG, reason)
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
     return found
+
+
+def explain_silent_failures(client: MlflowClient, experiment_id: str) -> list[str]:
+    """Tag with ``foodcast.error`` the FAILED runs of foodcast that carry no reason: a process
+    killed outright (``kill -9`` of ``main.py``) cannot say why, and ``mlflow run`` marks its
+    run FAILED and nothing more. Returns their ids."""
+    query = f"attributes.status = 'FAILED' AND tags.`{STEP_TAG}` IS NOT NULL AND tags.`{ERROR_TAG}` IS NULL"
+    runs = client.search_runs([experiment_id], filter_string=query, max_results=1000)
+    for run in runs:
+        client.set_tag(run.info.run_id, ERROR_TAG, UNSAID)
+    return [run.info.run_id for run in runs]

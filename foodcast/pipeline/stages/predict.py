@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from foodcast.errors import FoodcastError
 from foodcast.pipeline import params as p
 from foodcast.pipeline.stage import PLOT_PACKAGES, SKLEARN_PACKAGES, Options, Stage
 from foodcast.tracking import names
@@ -19,7 +20,13 @@ def predict_model(options: Options, runs: Mapping[str, str], client: MlflowClien
     if options["model"] == "trained":
         return {p.TRAIN_RUN_ID.name: runs[names.TRAIN], p.MODEL_URI.name: ""}
     name = options[p.REGISTERED_MODEL_NAME.name]
-    version = client.get_model_version_by_alias(name, names.CHAMPION).version
+    found = client.search_registered_models(filter_string=f"name = '{name}'")
+    version = found[0].aliases.get(names.CHAMPION) if found else None
+    if version is None:
+        raise FoodcastError(
+            f"model=champion: the registered model {name!r} has no champion (its alias champion points at "
+            "no version, and promote kept the challenger): point the alias at a version, or use model=trained"
+        )
     return {p.TRAIN_RUN_ID.name: "", p.MODEL_URI.name: f"models:/{name}/{version}"}
 
 

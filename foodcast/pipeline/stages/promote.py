@@ -11,6 +11,7 @@ from foodcast.pipeline.stage import SKLEARN_PACKAGES, Options, Partition, Skippe
 from foodcast.tracking import names
 
 if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
     from mlflow.tracking import MlflowClient
 
 
@@ -29,17 +30,30 @@ def gate_batch_weeks(options: Options) -> tuple[int, int]:
     )
 
 
+def last_champion(client: MlflowClient, name: str) -> ModelVersion | None:
+    """The version of ``name`` that promote made champion last (by its tag ``champion_since``;
+    among versions promoted before that tag existed, which carry only ``replaced_champion``, the
+    newest), or ``None``: what the gate compares with when the alias ``champion`` points at no
+    version (deleted by hand)."""
+    was = [v for v in client.search_model_versions(f"name = '{name}'") if names.REPLACED_TAG in v.tags]
+    return max(was, key=lambda v: (int(v.tags.get(names.CHAMPION_SINCE_TAG, 0)), int(v.version)), default=None)
+
+
 def champion_compared(options: Options, client: MlflowClient, params: Mapping[str, Any]) -> str:
     """The champion promote compares with, which its result depends on: the version the alias
-    points at now ("" if none). When that is the challenger itself (this train run's version),
-    the champion it replaced when promote made it champion, so that the promote run that did
-    it is the one reused (a version made champion by hand: "", promote then has nothing to do)."""
+    points at now, or when it points at none, the last version that was champion (which promote
+    gates against then: the same decision). When that is the challenger itself (this train
+    run's version), the champion it replaced when promote made it champion, so that the promote
+    run that did it is the one reused (a version made champion by hand: "", promote then has
+    nothing to do)."""
     name = options[p.REGISTERED_MODEL_NAME.name]
     found = client.search_registered_models(filter_string=f"name = '{name}'")
     version = found[0].aliases.get(names.CHAMPION) if found else None
-    if version is None:
+    champion = client.get_model_version(name, version) if version is not None else None
+    if champion is None and found:
+        champion = last_champion(client, name)
+    if champion is None:
         return "champion="
-    champion = client.get_model_version(name, version)
     if champion.tags.get(names.TRAIN_RUN_TAG) == params.get(names.run_id_param(names.TRAIN)):
         return f"champion={champion.tags.get(names.REPLACED_TAG, '')}"
     return f"champion={champion.version}"

@@ -12,6 +12,7 @@ TRAIN = Stage(
     params=(*p.MODEL_PARAMS, p.REGISTERED_MODEL_NAME, p.SET_ALIAS),
     upstream=(names.FEATURES,),
     models=(names.SIMPLE_MODEL, names.MULTI_MODEL),
+    registers=True,
     packages=(*SKLEARN_PACKAGES, "skops"),
     # under main, promote (which gates the version) points challenger at it
     late=(p.SET_ALIAS.name,),
