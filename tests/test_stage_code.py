@@ -20,7 +20,7 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from conftest import SMALL, SMALL_NODES, stage_lines
-from foodcast.pipeline.stage_code import ProjectImports, stage_files
+from foodcast.pipeline.stage_code import ProjectImports, mlflow_plugin_modules, stage_files
 from foodcast.pipeline.stage_table import PIPELINE, STAGES
 from foodcast.settings import PROJECT_ROOT
 
@@ -82,6 +82,14 @@ def test_the_set_follows_every_kind_of_import_statement(tmp_path):
         root / "foodcast/settings/__init__.py",
         root / "foodcast/settings/logging.yaml",
     ]
+
+
+def test_the_set_holds_the_plugins_mlflow_imports_by_name():
+    # The sqlite store and the default experiment: entry points MLflow loads in every process
+    # that opens a store (pip install -e . registers them).
+    plugins = mlflow_plugin_modules()
+    assert {"foodcast.tracking.sqlite_store", "foodcast.tracking.experiment"} <= set(plugins)
+    assert set(plugins) <= set(ProjectImports(PROJECT_ROOT).stage_modules("load"))
 
 
 def test_no_stage_runs_the_team_server_the_importer_the_generator_or_another_stage_s_command():

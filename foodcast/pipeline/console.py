@@ -4,8 +4,8 @@ By default the console says, per stage, whether it was launched or reused, its r
 seconds; then a closing block: the week forecast and where the forecast is (a local path when
 the artifact store is local, else the command that downloads it), the scorecards of the weeks
 scored, promote's decision and the parent run's page in the UI. MLflow's INFO lines (in main
-and in the stages), the stages' own INFO lines and MLflow's "View run" links come back with
-``-P verbose=true`` or ``FOODCAST_LOG_LEVEL=INFO``.
+and in the stages) and the stages' own INFO lines come back with ``-P verbose=true`` or
+``FOODCAST_LOG_LEVEL=INFO``; MLflow's "View run" links stay off (the block links the parent run).
 """
 
 from __future__ import annotations

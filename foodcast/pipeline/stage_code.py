@@ -11,8 +11,11 @@ that module, then the modules it imports, to the end; each package on the way ad
 ``__init__.py`` (Python runs it) and the data files beside it (``logging.yaml``). Because it
 reads statements rather than running code, the set holds everything a run can import, and
 more. What it cannot see is an import by a computed name (``importlib.import_module(name)``):
-the package's stage code has none, and ``tests/test_stage_code.py`` checks, for every stage
-of ``main``, that the project modules a real run of it imported are all in its set.
+the package's stage code has none; MLflow imports the project's plugins so (its entry points
+in MLflow's groups, as installed: the sqlite store, the default experiment), in every process
+that uses a store, so they are added to every stage's set by name. And
+``tests/test_stage_code.py`` checks, for every stage of ``main``, that the project modules a
+real run of it imported are all in its set.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 from functools import lru_cache
+from importlib.metadata import distributions
 from pathlib import Path
 
 from foodcast.digests import files_digest
@@ -84,8 +88,14 @@ class ProjectImports:
         return sorted(seen)
 
     def stage_modules(self, stage: str) -> list[str]:
-        """The project modules a run of ``stage``'s command imports (its closure)."""
-        return self.closure([f"{STAGE_PACKAGE}.{stage}"])
+        """The project modules a run of ``stage``'s command imports (its closure, with the
+        project's MLflow plugins)."""
+        return self.closure([f"{STAGE_PACKAGE}.{stage}", *self.mlflow_plugins()])
+
+    def mlflow_plugins(self) -> list[str]:
+        """The project modules MLflow loads by entry point (the installed entry points of its
+        groups ``mlflow.*``): it imports them by name, in every process that opens a store."""
+        return mlflow_plugin_modules()
 
     def files(self, modules: Iterable[str]) -> list[Path]:
         """The source files of ``modules`` and the data files of their packages."""
@@ -98,6 +108,19 @@ class ProjectImports:
             if path.name == "__init__.py":
                 files.update(p for pattern in DATA_FILES for p in path.parent.glob(pattern) if p.is_file())
         return sorted(files)
+
+
+@lru_cache(maxsize=1)
+def mlflow_plugin_modules() -> list[str]:
+    """The project's modules among the installed entry points of MLflow's plugin groups."""
+    return sorted(
+        {
+            point.module
+            for distribution in distributions()
+            for point in distribution.entry_points
+            if point.group.startswith("mlflow.") and point.module.split(".")[0] in PROJECT_PACKAGES
+        }
+    )
 
 
 @lru_cache(maxsize=8)

@@ -3,8 +3,9 @@
 Meant to run before the pipeline launches anything: a server that is down, a wrong password or
 a READ-only grant then ends the command within seconds with one line, instead of MLflow's
 client retrying for minutes or a stage failing half-way. It only reads (GET requests), so it
-writes nothing to the store. Against a local store (sqlite, file, a database URI) there is
-nothing to check.
+writes nothing to the store. A local store (sqlite, file, a database URI) is opened instead,
+created when new (:func:`open_tracking_store`); and a request the store fails is told in one
+line (:func:`store_failure`).
 """
 
 from __future__ import annotations
