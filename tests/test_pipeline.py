@@ -147,7 +147,7 @@ def test_second_run_reuses_every_stage(small_store):
 
 
 def test_loading_the_champion_leaves_the_next_pipeline_reused(small_store):
-    """Loading ``models:/foodcast@champion`` as the README shows makes MLflow write
+    """Loading ``models:/foodcast@champion`` as docs/registry.md shows makes MLflow write
     ``registered_model_meta`` into the logged model's folder: not a change of the model, so the
     next pipeline reuses train (and every stage) and registers nothing."""
     runner, uri, cold = small_store

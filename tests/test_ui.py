@@ -51,7 +51,7 @@ def ui(store, tmp_path_factory):
         ) as server,
         ui_h.browser_page(local_storage={**ui_h.ASSISTANT_CLOSED, **ui_h.MODEL_TRAINING_VIEW}) as page,
     ):
-        # a user who clicked "Model training" once, as README says
+        # a user who clicked "Model training" once, as docs/lineage.md says
         yield server, page
 
 
@@ -140,7 +140,7 @@ def test_a_dataset_panel_shows_the_run_and_artifact_it_came_from(store, ui, shot
     [batches] = ui_h.read_datasets(page)
     assert batches["name"].startswith("batches · weeks 2-12")
     assert batches["profile"]["allow missing"] == "false" and batches["profile"]["missing"] == "none"
-    # the drawer of the predict run, for README
+    # the drawer of the predict run, for docs/lineage.md
     ui_h.open_run(page, server, experiment_id, second["predict"][1])
     ui_h.read_datasets(page, keep_open=True)
     page.screenshot(path=shots / "lineage-dataset.png")

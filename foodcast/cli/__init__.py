@@ -82,7 +82,7 @@ def _week_range(_context: click.Context, _parameter: click.Parameter, value: str
         "With --restaurants N: a chain of N restaurants r001, r002... of different sizes, "
         "menus, weekly and yearly profiles and holiday effects, some opening or closing during "
         "the weeks, into a directory holding no other batches; the parameters drawn go to "
-        f"DATA_DIR/chain_parameters.json (README, 'A chain of any size').\n\n{LAYOUT_HELP}"
+        f"DATA_DIR/chain_parameters.json (docs/data.md, 'A chain of any size').\n\n{LAYOUT_HELP}"
     ),
 )
 @_data_dir_option
