@@ -471,7 +471,7 @@ def test_a_stage_that_finished_just_before_the_kill_is_reused(team, cold):
     another week launches future alone (the other stages of the cold run are reused); main is
     held (SIGSTOP) while future works, so that future's run ends FINISHED while main cannot act,
     then the whole group is killed. The next run must reuse that finished future run."""
-    params = {**SMALL, "next_week": 14}
+    params = {**SMALL, "next_week": 14, "verbose": "true"}  # (verbose: the stages' "run … started" lines)
     started = Started(team.editor(), **params)
     deadline = time.monotonic() + 300
 
