@@ -65,9 +65,13 @@ def bench_env(store_dir, probe_dir=None, extra: dict | None = None) -> dict:
         "FOODCAST_PREFORK_SOCKET",
     ):
         env.pop(name, None)
+    # MLflow's experiment 0, where the figures were measured and the fillers write (`mlflow run`
+    # of the project would otherwise use experiment foodcast).
+    env["MLFLOW_EXPERIMENT_NAME"] = "Default"
     if probe_dir is not None:
         env["PYTHONPATH"] = str(PROBE_PATH) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env["FOODCAST_BENCH_PROBE_DIR"] = str(probe_dir)
+        env["FOODCAST_LOG_LEVEL"] = "INFO"  # the stages' "run … started / finished" lines the probe times
     env.update(extra or {})
     return env
 

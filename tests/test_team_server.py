@@ -397,7 +397,7 @@ class StartedMain(Started):
     its own, its output collected: all it prints is foodcast's."""
 
     @staticmethod
-    def command(runner: Runner, params: dict, entry_point: str = "main") -> list[str]:
+    def command(runner: Runner, params: dict) -> list[str]:
         args = [sys.executable, str(PROJECT / "main.py")]
         for name, value in params.items():
             args += [f"--{name.replace('_', '-')}", str(value)]
@@ -471,7 +471,7 @@ def test_a_stage_that_finished_just_before_the_kill_is_reused(team, cold):
     another week launches future alone (the other stages of the cold run are reused); main is
     held (SIGSTOP) while future works, so that future's run ends FINISHED while main cannot act,
     then the whole group is killed. The next run must reuse that finished future run."""
-    params = {**SMALL, "next_week": 14, "verbose": "true"}  # (verbose: the stages say when their runs start)
+    params = {**SMALL, "next_week": 14, "verbose": "true"}  # (verbose: the stages' "run … started" lines)
     started = Started(team.editor(), **params)
     deadline = time.monotonic() + 300
 
@@ -549,82 +549,13 @@ def test_server_command_survives_a_killed_start_and_stops_everything():
         assert oct((directory / "credentials.json").stat().st_mode & 0o777) == "0o600"
         assert "already running" in server_command("start", "--dir", directory).stdout
         assert server_command("status", "--dir", directory).returncode == 0
-        check_a_running_server_is_told_as_it_is(directory, port)
 
-        # (the MLflow server was killed just before: what it left, and PostgreSQL)
-        assert "PostgreSQL" in server_command("stop", "--dir", directory).stdout
+        assert "stopped mlflow server and PostgreSQL" in server_command("stop", "--dir", directory).stdout
         assert _processes_mentioning(directory) == []
         with socket.socket() as sock:  # nothing listens on the port any more
             assert sock.connect_ex(("127.0.0.1", port)) != 0
         assert "nothing was running" in server_command("stop", "--dir", directory).stdout
         assert server_command("status", "--dir", directory, check=False).returncode == 3
-        check_refused_starts_leave_nothing_running(directory, port)
     finally:
         server_command("stop", "--dir", directory, check=False)
         shutil.rmtree(base, ignore_errors=True)
-
-
-def one_error_line(proc: subprocess.CompletedProcess) -> str:
-    """The single line a refused command prints (exit status 1, no traceback)."""
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    [line] = proc.stderr.strip().splitlines()
-    return line
-
-
-def postgres_state(directory) -> str:
-    proc = server_command("status", "--dir", directory, check=False)
-    return next(line.split()[1] for line in proc.stdout.splitlines() if line.startswith("PostgreSQL:"))
-
-
-def check_a_running_server_is_told_as_it_is(directory: Path, port: int) -> None:
-    """A start with other options on a running server (it exited 0 and kept the old port), and
-    the status of a killed server (its pid was "running"). Leaves the MLflow server killed."""
-    other = free_port()
-    line = one_error_line(server_command("start", "--dir", directory, "--port", other, check=False))
-    assert "already runs (pid" in line and f"--port {port}" in line and f"--port {other}" in line, line
-
-    leader = int((directory / "mlflow.pid").read_text().split()[0])
-    os.kill(leader, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while os.path.exists(f"/proc/{leader}") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    proc = server_command("status", "--dir", directory, check=False)
-    assert proc.returncode == 3 and "mlflow server: stopped" in proc.stdout, proc.stdout
-    assert f"pid {leader}" not in proc.stdout
-
-
-def check_refused_starts_leave_nothing_running(directory: Path, port: int) -> None:
-    """On a stopped server: starts refused (port taken, wrong admin password, corrupt
-    credentials) left PostgreSQL running, and `status` said so."""
-    with socket.socket() as taken:  # another program on the port
-        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (the stopped server's connections linger)
-        taken.bind(("127.0.0.1", port))
-        taken.listen()
-        line = one_error_line(server_command("start", "--dir", directory, "--port", port, check=False))
-        assert f"port {port}" in line and "in use" in line, line
-    assert postgres_state(directory) == "stopped"
-
-    credentials = directory / "credentials.json"
-    saved = credentials.read_text()
-    changed = json.loads(saved)
-    changed["admin_password"] = "not-the-admin-password"
-    credentials.write_text(json.dumps(changed))
-    line = one_error_line(server_command("start", "--dir", directory, "--port", port, check=False))
-    assert "refuses the admin login" in line, line
-    assert server_command("status", "--dir", directory, check=False).stdout.count("stopped") == 2
-    assert _processes_mentioning(directory) == []
-
-    credentials.write_text(saved[: len(saved) // 2])  # cut short
-    line = one_error_line(server_command("start", "--dir", directory, check=False))
-    assert f"cannot read {credentials}" in line, line
-    assert f"cannot read {credentials}" in one_error_line(server_command("status", "--dir", directory, check=False))
-    credentials.write_text(saved)
-
-
-def test_server_start_in_a_directory_it_cannot_create_says_so_in_one_line(tmp_path):
-    missing = _postgres_missing()
-    if missing:
-        pytest.skip(missing)
-    (tmp_path / "a-file").write_text("")
-    line = one_error_line(server_command("start", "--dir", tmp_path / "a-file" / "server", check=False))
-    assert f"cannot create the server's directory {tmp_path / 'a-file' / 'server'}" in line, line
