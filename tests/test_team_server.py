@@ -397,7 +397,8 @@ class StartedMain(Started):
     its own, its output collected: all it prints is foodcast's."""
 
     @staticmethod
-    def command(runner: Runner, params: dict) -> list[str]:
+    def command(runner: Runner, params: dict, entry_point: str = "main") -> list[str]:
+        assert entry_point == "main", "main.py runs main only"
         args = [sys.executable, str(PROJECT / "main.py")]
         for name, value in params.items():
             args += [f"--{name.replace('_', '-')}", str(value)]
