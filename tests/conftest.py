@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -211,6 +212,17 @@ def stage_lines(stdout: str) -> dict[str, tuple[str, str]]:
 
 def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("Error:")]
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+
+def pytest_configure(config):
+    """SIGTERM ends a test run as Ctrl-C does: the fixtures' finalizers run (the team servers
+    and their PostgreSQL are stopped, their directories removed), where Python's default would
+    end the process at once and leave them behind. In each xdist worker too."""
+    signal.signal(signal.SIGTERM, _stop)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups
