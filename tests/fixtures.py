@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import zlib
 from pathlib import Path
 
@@ -113,3 +114,12 @@ DAMAGES = {
 def csv_bytes(export: pd.DataFrame) -> bytes:
     """A frame in the export schema as the bytes of a CSV file."""
     return export.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def digests(root):
+    """``{relative path: sha256}`` of every file under ``root``: a directory's bytes, compared whole."""
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from fixtures import digests
 from foodcast.cli import cli
 from foodcast.data.batch_files import list_batches
 from foodcast.data.chain import read_chain
@@ -22,14 +23,6 @@ from foodcast.errors import FoodcastError
 # 8 restaurants hold an opening, a closing and a few days shut for works.
 WEEKS = (156, 163)
 SEED = 1
-
-
-def digests(root):
-    return {
-        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(root.rglob("*"))
-        if path.is_file()
-    }
 
 
 @pytest.fixture(scope="module")

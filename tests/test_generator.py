@@ -1,6 +1,5 @@
 """The generated dataset: reproducible to the byte, and realistic enough to forecast."""
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -9,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fixtures import digests
 from foodcast.core.weeks import week_start
 from foodcast.data.batch_files import list_batches
 from foodcast.data.generator import RESTAURANTS, expected_orders, generate, menu
@@ -16,14 +16,6 @@ from foodcast.data.orders import read_batches
 
 # Weeks 156-207: 2017-12-18 to 2018-12-16, a full year holding Christmas and New Year's Day.
 SAMPLE_WEEKS = (156, 207)
-
-
-def digests(root):
-    return {
-        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(root.rglob("*"))
-        if path.is_file()
-    }
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,12 @@ import fcntl
 import gzip
 import os
 import re
+import tempfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 from foodcast.errors import FoodcastError
 
@@ -159,6 +161,34 @@ def writing(data_dir: str | Path) -> Iterator[Path]:
         yield root
     finally:
         os.close(fd)
+
+
+@contextmanager
+def replacing(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
+    """A file written whole or not at all: what the block writes goes to a temporary file in
+    the same directory, which replaces ``path`` when the block ends and is removed if it fails.
+
+    Raises
+    ------
+    FoodcastError
+        If the file cannot be written (its directory cannot be created, no space, no right).
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    except OSError as exc:
+        raise FoodcastError(f"{path}: cannot be written ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        if isinstance(exc, OSError):
+            raise FoodcastError(f"{path}: cannot be written ({exc.strerror or exc})") from None
+        raise
 
 
 def check_restaurant_name(name: str) -> str:

@@ -31,8 +31,6 @@ are gzipped at level 1 (fast; the shipped ones at 9).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -41,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from foodcast.core.weeks import WEEK_ONE_START, week_start
-from foodcast.data.batch_files import batch_name, list_batches, writing
+from foodcast.data.batch_files import batch_name, list_batches, replacing, writing
 from foodcast.data.generator import (
     DEFAULT_SEED,
     draw_baskets,
@@ -513,24 +511,15 @@ def generate_chain(
         path = root / PARAMETERS_FILE
         head = json.dumps({k: v for k, v in parameters.items() if k != "restaurants"}, indent=1)
         written = []
-        fd, tmp = tempfile.mkstemp(dir=root, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(head[:-2] + ',\n "restaurants": [')
-                for index, traits in enumerate(parameters["restaurants"]):
-                    restaurant = _with_menu(seed, index, traits)
-                    for week, text in _batch_texts(seed, index, parameters, restaurant):
-                        batch = root / restaurant["name"] / batch_name(week)
-                        write_batch_text(text, batch, compresslevel=GZIP_LEVEL)
-                        written.append(batch)
-                    f.write(("\n  " if index == 0 else ",\n  ") + json.dumps(restaurant))
-                f.write("\n ]\n}\n")
-            os.replace(tmp, path)
-        except BaseException as exc:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            if isinstance(exc, OSError):
-                raise FoodcastError(f"{path}: cannot be written ({exc.strerror or exc})") from None
-            raise
+        with replacing(path, "w") as f:
+            f.write(head[:-2] + ',\n "restaurants": [')
+            for index, traits in enumerate(parameters["restaurants"]):
+                restaurant = _with_menu(seed, index, traits)
+                for week, text in _batch_texts(seed, index, parameters, restaurant):
+                    batch = root / restaurant["name"] / batch_name(week)
+                    write_batch_text(text, batch, compresslevel=GZIP_LEVEL)
+                    written.append(batch)
+                f.write(("\n  " if index == 0 else ",\n  ") + json.dumps(restaurant))
+            f.write("\n ]\n}\n")
         written.append(path)
     return written

@@ -15,9 +15,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import io
-import os
 import re
-import tempfile
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from foodcast.core.weeks import WEEK_ONE_START, week_start
-from foodcast.data.batch_files import batch_week
+from foodcast.data.batch_files import batch_week, replacing
 from foodcast.errors import FoodcastError
 
 ORDER_ID = "Order Number"
@@ -385,18 +383,5 @@ def write_batch_text(text: str, path: str | Path, compresslevel: int = 9) -> Non
     buffer = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=compresslevel) as gz:
         gz.write(text.encode("utf-8"))
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".gz")
-    except OSError as exc:
-        raise FoodcastError(f"{path}: cannot be written ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buffer.getvalue())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        if isinstance(exc, OSError):
-            raise FoodcastError(f"{path}: cannot be written ({exc.strerror or exc})") from None
-        raise
+    with replacing(path) as f:
+        f.write(buffer.getvalue())
