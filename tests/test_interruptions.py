@@ -14,6 +14,7 @@ import time
 
 import pytest
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_PROJECT_ENTRY_POINT
 
 from conftest import SMALL, Runner, stage_lines
 from fixtures import make_batches
@@ -452,12 +453,12 @@ def test_a_run_whose_mlflow_run_died_before_its_command_is_ended_by_the_next_cle
     failed to build): RUNNING, naming no owner. Over an hour later, with no stage under it, the
     next pipeline's clean-up ends it FAILED; a younger one, or one with a stage, stays."""
     client = MlflowClient(store)
-    made = {"mlflow.project.entryPoint": "main"}  # as `mlflow run` tags the run it makes
+    made = {MLFLOW_PROJECT_ENTRY_POINT: "main"}  # as `mlflow run` tags the run it makes
     now = int(time.time() * 1000)
     dead = client.create_run("0", start_time=now - 2 * 3600 * 1000, tags=made).info.run_id
     young = client.create_run("0", start_time=now - 600 * 1000, tags=made).info.run_id
     busy = client.create_run("0", start_time=now - 2 * 3600 * 1000, tags=made).info.run_id
-    stage = client.create_run("0", tags={"mlflow.parentRunId": busy, **owner_tags()}).info.run_id
+    stage = client.create_run("0", tags={MLFLOW_PARENT_RUN_ID: busy, **owner_tags()}).info.run_id
     found = fail_abandoned_runs(client, "0")
     assert list(found) == [dead] and "ended before its command started" in found[dead]
     assert (

@@ -48,7 +48,7 @@ HEREDOC = re.compile(r"<<-?'?(\w+)'?")
 
 def blocks(path: Path, language: str | None = None) -> list[str]:
     """The fenced code blocks of ``path`` (of one language: ``bash``; ``""``: no language)."""
-    return [body for lang, body in FENCE.findall(path.read_text()) if language is None or lang == language]
+    return blocks_of(path.read_text(), language)
 
 
 def shell_commands(block: str) -> list[list[str]]:
@@ -226,20 +226,25 @@ def anchors(path: Path) -> set[str]:
 
 
 def test_every_relative_link_and_anchor_resolves():
+    checked = 0
     for path in DOCS:
         for target in LINK.findall(CODE_SPAN.sub("", FENCE.sub("", path.read_text()))):
             if re.match(r"[a-z]+:", target):
                 continue
+            checked += 1
             file, _, anchor = target.partition("#")
             linked = (path.parent / file).resolve() if file else path
             assert linked.exists(), f"{path.name}: {target} does not exist"
             if anchor:
                 assert anchor in anchors(linked), f"{path.name}: {target}: no such heading"
+    assert checked >= 10  # (the README links each docs page)
 
 
 def test_the_readme_links_every_docs_page():
     readme = README.read_text()
-    for page in (PROJECT / "docs").glob("*.md"):
+    pages = list((PROJECT / "docs").glob("*.md"))
+    assert len(pages) >= 7
+    for page in pages:
         assert f"(docs/{page.name})" in readme, page.name
 
 
@@ -283,8 +288,9 @@ def test_the_readme_sample_output_has_a_line_for_every_stage_a_first_monday_run_
     assert sorted(set(labels) - {"main"}) == sorted(s.name for s in PIPELINE if s.name != "evaluate")
 
 
-def blocks_of(text: str, language: str) -> list[str]:
-    return [body for lang, body in FENCE.findall(text) if lang == language]
+def blocks_of(text: str, language: str | None) -> list[str]:
+    """The fenced code blocks of ``text`` (of one language; ``None``: all)."""
+    return [body for lang, body in FENCE.findall(text) if language is None or lang == language]
 
 
 def test_status_answers_on_a_new_store(tmp_path):
@@ -331,9 +337,12 @@ def test_no_example_names_a_fixed_model_version_or_experiment_id(path):
 def test_every_stage_command_named_exists():
     """`python -m steps.<name>` for every `steps.<name>` the docs name (there is no steps.noop:
     MLproject's noop entry point runs `python -c pass`)."""
+    named = set()
     for path in DOCS:
         for module in set(re.findall(r"\bsteps\.(\w+)", path.read_text())):
             assert (PROJECT / "steps" / f"{module}.py").is_file(), f"{path.name}: steps.{module}"
+            named.add(module)
+    assert "train" in named  # (the docs name `python -m steps.train`)
 
 
 def test_every_entry_point_and_parameter_is_documented():

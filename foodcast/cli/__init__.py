@@ -225,6 +225,7 @@ def show(week: int | None, experiment_name: str) -> None:
     from foodcast.pipeline import status as planning  # noqa: PLC0415
     from foodcast.pipeline.console import week_dates  # noqa: PLC0415
     from foodcast.tracking import names  # noqa: PLC0415
+    from foodcast.tracking.runs import forecast_week  # noqa: PLC0415
 
     experiment_id = _experiment_id(experiment_name)
     if experiment_id is None:
@@ -232,9 +233,9 @@ def show(week: int | None, experiment_name: str) -> None:
     run = planning.latest_forecast(mlflow.tracking.MlflowClient(), experiment_id, week)
     path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=names.artifact_path(names.Y_PRED))
     y_pred = pd.read_csv(path, parse_dates=["order_date"])
-    forecast_week = int(run.data.tags.get(names.WEEK_TAG, 0))
+    week = forecast_week(run)
     click.echo(
-        f"week {forecast_week} ({week_dates(forecast_week)}): hourly cash-in forecast in GBP, "
+        f"week {week} ({week_dates(week)}): hourly cash-in forecast in GBP, "
         f"predict run {run.info.run_id} ({path}; its interval in y_lower, y_upper)"
     )
     click.echo(planning.forecast_table(y_pred).to_string())

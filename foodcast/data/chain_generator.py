@@ -42,6 +42,8 @@ from foodcast.core.weeks import WEEK_ONE_START, week_start
 from foodcast.data.batch_files import batch_name, list_batches, replacing, writing
 from foodcast.data.generator import (
     DEFAULT_SEED,
+    FIRST_WEEK,
+    LAST_WEEK,
     draw_baskets,
     draw_menu,
     expected_basket_values,
@@ -51,7 +53,6 @@ from foodcast.data.orders import EXPORT_COLUMNS, latest_order_date, write_batch_
 from foodcast.errors import FoodcastError
 
 PARAMETERS_FILE = "chain_parameters.json"
-FIRST_WEEK, LAST_WEEK = 1, 260
 GZIP_LEVEL = 1
 _CHUNK_WEEKS = 13
 

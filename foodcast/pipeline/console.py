@@ -22,6 +22,7 @@ from mlflow.entities import Run
 from foodcast.data.batch_files import WEEK_ONE
 from foodcast.pipeline.lineage import scorecard_line
 from foodcast.settings import LOG_LEVEL_VARIABLE as LOG_LEVEL_ENV
+from foodcast.settings import log_level
 from foodcast.tracking.ui_links import run_href
 
 UI_DEFAULT = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
@@ -30,7 +31,7 @@ UI_DEFAULT = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
 def verbose(option: bool) -> bool:
     """Whether the console shows the log lines: ``-P verbose=true``, or ``FOODCAST_LOG_LEVEL``
     INFO or DEBUG."""
-    return option or os.environ.get(LOG_LEVEL_ENV, "").strip().upper() in ("INFO", "DEBUG")
+    return option or log_level() in ("INFO", "DEBUG")
 
 
 def quiet_mlflow(loud: bool) -> None:
@@ -42,7 +43,7 @@ def quiet_mlflow(loud: bool) -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", level)
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"].upper())
-    logging.getLogger("foodcast").setLevel(os.environ[LOG_LEVEL_ENV].strip().upper())
+    logging.getLogger("foodcast").setLevel(log_level() or level)
 
 
 def stage_line(label: str, status: str, run_id: str, seconds: float | None) -> str:

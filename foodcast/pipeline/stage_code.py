@@ -90,12 +90,7 @@ class ProjectImports:
     def stage_modules(self, stage: str) -> list[str]:
         """The project modules a run of ``stage``'s command imports (its closure, with the
         project's MLflow plugins)."""
-        return self.closure([f"{STAGE_PACKAGE}.{stage}", *self.mlflow_plugins()])
-
-    def mlflow_plugins(self) -> list[str]:
-        """The project modules MLflow loads by entry point (the installed entry points of its
-        groups ``mlflow.*``): it imports them by name, in every process that opens a store."""
-        return mlflow_plugin_modules()
+        return self.closure([f"{STAGE_PACKAGE}.{stage}", *mlflow_plugin_modules()])
 
     def files(self, modules: Iterable[str]) -> list[Path]:
         """The source files of ``modules`` and the data files of their packages."""

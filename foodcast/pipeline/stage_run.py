@@ -12,6 +12,7 @@ import click
 import mlflow
 from joblib import parallel_config
 from mlflow.entities import Run
+from mlflow.environment_variables import MLFLOW_RUN_ID
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -52,7 +53,8 @@ def stage_run(stage: Stage, params: dict[str, str], upstream: dict[str, str] | N
     upstream = upstream or {}
     run_id = None
     try:
-        open_tracking_store()  # one that cannot be opened or created: one line, not MLflow's traceback
+        if MLFLOW_RUN_ID.get() is None:  # run alone (under `mlflow run` the run is in the store already)
+            open_tracking_store()  # one that cannot be opened or created: one line, not MLflow's traceback
         with interruptible(), mlflow.start_run() as run:
             run_id = run.info.run_id
             logged = run.data.params  # `mlflow run` logged them already, as it passed them

@@ -65,8 +65,8 @@ def _orphaned(parent: int) -> bool:
         os.kill(parent, 0)
     except ProcessLookupError:
         return True
-    except PermissionError:
-        return False
+    except PermissionError:  # alive, another user's
+        pass
     return False
 
 

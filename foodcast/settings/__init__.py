@@ -55,12 +55,19 @@ def __getattr__(name: str) -> str:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def log_level() -> str | None:
+    """``FOODCAST_LOG_LEVEL`` as a level name (``INFO``, ``WARNING``...), or ``None`` when it is
+    unset or names no level."""
+    level = os.environ.get(LOG_LEVEL_VARIABLE, "").strip().upper()
+    return level if isinstance(logging.getLevelName(level), int) else None
+
+
 def configure_logging() -> None:
     """Apply ``LOGGING_CONFIGURATION_FILE`` (a ``logging.config.dictConfig`` YAML file), the
     ``foodcast`` loggers at ``FOODCAST_LOG_LEVEL`` when it is set (``main`` sets WARNING for its
     stages unless told to be verbose)."""
     with open(LOGGING_CONFIGURATION_FILE, encoding="utf-8") as f:
         logging.config.dictConfig(yaml.safe_load(f))
-    level = os.environ.get(LOG_LEVEL_VARIABLE, "").strip().upper()
-    if isinstance(logging.getLevelName(level), int):
+    level = log_level()
+    if level is not None:
         logging.getLogger("foodcast").setLevel(level)

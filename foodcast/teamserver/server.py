@@ -694,7 +694,8 @@ def _start_locked(layout: Layout, port: int | None, workers: int | None, auth_ca
         _initialise(layout)
     credentials = _load_credentials(layout)
     _start_postgres(layout)
-    if mlflow_server_pid(layout) is not None:
+    pid = mlflow_server_pid(layout)
+    if pid is not None:
         running = {
             "--port": credentials.get("mlflow_port"),
             "--workers": credentials.get("mlflow_workers"),
@@ -705,7 +706,7 @@ def _start_locked(layout: Layout, port: int | None, workers: int | None, auth_ca
         if other:
             now = ", ".join(f"{name} {value}" for name, value in running.items() if value is not None)
             raise FoodcastError(
-                f"the team server of {layout.root} already runs (pid {mlflow_server_pid(layout)}, {now}); "
+                f"the team server of {layout.root} already runs (pid {pid}, {now}); "
                 f"to start it with {', '.join(other)}, stop it first (foodcast server stop --dir {layout.root})"
             )
         _wait_until_answering(layout, credentials, credentials.get("mlflow_port", port or DEFAULT_PORT), None)

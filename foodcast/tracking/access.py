@@ -28,6 +28,7 @@ from mlflow.utils.rest_utils import MlflowHostCreds, http_request
 from sqlalchemy.exc import SQLAlchemyError
 
 from foodcast.errors import FoodcastError
+from foodcast.tracking.sqlite_store import database_path
 
 # The whole check ends within this many seconds, however the server behaves. MLflow's own
 # client waits minutes (MLFLOW_HTTP_REQUEST_MAX_RETRIES=7 with exponential backoff,
@@ -230,8 +231,8 @@ def open_tracking_store(tracking_uri: str | None = None) -> None:
     if urlparse(uri).scheme in ("http", "https"):
         return
     try:
-        path = _sqlite_path(uri)
-        if path is not None:
+        path = database_path(uri)
+        if path is not None and not path.startswith("file:"):  # (a file: URI's options are sqlite's)
             # Opened here first: MLflow retries a database it cannot open for ~100 s (meant
             # for a database server that is starting), where a file fails at once.
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -246,15 +247,6 @@ def open_tracking_store(tracking_uri: str | None = None) -> None:
     except (MlflowException, SQLAlchemyError) as exc:
         reason = _database_reason(str(exc)) or _first_line(exc)
         raise FoodcastError(f"the tracking store {uri} cannot be opened or created ({reason})") from None
-
-
-def _sqlite_path(uri: str) -> str | None:
-    """The database file of a ``sqlite:///<path>`` tracking URI, as MLflow reads it; ``None``
-    for another store, an in-memory database, or a ``file:`` URI with options."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    path = uri.removeprefix("sqlite:///")
-    return None if not path or path == ":memory:" or path.startswith("file:") else path
 
 
 # A database driver's error as SQLAlchemy words it: "(sqlite3.OperationalError) <message>".
