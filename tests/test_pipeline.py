@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import mlflow
@@ -86,7 +87,8 @@ def test_monday_command_on_the_shipped_data(tmp_path):
     # MLflow's INFO lines: only those of the `mlflow run` that starts main (the store it creates,
     # the command it runs and how it ended), none of main's launches or of the stages; and
     # no "View run" lines, nor registering's prints.
-    launcher = ("mlflow.store.db.utils", "Created directory /tmp/tmp", "'python main.py", f"ID '{parent.info.run_id}'")
+    created = f"Created directory {tempfile.gettempdir()}/tmp"  # under $TMPDIR, which .ci/run sets
+    launcher = ("mlflow.store.db.utils", created, "'python main.py", f"ID '{parent.info.run_id}'")
     info = [line for line in proc.stderr.splitlines() if " INFO " in line]
     assert [line for line in info if not any(text in line for text in launcher)] == [], proc.stderr
     assert "registered model" not in proc.stderr and "View run" not in proc.stdout + proc.stderr
