@@ -93,6 +93,12 @@ class Started:
         return left
 
 
+# How long the processes below a killed one may take to end: each ends its run FAILED in the
+# store first. A few seconds alone; more under a loaded suite on 2 cores (one CI run saw the fork
+# server still waiting for its forks after 5 s). Before the lifeline, they carried on for 110 s.
+ENDS_WITHIN = 15
+
+
 def ours_left(runner: Runner) -> list[str]:
     """Our temporary directories left in the run's temporary directory. (The `mlflow run`
     command makes one empty `tmp…` directory per invocation and never removes it: MLflow's.)"""
@@ -161,7 +167,7 @@ def test_sigterm_to_mlflow_run_ends_every_run_and_the_next_run_reuses_what_finis
     started = Started(runner, **SMALL)
     started.wait_for("features: launched run")
     os.kill(started.proc.pid, signal.SIGTERM)
-    assert started.gone_within(5) == [], "".join(started.stderr)[-3000:]
+    assert started.gone_within(ENDS_WITHIN) == [], "".join(started.stderr)[-3000:]
     stderr = "".join(started.stderr)
     assert "interrupted by SIGTERM" in stderr, stderr[-3000:]
     assert "the fork server ended" not in stderr
@@ -189,7 +195,7 @@ def test_sigterm_while_a_stage_waits_for_a_free_slot_ends_without_waiting_for_it
     started = Started(runner, **SMALL, verbose="true")  # (verbose: says when a stage is being launched)
     started.wait_for("train: launching")
     os.killpg(started.proc.pid, signal.SIGTERM)
-    assert started.gone_within(5) == [], "".join(started.stderr)[-3000:]  # (the grace is 10 s)
+    assert started.gone_within(8) == [], "".join(started.stderr)[-3000:]  # (under the 10 s grace)
     assert "interrupted by SIGTERM" in "".join(started.stderr)
     statuses = runs_by_status(client)
     assert "RUNNING" not in statuses
@@ -202,7 +208,7 @@ def test_kill_9_of_the_group_leaves_no_process_and_the_next_run_cleans_up(pipeli
     started.wait_for("features: launched run")
     time.sleep(0.5)  # validate and train are at work
     os.killpg(started.proc.pid, signal.SIGKILL)
-    assert started.gone_within(5) == []
+    assert started.gone_within(ENDS_WITHIN) == []
     assert not [name for name in os.listdir(runner.env["TMPDIR"]) if "prefork" in name]  # no socket file
     left = runs_by_status(client).get("RUNNING", [])
     assert any(r.data.tags.get(names.STEP_TAG) == "main" for r in left)
@@ -345,7 +351,7 @@ def test_one_process_of_a_pipeline_killed_ends_every_process_below_it(shared, ki
     for pid, signum in pids:
         os.kill(pid, signum)
     # (`mlflow run` itself, when it is not the one killed, ends once main has: MLflow's own exit)
-    assert started.gone_within(5, spare=(started.proc.pid,)) == [], "".join(started.stderr)[-3000:]
+    assert started.gone_within(ENDS_WITHIN, spare=(started.proc.pid,)) == [], "".join(started.stderr)[-3000:]
     started.proc.wait(timeout=60)
     stderr = "".join(started.stderr)
     assert "Traceback" not in stderr, stderr[-3000:]
@@ -379,7 +385,7 @@ def test_a_backtest_stopped_ends_with_its_workers(shared, target):
         os.kill(started.proc.pid, signal.SIGTERM)
     else:
         os.kill(descendant(started.proc.pid, "-m steps.backtest"), signal.SIGKILL)
-    assert started.gone_within(5, spare=(started.proc.pid,)) == [], (workers, "".join(started.stderr)[-3000:])
+    assert started.gone_within(ENDS_WITHIN, spare=(started.proc.pid,)) == [], (workers, "".join(started.stderr)[-3000:])
     started.proc.wait(timeout=60)
     stderr = "".join(started.stderr)
     assert "Traceback" not in stderr, stderr[-3000:]
