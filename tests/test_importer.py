@@ -137,7 +137,15 @@ def with_row(rows, bad):
 
 
 QTY_RENAMED = [h if h != "Quantity" else "Qty" for h in HEADER]
-AFTER_TOMORROW = (pd.Timestamp.now().normalize() + pd.Timedelta(days=2, minutes=1)).strftime("%d/%m/%Y %H:%M")
+AFTER_TOMORROW = "<the day after tomorrow, 00:01>"  # dated when the test runs (a suite may cross midnight)
+
+
+def dated(rows):
+    """``rows`` with the AFTER_TOMORROW placeholder replaced by that moment, as of now."""
+    when = (pd.Timestamp.now().normalize() + pd.Timedelta(days=2, minutes=1)).strftime("%d/%m/%Y %H:%M")
+    return [[when if cell == AFTER_TOMORROW else cell for cell in row] for row in rows]
+
+
 REFUSALS = {
     "missing-column": (RAW_ROWS, QTY_RENAMED, None, "Quantity"),
     "bad-date": (
@@ -239,7 +247,7 @@ REFUSALS = {
 
 @pytest.mark.parametrize(("rows", "header", "row", "column"), list(REFUSALS.values()), ids=list(REFUSALS))
 def test_malformed_export_is_refused_in_one_line_and_writes_nothing(tmp_path, rows, header, row, column):
-    raw = write_raw(tmp_path / "orders.csv", rows, header)
+    raw = write_raw(tmp_path / "orders.csv", dated(rows), header)
     data = tmp_path / "data"
     result = CliRunner().invoke(cli, ["import", str(raw), "--restaurant", "curry_house", "--data-dir", str(data)])
     assert result.exit_code != 0
