@@ -9,22 +9,23 @@ def load(start_week: int, end_week: int, allow_missing: bool, granularity: str) 
     """Read every restaurant's weekly batches of weeks START_WEEK..END_WEEK from the data
     directory (FOODCAST_DATA_DIR, default data/) and log the chain's hourly cash-in as artifact
     data/data.csv (columns order_date, cash_in; every hour of the weeks held, hours without
-    orders = 0). Week 1 starts Monday 2014-12-29. An incomplete week (a restaurant's batch
+    orders = 0). With GRANULARITY restaurant, each restaurant's instead (columns restaurant,
+    order_date, cash_in; every hour of the weeks it has orders in; a restaurant directory named
+    chain is refused). Week 1 starts Monday 2014-12-29. An incomplete week (a restaurant's batch
     missing or empty between weeks it has orders) fails the stage unless ALLOW_MISSING; what
     was read and lacked is recorded in the tag foodcast.coverage."""
     import mlflow
 
-    from foodcast.errors import FoodcastError
     from foodcast.settings import data_dir
     from foodcast.tracking import names
     from foodcast.tracking.artifacts import mlflow_log_pandas
     from foodcast.tracking.datasets import read_logged_batches
 
-    if granularity != "chain":
-        raise FoodcastError("granularity=restaurant: load does not read restaurants yet")
-    data, _ = read_logged_batches(data_dir(), start_week, end_week, allow_missing)
+    data, _ = read_logged_batches(data_dir(), start_week, end_week, allow_missing, granularity)
     mlflow_log_pandas(data, *names.DATA)
     mlflow.log_metrics({"n_hours": len(data), "total_cash_in": float(data["cash_in"].sum())})
+    if granularity == "restaurant":
+        mlflow.log_metric("n_restaurants", data["restaurant"].nunique())
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from mlflow.data.pandas_dataset import PandasDataset
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from foodcast.data.chain import read_chain
+from foodcast.data.chain import read_chain, read_restaurants
 from foodcast.data.coverage import Coverage, batches_fingerprint
 from foodcast.tracking import names
 from foodcast.tracking.artifacts import read_frame
@@ -198,18 +198,21 @@ def log_batches_input(
 
 
 def read_logged_batches(
-    data_dir: str | Path, first_week: int, last_week: int, allow_missing: bool
+    data_dir: str | Path, first_week: int, last_week: int, allow_missing: bool, granularity: str = "chain"
 ) -> tuple[pd.DataFrame, Coverage]:
     """Read the chain's hourly cash-in of weeks ``first_week..last_week`` from the batches
-    (``data.chain.read_chain``) and record the read on the active run: what it held and lacked
-    (tag ``foodcast.coverage``) and the batches as an input dataset (:func:`log_batches_input`).
+    (``data.chain.read_chain``), or with ``granularity="restaurant"`` each restaurant's (the long
+    form, ``data.chain.read_restaurants``), and record the read on the active run: what it held
+    and lacked (tag ``foodcast.coverage``) and the batches as an input dataset
+    (:func:`log_batches_input`).
 
     Raises
     ------
     FoodcastError
         As ``read_chain``: an incomplete week without ``allow_missing``, an invalid batch...
     """
-    hourly, coverage = read_chain(data_dir, first_week, last_week, allow_missing=allow_missing)
+    read = read_restaurants if granularity == "restaurant" else read_chain
+    hourly, coverage = read(data_dir, first_week, last_week, allow_missing=allow_missing)
     mlflow.set_tag(names.COVERAGE_TAG, coverage.summary())
     log_batches_input(hourly, data_dir, first_week, last_week, notes=coverage_notes(coverage, allow_missing))
     return hourly, coverage

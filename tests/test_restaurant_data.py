@@ -1,0 +1,95 @@
+"""granularity=restaurant, the data side: the long form load reads, what features, future and
+the tracking helpers make of it. Pure functions and a temporary sqlite store; the pipeline runs
+on the shipped data are in tests/test_restaurant_pipeline.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fixtures import make_batches
+from foodcast.core.restaurants import CHAIN, chain_total
+from foodcast.data.chain import etl, read_restaurants
+from foodcast.data.orders import read_batches, to_export, write_batch
+from foodcast.errors import FoodcastError
+
+
+def opening_and_closing(root):
+    """alpha trades in weeks 1-4 (its batches of 5-6 header-only: closed), beta opens in week 3."""
+    make_batches(root, weeks=range(1, 5), restaurants=("alpha",))
+    make_batches(root, weeks=range(3, 7), restaurants=("alpha", "beta"))
+    for week in (3, 4):
+        (root / "alpha" / f"week_{week:03d}.csv.gz").unlink()
+    make_batches(root, weeks=[3, 4], restaurants=("alpha",))
+    empty = read_batches([root / "alpha" / "week_001.csv.gz"]).iloc[:0]
+    for week in (5, 6):
+        write_batch(to_export(empty), root / "alpha" / f"week_{week:03d}.csv.gz")
+    return root
+
+
+def test_the_long_form_holds_each_restaurant_s_weeks_and_sums_to_the_chain(tmp_path):
+    root = opening_and_closing(tmp_path / "data")
+
+    long, coverage = read_restaurants(root, 1, 6)
+
+    assert list(long.columns) == ["restaurant", "order_date", "cash_in"]
+    assert long.equals(long.sort_values(["restaurant", "order_date"], kind="stable").reset_index(drop=True))
+    weeks = {
+        name: sorted(set((rows["order_date"] - pd.Timestamp("2014-12-29")).dt.days // 7 + 1))
+        for name, rows in long.groupby("restaurant")
+    }
+    assert weeks == {"alpha": [1, 2, 3, 4], "beta": [3, 4, 5, 6]}  # not before it opened, nor after it closed
+    assert (long.groupby("restaurant").size() == 4 * 168).all()  # every hour of those weeks
+    orders = read_batches(sorted(root.rglob("week_*.csv*")))
+    by_restaurant = (orders["quantity"] * orders["product_price"]).groupby(orders["restaurant"]).sum()
+    np.testing.assert_allclose(long.groupby("restaurant")["cash_in"].sum(), by_restaurant)
+    chain = etl(root, 1, 6)
+    total = chain_total(long)
+    assert total["order_date"].tolist() == chain["order_date"].tolist()
+    assert (total["cash_in"].to_numpy() * 100).round().tolist() == (chain["cash_in"].to_numpy() * 100).round().tolist()
+    assert coverage.complete and coverage.weeks == tuple(range(1, 7))
+
+
+def test_the_long_form_refuses_what_the_chain_refuses_in_the_same_words(tmp_path):
+    root = make_batches(tmp_path / "data", weeks=range(1, 6))
+    (root / "beta" / "week_003.csv.gz").unlink()
+    with pytest.raises(FoodcastError) as chain_error:
+        etl(root, 1, 5)
+    with pytest.raises(FoodcastError) as restaurant_error:
+        read_restaurants(root, 1, 5)
+    assert str(restaurant_error.value) == str(chain_error.value)
+    assert str(chain_error.value).startswith("week 3 is incomplete: restaurant beta ")
+
+    long, coverage = read_restaurants(root, 1, 5, allow_missing=True)
+    beta = long[long["restaurant"] == "beta"]
+    assert len(beta) == 4 * 168 and len(long) == 9 * 168  # beta's missing week: no rows, not zeros
+    assert [str(m) for m in coverage.missing] == ["beta week 3 (no batch)"]
+
+
+def test_a_restaurant_directory_named_chain_is_refused_in_one_line(tmp_path):
+    root = make_batches(tmp_path / "data", weeks=[1, 2], restaurants=("alpha", CHAIN))
+    with pytest.raises(FoodcastError) as error:
+        read_restaurants(root, 1, 2)
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(f"{root / CHAIN}: a restaurant cannot be named chain with granularity=restaurant")
+    assert len(etl(root, 1, 2)) == 2 * 168  # the chain's own total reads it as any restaurant
+
+
+def test_a_restaurant_named_with_digits_reads_back_as_its_name(store):
+    import mlflow
+
+    from foodcast.tracking.artifacts import mlflow_log_pandas, read_frame
+
+    long = pd.DataFrame(
+        {
+            "restaurant": ["007", "007"],
+            "order_date": pd.date_range("2015-01-05", periods=2, freq="h"),
+            "cash_in": [1.5, 0.0],
+        }
+    )
+    with mlflow.start_run() as run:
+        mlflow.set_tag("foodcast.step", "load")
+        mlflow_log_pandas(long, "data", "data.csv")
+    assert read_frame(run.info.run_id, ("data", "data.csv"), "load")["restaurant"].tolist() == ["007", "007"]
