@@ -33,6 +33,9 @@ EVALUATION: Artifact = ("evaluation", "forecast_vs_actual.csv")
 EVALUATION_PLOT: Artifact = ("plots", "evaluation.html")
 BACKTEST_WEEKS: Artifact = ("backtest", "weeks.csv")
 BACKTEST_PLOT: Artifact = ("plots", "backtest.html")
+# granularity=restaurant: one row per restaurant (validate, backtest), and a backtest's per restaurant-week
+PER_RESTAURANT: Artifact = ("metrics", "per_restaurant.csv")
+BACKTEST_RESTAURANT_WEEKS: Artifact = ("backtest", "restaurant_weeks.csv")
 LINEAGE_FILE = "lineage.json"
 
 # Columns holding money (GBP): written to the cent in every CSV artifact.

@@ -1,0 +1,104 @@
+"""Forecasts per restaurant scored (foodcast/core/per_restaurant.py): pure functions on a small
+synthetic chain, no MLflow, no files.
+
+Three restaurants over weeks 100-111, one of them opened in week 106, features that need four
+weeks of history and a training window of six: the new one is forecast from its fallback in the
+first target weeks and counted apart from the established ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from foodcast.core import per_restaurant as pr
+from foodcast.core import restaurants
+from foodcast.core.backtest import score_forecast
+from foodcast.core.weeks import week_hours
+
+FEATURES = {
+    "degree": 1,
+    "lag_in_week": 0,
+    "level_weeks": 4,
+    "calendar_index": True,
+    "level_halflife": 2.0,
+    "profile_weeks": 4,
+    "profile_groups": 2,
+}
+MODEL = {"model": "profile", "level_scaled": True, "n_models": 3}
+# name: (first week, last week, orders an open hour takes on average)
+CHAIN = {"big": (100, 111, 8.0), "small": (100, 111, 3.0), "young": (106, 111, 2.0)}
+FIRST, LAST, WINDOW = 108, 111, 6
+
+
+def long_hourly(chain: dict[str, tuple[int, int, float]], seed: int = 0) -> pd.DataFrame:
+    """Hourly cash-in per restaurant: orders from 11:00 to 23:00, more at the weekend."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for name, (first, last, size) in chain.items():
+        for week in range(first, last + 1):
+            hours = week_hours(week)
+            mean = size * ((hours.hour >= 11) & (hours.hour < 23)) * np.where(hours.day_of_week >= 4, 1.4, 1.0)
+            cash_in = np.round(rng.poisson(mean) * rng.choice([7.95, 10.5, 12.25], len(hours)), 2)
+            frames.append(pd.DataFrame({"restaurant": name, "order_date": hours, "cash_in": cash_in}))
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def hourly():
+    return long_hourly(CHAIN)
+
+
+@pytest.fixture(scope="module")
+def result(hourly):
+    return pr.backtest_restaurants(hourly, FIRST, LAST, WINDOW, FEATURES, MODEL, jobs=1)
+
+
+def test_backtest_scores_every_restaurant_and_the_chain_each_week(result):
+    assert list(result.weeks["week"]) == list(range(FIRST, LAST + 1))
+    table = result.restaurants.set_index("restaurant")
+    assert list(table.index) == ["big", "small", "young"]
+    assert (table["weeks"] == LAST - FIRST + 1).all()
+    # young holds 2 weeks of a 6-week window in week 108: new in every target week.
+    assert table.loc["young", "status"] == "new" and table.loc["young", "new_weeks"] == 4
+    assert list(table.loc[["big", "small"], "status"]) == ["established", "established"]
+    assert (table["mae_model"] > 0).all() and table["coverage"].between(0, 1).all()
+    s = result.summary
+    assert s["restaurants"] == 3 and s["restaurants_new"] == 1
+    ratios = table.loc[["big", "small"], "ratio_naive"]
+    assert s["restaurant_ratio_naive_median"] == pytest.approx(ratios.median())
+    assert s["restaurant_ratio_naive_worst"] == pytest.approx(ratios.max())
+    assert s["restaurant_coverage_worst"] == pytest.approx(table.loc[["big", "small"], "coverage"].min())
+    assert s["n_weeks"] == 4 and s["ratio_naive"] == pytest.approx(s["mae_model"] / s["mae_naive"])
+
+
+def test_a_week_is_what_the_pipeline_would_forecast(hourly, result):
+    """Week 110 by hand: the core's rows and RestaurantModel, the chain scored against the sum."""
+    week = 110
+    past = hourly[(hourly["order_date"] >= week_hours(week - WINDOW)[0]) & (hourly["order_date"] < week_hours(week)[0])]
+    train = restaurants.training_rows(past, **FEATURES)
+    x_pred, _ = restaurants.prediction_rows(past, week, 4, **FEATURES)
+    x = train.drop(columns="cash_in").set_index("order_date")
+    model = restaurants.RestaurantModel(MODEL).fit(x, train["cash_in"])
+    preds = model.predict_frame(x_pred.set_index("order_date"))
+    chain = score_forecast(preds[preds["restaurant"] == "chain"], restaurants.chain_total(hourly), week)
+    row = result.weeks.set_index("week").loc[week]
+    assert row["mae_model"] == pytest.approx(chain["mae_model"])
+    assert row["coverage"] == pytest.approx(chain["coverage"])
+    small = score_forecast(preds[preds["restaurant"] == "small"], hourly[hourly["restaurant"] == "small"], week)
+    mine = result.restaurant_weeks.set_index(["week", "restaurant"]).loc[(week, "small")]
+    assert mine["mae_model"] == pytest.approx(small["mae_model"])
+    assert mine["mae_naive"] == pytest.approx(small["mae_naive"])
+
+
+def test_one_or_two_processes_give_the_same_backtest(hourly, result):
+    two = pr.backtest_restaurants(hourly, FIRST, FIRST + 1, WINDOW, FEATURES, MODEL, jobs=2)
+    pd.testing.assert_frame_equal(two.weeks, result.weeks.iloc[:2])
+    first = result.restaurant_weeks[result.restaurant_weeks["week"] <= FIRST + 1]
+    pd.testing.assert_frame_equal(two.restaurant_weeks, first)
+
+
+def test_a_backtest_reaching_before_its_data_is_refused(hourly):
+    with pytest.raises(Exception, match="needs 6 weeks before it"):
+        pr.backtest_restaurants(hourly, 6, 8, WINDOW, FEATURES, MODEL, jobs=1)
