@@ -14,9 +14,13 @@ def promote(
     backtested, rolling origin, on the GATE_WEEKS weeks ending with the challenger's last
     training week (batches from FOODCAST_DATA_DIR), the challenger's MAE at most (1 +
     GATE_MARGIN) times the champion's. The first model becomes champion; with no alias champion,
-    the challenger is compared with the version that was champion last. Logs the two MAEs
-    (challenger_mae, champion_mae), tags foodcast.decision (promoted / kept) and
-    foodcast.reason, and writes the decision in the model version's description."""
+    the challenger is compared with the version that was champion last. Models of restaurants
+    (granularity=restaurant) are backtested per restaurant and compared on the chain's total and
+    on the median restaurant (its MAE over seasonal naive's): both must be within the margin.
+    Logs the two MAEs (challenger_mae, champion_mae; the chain total's), with restaurants
+    challenger_median_ratio and champion_median_ratio, tags foodcast.decision (promoted / kept)
+    and foodcast.reason (with every figure compared), and writes the decision in the model
+    version's description."""
     import mlflow
 
     from foodcast.pipeline import promotion
@@ -25,7 +29,12 @@ def promote(
     client = mlflow.tracking.MlflowClient()
     gating = promotion.gate(client, registered_model_name, train_run_id, gate_weeks, gate_margin, allow_missing)
     decision = gating.decision
-    scores = {"challenger_mae": decision.challenger_mae, "champion_mae": decision.champion_mae}
+    scores = {
+        "challenger_mae": decision.challenger_mae,
+        "champion_mae": decision.champion_mae,
+        "challenger_median_ratio": decision.challenger_median_ratio,
+        "champion_median_ratio": decision.champion_median_ratio,
+    }
     mlflow.log_metrics({k: v for k, v in scores.items() if v is not None})
     mlflow.set_tags(
         {

@@ -16,9 +16,17 @@ from mlflow.tracking import MlflowClient
 from foodcast.core.gate import Configuration, Decision, compare
 from foodcast.core.windows import forecast_history, gate_weeks_read
 from foodcast.errors import FoodcastError
-from foodcast.pipeline.params import FEATURE_PARAMS, MODEL_PARAMS, REGISTERED_MODEL_NAME, model_settings
+from foodcast.pipeline.params import (
+    CLOSED_WEEKS,
+    FEATURE_PARAMS,
+    GRANULARITY,
+    MODEL_PARAMS,
+    REGISTERED_MODEL_NAME,
+    RESTAURANT_MODEL,
+    model_settings,
+)
 from foodcast.pipeline.stages.promote import last_champion
-from foodcast.settings import data_dir
+from foodcast.settings import data_dir, workers
 from foodcast.tracking import names
 from foodcast.tracking.datasets import read_logged_batches
 from foodcast.tracking.model_registry import champion_of, point_alias, version_of_train_run
@@ -26,7 +34,14 @@ from foodcast.tracking.runs import check_run
 
 # What a parameter added later meant for the runs logged before it existed (their champion
 # is backtested with the configuration it was trained with).
-BEFORE_PARAM = {"level_halflife": 0.0, "profile_weeks": 0, "profile_groups": 2, "n_bins": 5}
+BEFORE_PARAM = {
+    "level_halflife": 0.0,
+    "profile_weeks": 0,
+    "profile_groups": 2,
+    "n_bins": 5,
+    GRANULARITY.name: "chain",
+    RESTAURANT_MODEL.name: "local",
+}
 
 
 def _param(run: Run, name: str) -> Any:
@@ -40,13 +55,21 @@ def _param(run: Run, name: str) -> Any:
 
 def configuration(train_run: Run) -> Configuration:
     """The features and model parameters a checked train run was made with, and its training
-    weeks (read from its upstream runs, deleted or not: only their parameters are read)."""
+    weeks (read from its upstream runs, deleted or not: only their parameters are read); for a
+    model of restaurants (its load run's granularity), its restaurant_model."""
     features_run = check_run(train_run.data.params[names.run_id_param(names.FEATURES)], names.FEATURES, deleted_ok=True)
     load_run = check_run(features_run.data.params[names.run_id_param(names.LOAD)], names.LOAD, deleted_ok=True)
     features = {p.name: p.cast(_param(features_run, p.name)) for p in FEATURE_PARAMS}
     model = model_settings({p.name: p.cast(_param(train_run, p.name)) for p in MODEL_PARAMS})
+    restaurants = None
+    if _param(load_run, GRANULARITY.name) == "restaurant":
+        restaurants = str(_param(train_run, RESTAURANT_MODEL.name))
     return Configuration(
-        features, model, int(load_run.data.params["start_week"]), int(load_run.data.params["end_week"])
+        features,
+        model,
+        int(load_run.data.params["start_week"]),
+        int(load_run.data.params["end_week"]),
+        restaurants,
     )
 
 
@@ -133,9 +156,16 @@ def gate(
     # The champion's train run deleted: its configuration still backtests (else no promote could pass).
     theirs = configuration(check_run(champion.tags[names.TRAIN_RUN_TAG], names.TRAIN, deleted_ok=True))
     history = max(forecast_history(**ours.features), forecast_history(**theirs.features))
-    first, last = gate_weeks_read(ours.start_week, ours.end_week, gate_weeks, history)
-    hourly, _ = read_logged_batches(data_dir(), first, last, allow_missing)
-    decision = compare(ours, theirs, gate_weeks, margin, hourly)
+    if ours.restaurants is None and theirs.restaurants is None:
+        first, last = gate_weeks_read(ours.start_week, ours.end_week, gate_weeks, history)
+        hourly, _ = read_logged_batches(data_dir(), first, last, allow_missing)
+        decision = compare(ours, theirs, gate_weeks, margin, hourly)
+    else:
+        # Per restaurant: the weeks that tell an open restaurant from a closed one are read too.
+        closed_weeks = int(CLOSED_WEEKS.default)  # type: ignore[call-overload]
+        first, last = gate_weeks_read(ours.start_week, ours.end_week, gate_weeks, max(history, closed_weeks))
+        hourly, _ = read_logged_batches(data_dir(), first, last, allow_missing, "restaurant")
+        decision = compare(ours, theirs, gate_weeks, margin, hourly, closed_weeks, workers())
     if former:
         against = f"; against version {champion.version}, champion last: the alias champion points at no version"
         decision = replace(decision, reason=decision.reason + against)
