@@ -6,7 +6,8 @@ temporary directory, read back into the long form with ``orders.read_batches`` a
 
 * ``restaurants.training_rows`` of weeks w-window .. w-1, ``restaurants.prediction_rows`` of
   week w from the same weeks (``closed_weeks`` 4), then ``RestaurantModel(kind=...)`` fitted and
-  predicting, for each kind (``local``, ``global``);
+  predicting, for each kind (``local``, ``global``) and each reconciliation (``proportions``,
+  ``bottom_up``: applied at prediction, so one fit per kind);
 * each restaurant forecast is scored as the weekly scorecard scores the chain
   (``scoring.score_week``: model, seasonal naive, 4-week same-hour mean, coverage of the 0.8
   interval), against its own actual cash-in of week w;
@@ -94,7 +95,7 @@ def score(preds, actual, week: int):
     return metrics
 
 
-def backtest(hourly, targets: range, window: int, kinds: list[str]) -> tuple[list[dict], list[dict]]:
+def backtest(hourly, targets: range, window: int, kinds: list[tuple[str, str]]) -> tuple[list[dict], list[dict]]:
     """Per restaurant-week and per chain-week rows of the rolling backtest."""
     from foodcast.core import restaurants as r
     from foodcast.core.backtest import backtest_week
@@ -113,8 +114,11 @@ def backtest(hourly, targets: range, window: int, kinds: list[str]) -> tuple[lis
         x_pred = x_pred.set_index("order_date")
         weeks_held = past.groupby("restaurant")["order_date"].nunique() // 168
         level = backtest_week(total, week, window, DEFAULT_FEATURES, DEFAULT_MODEL)
-        for kind in kinds:
-            preds = r.RestaurantModel(kind=kind).fit(x, train["cash_in"]).predict_frame(x_pred)
+        fitted: dict = {}  # a reconciliation is applied at prediction: one fit per kind
+        for kind, reconciliation in kinds:
+            model = fitted.get(kind) or fitted.setdefault(kind, r.RestaurantModel(kind=kind).fit(x, train["cash_in"]))
+            preds = model.set_params(reconciliation=reconciliation).predict_frame(x_pred)
+            kind = f"{kind} {reconciliation}"
             for name, rows in preds.groupby("restaurant", sort=False):
                 if name == r.CHAIN:
                     continue
@@ -241,11 +245,12 @@ def main() -> None:
     parser.add_argument("--targets", default="198-209", help="target weeks A-B (default 198-209: 12 weeks)")
     parser.add_argument("--window", type=int, default=21, help="training weeks before each target week")
     parser.add_argument("--kinds", default="local,global")
+    parser.add_argument("--reconciliations", default="proportions,bottom_up")
     parser.add_argument("--time-restaurants", default="10,50", help="chains timed with workers 1 and 2 ('' : none)")
     parser.add_argument("--repeats", type=int, default=2, help="repeats of each timing (median)")
     args = parser.parse_args()
     first, last = (int(w) for w in args.targets.split("-"))
-    kinds = args.kinds.split(",")
+    kinds = [(k, rec) for k in args.kinds.split(",") for rec in args.reconciliations.split(",")]
     text_parts, data = [], {"args": vars(args)}
     with tempfile.TemporaryDirectory(prefix="foodcast-bench-restaurants-") as tmp:
         directory = Path(tmp) / "chain"
@@ -254,7 +259,7 @@ def main() -> None:
         hourly = read_long(directory)
         c.log(f"generated and read {args.restaurants} restaurants in {time.perf_counter() - started:.0f} s")
         per_restaurant, per_chain = backtest(hourly, range(first, last + 1), args.window, kinds)
-        rows, figures = summary(per_restaurant, per_chain, kinds)
+        rows, figures = summary(per_restaurant, per_chain, [f"{k} {rec}" for k, rec in kinds])
         data.update(per_restaurant=per_restaurant, per_chain=per_chain, figures=figures)
         text_parts.append(
             c.table(
