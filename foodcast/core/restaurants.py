@@ -5,8 +5,10 @@ many, one per restaurant, in a *long* form: ``restaurant``, ``order_date``, ``ca
 restaurant's features are the chain's features (:func:`foodcast.core.features.build_features`)
 computed on its own history, so a restaurant is described exactly as the chain would be if it
 were the only restaurant. The chain's total is the :data:`CHAIN` rows: its features are those
-of the summed series (:func:`chain_total`), and its point forecast is the sum of its
-restaurants' (bottom-up), so that the two agree to the cent hour by hour.
+of the summed series (:func:`chain_total`), and its forecast is always the sum of its
+restaurants', so that the two agree to the cent hour by hour: by default the chain model's
+forecast split among the restaurants in the proportions of their own forecasts (see
+:class:`RestaurantModel`'s ``reconciliation``).
 
 A restaurant whose own history is too short for a feature (a new one, or one back from weeks
 without batches) gets *fallback* features, marked by ``fallback = 1.0``: its level is the mean
@@ -456,7 +458,8 @@ class RestaurantModel(RegressorMixin, BaseEstimator):
     local_models_ : dict of str to MultiModel
         The restaurants' own models (``kind="local"``).
     chain_model_ : MultiModel or None
-        Fitted on the :data:`CHAIN` rows: the chain's interval (None if fitted without them).
+        Fitted on the :data:`CHAIN` rows: the chain's interval, and with ``proportions`` its
+        point and members (None if fitted without them).
     """
 
     def __init__(
@@ -495,10 +498,14 @@ class RestaurantModel(RegressorMixin, BaseEstimator):
         Raises
         ------
         FoodcastError
-            On an unknown ``kind``, missing columns, or no restaurant row.
+            On an unknown ``kind`` or ``reconciliation``, missing columns, or no restaurant row.
         """
         if self.kind not in KINDS:
             raise FoodcastError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.reconciliation not in RECONCILIATIONS:
+            raise FoodcastError(
+                f"reconciliation must be one of {', '.join(RECONCILIATIONS)}, got {self.reconciliation!r}"
+            )
         frame = _time_index(X)
         target = np.asarray(y, dtype="float64").ravel()
         if len(target) != len(frame):
