@@ -14,7 +14,9 @@ def validate(features_run_id: str, n_fold: int, **model: Any) -> None:
     cross_validation/predictions.csv (out-of-fold predictions), plots/validation.html (and its
     PNG), and metrics: MAE_MIN / MAE_MAX (best and worst member) and MAE{j} per member j with
     step = fold, MAE_SIMPLE (the point forecast) per fold, and their means over folds
-    (MAE_SIMPLE_MEAN, MAE_MIN_MEAN, MAE_MAX_MEAN)."""
+    (MAE_SIMPLE_MEAN, MAE_MIN_MEAN, MAE_MAX_MEAN). A features run of restaurants
+    (granularity=restaurant): the chain's rows only, for now (restaurant chain)."""
+    from foodcast.core import restaurants
     from foodcast.core.forecast import cross_validate
     from foodcast.core.multi_model import forecast_model
     from foodcast.pipeline.params import model_settings
@@ -27,6 +29,9 @@ def validate(features_run_id: str, n_fold: int, **model: Any) -> None:
 
     painter = png_painter()  # its Chromium boots while the folds are fitted
     x, y = training_set(features_run_id)
+    if restaurants.RESTAURANT in x.columns:  # the chain's total, until validate goes per restaurant
+        rows = (x[restaurants.RESTAURANT] == restaurants.CHAIN).to_numpy()
+        x, y = x[rows].drop(columns=[restaurants.RESTAURANT, restaurants.FALLBACK]), y[rows]
     maes, preds = cross_validate(forecast_model(**model_settings(model)), x, y, n_fold=n_fold)
     mlflow_log_pandas(preds.rename_axis("order_date").reset_index(), *names.CV_PREDICTIONS)
     headline = log_validation_metrics(maes, preds, y)

@@ -93,3 +93,103 @@ def test_a_restaurant_named_with_digits_reads_back_as_its_name(store):
         mlflow.set_tag("foodcast.step", "load")
         mlflow_log_pandas(long, "data", "data.csv")
     assert read_frame(run.info.run_id, ("data", "data.csv"), "load")["restaurant"].tolist() == ["007", "007"]
+
+
+SETTINGS = ["--level-weeks", "4", "--profile-weeks", "6", "--lag-in-week", "1"]
+
+
+def stage(command, *args):
+    """Run a stage command in this process, as a stage run alone; its run."""
+    from click.testing import CliRunner
+    from mlflow.tracking import MlflowClient
+
+    result = CliRunner().invoke(command, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    client = MlflowClient()
+    return client.search_runs(["0"], order_by=["attributes.start_time DESC"], max_results=1)[0]
+
+
+@pytest.fixture
+def chain_of_four(tmp_path, monkeypatch, store):
+    """alpha and beta trade in weeks 1-14; gamma in weeks 1-6 only and epsilon in 1-10 (closed
+    since); delta opens in week 12 (3 weeks before week 15)."""
+    root = make_batches(tmp_path / "data", weeks=range(1, 15))
+    make_batches(root, weeks=range(1, 7), restaurants=("gamma",), seed=1)
+    make_batches(root, weeks=range(1, 11), restaurants=("epsilon",), seed=3)
+    make_batches(root, weeks=range(12, 15), restaurants=("delta",), seed=2)
+    monkeypatch.setenv("FOODCAST_DATA_DIR", str(root))
+    monkeypatch.setenv("FOODCAST_WORKERS", "1")
+    return root
+
+
+def test_features_of_restaurants_give_aligned_training_rows_per_restaurant_and_for_the_chain(chain_of_four):
+    from foodcast.tracking.artifacts import read_frame
+    from foodcast.tracking.datasets import training_set
+    from steps.features import features
+    from steps.load import load
+
+    loaded = stage(load, "--start-week", 2, "--end-week", 14, "--granularity", "restaurant")
+    assert loaded.data.metrics["n_restaurants"] == 5
+    built = stage(features, "--load-run-id", loaded.info.run_id, *SETTINGS)
+    x = read_frame(built.info.run_id, ("training_set", "x_train.csv"), "features")
+    y = read_frame(built.info.run_id, ("training_set", "y_train.csv"), "features")
+    assert list(x.columns[:3]) == ["restaurant", "order_date", "fallback"] and "cash_in" not in x
+    assert list(y.columns) == ["restaurant", "order_date", "cash_in"]
+    assert sorted(set(x["restaurant"])) == ["alpha", "beta", "chain", "delta", "epsilon", "gamma"]
+    assert x["restaurant"].iloc[-1] == "chain" and set(x["fallback"]) <= {0.0, 1.0}
+    assert x.loc[x["restaurant"] == "delta", "fallback"].eq(1.0).all()  # 3 weeks: too short for its own
+    assert built.data.metrics["n_rows"] == len(x) and built.data.metrics["n_restaurants"] == 5
+
+    with mlflow_run():
+        x_fit, y_fit = training_set(built.info.run_id)
+    assert x_fit.index.name == "order_date" and len(x_fit) == len(y_fit) == len(x)
+    assert (x_fit.index == y_fit.index).all() and list(x_fit["restaurant"]) == list(y["restaurant"])
+    np.testing.assert_array_equal(y_fit.to_numpy(), y["cash_in"].to_numpy())
+
+
+def mlflow_run():
+    import mlflow
+
+    return mlflow.start_run()
+
+
+def test_future_of_restaurants_forecasts_the_open_ones_and_says_which_are_closed(chain_of_four):
+    from click.testing import CliRunner
+    from mlflow.tracking import MlflowClient
+
+    from foodcast.tracking.artifacts import read_frame
+    from steps.future import future
+
+    args = ["--next-week", "15", "--granularity", "restaurant", "--closed-weeks", "4", *SETTINGS]
+    result = CliRunner().invoke(future, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    run = MlflowClient().search_runs(["0"], max_results=1)[0]
+    x_pred = read_frame(run.info.run_id, ("prediction_set", "x_pred.csv"), "future")
+
+    assert list(x_pred.columns[:3]) == ["restaurant", "order_date", "fallback"]
+    counts = x_pred.groupby("restaurant", sort=False).size()
+    assert list(counts.items()) == [(name, 168) for name in ("alpha", "beta", "delta", "chain")]  # in this order
+    assert x_pred.loc[x_pred["restaurant"] == "delta", "fallback"].eq(1.0).all()  # 3 weeks old: the chain's profile
+    assert x_pred.loc[x_pred["restaurant"] != "delta", "fallback"].eq(0.0).all()
+    notes = [
+        "restaurant epsilon: no orders since week 10 (4 weeks before week 15): not forecast",
+        "restaurant gamma: no orders since week 6 (8 weeks before week 15): not forecast",  # before the weeks read
+    ]
+    assert [
+        line for line in result.stderr.splitlines() if "foodcast.step" not in line
+    ] == notes  # (its log lines apart)
+    assert run.data.tags["foodcast.left_out"].splitlines() == notes
+    assert run.data.metrics["n_left_out"] == 2 and run.data.metrics["n_restaurants"] == 3
+
+
+def test_future_reads_the_closed_weeks_of_restaurants_and_the_chain_s_weeks_as_before():
+    from foodcast.pipeline.stages.future import future_weeks
+
+    options = {"next_week": 30, "lag_in_week": 1, "level_weeks": 0, "profile_weeks": 0, "closed_weeks": 8}
+    assert future_weeks({**options, "granularity": "restaurant"}) == (22, 29)
+    assert (
+        future_weeks({**options, "granularity": "chain"})
+        == future_weeks({"next_week": 30, "lag_in_week": 1})
+        == (29, 29)
+    )
+    assert future_weeks({**options, "granularity": "restaurant", "level_weeks": 10}) == (20, 29)

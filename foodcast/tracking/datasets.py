@@ -23,8 +23,10 @@ from mlflow.data.pandas_dataset import PandasDataset
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from foodcast.core.restaurants import RESTAURANT
 from foodcast.data.chain import read_chain, read_restaurants
 from foodcast.data.coverage import Coverage, batches_fingerprint
+from foodcast.errors import FoodcastError
 from foodcast.tracking import names
 from foodcast.tracking.artifacts import read_frame
 from foodcast.tracking.runs import check_run, known_run
@@ -224,15 +226,27 @@ def training_set(features_run_id: str) -> tuple[pd.DataFrame, pd.Series]:
     Returns
     -------
     x : DataFrame
-        Features indexed by ``order_date``.
+        Features indexed by ``order_date`` (with ``restaurant`` and ``fallback`` columns for a
+        features run of restaurants).
     y : Series
-        ``cash_in`` indexed by ``order_date``.
+        ``cash_in`` indexed by ``order_date``, row by row with ``x``.
+
+    Raises
+    ------
+    FoodcastError
+        If the run's ``x_train`` and ``y_train`` do not list the same rows in the same order.
     """
     check_run(features_run_id, names.FEATURES)
     x = read_frame(features_run_id, names.X_TRAIN, names.FEATURES)
     y = read_frame(features_run_id, names.Y_TRAIN, names.FEATURES)
+    keys = [k for k in (RESTAURANT, "order_date") if k in x.columns]
+    if list(y.columns) != [*keys, "cash_in"] or not x[keys].equals(y[keys]):
+        raise FoodcastError(
+            f"run {features_run_id} (features): {names.artifact_path(names.Y_TRAIN)} does not hold the rows of "
+            f"{names.artifact_path(names.X_TRAIN)} ({', '.join(keys)}, in the same order)"
+        )
     log_input_frame(
-        x.merge(y, on="order_date"),
+        x.merge(y, on=keys),
         features_run_id,
         names.X_TRAIN,
         context="training",
