@@ -15,11 +15,23 @@ def validate(features_run_id: str, n_fold: int, **model: Any) -> None:
     PNG), and metrics: MAE_MIN / MAE_MAX (best and worst member) and MAE{j} per member j with
     step = fold, MAE_SIMPLE (the point forecast) per fold, and their means over folds
     (MAE_SIMPLE_MEAN, MAE_MIN_MEAN, MAE_MAX_MEAN). A features run of restaurants
-    (granularity=restaurant): the chain's rows only, for now (restaurant chain)."""
-    from foodcast.core import restaurants
-    from foodcast.core.forecast import cross_validate
+    (granularity=restaurant): the restaurant model (RESTAURANT_MODEL, its fits on
+    FOODCAST_WORKERS processes) is cross-validated on N_FOLD folds of whole weeks (every row of
+    a week in the same fold); predictions.csv has every row (restaurant, fallback, actual), the
+    metrics above are the chain's total's (restaurant chain), metrics/per_restaurant.csv has a
+    row per restaurant (status new or established, rows, fallback_rows, mae, mean_cash_in,
+    scaled_mae = mae / mean_cash_in, coverage, coverage_open), and the metrics
+    restaurant_scaled_mae_median / _worst, restaurant_coverage_* (over the established
+    restaurants), restaurants and restaurants_new."""
+    import click
+    import mlflow
+
+    from foodcast.core import per_restaurant, restaurants
+    from foodcast.core.columns import member_columns
+    from foodcast.core.forecast import cross_validate, fold_maes
     from foodcast.core.multi_model import forecast_model
-    from foodcast.pipeline.params import model_settings
+    from foodcast.pipeline.params import RESTAURANT_MODEL, model_settings
+    from foodcast.settings import workers
     from foodcast.tracking import names
     from foodcast.tracking.artifacts import mlflow_log_pandas, mlflow_log_plotly
     from foodcast.tracking.datasets import training_set
@@ -29,11 +41,20 @@ def validate(features_run_id: str, n_fold: int, **model: Any) -> None:
 
     painter = png_painter()  # its Chromium boots while the folds are fitted
     x, y = training_set(features_run_id)
-    if restaurants.RESTAURANT in x.columns:  # the chain's total, until validate goes per restaurant
-        rows = (x[restaurants.RESTAURANT] == restaurants.CHAIN).to_numpy()
-        x, y = x[rows].drop(columns=[restaurants.RESTAURANT, restaurants.FALLBACK]), y[rows]
-    maes, preds = cross_validate(forecast_model(**model_settings(model)), x, y, n_fold=n_fold)
-    mlflow_log_pandas(preds.rename_axis("order_date").reset_index(), *names.CV_PREDICTIONS)
+    if restaurants.RESTAURANT in x.columns:
+        estimator = restaurants.RestaurantModel(model_settings(model), model[RESTAURANT_MODEL.name], workers())
+        every, notes = per_restaurant.cross_validate_restaurants(estimator, x, y, n_fold)
+        for note in notes:
+            click.echo(f"validate: {note}", err=True)
+        mlflow_log_pandas(every.rename_axis("order_date").reset_index(), *names.CV_PREDICTIONS)
+        table = per_restaurant.validation_table(every)
+        mlflow_log_pandas(table, *names.PER_RESTAURANT)
+        mlflow.log_metrics(per_restaurant.validation_summary(table))
+        preds, y = per_restaurant.chain_predictions(every)
+        maes = fold_maes(preds, y)[member_columns(preds)].to_numpy()
+    else:
+        maes, preds = cross_validate(forecast_model(**model_settings(model)), x, y, n_fold=n_fold)
+        mlflow_log_pandas(preds.rename_axis("order_date").reset_index(), *names.CV_PREDICTIONS)
     headline = log_validation_metrics(maes, preds, y)
     title = validation_title(n_fold, headline["MAE_SIMPLE_MEAN"])
     mlflow_log_plotly(plotly_predictions(preds, y.loc[preds.index], title), *names.VALIDATION_PLOT, painter)

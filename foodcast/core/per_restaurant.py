@@ -21,10 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.model_selection import TimeSeriesSplit
 
 from foodcast.core.backtest import WEEK_COLUMNS, score_forecast, summarise
+from foodcast.core.columns import FOLD_COLUMN, LOWER_COLUMN, POINT_COLUMN, UPPER_COLUMN
 from foodcast.core.estimators import DEFAULT_MODEL
 from foodcast.core.features import DEFAULT_FEATURES
 from foodcast.core.restaurants import (
@@ -39,7 +43,7 @@ from foodcast.core.restaurants import (
     resolve_workers,
     training_rows,
 )
-from foodcast.core.weeks import week_start
+from foodcast.core.weeks import week_start, weeks_of
 from foodcast.core.windows import REFERENCE_WEEKS, backtest_reach, forecast_history
 from foodcast.errors import FoodcastError
 
@@ -284,3 +288,138 @@ def backtest_restaurants(
     restaurant_weeks = pd.DataFrame(restaurant_rows, columns=RESTAURANT_WEEK_COLUMNS)
     table = backtest_table(restaurant_weeks)
     return RestaurantBacktest(chain, restaurant_weeks, table, {**summarise(chain), **backtest_summary(table)})
+
+
+def cross_validate_restaurants(
+    model: RestaurantModel, x: pd.DataFrame, y: pd.Series | np.ndarray, n_fold: int = 10
+) -> tuple[pd.DataFrame, list[str]]:
+    """Chronological cross-validation of a :class:`RestaurantModel` on folds of whole weeks.
+
+    scikit-learn's ``TimeSeriesSplit`` of the weeks that hold the chain's rows (all of them if
+    none does): each fold's test rows are every row (each restaurant's and the chain's) of its
+    test weeks, and its model is fitted on every row of the weeks before them (the restaurants'
+    fallback weeks before the chain's first included), so that all restaurants' rows of an hour
+    are predicted together, as a forecast does. A restaurant first seen in a fold's test weeks
+    is unknown to its model: its rows, and the chain's rows of the hours it has, are not
+    predicted in that fold (a note says so).
+
+    Parameters
+    ----------
+    model : RestaurantModel
+        Cloned and fitted on each fold's past.
+    x : DataFrame
+        ``training_rows`` without ``cash_in``, indexed by ``order_date``.
+    y : Series or array
+        ``cash_in``, row by row with ``x``.
+    n_fold : int
+        Number of folds (>= 2), each of whole weeks.
+
+    Returns
+    -------
+    preds : DataFrame
+        Indexed by ``order_date``: ``predict_frame``'s columns (``restaurant``, ``fallback``,
+        members, ``y_pred_simple``, ``y_pred``, ``y_lower``, ``y_upper``), ``fold`` and
+        ``actual`` (the row's ``cash_in``).
+    notes : list of str
+        One line per fold that left a restaurant out.
+
+    Raises
+    ------
+    FoodcastError
+        If ``n_fold`` < 2 or there are not more weeks than folds.
+    """
+    n_fold = int(n_fold)
+    if n_fold < 2:
+        raise FoodcastError(f"n_fold must be >= 2, got {n_fold}")
+    target = np.asarray(y, dtype="float64").ravel()
+    names = x[RESTAURANT].astype(str).to_numpy()
+    stamps = pd.DatetimeIndex(x.index)
+    weeks = weeks_of(pd.Series(stamps)).to_numpy()
+    chain = names == CHAIN
+    split = np.unique(weeks[chain] if chain.any() else weeks)
+    if len(split) <= n_fold:
+        raise FoodcastError(f"cannot split {len(split)} weeks of training rows into {n_fold} folds of whole weeks")
+    frames, notes = [], []
+    for fold, (_, tested) in enumerate(TimeSeriesSplit(n_splits=n_fold).split(split)):
+        test_weeks = split[tested]
+        train = weeks < test_weeks.min()
+        test = np.isin(weeks, test_weeks)
+        fitted = clone(model).fit(x[train], target[train])
+        unknown = test & ~chain & ~np.isin(names, fitted.restaurants_)
+        if unknown.any():
+            left = sorted(set(names[unknown]))
+            test &= ~unknown & ~(chain & np.isin(stamps.asi8, stamps[unknown].asi8))
+            notes.append(
+                f"fold {fold} (weeks {int(test_weeks.min())}-{int(test_weeks.max())}): restaurant(s) "
+                f"{', '.join(left)} not in the weeks before: not predicted, nor the chain at their hours"
+            )
+        pred = fitted.predict_frame(x[test])
+        pred[FOLD_COLUMN] = fold
+        pred[ACTUAL] = target[test]
+        frames.append(pred)
+    return pd.concat(frames), notes
+
+
+def validation_table(preds: pd.DataFrame) -> pd.DataFrame:
+    """Per restaurant, its out-of-fold predictions scored (``metrics/per_restaurant.csv``).
+
+    Parameters
+    ----------
+    preds : DataFrame
+        :func:`cross_validate_restaurants`' (the chain's rows are left out).
+
+    Returns
+    -------
+    DataFrame
+        :data:`VALIDATION_TABLE_COLUMNS`, restaurants sorted: ``status`` ``new`` if some of its
+        rows were fallback rows, else ``established``; ``rows`` and ``fallback_rows`` predicted;
+        ``mae`` (of ``y_pred``), ``mean_cash_in``, ``scaled_mae`` (``mae / mean_cash_in``,
+        comparable between restaurants of any size), ``coverage`` of the interval and
+        ``coverage_open`` (among the hours that can trade, as a backtest's).
+    """
+    rows = []
+    for name, mine in preds[preds[RESTAURANT] != CHAIN].groupby(RESTAURANT, sort=True):
+        actual = mine[ACTUAL].to_numpy(dtype="float64")
+        lower, upper = mine[LOWER_COLUMN].to_numpy(dtype="float64"), mine[UPPER_COLUMN].to_numpy(dtype="float64")
+        inside = (actual >= lower) & (actual <= upper)
+        open_hours = (upper > 0) | (actual != 0)
+        fallback = int((mine[FALLBACK].to_numpy(dtype="float64") > 0).sum())
+        mae = float(np.mean(np.abs(mine[POINT_COLUMN].to_numpy(dtype="float64") - actual)))
+        mean = float(actual.mean())
+        rows.append(
+            {
+                RESTAURANT: str(name),
+                "status": NEW if fallback else ESTABLISHED,
+                "rows": len(mine),
+                "fallback_rows": fallback,
+                "mae": mae,
+                "mean_cash_in": mean,
+                "scaled_mae": _ratio(mae, mean),
+                "coverage": float(inside.mean()),
+                "coverage_open": float(inside[open_hours].mean()) if open_hours.any() else 1.0,
+            }
+        )
+    return pd.DataFrame(rows, columns=VALIDATION_TABLE_COLUMNS)
+
+
+def validation_summary(table: pd.DataFrame) -> dict[str, float]:
+    """The median and the worst established restaurant of a :func:`validation_table`:
+    ``restaurants``, ``restaurants_new``, ``restaurant_scaled_mae_median`` / ``_worst`` (the
+    largest), ``restaurant_coverage_*`` and ``restaurant_coverage_open_*`` (the worst: the
+    smallest); NaN without an established restaurant."""
+    established = table[table["status"] == ESTABLISHED]
+    return {
+        "restaurants": float(len(table)),
+        "restaurants_new": float(len(table) - len(established)),
+        **_median_worst(established["scaled_mae"].dropna(), "restaurant_scaled_mae", "max"),
+        **_median_worst(established["coverage"], "restaurant_coverage", "min"),
+        **_median_worst(established["coverage_open"], "restaurant_coverage_open", "min"),
+    }
+
+
+def chain_predictions(preds: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """The chain's rows of :func:`cross_validate_restaurants`' ``preds`` as ``forecast.cross_validate``
+    gives them (prediction columns and ``fold``, indexed by hour), and their truth."""
+    chain = preds[preds[RESTAURANT] == CHAIN]
+    truth = pd.Series(chain[ACTUAL].to_numpy(dtype="float64"), index=chain.index, name=CASH_IN)
+    return chain.drop(columns=[RESTAURANT, FALLBACK, ACTUAL]), truth

@@ -31,11 +31,10 @@ Y_PRED: Artifact = ("predictions", "y_pred.csv")
 PREDICTIONS_PLOT: Artifact = ("plots", "predictions.html")
 EVALUATION: Artifact = ("evaluation", "forecast_vs_actual.csv")
 EVALUATION_PLOT: Artifact = ("plots", "evaluation.html")
-PER_RESTAURANT: Artifact = ("metrics", "per_restaurant.csv")  # evaluate, of a forecast per restaurant only
+# granularity=restaurant only: one row per restaurant (evaluate, validate, backtest)
+PER_RESTAURANT: Artifact = ("metrics", "per_restaurant.csv")
 BACKTEST_WEEKS: Artifact = ("backtest", "weeks.csv")
 BACKTEST_PLOT: Artifact = ("plots", "backtest.html")
-# granularity=restaurant: one row per restaurant (validate, backtest), and a backtest's per restaurant-week
-PER_RESTAURANT: Artifact = ("metrics", "per_restaurant.csv")
 BACKTEST_RESTAURANT_WEEKS: Artifact = ("backtest", "restaurant_weeks.csv")
 LINEAGE_FILE = "lineage.json"
 
