@@ -31,6 +31,7 @@ Y_PRED: Artifact = ("predictions", "y_pred.csv")
 PREDICTIONS_PLOT: Artifact = ("plots", "predictions.html")
 EVALUATION: Artifact = ("evaluation", "forecast_vs_actual.csv")
 EVALUATION_PLOT: Artifact = ("plots", "evaluation.html")
+PER_RESTAURANT: Artifact = ("metrics", "per_restaurant.csv")  # evaluate, of a forecast per restaurant only
 BACKTEST_WEEKS: Artifact = ("backtest", "weeks.csv")
 BACKTEST_PLOT: Artifact = ("plots", "backtest.html")
 LINEAGE_FILE = "lineage.json"

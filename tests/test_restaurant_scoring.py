@@ -1,0 +1,106 @@
+"""evaluate's scorecard of a forecast per restaurant: each restaurant on its own batches, the
+chain on their sum, a restaurant without cash-in in the week said and left out of the summary.
+The batches of a small synthetic chain; the step on a temporary sqlite store."""
+
+from __future__ import annotations
+
+import sys
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import PROJECT, Runner
+from fixtures import make_batches
+from foodcast.core.restaurant_scoring import score_restaurants
+from foodcast.core.restaurants import CHAIN
+from foodcast.core.weeks import week_start
+from foodcast.data.chain import read_restaurants
+from foodcast.errors import FoodcastError
+from foodcast.tracking import names
+from foodcast.tracking.artifacts import mlflow_log_pandas
+
+WEEK = 11
+
+
+@pytest.fixture(scope="module")
+def hourly(tmp_path_factory):
+    """alpha and beta with batches of weeks 1-11; gamma closed after week 10."""
+    data = make_batches(tmp_path_factory.mktemp("data"), range(1, WEEK + 1), restaurants=("alpha", "beta", "gamma"))
+    (data / "gamma" / f"week_{WEEK:03d}.csv.gz").unlink()
+    return read_restaurants(data, WEEK - 4, WEEK)[0]
+
+
+def naive_forecast(hourly: pd.DataFrame) -> pd.DataFrame:
+    """predict's long table whose forecast is seasonal naive (the same hour a week earlier), its
+    interval [0, 2 × forecast]; the chain's rows the sum of the restaurants'."""
+    hours = pd.date_range(week_start(WEEK), periods=168, freq="h")
+    frames = []
+    for name in ("alpha", "beta", "gamma"):
+        rows = hourly[hourly["restaurant"] == name].set_index("order_date")["cash_in"]
+        point = rows.reindex(hours - pd.Timedelta(weeks=1)).to_numpy()
+        frames.append(pd.DataFrame({"restaurant": name, "order_date": hours, "fallback": float(name == "beta")}))
+        frames[-1]["y_pred"] = point
+    chain = pd.concat(frames).groupby("order_date", as_index=False)["y_pred"].sum()
+    frames.insert(0, chain.assign(restaurant=CHAIN, fallback=0.0))
+    preds = pd.concat(frames, ignore_index=True)[["restaurant", "order_date", "fallback", "y_pred"]]
+    return preds.assign(y_lower=0.0, y_upper=2 * preds["y_pred"])
+
+
+def test_each_restaurant_is_scored_on_its_own_cash_in_and_the_chain_on_their_sum(hourly):
+    preds = naive_forecast(hourly)
+    metrics, table, per_restaurant = score_restaurants(preds, hourly, WEEK)
+
+    assert list(per_restaurant["restaurant"]) == [CHAIN, "alpha", "beta", "gamma"]
+    scored = per_restaurant.set_index("restaurant")
+    # The forecast is seasonal naive: as good as it, restaurant by restaurant and for the chain
+    # (whose naive, week 10's sum, includes gamma's last week).
+    assert list(scored.loc[[CHAIN, "alpha", "beta"], "model_over_naive"]) == [1.0, 1.0, 1.0]
+    assert list(scored["fallback"]) == [0.0, 0.0, 1.0, 0.0]
+    assert "week 11 has no data yet in the batches of gamma" in scored.loc["gamma", "note"]
+    assert np.isnan(scored.loc["gamma", "mae_model"])
+    chain_actual = hourly[(hourly["order_date"] >= week_start(WEEK))].groupby("order_date")["cash_in"].sum()
+    chain_rows = table[table["restaurant"] == CHAIN]
+    np.testing.assert_allclose(chain_rows["actual"], chain_actual.to_numpy())
+    assert metrics["mae_model"] == pytest.approx(np.mean(np.abs(chain_rows["y_pred"] - chain_rows["actual"])))
+    assert metrics["model_over_naive"] == 1.0
+    coverage = scored.loc[["alpha", "beta"], "coverage"]
+    assert metrics["median_restaurant_coverage"] == pytest.approx(coverage.median())
+    assert metrics["worst_restaurant_coverage"] == coverage.min()
+    assert metrics["median_restaurant_model_over_naive"] == metrics["worst_restaurant_model_over_naive"] == 1.0
+    assert metrics["restaurants_scored"] == 2.0
+    assert set(table["restaurant"]) == {CHAIN, "alpha", "beta"}
+
+
+def test_a_week_without_cash_in_yet_is_refused_as_for_the_chain(hourly):
+    earlier = hourly[hourly["order_date"] < week_start(WEEK)]
+    with pytest.raises(FoodcastError, match=r"^week 11 has no data yet in the data: its forecast can be scored once"):
+        score_restaurants(naive_forecast(hourly), earlier, WEEK)
+
+
+def test_the_evaluate_step_logs_the_chain_s_metrics_the_restaurants_summary_and_table(store, tmp_path, hourly):
+    """evaluate run alone (``python -m steps.evaluate``, PNG off) on a predict run made here: the
+    cost of one stage process."""
+    data = make_batches(tmp_path / "data", range(WEEK - 4, WEEK + 1), restaurants=("alpha", "beta", "gamma"))
+    (data / "gamma" / f"week_{WEEK:03d}.csv.gz").unlink()
+    with mlflow.start_run() as predict:
+        mlflow.set_tags({names.STEP_TAG: names.PREDICT, names.WEEK_TAG: str(WEEK)})
+        mlflow_log_pandas(naive_forecast(hourly), *names.Y_PRED)
+    runner = Runner(tmp_path, store, data)
+    runner.env.update(PYTHONPATH=str(PROJECT), FOODCAST_PLOT_PNG="0")
+    runner.run(sys.executable, "-m", "steps.evaluate", "--predict-run-id", predict.info.run_id)
+
+    client = mlflow.MlflowClient()
+    [run] = client.search_runs(["0"], filter_string=f"tags.`{names.STEP_TAG}` = '{names.EVALUATE}'")
+    metrics = run.data.metrics
+    assert metrics["model_over_naive"] == 1.0 and metrics["restaurants_scored"] == 2.0
+    assert metrics["worst_restaurant_model_over_naive"] == 1.0
+    per_restaurant = pd.read_csv(
+        mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id, artifact_path=names.artifact_path(names.PER_RESTAURANT), dst_path=str(tmp_path)
+        ),
+        keep_default_na=False,
+    )
+    assert list(per_restaurant["restaurant"]) == [CHAIN, "alpha", "beta", "gamma"]
+    assert per_restaurant["note"].tolist()[:3] == ["", "", ""] and "gamma" in per_restaurant["note"].iloc[3]
