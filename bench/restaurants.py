@@ -2,17 +2,18 @@
 
 On a generated chain (``python -m foodcast generate --restaurants N --weeks A-B --seed S`` into a
 temporary directory, read back into the long form with ``orders.read_batches`` and
-``core.hourly.hourly_cash_in`` per restaurant), for each target week w:
+``core.hourly.hourly_cash_in`` per restaurant), for each target week w, with the core's
+``restaurant_backtest`` functions:
 
-* ``restaurants.training_rows`` of weeks w-window .. w-1, ``restaurants.prediction_rows`` of
-  week w from the same weeks (``closed_weeks`` 4), then ``RestaurantModel(kind=...)`` fitted and
-  predicting, for each kind (``local``, ``global``) and each reconciliation (``proportions``,
-  ``bottom_up``: applied at prediction, so one fit per kind);
-* each restaurant forecast is scored as the weekly scorecard scores the chain
-  (``scoring.score_week``: model, seasonal naive, 4-week same-hour mean, coverage of the 0.8
-  interval), against its own actual cash-in of week w;
-* the chain's rows (the sum of the restaurants', bottom-up) are scored against the chain's total
-  of week w, beside the chain-level model (``backtest.backtest_week`` on ``chain_total``: what
+* ``restaurant_week_sets``: the training rows of weeks w-window .. w-1 and the prediction rows
+  of week w (``closed_weeks`` 4), as a weekly run of restaurants builds them; then
+  ``RestaurantModel(kind=...)`` fitted and predicting, for each kind (``local``, ``global``) and
+  each reconciliation (``proportions``, ``bottom_up``: applied at prediction, one fit per kind);
+* ``score_restaurants``: each restaurant's forecast scored as the weekly scorecard scores the
+  chain (``scoring.score_week``: model, seasonal naive, 4-week same-hour mean, coverage of the
+  0.8 interval; ``coverage open``: among the hours that can sell) against its own cash-in of
+  week w, and the chain's rows against the chain's total;
+* beside them the chain-level model (``backtest.backtest_week`` on ``chain_total``: what
   ``granularity=chain`` forecasts) on the same weeks.
 
 Per kind, over the *established* restaurants (every week of the window in the data and no
@@ -76,142 +77,67 @@ def weeks_between(hourly, first: int, last: int):
     return hourly[rows].reset_index(drop=True)
 
 
-def score(preds, actual, week: int):
-    """``scoring.score_week`` of one series' forecast of ``week``; None if its truth or its
-    week before is missing (a restaurant closed in ``week``, or without a batch the week before)."""
-    from foodcast.core.scoring import score_week, split_actuals
-    from foodcast.core.windows import REFERENCE_WEEKS
-    from foodcast.errors import FoodcastError
+def backtest(hourly, targets: range, window: int, kinds: list[tuple[str, str]]):
+    """The scored rows (``restaurant_backtest.WEEK_COLUMNS`` and ``kind``) of every target week
+    and model, and the chain-level model's scores of the same weeks."""
+    import pandas as pd
 
-    try:
-        truth, history = split_actuals(weeks_between(actual, week - REFERENCE_WEEKS, week), week)
-        metrics, table = score_week(preds, truth, history)
-    except FoodcastError:
-        return None
-    # As backtest.backtest_week: the hours that can sell (the interval is calibrated on those).
-    inside = (table["actual"] >= table["y_lower"]) & (table["actual"] <= table["y_upper"])
-    open_hours = (table["y_upper"] > 0) | (table["actual"] != 0)
-    metrics["coverage_open"] = float(inside[open_hours].mean()) if open_hours.any() else 1.0
-    return metrics
-
-
-def backtest(hourly, targets: range, window: int, kinds: list[tuple[str, str]]) -> tuple[list[dict], list[dict]]:
-    """Per restaurant-week and per chain-week rows of the rolling backtest."""
     from foodcast.core import restaurants as r
     from foodcast.core.backtest import backtest_week
     from foodcast.core.estimators import DEFAULT_MODEL
     from foodcast.core.features import DEFAULT_FEATURES
+    from foodcast.core.restaurant_backtest import restaurant_week_sets, score_restaurants
 
     total = r.chain_total(hourly)
-    per_restaurant, per_chain = [], []
-    own = {name: rows[["order_date", "cash_in"]] for name, rows in hourly.groupby("restaurant")}
+    scored, chain_level = [], []
     for week in targets:
         started = time.perf_counter()
-        past = weeks_between(hourly, week - window, week - 1)
-        train = r.training_rows(past)
-        x = train.drop(columns="cash_in").set_index("order_date")
-        x_pred, notes = r.prediction_rows(past, week, closed_weeks=4)
-        x_pred = x_pred.set_index("order_date")
-        weeks_held = past.groupby("restaurant")["order_date"].nunique() // 168
+        x, y, x_pred, notes = restaurant_week_sets(hourly, week, window, closed_weeks=4)
         level = backtest_week(total, week, window, DEFAULT_FEATURES, DEFAULT_MODEL)
+        chain_level.append(level)
         fitted: dict = {}  # a reconciliation is applied at prediction: one fit per kind
         for kind, reconciliation in kinds:
-            model = fitted.get(kind) or fitted.setdefault(kind, r.RestaurantModel(kind=kind).fit(x, train["cash_in"]))
-            preds = model.set_params(reconciliation=reconciliation).predict_frame(x_pred)
-            kind = f"{kind} {reconciliation}"
-            for name, rows in preds.groupby("restaurant", sort=False):
-                if name == r.CHAIN:
-                    continue
-                metrics = score(rows, own[name], week)
-                if metrics is None:
-                    continue
-                fallback = bool(rows["fallback"].any())
-                per_restaurant.append(
-                    {
-                        "kind": kind,
-                        "week": week,
-                        "restaurant": name,
-                        "established": int(weeks_held.get(name, 0)) == window and not fallback,
-                        "fallback": fallback,
-                        **{k: metrics[k] for k in ("mae_model", "mae_naive", "mae_mean4", "coverage", "coverage_open")},
-                    }
-                )
-            chain = preds[preds["restaurant"] == r.CHAIN]
-            metrics = score(chain, total, week)
-            per_chain.append(
-                {
-                    "kind": kind,
-                    "week": week,
-                    "mae_model": metrics["mae_model"],
-                    "mae_naive": metrics["mae_naive"],
-                    "mae_mean4": metrics["mae_mean4"],
-                    "coverage": metrics["coverage"],
-                    "coverage_open": metrics["coverage_open"],
-                    "mae_chain_model": level["mae_model"],
-                    "coverage_chain_model": level["coverage"],
-                    "coverage_open_chain_model": level["coverage_open"],
-                    "left_out": len(notes),
-                }
-            )
+            if kind not in fitted:
+                fitted[kind] = r.RestaurantModel(kind=kind).fit(x, y)
+            preds = fitted[kind].set_params(reconciliation=reconciliation).predict_frame(x_pred)
+            rows = score_restaurants(preds, hourly, week, window, total)
+            scored.append(rows.assign(kind=f"{kind} {reconciliation}"))
         c.log(
             f"week {week}: {len(x_pred) // 168 - 1} restaurants forecast, {len(notes)} left out, "
             f"chain-level MAE {level['mae_model']:.1f}, {time.perf_counter() - started:.1f} s"
         )
-    return per_restaurant, per_chain
+    return pd.concat(scored, ignore_index=True), pd.DataFrame(chain_level)
 
 
-def summary(per_restaurant: list[dict], per_chain: list[dict], kinds: list[str]) -> tuple[list[list], dict]:
-    """One table row per kind and its figures."""
-    import pandas as pd
+def summary(scored, chain_level, kinds: list[str]) -> tuple[list[list], dict]:
+    """One table row per model and its figures (``restaurant_backtest.summarise_restaurants``)."""
+    from foodcast.core.restaurant_backtest import summarise_restaurants
 
-    table = pd.DataFrame(per_restaurant)
-    chains = pd.DataFrame(per_chain)
     rows, figures = [], {}
+    level = {
+        "mae": float(chain_level["mae_model"].mean()),
+        "ratio_naive": float(chain_level["mae_model"].mean() / chain_level["mae_naive"].mean()),
+        "coverage": float(chain_level["coverage"].mean()),
+        "coverage_open": float(chain_level["coverage_open"].mean()),
+    }
+    figures["chain_level_model"] = level
     for kind in kinds:
-        mine = table[table["kind"] == kind]
-        established = mine[mine["established"]]
-        by = established.groupby("restaurant")[
-            ["mae_model", "mae_naive", "mae_mean4", "coverage", "coverage_open"]
-        ].mean()
-        naive = by["mae_model"] / by["mae_naive"]
-        mean4 = by["mae_model"] / by["mae_mean4"]
-        new = mine[mine["fallback"]]
-        chain = chains[chains["kind"] == kind]
-        f = {
-            "restaurants": len(by),
-            "naive_median": float(naive.median()),
-            "naive_worst": float(naive.max()),
-            "mean4_median": float(mean4.median()),
-            "mean4_worst": float(mean4.max()),
-            "coverage_median": float(by["coverage"].median()),
-            "coverage_worst": float(by["coverage"].min()),
-            "coverage_open_median": float(by["coverage_open"].median()),
-            "coverage_open_worst": float(by["coverage_open"].min()),
-            "fallback_weeks": len(new),
-            "fallback_naive": float(new["mae_model"].sum() / new["mae_naive"].sum()) if len(new) else float("nan"),
-            "fallback_coverage": float(new["coverage_open"].mean()) if len(new) else float("nan"),
-            "chain_over_chain_model": float(chain["mae_model"].mean() / chain["mae_chain_model"].mean()),
-            "chain_naive": float(chain["mae_model"].mean() / chain["mae_naive"].mean()),
-            "chain_model_naive": float(chain["mae_chain_model"].mean() / chain["mae_naive"].mean()),
-            "chain_coverage": float(chain["coverage"].mean()),
-            "chain_model_coverage": float(chain["coverage_chain_model"].mean()),
-            "chain_coverage_open": float(chain["coverage_open"].mean()),
-            "chain_model_coverage_open": float(chain["coverage_open_chain_model"].mean()),
-        }
+        _, f = summarise_restaurants(scored[scored["kind"] == kind])
+        f["chain_over_chain_model"] = f["chain_mae_model"] / level["mae"]
         figures[kind] = f
         rows.append(
             [
                 kind,
-                f["restaurants"],
-                f"{f['naive_median']:.3f} / {f['naive_worst']:.3f}",
-                f"{f['mean4_median']:.3f} / {f['mean4_worst']:.3f}",
+                f["n_established"],
+                f"{f['ratio_naive_median']:.3f} / {f['ratio_naive_worst']:.3f}",
+                f"{f['ratio_mean4_median']:.3f} / {f['ratio_mean4_worst']:.3f}",
                 f"{f['coverage_median']:.2f} / {f['coverage_worst']:.2f}",
                 f"{f['coverage_open_median']:.2f} / {f['coverage_open_worst']:.2f}",
-                f"{f['fallback_weeks']}: {f['fallback_naive']:.3f}, {f['fallback_coverage']:.2f}",
+                f"{f['fallback_weeks']}: {f['fallback_ratio_naive']:.3f}, {f['fallback_coverage_open']:.2f}",
                 f"{f['chain_over_chain_model']:.3f}",
-                f"{f['chain_naive']:.3f} ({f['chain_model_naive']:.3f})",
-                f"{f['chain_coverage']:.2f} ({f['chain_model_coverage']:.2f})",
-                f"{f['chain_coverage_open']:.2f} ({f['chain_model_coverage_open']:.2f})",
+                f"{f['chain_ratio_naive']:.3f} ({level['ratio_naive']:.3f})",
+                f"{f['chain_coverage']:.2f} ({level['coverage']:.2f})",
+                f"{f['chain_coverage_open']:.2f} ({level['coverage_open']:.2f})",
             ]
         )
     return rows, figures
@@ -258,9 +184,11 @@ def main() -> None:
         generate(directory, args.restaurants, first - args.window, last, args.seed)
         hourly = read_long(directory)
         c.log(f"generated and read {args.restaurants} restaurants in {time.perf_counter() - started:.0f} s")
-        per_restaurant, per_chain = backtest(hourly, range(first, last + 1), args.window, kinds)
-        rows, figures = summary(per_restaurant, per_chain, [f"{k} {rec}" for k, rec in kinds])
-        data.update(per_restaurant=per_restaurant, per_chain=per_chain, figures=figures)
+        scored, chain_level = backtest(hourly, range(first, last + 1), args.window, kinds)
+        rows, figures = summary(scored, chain_level, [f"{k} {rec}" for k, rec in kinds])
+        data.update(
+            scored=scored.to_dict(orient="records"), chain_level=chain_level.to_dict(orient="records"), figures=figures
+        )
         text_parts.append(
             c.table(
                 [

@@ -192,3 +192,25 @@ def test_restaurant_of_one_week_waits_for_its_second():
     assert notes == ["restaurant one: 1 complete week(s) before week 112, 2 needed: not forecast"]
     assert set(x_pred["restaurant"]) == {"r1", "chain"}
     assert "one" not in set(restaurants.training_rows(hourly, **FEATURES)["restaurant"])
+
+
+def test_backtest_scores_every_restaurant_and_the_chain():
+    """Two target weeks of the synthetic chain: the new restaurant waits for its second week,
+    then is scored among the fallback rows."""
+    from foodcast.core.restaurant_backtest import backtest_restaurants
+
+    hourly = long_hourly(CHAIN)
+    result = backtest_restaurants(hourly, 110, 111, window_weeks=6, features=FEATURES, model=MODEL)
+    weeks = result.weeks
+    assert list(weeks.loc[weeks["week"] == 110, "restaurant"]) == ["r1", "r2", "chain"]
+    assert list(weeks.loc[weeks["week"] == 111, "restaurant"]) == ["new", "r1", "r2", "chain"]
+    assert weeks.set_index(["week", "restaurant"]).loc[(111, "new"), "fallback"]
+    # The closed restaurant has no row in the 4 weeks the forecasts read: it is not even named.
+    assert result.notes == ["week 110: restaurant new: 1 complete week(s) before week 110, 2 needed: not forecast"]
+    summary = result.summary
+    assert summary["n_established"] == 2
+    assert summary["fallback_weeks"] == 1
+    assert summary["chain_weeks"] == 2
+    assert 0 < summary["ratio_naive_median"] <= summary["ratio_naive_worst"] < 2
+    assert 0 <= summary["chain_coverage_open"] <= 1
+    assert list(result.restaurants.index) == ["r1", "r2"]
