@@ -77,6 +77,8 @@ def backtest(first_week: int, last_week: int, window_weeks: int, allow_missing: 
             jobs=workers(),
             progress=progress,
         )
+        for note in per.notes:
+            click.echo(f"backtest: {note}", err=True)
         mlflow_log_pandas(per.restaurants, *names.PER_RESTAURANT)
         mlflow_log_pandas(per.restaurant_weeks, *names.BACKTEST_RESTAURANT_WEEKS)
         table, summary = per.weeks, per.summary

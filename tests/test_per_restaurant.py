@@ -14,8 +14,7 @@ import pytest
 
 from foodcast.core import gate as pr_gate
 from foodcast.core import per_restaurant as pr
-from foodcast.core import restaurants
-from foodcast.core.backtest import score_forecast
+from foodcast.core import restaurant_backtest, restaurants
 from foodcast.core.weeks import week_hours
 
 FEATURES = {
@@ -74,23 +73,15 @@ def test_backtest_scores_every_restaurant_and_the_chain_each_week(result):
     assert s["n_weeks"] == 4 and s["ratio_naive"] == pytest.approx(s["mae_model"] / s["mae_naive"])
 
 
-def test_a_week_is_what_the_pipeline_would_forecast(hourly, result):
-    """Week 110 by hand: the core's rows and RestaurantModel, the chain scored against the sum."""
-    week = 110
-    past = hourly[(hourly["order_date"] >= week_hours(week - WINDOW)[0]) & (hourly["order_date"] < week_hours(week)[0])]
-    train = restaurants.training_rows(past, **FEATURES)
-    x_pred, _ = restaurants.prediction_rows(past, week, 4, **FEATURES)
-    x = train.drop(columns="cash_in").set_index("order_date")
-    model = restaurants.RestaurantModel(MODEL).fit(x, train["cash_in"])
-    preds = model.predict_frame(x_pred.set_index("order_date"))
-    chain = score_forecast(preds[preds["restaurant"] == "chain"], restaurants.chain_total(hourly), week)
-    row = result.weeks.set_index("week").loc[week]
-    assert row["mae_model"] == pytest.approx(chain["mae_model"])
-    assert row["coverage"] == pytest.approx(chain["coverage"])
-    small = score_forecast(preds[preds["restaurant"] == "small"], hourly[hourly["restaurant"] == "small"], week)
-    mine = result.restaurant_weeks.set_index(["week", "restaurant"]).loc[(week, "small")]
-    assert mine["mae_model"] == pytest.approx(small["mae_model"])
-    assert mine["mae_naive"] == pytest.approx(small["mae_naive"])
+def test_the_backtest_is_the_core_s_backtest_of_each_week(hourly, result):
+    """The weeks run apart (on a pool) and put together: the core's backtest of the same weeks."""
+    core = restaurant_backtest.backtest_restaurants(hourly, FIRST, LAST, WINDOW, FEATURES, MODEL)
+    chain = core.weeks[core.weeks["restaurant"] == "chain"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(result.weeks, chain[result.weeks.columns])
+    mine = result.restaurant_weeks.set_index(["week", "restaurant"])
+    theirs = core.weeks[core.weeks["restaurant"] != "chain"].set_index(["week", "restaurant"])
+    pd.testing.assert_frame_equal(mine, theirs[mine.columns])
+    assert result.summary["restaurant_ratio_naive_median"] == core.summary["ratio_naive_median"]
 
 
 def test_one_or_two_processes_give_the_same_backtest(hourly, result):

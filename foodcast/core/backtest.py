@@ -120,36 +120,12 @@ def backtest_week(
     one row of :attr:`Backtest.weeks`."""
     x, y, x_pred = week_sets(hourly, week, window_weeks, features)
     preds = forecast_model(**model).fit(x, y).predict_frame(x_pred)
-    return {"week": int(week), **score_forecast(preds, hourly, week)}
-
-
-def score_forecast(preds: pd.DataFrame, hourly: pd.DataFrame, week: int) -> dict[str, float]:
-    """One series' forecast of ``week`` scored against its hourly cash-in, as a backtest scores it.
-
-    Parameters
-    ----------
-    preds : DataFrame
-        ``predict_frame``'s rows of the week's hours, indexed by hour (with an interval).
-    hourly : DataFrame
-        ``order_date`` / ``cash_in`` of the series over ``week`` and the reference weeks before.
-    week : int
-
-    Returns
-    -------
-    dict
-        ``mae_model``, ``mae_naive``, ``mae_mean4``, ``coverage``, ``width`` (:func:`scoring.score_week`)
-        and ``coverage_open`` (see :class:`Backtest`).
-
-    Raises
-    ------
-    FoodcastError
-        If the week or the week before it has no data (:func:`scoring.split_actuals`, ``score_week``).
-    """
     truth, history = split_actuals(week_slice(hourly, week - REFERENCE_WEEKS, week), week)
     metrics, table = score_week(preds, truth, history)
     inside = (table["actual"] >= table["y_lower"]) & (table["actual"] <= table["y_upper"])
     open_hours = (table["y_upper"] > 0) | (table["actual"] != 0)
     return {
+        "week": int(week),
         **{name: metrics[name] for name in ("mae_model", "mae_naive", "mae_mean4", "coverage", "width")},
         "coverage_open": float(inside[open_hours].mean()) if open_hours.any() else 1.0,
     }

@@ -1,13 +1,13 @@
-"""Forecasts per restaurant scored: a rolling-origin backtest, a cross-validation on whole weeks,
-and the figures of the median and the worst restaurant.
+"""Forecasts per restaurant scored for the stages: a rolling-origin backtest on a process pool,
+a cross-validation on whole weeks, their tables per restaurant and the figures of the median and
+the worst restaurant.
 
-Everything here forecasts as the pipeline does with ``granularity=restaurant``: the rows are
-:func:`foodcast.core.restaurants.training_rows` and :func:`~foodcast.core.restaurants.prediction_rows`
-and the model a :class:`~foodcast.core.restaurants.RestaurantModel` (no second implementation).
-A restaurant's forecast is scored as the chain's is (:func:`foodcast.core.backtest.score_forecast`:
-model, seasonal naive, 4-week same-hour mean, coverage of the interval) against its own cash-in;
-the chain's total (the :data:`~foodcast.core.restaurants.CHAIN` rows, bottom-up) against the
-sum of the restaurants'.
+Nothing here forecasts differently from the pipeline with ``granularity=restaurant``: the
+backtest of a week is the core's (``restaurant_backtest.backtest_restaurants``: the rows of
+:func:`foodcast.core.restaurants.training_rows` and
+:func:`~foodcast.core.restaurants.prediction_rows`, a :class:`~foodcast.core.restaurants.RestaurantModel`,
+each restaurant scored against its own cash-in and the chain's total against the sum), and the
+cross-validation fits and predicts with the same ``RestaurantModel``.
 
 A restaurant-week is *established* when the restaurant held every week of the training window
 and its forecast had no fallback row; otherwise it is *new* (a restaurant opened in the window,
@@ -27,24 +27,15 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import TimeSeriesSplit
 
-from foodcast.core.backtest import WEEK_COLUMNS, score_forecast, summarise
+from foodcast.core.backtest import WEEK_COLUMNS, summarise
 from foodcast.core.columns import FOLD_COLUMN, LOWER_COLUMN, POINT_COLUMN, UPPER_COLUMN
 from foodcast.core.estimators import DEFAULT_MODEL
 from foodcast.core.features import DEFAULT_FEATURES
-from foodcast.core.restaurants import (
-    CASH_IN,
-    CHAIN,
-    FALLBACK,
-    ORDER_DATE,
-    RESTAURANT,
-    RestaurantModel,
-    chain_total,
-    prediction_rows,
-    resolve_workers,
-    training_rows,
-)
+from foodcast.core.restaurant_backtest import backtest_restaurants as replay
+from foodcast.core.restaurant_backtest import summarise_restaurants
+from foodcast.core.restaurants import CASH_IN, CHAIN, FALLBACK, ORDER_DATE, RESTAURANT, RestaurantModel, resolve_workers
 from foodcast.core.weeks import week_start, weeks_of
-from foodcast.core.windows import REFERENCE_WEEKS, backtest_reach, forecast_history
+from foodcast.core.windows import backtest_reach, forecast_history
 from foodcast.errors import FoodcastError
 
 ESTABLISHED, NEW = "established", "new"
@@ -92,51 +83,6 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else float("nan")
 
 
-def backtest_restaurants_week(
-    hourly: pd.DataFrame,
-    week: int,
-    window_weeks: int,
-    features: dict[str, Any],
-    model: dict[str, Any],
-    kind: str = "local",
-    closed_weeks: int = 4,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Forecast one target week for every restaurant and the chain, as a weekly run would, and score it.
-
-    Training rows from weeks ``week - window_weeks .. week - 1``, prediction rows from the weeks
-    ``future`` would read (``forecast_history`` of the features, at least ``closed_weeks``).
-
-    Returns
-    -------
-    chain : dict
-        The chain's total's row of :attr:`RestaurantBacktest.weeks` (``backtest.WEEK_COLUMNS``).
-    restaurants : list of dict
-        One :data:`RESTAURANT_WEEK_COLUMNS` row per restaurant forecast and scored: a restaurant
-        without cash-in in ``week`` (closed), or without the week before it (no seasonal naive),
-        is not scored.
-    """
-    past = _weeks(hourly, week - window_weeks, week - 1)
-    train = training_rows(past, **features)
-    x = train.drop(columns=CASH_IN).set_index(ORDER_DATE)
-    read = max(forecast_history(**features), int(closed_weeks))
-    x_pred, _ = prediction_rows(_weeks(hourly, week - read, week - 1), week, closed_weeks, **features)
-    preds = RestaurantModel(model, kind).fit(x, train[CASH_IN]).predict_frame(x_pred.set_index(ORDER_DATE))
-    scored = _weeks(hourly, week - REFERENCE_WEEKS, week)
-    chain = preds[preds[RESTAURANT] == CHAIN]
-    chain_row = {"week": int(week), **score_forecast(chain, chain_total(scored), week)}
-    held = past.groupby(RESTAURANT)[ORDER_DATE].nunique()
-    own = {str(name): rows for name, rows in scored.groupby(RESTAURANT, sort=False)}
-    rows: list[dict[str, Any]] = []
-    for name, forecast in preds[preds[RESTAURANT] != CHAIN].groupby(RESTAURANT, sort=True):
-        try:
-            scores = score_forecast(forecast, own.get(str(name), scored.iloc[:0]), week)
-        except FoodcastError:
-            continue
-        established = int(held.get(name, 0)) == 168 * window_weeks and not bool(forecast[FALLBACK].any())
-        rows.append({"week": int(week), RESTAURANT: str(name), ESTABLISHED: established, **scores})
-    return chain_row, rows
-
-
 @dataclass(frozen=True)
 class RestaurantBacktest:
     """What :func:`backtest_restaurants` returns.
@@ -150,13 +96,23 @@ class RestaurantBacktest:
     restaurants : DataFrame
         :func:`backtest_table` of ``restaurant_weeks``.
     summary : dict
-        ``backtest.summarise(weeks)`` (the chain's total) and :func:`backtest_summary`.
+        ``backtest.summarise(weeks)`` (the chain's total: ``mae_model``, ``ratio_naive``...),
+        ``restaurants`` and ``restaurants_new`` (of :attr:`restaurants`), and the figures of
+        ``restaurant_backtest.summarise_restaurants`` but the chain's, each prefixed
+        ``restaurant_``: ``restaurant_ratio_naive_median`` / ``_worst``,
+        ``restaurant_ratio_mean4_*``, ``restaurant_coverage_*``, ``restaurant_coverage_open_*``
+        (over the established restaurants), ``restaurant_n_established``,
+        ``restaurant_fallback_weeks``, ``restaurant_fallback_ratio_naive``,
+        ``restaurant_fallback_coverage_open``.
+    notes : list of str
+        The restaurants left out of a week's forecast, one line each (``week N: ...``).
     """
 
     weeks: pd.DataFrame
     restaurant_weeks: pd.DataFrame
     restaurants: pd.DataFrame
     summary: dict[str, Any]
+    notes: list[str]
 
 
 def backtest_table(restaurant_weeks: pd.DataFrame) -> pd.DataFrame:
@@ -198,28 +154,6 @@ def _median_worst(values: pd.Series, prefix: str, worst: str) -> dict[str, float
     return {f"{prefix}_median": float(values.median()), f"{prefix}_worst": float(getattr(values, worst)())}
 
 
-def backtest_summary(table: pd.DataFrame) -> dict[str, float]:
-    """The median and the worst established restaurant of a :func:`backtest_table`.
-
-    Returns
-    -------
-    dict
-        ``restaurants`` (scored), ``restaurants_new``; ``restaurant_ratio_naive_median`` /
-        ``_worst`` (the largest), ``restaurant_ratio_mean4_*``, ``restaurant_coverage_*`` and
-        ``restaurant_coverage_open_*`` (the worst: the smallest), over the established
-        restaurants (NaN without any).
-    """
-    established = table[table["status"] == ESTABLISHED]
-    return {
-        "restaurants": float(len(table)),
-        "restaurants_new": float(len(table) - len(established)),
-        **_median_worst(established["ratio_naive"].dropna(), "restaurant_ratio_naive", "max"),
-        **_median_worst(established["ratio_mean4"].dropna(), "restaurant_ratio_mean4", "max"),
-        **_median_worst(established["coverage"], "restaurant_coverage", "min"),
-        **_median_worst(established["coverage_open"], "restaurant_coverage_open", "min"),
-    }
-
-
 def backtest_restaurants(
     hourly: pd.DataFrame,
     first_week: int,
@@ -233,7 +167,8 @@ def backtest_restaurants(
     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
 ) -> RestaurantBacktest:
     """Rolling-origin backtest of every restaurant's forecast and the chain's, target weeks
-    ``first_week .. last_week``.
+    ``first_week .. last_week``: ``restaurant_backtest.backtest_restaurants`` (the core's) of
+    each week, the weeks on a process pool, and the tables and figures of the stages.
 
     Parameters
     ----------
@@ -244,7 +179,7 @@ def backtest_restaurants(
     first_week, last_week, window_weeks, features, model
         As ``backtest.backtest``.
     kind : {"local", "global"}
-        The :class:`RestaurantModel`'s.
+        The :class:`RestaurantModel`'s (its reconciliation: the default, as ``train`` fits it).
     closed_weeks : int
         A restaurant without orders in that many weeks before a target week is not forecast.
     jobs : int, default 0
@@ -265,29 +200,35 @@ def backtest_restaurants(
         raise FoodcastError(
             f"need window_weeks >= 1 and first_week <= last_week, got {window_weeks}, {first_week}..{last_week}"
         )
-    history = max(forecast_history(**features), int(closed_weeks))
-    before = backtest_reach(window_weeks, history)
+    before = backtest_reach(window_weeks, max(forecast_history(**features), int(closed_weeks)))
     if first_week - before < 1:
         raise FoodcastError(f"target week {first_week} needs {before} weeks before it (week 1 is the first)")
     weeks = range(first_week, last_week + 1)
     tasks = (
-        delayed(backtest_restaurants_week)(
-            _weeks(hourly, w - before, w), w, window_weeks, features, model, kind, closed_weeks
+        delayed(replay)(
+            _weeks(hourly, w - before, w), w, w, window_weeks, features, model, kind, closed_weeks=closed_weeks
         )
         for w in weeks
     )
-    chain_rows: list[dict[str, Any]] = []
-    restaurant_rows: list[dict[str, Any]] = []
+    frames: list[pd.DataFrame] = []
+    notes: list[str] = []
     processes = min(resolve_workers(jobs), len(weeks))
-    for chain_row, rows in Parallel(n_jobs=processes, return_as="generator")(tasks):
-        chain_rows.append(chain_row)
-        restaurant_rows.extend(rows)
-        if progress is not None:
-            progress(len(chain_rows), len(weeks), chain_row)
-    chain = pd.DataFrame(chain_rows, columns=WEEK_COLUMNS)
-    restaurant_weeks = pd.DataFrame(restaurant_rows, columns=RESTAURANT_WEEK_COLUMNS)
+    for week in Parallel(n_jobs=processes, return_as="generator")(tasks):
+        frames.append(week.weeks)
+        notes.extend(week.notes)
+        chain = week.weeks[week.weeks[RESTAURANT] == CHAIN]
+        if progress is not None and len(chain):  # a week without the chain's truth is not scored
+            row = {column: chain[column].iloc[0] for column in WEEK_COLUMNS}
+            progress(len(frames), len(weeks), {**row, "week": int(row["week"])})
+    scored = pd.concat(frames, ignore_index=True)
+    _, figures = summarise_restaurants(scored)
+    chain = scored[scored[RESTAURANT] == CHAIN][WEEK_COLUMNS].reset_index(drop=True)
+    restaurant_weeks = scored[scored[RESTAURANT] != CHAIN][RESTAURANT_WEEK_COLUMNS].reset_index(drop=True)
     table = backtest_table(restaurant_weeks)
-    return RestaurantBacktest(chain, restaurant_weeks, table, {**summarise(chain), **backtest_summary(table)})
+    counts = {"restaurants": float(len(table)), "restaurants_new": float((table["status"] == NEW).sum())}
+    restaurants = {f"restaurant_{k}": v for k, v in figures.items() if not k.startswith("chain_")}
+    summary = {**summarise(chain), **counts, **restaurants}
+    return RestaurantBacktest(chain, restaurant_weeks, table, summary, notes)
 
 
 def cross_validate_restaurants(
