@@ -22,8 +22,9 @@ def backtest(first_week: int, last_week: int, window_weeks: int, allow_missing: 
     the weekly metrics and backtest/weeks.csv are then the chain's total's (the sum of the
     restaurants'), backtest/restaurant_weeks.csv has one row per restaurant and week,
     metrics/per_restaurant.csv one per restaurant (status new or established, weeks, MAEs,
-    ratio_naive, ratio_mean4, coverage), and the metrics restaurant_ratio_naive_median /
-    _worst, restaurant_ratio_mean4_*, restaurant_coverage_* (over the established restaurants)
+    ratio_naive, ratio_mean4, coverage), and the metrics median_restaurant_ratio_naive /
+    worst_restaurant_ratio_naive, *_restaurant_ratio_mean4, *_restaurant_coverage (over the
+    established restaurants)
     and restaurants, restaurants_new. Weeks run on FOODCAST_WORKERS processes (default: every
     core). Not a stage of main."""
     import time
@@ -106,10 +107,10 @@ def backtest(first_week: int, last_week: int, window_weeks: int, allow_missing: 
         click.echo(
             f"backtest: {s['restaurants'] - s['restaurants_new']:.0f} established restaurants "
             f"({s['restaurants_new']:.0f} new apart): model / seasonal naive median "
-            f"{s['restaurant_ratio_naive_median']:.3f}, worst {s['restaurant_ratio_naive_worst']:.3f}; "
-            f"model / 4-week mean median {s['restaurant_ratio_mean4_median']:.3f}, worst "
-            f"{s['restaurant_ratio_mean4_worst']:.3f}; coverage median "
-            f"{100 * s['restaurant_coverage_median']:.1f} %, worst {100 * s['restaurant_coverage_worst']:.1f} %"
+            f"{s['median_restaurant_ratio_naive']:.3f}, worst {s['worst_restaurant_ratio_naive']:.3f}; "
+            f"model / 4-week mean median {s['median_restaurant_ratio_mean4']:.3f}, worst "
+            f"{s['worst_restaurant_ratio_mean4']:.3f}; coverage median "
+            f"{100 * s['median_restaurant_coverage']:.1f} %, worst {100 * s['worst_restaurant_coverage']:.1f} %"
         )
 
 

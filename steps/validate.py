@@ -21,7 +21,7 @@ def validate(features_run_id: str, n_fold: int, **model: Any) -> None:
     metrics above are the chain's total's (restaurant chain), metrics/per_restaurant.csv has a
     row per restaurant (status new or established, rows, fallback_rows, mae, mean_cash_in,
     scaled_mae = mae / mean_cash_in, coverage, coverage_open), and the metrics
-    restaurant_scaled_mae_median / _worst, restaurant_coverage_* (over the established
+    median_restaurant_scaled_mae / worst_restaurant_scaled_mae, *_restaurant_coverage (over the established
     restaurants), restaurants and restaurants_new."""
     import click
     import mlflow

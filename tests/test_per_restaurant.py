@@ -67,9 +67,9 @@ def test_backtest_scores_every_restaurant_and_the_chain_each_week(result):
     s = result.summary
     assert s["restaurants"] == 3 and s["restaurants_new"] == 1
     ratios = table.loc[["big", "small"], "ratio_naive"]
-    assert s["restaurant_ratio_naive_median"] == pytest.approx(ratios.median())
-    assert s["restaurant_ratio_naive_worst"] == pytest.approx(ratios.max())
-    assert s["restaurant_coverage_worst"] == pytest.approx(table.loc[["big", "small"], "coverage"].min())
+    assert s["median_restaurant_ratio_naive"] == pytest.approx(ratios.median())
+    assert s["worst_restaurant_ratio_naive"] == pytest.approx(ratios.max())
+    assert s["worst_restaurant_coverage"] == pytest.approx(table.loc[["big", "small"], "coverage"].min())
     assert s["n_weeks"] == 4 and s["ratio_naive"] == pytest.approx(s["mae_model"] / s["mae_naive"])
 
 
@@ -81,7 +81,7 @@ def test_the_backtest_is_the_core_s_backtest_of_each_week(hourly, result):
     mine = result.restaurant_weeks.set_index(["week", "restaurant"])
     theirs = core.weeks[core.weeks["restaurant"] != "chain"].set_index(["week", "restaurant"])
     pd.testing.assert_frame_equal(mine, theirs[mine.columns])
-    assert result.summary["restaurant_ratio_naive_median"] == core.summary["ratio_naive_median"]
+    assert result.summary["median_restaurant_ratio_naive"] == core.summary["ratio_naive_median"]
 
 
 def test_one_or_two_processes_give_the_same_backtest(hourly, result):
@@ -120,7 +120,7 @@ def test_the_gate_backtests_both_restaurant_configurations_on_the_same_weeks(hou
     decision = pr_gate.compare(pooled, local, 1, 0.05, hourly, jobs=1)
     ours = pr.backtest_restaurants(hourly, 111, 111, 8, FEATURES, MODEL, "global", jobs=1).summary
     assert decision.challenger_mae == pytest.approx(ours["mae_model"])
-    assert decision.challenger_median_ratio == pytest.approx(ours["restaurant_ratio_naive_median"])
+    assert decision.challenger_median_ratio == pytest.approx(ours["median_restaurant_ratio_naive"])
     assert decision.champion_mae is not None and decision.champion_median_ratio is not None
     assert decision == pr_gate.decide_restaurants(
         (decision.challenger_mae, decision.champion_mae),
@@ -178,6 +178,6 @@ def test_cross_validation_scores_each_restaurant_and_the_chain(validated):
     assert table.loc["small", "scaled_mae"] == pytest.approx(mae / small["actual"].mean())
     summary = pr.validation_summary(table.reset_index())
     assert summary["restaurants"] == 3 and summary["restaurants_new"] == 1
-    assert summary["restaurant_scaled_mae_worst"] == pytest.approx(table.loc[["big", "small"], "scaled_mae"].max())
+    assert summary["worst_restaurant_scaled_mae"] == pytest.approx(table.loc[["big", "small"], "scaled_mae"].max())
     chain, truth = pr.chain_predictions(preds)
     assert "restaurant" not in chain.columns and chain.index.is_unique and len(truth) == len(chain) == 168 * 5

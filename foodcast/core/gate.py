@@ -117,7 +117,7 @@ def _backtested(
     result = backtest_restaurants(
         hourly, first, last, window, features, model, configuration.restaurants, closed_weeks, jobs
     )
-    return float(result.summary["mae_model"]), float(result.summary["restaurant_ratio_naive_median"])
+    return float(result.summary["mae_model"]), float(result.summary["median_restaurant_ratio_naive"])
 
 
 def compare(

@@ -98,12 +98,12 @@ class RestaurantBacktest:
     summary : dict
         ``backtest.summarise(weeks)`` (the chain's total: ``mae_model``, ``ratio_naive``...),
         ``restaurants`` and ``restaurants_new`` (of :attr:`restaurants`), and the figures of
-        ``restaurant_backtest.summarise_restaurants`` but the chain's, each prefixed
-        ``restaurant_``: ``restaurant_ratio_naive_median`` / ``_worst``,
-        ``restaurant_ratio_mean4_*``, ``restaurant_coverage_*``, ``restaurant_coverage_open_*``
-        (over the established restaurants), ``restaurant_n_established``,
-        ``restaurant_fallback_weeks``, ``restaurant_fallback_ratio_naive``,
-        ``restaurant_fallback_coverage_open``.
+        ``restaurant_backtest.summarise_restaurants`` but the chain's, named as ``evaluate``
+        names its own (:func:`restaurant_names`): ``median_restaurant_ratio_naive`` /
+        ``worst_restaurant_ratio_naive``, ``*_restaurant_ratio_mean4``,
+        ``*_restaurant_coverage``, ``*_restaurant_coverage_open`` (over the established
+        restaurants), ``restaurants_established``, ``restaurant_fallback_weeks``,
+        ``restaurant_fallback_ratio_naive``, ``restaurant_fallback_coverage_open``.
     notes : list of str
         The restaurants left out of a week's forecast, one line each (``week N: ...``).
     """
@@ -147,11 +147,27 @@ def backtest_table(restaurant_weeks: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=BACKTEST_TABLE_COLUMNS)
 
 
-def _median_worst(values: pd.Series, prefix: str, worst: str) -> dict[str, float]:
-    """``<prefix>_median`` and ``<prefix>_worst`` (the largest, or with ``worst="min"`` the smallest)."""
-    if not len(values):
-        return {f"{prefix}_median": float("nan"), f"{prefix}_worst": float("nan")}
-    return {f"{prefix}_median": float(values.median()), f"{prefix}_worst": float(getattr(values, worst)())}
+def restaurant_names(figures: dict[str, Any]) -> dict[str, Any]:
+    """Figures over restaurants named as ``evaluate`` names its own: ``<m>_median`` ->
+    ``median_restaurant_<m>``, ``<m>_worst`` -> ``worst_restaurant_<m>``, ``n_established`` ->
+    ``restaurants_established``, any other ``<k>`` -> ``restaurant_<k>``."""
+    named = {}
+    for key, value in figures.items():
+        for end in ("median", "worst"):
+            if key.endswith(f"_{end}"):
+                named[f"{end}_restaurant_{key[: -len(end) - 1]}"] = value
+                break
+        else:
+            named["restaurants_established" if key == "n_established" else f"restaurant_{key}"] = value
+    return named
+
+
+def _median_worst(values: pd.Series, metric: str, worst: str) -> dict[str, float]:
+    """``median_restaurant_<metric>`` and ``worst_restaurant_<metric>`` (the largest, or with
+    ``worst="min"`` the smallest); NaN without values."""
+    median = float(values.median()) if len(values) else float("nan")
+    extreme = float(getattr(values, worst)()) if len(values) else float("nan")
+    return {f"median_restaurant_{metric}": median, f"worst_restaurant_{metric}": extreme}
 
 
 def backtest_restaurants(
@@ -226,7 +242,7 @@ def backtest_restaurants(
     restaurant_weeks = scored[scored[RESTAURANT] != CHAIN][RESTAURANT_WEEK_COLUMNS].reset_index(drop=True)
     table = backtest_table(restaurant_weeks)
     counts = {"restaurants": float(len(table)), "restaurants_new": float((table["status"] == NEW).sum())}
-    restaurants = {f"restaurant_{k}": v for k, v in figures.items() if not k.startswith("chain_")}
+    restaurants = restaurant_names({k: v for k, v in figures.items() if not k.startswith("chain_")})
     summary = {**summarise(chain), **counts, **restaurants}
     return RestaurantBacktest(chain, restaurant_weeks, table, summary, notes)
 
@@ -345,16 +361,16 @@ def validation_table(preds: pd.DataFrame) -> pd.DataFrame:
 
 def validation_summary(table: pd.DataFrame) -> dict[str, float]:
     """The median and the worst established restaurant of a :func:`validation_table`:
-    ``restaurants``, ``restaurants_new``, ``restaurant_scaled_mae_median`` / ``_worst`` (the
-    largest), ``restaurant_coverage_*`` and ``restaurant_coverage_open_*`` (the worst: the
+    ``restaurants``, ``restaurants_new``, ``median_restaurant_scaled_mae`` / ``worst_...`` (the
+    largest), ``*_restaurant_coverage`` and ``*_restaurant_coverage_open`` (the worst: the
     smallest); NaN without an established restaurant."""
     established = table[table["status"] == ESTABLISHED]
     return {
         "restaurants": float(len(table)),
         "restaurants_new": float(len(table) - len(established)),
-        **_median_worst(established["scaled_mae"].dropna(), "restaurant_scaled_mae", "max"),
-        **_median_worst(established["coverage"], "restaurant_coverage", "min"),
-        **_median_worst(established["coverage_open"], "restaurant_coverage_open", "min"),
+        **_median_worst(established["scaled_mae"].dropna(), "scaled_mae", "max"),
+        **_median_worst(established["coverage"], "coverage", "min"),
+        **_median_worst(established["coverage_open"], "coverage_open", "min"),
     }
 
 
