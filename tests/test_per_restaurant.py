@@ -109,6 +109,8 @@ def test_the_gate_with_restaurants_needs_the_chain_total_and_the_median_restaura
     chain_worse = pr_gate.decide_restaurants((11.0, 10.0), (0.70, 0.78), 0.05)
     assert not chain_worse.promote and "on the chain total:" in chain_worse.reason
     assert pr_gate.decide_restaurants((9.0, 10.0), (0.70, 0.78), 0.0).reason.startswith("at least as good on the")
+    rounding = pr_gate.decide_restaurants((44.07445388728768, 44.07445388728767), (0.72, 0.73), 0.0)
+    assert rounding.promote and rounding.reason.startswith("at least as good")  # a float sum's rounding: a tie
     alone = pr_gate.decide_restaurants((9.0, 10.0), (float("nan"), 0.78), 0.0)
     assert alone.promote and alone.challenger_median_ratio is None
     assert "no established restaurant to compare: compared on the chain total" in alone.reason

@@ -62,6 +62,11 @@ def decide(challenger_mae: float, champion_mae: float, margin: float) -> Decisio
     return Decision(False, f"worse by more than the margin of {margin:.1%}: {scores}", challenger_mae, champion_mae)
 
 
+def _at_most(value: float, bound: float) -> bool:
+    """``value <= bound``, up to a relative 1e-9 (a float sum's rounding)."""
+    return value <= bound or math.isclose(value, bound, rel_tol=1e-9)
+
+
 def decide_restaurants(
     chain: tuple[float, float], median: tuple[float, float] | None, margin: float, why_not: str = ""
 ) -> Decision:
@@ -86,8 +91,10 @@ def decide_restaurants(
     else:
         figures += f"; {why_not or 'no established restaurant to compare'}: compared on the chain total"
     pairs = {"chain total": chain, **({"median restaurant": median} if median is not None and compared else {})}
-    worse = [name for name, (ours, theirs) in pairs.items() if ours > theirs * (1 + margin)]
-    better = all(ours <= theirs for ours, theirs in pairs.values())
+    # Equal up to rounding: the chain's forecast of two restaurant models is often the same
+    # chain model's, summed in another order.
+    worse = [name for name, (ours, theirs) in pairs.items() if not _at_most(ours, theirs * (1 + margin))]
+    better = all(_at_most(ours, theirs) for ours, theirs in pairs.values())
     on = " and the ".join(pairs)
     if worse:
         verdict = f"worse by more than the margin of {margin:.1%} on the {' and the '.join(worse)}"
