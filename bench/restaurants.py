@@ -8,7 +8,8 @@ temporary directory, read back into the long form with ``orders.read_batches`` a
 * ``restaurant_week_sets``: the training rows of weeks w-window .. w-1 and the prediction rows
   of week w (``closed_weeks`` 4), as a weekly run of restaurants builds them; then
   ``RestaurantModel(kind=...)`` fitted and predicting, for each kind (``local``, ``global``) and
-  each reconciliation (``proportions``, ``bottom_up``: applied at prediction, one fit per kind);
+  each reconciliation (``quantiles``, ``proportions``, ``bottom_up``: applied at prediction, one
+  fit per kind);
 * ``score_restaurants``: each restaurant's forecast scored as the weekly scorecard scores the
   chain (``scoring.score_week``: model, seasonal naive, 4-week same-hour mean, coverage of the
   0.8 interval; ``coverage open``: among the hours that can sell) against its own cash-in of
@@ -171,46 +172,50 @@ def main() -> None:
     parser.add_argument("--targets", default="198-209", help="target weeks A-B (default 198-209: 12 weeks)")
     parser.add_argument("--window", type=int, default=21, help="training weeks before each target week")
     parser.add_argument("--kinds", default="local,global")
-    parser.add_argument("--reconciliations", default="proportions,bottom_up")
+    parser.add_argument("--reconciliations", default="quantiles,proportions,bottom_up")
     parser.add_argument("--time-restaurants", default="10,50", help="chains timed with workers 1 and 2 ('' : none)")
     parser.add_argument("--repeats", type=int, default=2, help="repeats of each timing (median)")
+    parser.add_argument("--no-backtest", action="store_true", help="only the timings")
     args = parser.parse_args()
     first, last = (int(w) for w in args.targets.split("-"))
     kinds = [(k, rec) for k in args.kinds.split(",") for rec in args.reconciliations.split(",")]
     text_parts, data = [], {"args": vars(args)}
     with tempfile.TemporaryDirectory(prefix="foodcast-bench-restaurants-") as tmp:
-        directory = Path(tmp) / "chain"
-        started = time.perf_counter()
-        generate(directory, args.restaurants, first - args.window, last, args.seed)
-        hourly = read_long(directory)
-        c.log(f"generated and read {args.restaurants} restaurants in {time.perf_counter() - started:.0f} s")
-        scored, chain_level = backtest(hourly, range(first, last + 1), args.window, kinds)
-        rows, figures = summary(scored, chain_level, [f"{k} {rec}" for k, rec in kinds])
-        data.update(
-            scored=scored.to_dict(orient="records"), chain_level=chain_level.to_dict(orient="records"), figures=figures
-        )
-        text_parts.append(
-            c.table(
-                [
-                    "kind",
-                    "established",
-                    "/naive med / worst",
-                    "/mean4 med / worst",
-                    "cov med / worst",
-                    "cov open med / worst",
-                    "fallback wks: /naive, cov open",
-                    "chain / chain model",
-                    "chain /naive (model's)",
-                    "chain cov (model's)",
-                    "chain cov open (model's)",
-                ],
-                rows,
-                title=(
-                    f"Per-restaurant backtest: {args.restaurants} restaurants (seed {args.seed}), target weeks "
-                    f"{first}-{last}, window {args.window} weeks, default features and model"
-                ),
+        if not args.no_backtest:
+            directory = Path(tmp) / "chain"
+            started = time.perf_counter()
+            generate(directory, args.restaurants, first - args.window, last, args.seed)
+            hourly = read_long(directory)
+            c.log(f"generated and read {args.restaurants} restaurants in {time.perf_counter() - started:.0f} s")
+            scored, chain_level = backtest(hourly, range(first, last + 1), args.window, kinds)
+            rows, figures = summary(scored, chain_level, [f"{k} {rec}" for k, rec in kinds])
+            data.update(
+                scored=scored.to_dict(orient="records"),
+                chain_level=chain_level.to_dict(orient="records"),
+                figures=figures,
             )
-        )
+            text_parts.append(
+                c.table(
+                    [
+                        "kind",
+                        "established",
+                        "/naive med / worst",
+                        "/mean4 med / worst",
+                        "cov med / worst",
+                        "cov open med / worst",
+                        "fallback wks: /naive, cov open",
+                        "chain / chain model",
+                        "chain /naive (model's)",
+                        "chain cov (model's)",
+                        "chain cov open (model's)",
+                    ],
+                    rows,
+                    title=(
+                        f"Per-restaurant backtest: {args.restaurants} restaurants (seed {args.seed}), target weeks "
+                        f"{first}-{last}, window {args.window} weeks, default features and model"
+                    ),
+                )
+            )
         timings = []
         if args.time_restaurants:
             # The pool's processes start once per process (joblib keeps them): timed apart.
