@@ -111,10 +111,10 @@ def stage(command, *args):
 
 @pytest.fixture
 def chain_of_four(tmp_path, monkeypatch, store):
-    """alpha and beta trade in weeks 1-14; gamma in weeks 1-6 only and epsilon in 1-10 (closed
-    since); delta opens in week 12 (3 weeks before week 15)."""
+    """alpha and beta trade in weeks 1-14; gamma in weeks 1-4 only (closed for the 10 weeks
+    before week 15) and epsilon in 1-10 (for 4); delta opens in week 12 (3 weeks before week 15)."""
     root = make_batches(tmp_path / "data", weeks=range(1, 15))
-    make_batches(root, weeks=range(1, 7), restaurants=("gamma",), seed=1)
+    make_batches(root, weeks=range(1, 5), restaurants=("gamma",), seed=1)
     make_batches(root, weeks=range(1, 11), restaurants=("epsilon",), seed=3)
     make_batches(root, weeks=range(12, 15), restaurants=("delta",), seed=2)
     monkeypatch.setenv("FOODCAST_DATA_DIR", str(root))
@@ -173,7 +173,7 @@ def test_future_of_restaurants_forecasts_the_open_ones_and_says_which_are_closed
     assert x_pred.loc[x_pred["restaurant"] != "delta", "fallback"].eq(0.0).all()
     notes = [
         "restaurant epsilon: no orders since week 10 (4 weeks before week 15): not forecast",
-        "restaurant gamma: no orders since week 6 (8 weeks before week 15): not forecast",  # before the weeks read
+        "restaurant gamma: no orders since week 4 (10 weeks before week 15): not forecast",  # before the weeks read
     ]
     assert [
         line for line in result.stderr.splitlines() if "foodcast.step" not in line
