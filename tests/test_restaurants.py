@@ -64,7 +64,7 @@ def chain():
     return hourly, train, x_pred.set_index("order_date"), notes, model
 
 
-@pytest.mark.parametrize("reconciliation", ["proportions", "bottom_up"])
+@pytest.mark.parametrize("reconciliation", ["proportions", "quantiles", "bottom_up"])
 def test_chain_rows_are_the_sum_of_the_restaurants_to_the_cent(chain, reconciliation):
     hourly, train, x_pred, notes, model = chain
     preds = clone_with(model, reconciliation=reconciliation).predict_frame(x_pred)
@@ -85,7 +85,7 @@ def test_chain_rows_are_the_sum_of_the_restaurants_to_the_cent(chain, reconcilia
         x_pred[x_pred["restaurant"] == "chain"].drop(columns=["restaurant", "fallback"])
     )
     same = np.allclose(total[columns], chain_model[columns])
-    assert same == (reconciliation == "proportions")
+    assert same == (reconciliation != "bottom_up")
     if reconciliation == "bottom_up":
         alone = model.local_models_["r1"].predict_frame(x_pred[x_pred["restaurant"] == "r1"].iloc[:, 2:])
         pd.testing.assert_frame_equal(preds.loc[preds["restaurant"] == "r1", columns], alone[columns])

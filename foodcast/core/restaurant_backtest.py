@@ -28,6 +28,7 @@ from foodcast.core.estimators import DEFAULT_MODEL
 from foodcast.core.features import DEFAULT_FEATURES
 from foodcast.core.restaurants import (
     CHAIN,
+    DEFAULT_RECONCILIATION,
     FALLBACK,
     RESTAURANT,
     RestaurantModel,
@@ -236,7 +237,7 @@ def backtest_restaurants(
     features: dict[str, Any] | None = None,
     model: dict[str, Any] | None = None,
     kind: str = "local",
-    reconciliation: str = "proportions",
+    reconciliation: str = DEFAULT_RECONCILIATION,
     closed_weeks: int = 4,
     workers: int = 1,
     progress: Callable[[int, int, pd.DataFrame], None] | None = None,
