@@ -1,6 +1,7 @@
-"""evaluate's scorecard of a forecast per restaurant: each restaurant on its own batches, the
-chain on their sum, a restaurant without cash-in in the week said and left out of the summary.
-The batches of a small synthetic chain; the step on a temporary sqlite store."""
+"""The tables of a forecast per restaurant: predict's, to the cent and coherent; evaluate's
+scorecard, each restaurant on its own batches, the chain on their sum, a restaurant without
+cash-in in the week said and left out of the summary. The batches of a small synthetic chain;
+the evaluate step on a temporary sqlite store."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from conftest import PROJECT, Runner
 from fixtures import make_batches
-from foodcast.core.restaurant_scoring import score_restaurants
+from foodcast.core.restaurant_forecasts import score_restaurants, to_cents_coherent
 from foodcast.core.restaurants import CHAIN
 from foodcast.core.weeks import week_start
 from foodcast.data.chain import read_restaurants
@@ -104,3 +105,24 @@ def test_the_evaluate_step_logs_the_chain_s_metrics_the_restaurants_summary_and_
     )
     assert list(per_restaurant["restaurant"]) == [CHAIN, "alpha", "beta", "gamma"]
     assert per_restaurant["note"].tolist()[:3] == ["", "", ""] and "gamma" in per_restaurant["note"].iloc[3]
+
+
+def test_the_table_to_the_cent_keeps_the_chain_the_sum_of_its_restaurants():
+    """Two restaurants' £1.004 make a chain's £2.008: rounded row by row, £1.00 + £1.00 ≠ £2.01."""
+    hour = pd.Timestamp("2019-12-23 19:00")
+    preds = pd.DataFrame(
+        {
+            "restaurant": ["a", "b", CHAIN],
+            "order_date": [hour] * 3,
+            "y_pred_0": [1.004, 2.004, 3.008],
+            "y_pred": [1.004, 1.004, 2.008],
+            "y_lower": [0.5, 0.5, 2.004],
+            "y_upper": [1.5, 1.5, 2.9],
+        }
+    )
+    out = to_cents_coherent(preds)
+    assert out["y_pred"].tolist() == [1.0, 1.0, 2.0]
+    assert out["y_pred_0"].tolist() == [1.0, 2.0, 3.0]
+    # The chain's interval (£2.00 to £2.90 once rounded) still holds its point forecast.
+    assert out.loc[2, ["y_lower", "y_upper"]].tolist() == [2.0, 2.9]
+    assert preds["y_pred"].tolist() == [1.004, 1.004, 2.008]  # a copy
