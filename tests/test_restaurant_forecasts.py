@@ -26,11 +26,18 @@ WEEK = 11
 
 
 @pytest.fixture(scope="module")
-def hourly(tmp_path_factory):
-    """alpha and beta with batches of weeks 1-11; gamma closed after week 10."""
-    data = make_batches(tmp_path_factory.mktemp("data"), range(1, WEEK + 1), restaurants=("alpha", "beta", "gamma"))
+def batches(tmp_path_factory):
+    """alpha and beta with batches of weeks 7-11; gamma closed after week 10."""
+    data = make_batches(
+        tmp_path_factory.mktemp("data"), range(WEEK - 4, WEEK + 1), restaurants=("alpha", "beta", "gamma")
+    )
     (data / "gamma" / f"week_{WEEK:03d}.csv.gz").unlink()
-    return read_restaurants(data, WEEK - 4, WEEK)[0]
+    return data
+
+
+@pytest.fixture(scope="module")
+def hourly(batches):
+    return read_restaurants(batches, WEEK - 4, WEEK)[0]
 
 
 def naive_forecast(hourly: pd.DataFrame) -> pd.DataFrame:
@@ -80,15 +87,13 @@ def test_a_week_without_cash_in_yet_is_refused_as_for_the_chain(hourly):
         score_restaurants(naive_forecast(hourly), earlier, WEEK)
 
 
-def test_the_evaluate_step_logs_the_chain_s_metrics_the_restaurants_summary_and_table(store, tmp_path, hourly):
+def test_the_evaluate_step_logs_the_chain_s_metrics_the_restaurants_summary_and_table(store, tmp_path, batches, hourly):
     """evaluate run alone (``python -m steps.evaluate``, PNG off) on a predict run made here: the
     cost of one stage process."""
-    data = make_batches(tmp_path / "data", range(WEEK - 4, WEEK + 1), restaurants=("alpha", "beta", "gamma"))
-    (data / "gamma" / f"week_{WEEK:03d}.csv.gz").unlink()
     with mlflow.start_run() as predict:
         mlflow.set_tags({names.STEP_TAG: names.PREDICT, names.WEEK_TAG: str(WEEK)})
         mlflow_log_pandas(naive_forecast(hourly), *names.Y_PRED)
-    runner = Runner(tmp_path, store, data)
+    runner = Runner(tmp_path, store, batches)
     runner.env.update(PYTHONPATH=str(PROJECT), FOODCAST_PLOT_PNG="0")
     runner.run(sys.executable, "-m", "steps.evaluate", "--predict-run-id", predict.info.run_id)
 
