@@ -7,6 +7,8 @@ without orders for ten weeks is left out.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -62,9 +64,10 @@ def chain():
     return hourly, train, x_pred.set_index("order_date"), notes, model
 
 
-def test_chain_rows_are_the_sum_of_the_restaurants_to_the_cent(chain):
+@pytest.mark.parametrize("reconciliation", ["proportions", "bottom_up"])
+def test_chain_rows_are_the_sum_of_the_restaurants_to_the_cent(chain, reconciliation):
     hourly, train, x_pred, notes, model = chain
-    preds = model.predict_frame(x_pred)
+    preds = clone_with(model, reconciliation=reconciliation).predict_frame(x_pred)
     assert list(preds["restaurant"].unique()) == ["new", "r1", "r2", "chain"]
     columns = [*member_columns(preds), SIMPLE_COLUMN, POINT_COLUMN]
     assert len(columns) == MODEL["n_models"] + 2
@@ -73,11 +76,24 @@ def test_chain_rows_are_the_sum_of_the_restaurants_to_the_cent(chain):
     total = preds.loc[preds["restaurant"] == "chain", columns]
     assert len(total) == 168
     assert (total - summed.loc[total.index]).abs().to_numpy().max() < 0.005
-    # The chain's interval is its own model's, moved to hold the bottom-up point.
-    assert (total[POINT_COLUMN] >= preds.loc[preds["restaurant"] == "chain", LOWER_COLUMN]).all()
-    assert (total[POINT_COLUMN] <= preds.loc[preds["restaurant"] == "chain", UPPER_COLUMN]).all()
+    # Every interval holds its point; the chain's is its own model's, moved to hold the bottom-up point.
+    assert (preds[LOWER_COLUMN] <= preds[POINT_COLUMN]).all()
+    assert (preds[POINT_COLUMN] <= preds[UPPER_COLUMN]).all()
     assert preds.loc[preds["restaurant"] == "chain", UPPER_COLUMN].sum() > total[POINT_COLUMN].sum()
-    np.testing.assert_array_equal(model.predict(x_pred), preds[POINT_COLUMN].to_numpy())
+    # proportions: the chain's forecast is the chain model's, split among the restaurants.
+    chain_model = model.chain_model_.predict_frame(
+        x_pred[x_pred["restaurant"] == "chain"].drop(columns=["restaurant", "fallback"])
+    )
+    same = np.allclose(total[columns], chain_model[columns])
+    assert same == (reconciliation == "proportions")
+    if reconciliation == "bottom_up":
+        alone = model.local_models_["r1"].predict_frame(x_pred[x_pred["restaurant"] == "r1"].iloc[:, 2:])
+        pd.testing.assert_frame_equal(preds.loc[preds["restaurant"] == "r1", columns], alone[columns])
+
+
+def clone_with(model, **params):
+    """The fitted ``model`` with other prediction settings (``reconciliation`` needs no new fit)."""
+    return copy.deepcopy(model).set_params(**params)
 
 
 def test_training_rows_hold_every_restaurant_then_the_chain(chain):
@@ -143,6 +159,7 @@ def test_closed_restaurant_is_left_out_in_one_line(chain):
 
 def test_unknown_restaurant_is_refused_naming_it(chain):
     hourly, train, x_pred, notes, model = chain
+    np.testing.assert_array_equal(model.predict(x_pred), model.predict_frame(x_pred)[POINT_COLUMN].to_numpy())
     rows = x_pred[x_pred["restaurant"] == "r1"].assign(restaurant="r9")
     with pytest.raises(FoodcastError, match=r"^unknown restaurant 'r9': the model knows 4 restaurants \(closed, new"):
         model.predict_frame(rows)
@@ -165,3 +182,35 @@ def test_global_model_pools_every_restaurant(chain):
     assert np.isfinite(preds[POINT_COLUMN]).all()
     with pytest.raises(FoodcastError, match="kind must be one of local, global"):
         restaurants.RestaurantModel(MODEL, kind="both").fit(x, train["cash_in"])
+
+
+def test_restaurant_of_one_week_waits_for_its_second():
+    """A training hour needs a complete week before its own: a restaurant of one week has no
+    training row, so the model would refuse it as unknown; it is left out in one line instead."""
+    hourly = long_hourly({"r1": CHAIN["r1"], "one": (111, 111, 3.0)})
+    x_pred, notes = restaurants.prediction_rows(hourly, NEXT_WEEK, closed_weeks=4, **FEATURES)
+    assert notes == ["restaurant one: 1 complete week(s) before week 112, 2 needed: not forecast"]
+    assert set(x_pred["restaurant"]) == {"r1", "chain"}
+    assert "one" not in set(restaurants.training_rows(hourly, **FEATURES)["restaurant"])
+
+
+def test_backtest_scores_every_restaurant_and_the_chain():
+    """Two target weeks of the synthetic chain: the new restaurant waits for its second week,
+    then is scored among the fallback rows."""
+    from foodcast.core.restaurant_backtest import backtest_restaurants
+
+    hourly = long_hourly(CHAIN)
+    result = backtest_restaurants(hourly, 110, 111, window_weeks=6, features=FEATURES, model=MODEL)
+    weeks = result.weeks
+    assert list(weeks.loc[weeks["week"] == 110, "restaurant"]) == ["r1", "r2", "chain"]
+    assert list(weeks.loc[weeks["week"] == 111, "restaurant"]) == ["new", "r1", "r2", "chain"]
+    assert weeks.set_index(["week", "restaurant"]).loc[(111, "new"), "fallback"]
+    # The closed restaurant has no row in the 4 weeks the forecasts read: it is not even named.
+    assert result.notes == ["week 110: restaurant new: 1 complete week(s) before week 110, 2 needed: not forecast"]
+    summary = result.summary
+    assert summary["n_established"] == 2
+    assert summary["fallback_weeks"] == 1
+    assert summary["chain_weeks"] == 2
+    assert 0 < summary["ratio_naive_median"] <= summary["ratio_naive_worst"] < 2
+    assert 0 <= summary["chain_coverage_open"] <= 1
+    assert list(result.restaurants.index) == ["r1", "r2"]

@@ -1,0 +1,109 @@
+"""granularity=restaurant end to end on the shipped data (its 2 restaurants, weeks 240-260,
+forecast of week 261): ONE `mlflow run` of main shared by every test here (module fixture, about
+a minute: only a real run shows the stages chained under main, with their cache), then one more
+that must reuse all of it (seconds)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import Runner, stage_lines
+from foodcast.core.restaurants import CHAIN
+from foodcast.tracking import names
+
+SHIPPED = ["royal_tandoori_balham", "spice_garden_hackney"]
+# The shipped data's Monday run, smaller: 3 members, 3 folds; one worker.
+RESTAURANTS = {"granularity": "restaurant", "start_week": 240, "n_fold": 3, "n_models": 3, "workers": 1}
+
+
+@pytest.fixture(scope="module")
+def restaurants(tmp_path_factory):
+    root = tmp_path_factory.mktemp("restaurants")
+    uri = f"sqlite:///{root}/mlflow.db"
+    runner = Runner(root, uri, data_dir=None)
+    runner.env.pop("FOODCAST_DATA_DIR", None)
+    first = runner.mlflow_run(**RESTAURANTS)
+    return SimpleNamespace(runner=runner, uri=uri, first=first, lines=stage_lines(first.stdout))
+
+
+def table(store, stage: str, artifact: tuple[str, str], run_id: str | None = None) -> pd.DataFrame:
+    """An artifact of a run (by default: of ``stage`` in the first pipeline), as a user reads it."""
+    mlflow.set_tracking_uri(store.uri)
+    try:
+        path = names.artifact_path(artifact)
+        local = mlflow.artifacts.download_artifacts(run_id=run_id or store.lines[stage][1], artifact_path=path)
+    finally:
+        mlflow.set_tracking_uri(None)
+    return pd.read_csv(local, parse_dates=["order_date"], dtype={"restaurant": str})
+
+
+def test_every_stage_runs_on_the_restaurants(restaurants):
+    launched = {stage for stage, (status, _) in restaurants.lines.items() if status == "launched"}
+    assert launched == {"load", "features", "validate", "train", "promote", "future", "predict"}
+    data = table(restaurants, "load", names.DATA)
+    assert list(data.columns) == ["restaurant", "order_date", "cash_in"]
+    assert list(data.groupby("restaurant").size().items()) == [(r, 21 * 168) for r in SHIPPED]
+    parent = MlflowClient(restaurants.uri).get_run(restaurants.first.stdout.split()[2])
+    assert parent.data.params["granularity"] == "restaurant" and parent.data.params["workers"] == "1"
+    for stage in ("load", "future"):
+        params = MlflowClient(restaurants.uri).get_run(restaurants.lines[stage][1]).data.params
+        assert params["granularity"] == "restaurant" and "workers" not in params, stage
+
+
+def test_the_forecast_covers_both_restaurants_and_the_chain_coherent_to_the_cent(restaurants):
+    x_pred = table(restaurants, "future", names.X_PRED)
+    assert list(x_pred.groupby("restaurant", sort=False).size().items()) == [(r, 168) for r in [*SHIPPED, CHAIN]]
+    assert (x_pred["fallback"] == 0.0).all()  # 21 weeks of history each
+
+    y_pred = table(restaurants, "predict", names.Y_PRED)
+    assert list(y_pred.groupby("restaurant", sort=False).size().items()) == [(r, 168) for r in [*SHIPPED, CHAIN]]
+    hours = pd.date_range("2019-12-23", periods=168, freq="h")
+    point = y_pred.pivot(index="order_date", columns="restaurant", values="y_pred")
+    assert list(point.index) == list(hours)
+    gap = point[CHAIN] - point[SHIPPED].sum(axis=1)
+    assert gap.abs().max() <= 0.01 + 1e-9  # hour by hour, within the cent each row is rounded to
+    assert (point[SHIPPED].sum(axis=0) > 0).all()
+    chain = y_pred[y_pred["restaurant"] == CHAIN]
+    assert (chain["y_lower"] <= chain["y_pred"] + 0.005).all() and (chain["y_pred"] <= chain["y_upper"] + 0.005).all()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="y_pred.csv rounds each row to the cent on its own: in about 1 hour in 14 the chain's row is 1 cent "
+    "off the sum of the restaurants' rows as written (core/predict to round the restaurants so that they add up)",
+)
+def test_the_forecast_file_adds_up_to_the_cent_as_written(restaurants):
+    y_pred = table(restaurants, "predict", names.Y_PRED)
+    for column in [c for c in y_pred.columns if c.startswith("y_pred")]:
+        cents = (y_pred.pivot(index="order_date", columns="restaurant", values=column) * 100).round().astype("int64")
+        assert (cents[CHAIN] == cents[SHIPPED].sum(axis=1)).all(), column
+
+
+def test_a_second_run_reuses_every_stage_whatever_the_workers(restaurants):
+    """workers is in no cache key: a run with 2 reuses the run with 1."""
+    again = restaurants.runner.mlflow_run(**{**RESTAURANTS, "workers": 2})
+    lines = stage_lines(again.stdout)
+    assert lines == {stage: ("reused", run_id) for stage, (_, run_id) in restaurants.lines.items()}, again.stdout
+
+
+def test_the_chain_s_rows_are_what_granularity_chain_forecasts_from(restaurants):
+    """The chain's rows of the restaurants' prediction set are the chain's prediction set of the
+    same week, as future builds it with granularity=chain (to the cent: the restaurants' total is
+    rounded hour by hour, the chain's hourly cash-in is rounded once)."""
+    from fixtures import prediction_set
+    from foodcast.core.features import DEFAULT_FEATURES
+    from foodcast.settings import PROJECT_ROOT
+
+    chain_alone = prediction_set(PROJECT_ROOT / "data", 261, **DEFAULT_FEATURES)
+    x_pred = table(restaurants, "future", names.X_PRED)
+    rows = x_pred[x_pred["restaurant"] == CHAIN].drop(columns=["restaurant", "fallback"]).reset_index(drop=True)
+    assert list(rows.columns) == list(chain_alone.columns)
+    assert (rows["order_date"] == chain_alone["order_date"]).all()
+    features = [c for c in rows.columns if c != "order_date"]
+    np.testing.assert_allclose(rows[features].to_numpy(), chain_alone[features].to_numpy(dtype="float64"), atol=0.01)
