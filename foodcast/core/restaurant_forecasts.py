@@ -11,7 +11,9 @@ scored as ``evaluate`` scores the chain (:func:`foodcast.core.scoring.score_week
 MAE of the forecast, of seasonal naive and of the 4-week mean, the interval's coverage and
 width), on its own actual cash-in: a restaurant's from its batches, the chain's the sum of its
 restaurants'. The summary is the chain's scorecard under the chain's metric names (so that a
-chain forecast and a restaurant one compare), and the median and worst restaurant of each ratio.
+chain forecast and a restaurant one compare), and the median and worst established restaurant
+of each ratio. (``restaurant_backtest.score_restaurants`` scores a backtest's weeks alike,
+without the per-hour table and the notes a weekly scorecard logs.)
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ def _actuals(hourly: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return series
 
 
-def score_restaurants(
+def restaurant_scorecard(
     preds: pd.DataFrame, hourly: pd.DataFrame, week: int
 ) -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame]:
     """Score a long forecast of ``week`` against each restaurant's cash-in.
@@ -103,10 +105,12 @@ def score_restaurants(
     Returns
     -------
     metrics : dict
-        The chain's :func:`score_week` metrics (``mae_model`` ... ``coverage``, ``width``),
-        ``median_restaurant_<m>`` and ``worst_restaurant_<m>`` for ``model_over_naive``,
-        ``model_over_mean4`` (worst: the highest) and ``coverage`` (worst: the lowest) over the
-        restaurants scored, and ``restaurants_scored``.
+        The chain's :func:`score_week` metrics (``mae_model`` ... ``coverage``, ``width``);
+        over the *established* restaurants scored (no hour forecast with the fallback: a new
+        restaurant's first weeks are apart, as in the backtest), ``median_restaurant_<m>`` and
+        ``worst_restaurant_<m>`` for ``model_over_naive``, ``model_over_mean4`` (worst: the
+        highest) and ``coverage`` (worst: the lowest); ``restaurants_scored`` and
+        ``fallback_restaurants_scored`` (those with fallback hours among them).
     table : DataFrame
         ``restaurant`` then :func:`score_week`'s table of each restaurant scored, the chain first.
     per_restaurant : DataFrame
@@ -149,12 +153,14 @@ def score_restaurants(
         tables.append(table)
     per_restaurant = pd.DataFrame(rows).reindex(columns=PER_RESTAURANT_COLUMNS)
     scored = per_restaurant[(per_restaurant[RESTAURANT] != CHAIN) & (per_restaurant["note"] == "")]
+    established = scored[scored[FALLBACK] == 0]
     summary = dict(chain_metrics)
     for metric, worst in SUMMARISED:
-        values = scored[metric].to_numpy(dtype="float64")
+        values = established[metric].to_numpy(dtype="float64")
         values = values[~np.isnan(values)]
         if len(values):
             summary[f"median_restaurant_{metric}"] = float(np.median(values))
             summary[f"worst_restaurant_{metric}"] = float(values.max() if worst == "max" else values.min())
     summary["restaurants_scored"] = float(len(scored))
+    summary["fallback_restaurants_scored"] = float(len(scored) - len(established))
     return summary, pd.concat(tables, ignore_index=True), per_restaurant
