@@ -96,3 +96,31 @@ def test_the_chain_s_rows_are_what_granularity_chain_forecasts_from(restaurants)
     assert (rows["order_date"] == chain_alone["order_date"]).all()
     features = [c for c in rows.columns if c != "order_date"]
     np.testing.assert_allclose(rows[features].to_numpy(), chain_alone[features].to_numpy(dtype="float64"), atol=0.01)
+
+
+def test_show_prints_the_chain_s_forecast_or_a_restaurant_s(restaurants, monkeypatch):
+    from click.testing import CliRunner
+
+    from foodcast.cli import cli
+
+    y_pred = table(restaurants, "predict", names.Y_PRED)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", restaurants.uri)
+    mlflow.set_tracking_uri(restaurants.uri)
+    try:
+        for name in (None, SHIPPED[0]):
+            result = CliRunner().invoke(
+                cli, ["show", "--experiment-name", "Default", *(["--restaurant", name] if name else [])]
+            )
+            assert result.exit_code == 0, result.output
+            lines = result.output.splitlines()
+            whose = "the chain" if name is None else name
+            assert lines[0].startswith(
+                f"week 261 (Mon 2019-12-23 to Sun 2019-12-29): hourly cash-in forecast of {whose} in GBP"
+            )
+            total = y_pred.loc[y_pred["restaurant"] == (name or CHAIN), "y_pred"].sum()
+            assert lines[-1] == f"week total: {total:.0f}"  # (not the chain and its restaurants summed)
+        result = CliRunner().invoke(cli, ["show", "--experiment-name", "Default", "--restaurant", "nowhere"])
+        assert result.exit_code == 1
+        assert result.output.strip().endswith(f"has no restaurant 'nowhere'; it has {', '.join([*SHIPPED, CHAIN])}")
+    finally:
+        mlflow.set_tracking_uri(None)
