@@ -19,13 +19,14 @@ def evaluate(predict_run_id: str, allow_missing: bool) -> None:
     A forecast per restaurant (predict's long table) is scored per restaurant, each on its own
     batches, the chain on their sum: metrics/per_restaurant.csv (one row per restaurant, the
     chain first: fallback, the figures above, a note when a restaurant could not be scored);
-    the run's metrics are the chain's (the names above) and, over the restaurants scored,
-    median_restaurant_* and worst_restaurant_* of model_over_naive, model_over_mean4 (worst:
-    highest) and coverage (worst: lowest), and restaurants_scored. forecast_vs_actual.csv is
+    the run's metrics are the chain's (the names above) and, over the established restaurants
+    scored (no fallback hour), median_restaurant_* and worst_restaurant_* of model_over_naive,
+    model_over_mean4 (worst: highest) and coverage (worst: lowest), and restaurants_scored,
+    fallback_restaurants_scored. forecast_vs_actual.csv is
     long (a restaurant column first); the plot's dropdown picks a restaurant, the chain first."""
     import mlflow
 
-    from foodcast.core.restaurant_scoring import score_restaurants
+    from foodcast.core.restaurant_forecasts import restaurant_scorecard
     from foodcast.core.restaurants import RESTAURANT
     from foodcast.core.scoring import score_week, split_actuals
     from foodcast.core.windows import scored_weeks
@@ -44,7 +45,7 @@ def evaluate(predict_run_id: str, allow_missing: bool) -> None:
     log_input_frame(preds, predict_run_id, names.Y_PRED, context="evaluation", stage=names.PREDICT)
     if RESTAURANT in preds.columns:  # a forecast per restaurant
         hourly, _ = read_logged_batches(data_dir(), *scored_weeks(week), allow_missing, granularity="restaurant")
-        metrics, table, per_restaurant = score_restaurants(preds, hourly, week)
+        metrics, table, per_restaurant = restaurant_scorecard(preds, hourly, week)
         mlflow.log_metrics(metrics)
         mlflow_log_pandas(table, *names.EVALUATION)
         mlflow_log_pandas(per_restaurant, *names.PER_RESTAURANT)

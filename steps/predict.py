@@ -16,10 +16,11 @@ def predict(future_run_id: str, train_run_id: str, model_uri: str) -> None:
     A prediction set per restaurant (granularity=restaurant) needs a model trained per
     restaurant: y_pred.csv is then one long table (restaurant, order_date, fallback and the
     columns above), every restaurant forecast and the chain's total as the rows named chain
-    (the sum of its restaurants', hour by hour); the plot's dropdown picks a restaurant, the
+    (the sum of its restaurants', hour by hour, to the cent as written); the plot's dropdown picks a restaurant, the
     chain first (the PNG shows the chain)."""
     import mlflow
 
+    from foodcast.core.restaurant_forecasts import to_cents_coherent
     from foodcast.core.restaurants import RESTAURANT
     from foodcast.tracking import names
     from foodcast.tracking.artifacts import mlflow_log_pandas, mlflow_log_plotly, read_frame
@@ -40,7 +41,7 @@ def predict(future_run_id: str, train_run_id: str, model_uri: str) -> None:
     log_input_frame(x_pred, future_run_id, names.X_PRED, context="prediction", stage=names.FUTURE)
     if RESTAURANT in x_pred.columns:  # long: the model takes order_date with each row
         y_pred = predict_with_model(x_pred)
-        mlflow_log_pandas(y_pred, *names.Y_PRED)
+        mlflow_log_pandas(to_cents_coherent(y_pred), *names.Y_PRED)
         figure = plotly_restaurant_predictions(y_pred, title=forecast_title(week))
     else:
         y_pred = predict_with_model(x_pred.set_index("order_date"))

@@ -39,8 +39,8 @@ def train(features_run_id: str, registered_model_name: str, set_alias: bool, **s
     model_params = model_settings(settings)
     if RESTAURANT in x.columns:
         fitted = RestaurantModel(model=model_params, kind=settings["restaurant_model"], workers=workers()).fit(x, y)
-        # The processes it was fitted on change nothing in it: logged as fitted on one, so that
-        # the model's files are the same whatever FOODCAST_WORKERS.
+        # The processes it was fitted on change nothing in its forecasts: logged as fitted on one,
+        # so that its parameters (a served model's, a reloaded one's) do not say FOODCAST_WORKERS.
         info = log_models(fitted.set_params(workers=1), x, registered_model_name)
     else:
         info = log_models(forecast_model(**model_params).fit(x, y), x, registered_model_name)

@@ -111,10 +111,10 @@ def stage(command, *args):
 
 @pytest.fixture
 def chain_of_four(tmp_path, monkeypatch, store):
-    """alpha and beta trade in weeks 1-14; gamma in weeks 1-6 only and epsilon in 1-10 (closed
-    since); delta opens in week 12 (3 weeks before week 15)."""
+    """alpha and beta trade in weeks 1-14; gamma in weeks 1-4 only (closed for the 10 weeks
+    before week 15) and epsilon in 1-10 (for 4); delta opens in week 12 (3 weeks before week 15)."""
     root = make_batches(tmp_path / "data", weeks=range(1, 15))
-    make_batches(root, weeks=range(1, 7), restaurants=("gamma",), seed=1)
+    make_batches(root, weeks=range(1, 5), restaurants=("gamma",), seed=1)
     make_batches(root, weeks=range(1, 11), restaurants=("epsilon",), seed=3)
     make_batches(root, weeks=range(12, 15), restaurants=("delta",), seed=2)
     monkeypatch.setenv("FOODCAST_DATA_DIR", str(root))
@@ -173,7 +173,7 @@ def test_future_of_restaurants_forecasts_the_open_ones_and_says_which_are_closed
     assert x_pred.loc[x_pred["restaurant"] != "delta", "fallback"].eq(0.0).all()
     notes = [
         "restaurant epsilon: no orders since week 10 (4 weeks before week 15): not forecast",
-        "restaurant gamma: no orders since week 6 (8 weeks before week 15): not forecast",  # before the weeks read
+        "restaurant gamma: no orders since week 4 (10 weeks before week 15): not forecast",  # before the weeks read
     ]
     assert [
         line for line in result.stderr.splitlines() if "foodcast.step" not in line
@@ -193,3 +193,24 @@ def test_future_reads_the_closed_weeks_of_restaurants_and_the_chain_s_weeks_as_b
         == (29, 29)
     )
     assert future_weeks({**options, "granularity": "restaurant", "level_weeks": 10}) == (20, 29)
+
+
+def test_a_training_set_whose_target_rows_are_not_its_features_rows_is_refused(store):
+    import mlflow
+
+    from foodcast.tracking.artifacts import mlflow_log_pandas
+    from foodcast.tracking.datasets import training_set
+
+    hours = pd.date_range("2015-01-05", periods=2, freq="h")
+    x = pd.DataFrame({"restaurant": ["a", "b", "a", "b"], "order_date": hours.repeat(2), "fallback": 0.0, "hour": 1})
+    y = x[["restaurant", "order_date"]].assign(cash_in=1.0).iloc[[1, 0, 2, 3]]
+    with mlflow.start_run() as run:
+        mlflow.set_tag("foodcast.step", "features")
+        mlflow_log_pandas(x, "training_set", "x_train.csv")
+        mlflow_log_pandas(y, "training_set", "y_train.csv")
+    with mlflow.start_run(), pytest.raises(FoodcastError) as error:
+        training_set(run.info.run_id)
+    assert str(error.value) == (
+        f"run {run.info.run_id} (features): training_set/y_train.csv does not hold the rows of "
+        "training_set/x_train.csv (restaurant, order_date, in the same order)"
+    )

@@ -14,7 +14,6 @@ from pathlib import Path
 import pandas as pd
 
 from foodcast.core.hourly import hourly_cash_in
-from foodcast.core.restaurants import CHAIN, RESTAURANT
 from foodcast.core.weeks import weeks_of
 from foodcast.core.windows import describe_weeks
 from foodcast.data.batch_files import list_batches
@@ -91,6 +90,10 @@ def read_restaurants(
         As :func:`read_chain`; and if a restaurant directory is named ``chain``, the name of the
         chain's total in the forecasts.
     """
+    # The names of the per-restaurant core, imported here: it loads scikit-learn, which a read of
+    # the chain (load with granularity=chain) never needs.
+    from foodcast.core.restaurants import CHAIN  # noqa: PLC0415
+
     batches = list_batches(data_dir)
     if CHAIN in batches:
         raise FoodcastError(
@@ -104,6 +107,8 @@ def read_restaurants(
 def _per_restaurant(orders: pd.DataFrame) -> pd.DataFrame:
     """The long form of order lines (with ``restaurant``): each restaurant's hourly cash-in of the
     weeks it has orders in, restaurants sorted."""
+    from foodcast.core.restaurants import RESTAURANT  # noqa: PLC0415  # (as in read_restaurants)
+
     frames = []
     for name, lines in orders.groupby(RESTAURANT, sort=True):
         hourly = hourly_cash_in(lines, weeks_of(lines["order_date"]).unique())

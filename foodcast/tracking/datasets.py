@@ -23,7 +23,6 @@ from mlflow.data.pandas_dataset import PandasDataset
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from foodcast.core.restaurants import RESTAURANT
 from foodcast.data.chain import read_chain, read_restaurants
 from foodcast.data.coverage import Coverage, batches_fingerprint
 from foodcast.errors import FoodcastError
@@ -236,6 +235,9 @@ def training_set(features_run_id: str) -> tuple[pd.DataFrame, pd.Series]:
     FoodcastError
         If the run's ``x_train`` and ``y_train`` do not list the same rows in the same order.
     """
+    # The per-restaurant core loads scikit-learn: imported here, not by load, which reads batches.
+    from foodcast.core.restaurants import RESTAURANT  # noqa: PLC0415
+
     check_run(features_run_id, names.FEATURES)
     x = read_frame(features_run_id, names.X_TRAIN, names.FEATURES)
     y = read_frame(features_run_id, names.Y_TRAIN, names.FEATURES)

@@ -134,7 +134,8 @@ def plotly_restaurant_predictions(
     preds: pd.DataFrame, truth: pd.DataFrame | None = None, title: str | Mapping[str, Any] | None = None
 ) -> go.Figure:
     """A long forecast (every restaurant and the chain), one restaurant at a time: a dropdown
-    picks it, the chain's total first (what the figure shows at first, and its PNG).
+    picks it, the chain's total first (what the figure shows at first, and its PNG; without
+    chain rows, the first restaurant).
 
     The figure is :func:`plotly_predictions`' for the chain; each entry of the dropdown puts
     the restaurant's forecast, interval and cash-in in its traces (its label says when its
@@ -154,9 +155,10 @@ def plotly_restaurant_predictions(
     -------
     plotly.graph_objects.Figure
     """
-    restaurants = [CHAIN, *(r for r in dict.fromkeys(preds[RESTAURANT]) if r != CHAIN)]
-    by_restaurant = dict(tuple(preds.groupby(RESTAURANT, sort=False)))
-    actuals = dict(tuple(truth.groupby(RESTAURANT, sort=False))) if truth is not None else {}
+    named = [str(r) for r in dict.fromkeys(preds[RESTAURANT])]
+    restaurants = [CHAIN, *(r for r in named if r != CHAIN)] if CHAIN in named else named
+    by_restaurant = {str(name): rows for name, rows in preds.groupby(RESTAURANT, sort=False)}
+    actuals = {str(name): rows for name, rows in truth.groupby(RESTAURANT, sort=False)} if truth is not None else {}
 
     def rows(name: str) -> tuple[pd.DataFrame, pd.Series | None]:
         forecast = by_restaurant[name].set_index(ORDER_DATE)
@@ -166,7 +168,7 @@ def plotly_restaurant_predictions(
         series = cash.set_index(ORDER_DATE)[CASH_IN] if cash is not None else pd.Series(dtype="float64")
         return forecast, series.reindex(forecast.index)
 
-    forecast, cash = rows(CHAIN)
+    forecast, cash = rows(restaurants[0])
     fig = plotly_predictions(forecast, cash, title)
     buttons = []
     for name in restaurants:

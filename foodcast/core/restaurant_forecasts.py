@@ -1,11 +1,19 @@
-"""How good a week's forecast per restaurant was: each restaurant's scorecard and the chain's.
+"""The tables of a forecast per restaurant: predict's, to the cent and coherent, and how good it
+was once its week is known (evaluate's scorecards).
+
+The chain's forecast is the sum of its restaurants' (:mod:`foodcast.core.restaurants`); written
+to the cent, each row rounded alone would not add up any more (two restaurants' £1.004 make a
+chain's £2.01, written £1.00 + £1.00 = £2.01): :func:`to_cents_coherent` rounds the
+restaurants' rows and makes the chain's their sum.
 
 Every restaurant forecast (and the chain's total, :data:`~foodcast.core.restaurants.CHAIN`) is
 scored as ``evaluate`` scores the chain (:func:`foodcast.core.scoring.score_week`: the hourly
 MAE of the forecast, of seasonal naive and of the 4-week mean, the interval's coverage and
 width), on its own actual cash-in: a restaurant's from its batches, the chain's the sum of its
 restaurants'. The summary is the chain's scorecard under the chain's metric names (so that a
-chain forecast and a restaurant one compare), and the median and worst restaurant of each ratio.
+chain forecast and a restaurant one compare), and the median and worst established restaurant
+of each ratio. (``restaurant_backtest.score_restaurants`` scores a backtest's weeks alike,
+without the per-hour table and the notes a weekly scorecard logs.)
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from foodcast.core.columns import LOWER_COLUMN, POINT_COLUMN, SIMPLE_COLUMN, UPPER_COLUMN, member_columns
 from foodcast.core.restaurants import CASH_IN, CHAIN, FALLBACK, ORDER_DATE, RESTAURANT, chain_total
 from foodcast.core.scoring import score_week, split_actuals
 from foodcast.errors import FoodcastError
@@ -33,6 +42,43 @@ PER_RESTAURANT_COLUMNS = [
 ]
 
 
+def to_cents_coherent(preds: pd.DataFrame) -> pd.DataFrame:
+    """predict's long table with its forecasts to the cent, the chain's still the sum of its
+    restaurants'.
+
+    Parameters
+    ----------
+    preds : DataFrame
+        ``restaurant``, ``order_date`` and forecast columns (members ``y_pred_0`` ..,
+        ``y_pred_simple``, ``y_pred``, ``y_lower``, ``y_upper``); the chain's rows named
+        :data:`CHAIN`, the restaurants' at each of their hours.
+
+    Returns
+    -------
+    DataFrame
+        A copy: every forecast column rounded to the cent; then the chain's members,
+        ``y_pred_simple`` and ``y_pred`` replaced by the sums of the restaurants' rounded rows
+        of their hour (exact in cents), and its interval stretched to hold ``y_pred``, as
+        the model's is.
+    """
+    out = preds.copy()
+    money = [c for c in (*member_columns(out), SIMPLE_COLUMN, POINT_COLUMN, LOWER_COLUMN, UPPER_COLUMN) if c in out]
+    out[money] = out[money].astype("float64").round(2)
+    chain = (out[RESTAURANT].astype(str) == CHAIN).to_numpy()
+    summed = [c for c in money if c not in (LOWER_COLUMN, UPPER_COLUMN)]
+    if not chain.any() or not summed:
+        return out
+    sums = out.loc[~chain].groupby(ORDER_DATE)[summed].sum()
+    out.loc[chain, summed] = sums.reindex(out.loc[chain, ORDER_DATE]).round(2).to_numpy()
+    if POINT_COLUMN in out:
+        point = out.loc[chain, POINT_COLUMN]
+        if LOWER_COLUMN in out:
+            out.loc[chain, LOWER_COLUMN] = np.minimum(out.loc[chain, LOWER_COLUMN], point)
+        if UPPER_COLUMN in out:
+            out.loc[chain, UPPER_COLUMN] = np.maximum(out.loc[chain, UPPER_COLUMN], point)
+    return out
+
+
 def _actuals(hourly: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Each restaurant's hourly cash-in (``order_date``, ``cash_in``), and the chain's total."""
     own = hourly[hourly[RESTAURANT].astype(str) != CHAIN]
@@ -41,7 +87,7 @@ def _actuals(hourly: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return series
 
 
-def score_restaurants(
+def restaurant_scorecard(
     preds: pd.DataFrame, hourly: pd.DataFrame, week: int
 ) -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame]:
     """Score a long forecast of ``week`` against each restaurant's cash-in.
@@ -59,10 +105,12 @@ def score_restaurants(
     Returns
     -------
     metrics : dict
-        The chain's :func:`score_week` metrics (``mae_model`` ... ``coverage``, ``width``),
-        ``median_restaurant_<m>`` and ``worst_restaurant_<m>`` for ``model_over_naive``,
-        ``model_over_mean4`` (worst: the highest) and ``coverage`` (worst: the lowest) over the
-        restaurants scored, and ``restaurants_scored``.
+        The chain's :func:`score_week` metrics (``mae_model`` ... ``coverage``, ``width``);
+        over the *established* restaurants scored (no hour forecast with the fallback: a new
+        restaurant's first weeks are apart, as in the backtest), ``median_restaurant_<m>`` and
+        ``worst_restaurant_<m>`` for ``model_over_naive``, ``model_over_mean4`` (worst: the
+        highest) and ``coverage`` (worst: the lowest); ``restaurants_scored`` and
+        ``fallback_restaurants_scored`` (those with fallback hours among them).
     table : DataFrame
         ``restaurant`` then :func:`score_week`'s table of each restaurant scored, the chain first.
     per_restaurant : DataFrame
@@ -105,12 +153,14 @@ def score_restaurants(
         tables.append(table)
     per_restaurant = pd.DataFrame(rows).reindex(columns=PER_RESTAURANT_COLUMNS)
     scored = per_restaurant[(per_restaurant[RESTAURANT] != CHAIN) & (per_restaurant["note"] == "")]
+    established = scored[scored[FALLBACK] == 0]
     summary = dict(chain_metrics)
     for metric, worst in SUMMARISED:
-        values = scored[metric].to_numpy(dtype="float64")
+        values = established[metric].to_numpy(dtype="float64")
         values = values[~np.isnan(values)]
         if len(values):
             summary[f"median_restaurant_{metric}"] = float(np.median(values))
             summary[f"worst_restaurant_{metric}"] = float(values.max() if worst == "max" else values.min())
     summary["restaurants_scored"] = float(len(scored))
+    summary["fallback_restaurants_scored"] = float(len(scored) - len(established))
     return summary, pd.concat(tables, ignore_index=True), per_restaurant
