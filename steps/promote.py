@@ -14,13 +14,14 @@ def promote(
     backtested, rolling origin, on the GATE_WEEKS weeks ending with the challenger's last
     training week (batches from FOODCAST_DATA_DIR), the challenger's MAE at most (1 +
     GATE_MARGIN) times the champion's. The first model becomes champion; with no alias champion,
-    the challenger is compared with the version that was champion last. Models of restaurants
-    (granularity=restaurant) are backtested per restaurant and compared on the chain's total and
-    on the median restaurant (its MAE over seasonal naive's): both must be within the margin.
-    Logs the two MAEs (challenger_mae, champion_mae; the chain total's), with restaurants
-    challenger_median_ratio and champion_median_ratio, tags foodcast.decision (promoted / kept)
-    and foodcast.reason (with every figure compared), and writes the decision in the model
-    version's description."""
+    the challenger is compared with the version that was champion last. Logs the two MAEs
+    (challenger_mae, champion_mae), tags foodcast.decision (promoted / kept) and
+    foodcast.reason, and writes the decision in the model version's description.
+
+    A model per restaurant (granularity=restaurant) is backtested per restaurant: the MAEs are
+    the chain's total's, and when both models are per restaurant the challenger must also pass
+    the rule on the median established restaurant's MAE over seasonal naive's
+    (challenger_median_restaurant_over_naive, champion_median_restaurant_over_naive)."""
     import mlflow
 
     from foodcast.pipeline import promotion
@@ -32,8 +33,8 @@ def promote(
     scores = {
         "challenger_mae": decision.challenger_mae,
         "champion_mae": decision.champion_mae,
-        "challenger_median_ratio": decision.challenger_median_ratio,
-        "champion_median_ratio": decision.champion_median_ratio,
+        "challenger_median_restaurant_over_naive": decision.challenger_median_ratio,
+        "champion_median_restaurant_over_naive": decision.champion_median_ratio,
     }
     mlflow.log_metrics({k: v for k, v in scores.items() if v is not None})
     mlflow.set_tags(

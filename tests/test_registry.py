@@ -54,30 +54,6 @@ def test_the_gate_reads_the_weeks_its_forecasts_need():
     assert gate_weeks_read(190, 200, 4, history=21) == (176, 200)  # and the profile's 21 before a forecast week
 
 
-def _finished_run(step: str, params: dict) -> str:
-    with mlflow.start_run() as run:
-        mlflow.set_tag(names.STEP_TAG, step)
-        mlflow.log_params(params)
-    return run.info.run_id
-
-
-def test_the_gate_backtests_a_model_of_restaurants_per_restaurant(store):
-    """promote's configuration of a train run: per restaurant (its restaurant_model) when its load
-    run read restaurants, the chain's (None) for a load run of before granularity existed."""
-    from foodcast.pipeline import params as p
-
-    defaults = {param.name: param.text(param.default) for param in (*p.FEATURE_PARAMS, *p.MODEL_PARAMS)}
-    configurations = []
-    for load_params, kind in (({"granularity": "restaurant"}, "global"), ({}, None)):
-        load = _finished_run(names.LOAD, {"start_week": 2, "end_week": 12, **load_params})
-        features = _finished_run(names.FEATURES, {names.run_id_param(names.LOAD): load, **defaults})
-        train_params = {names.run_id_param(names.FEATURES): features, **defaults}
-        train = _finished_run(names.TRAIN, {**train_params, **({"restaurant_model": kind} if kind else {})})
-        configurations.append(promotion.configuration(MlflowClient().get_run(train)))
-    assert [c.restaurants for c in configurations] == ["global", None]
-    assert (configurations[0].start_week, configurations[0].end_week) == (2, 12)
-
-
 def test_a_version_without_a_logged_model_is_refused_in_one_line(store):
     """A version registered from a bare source (no LoggedModel behind it): predict's model_uri
     is refused with one line, not a traceback."""

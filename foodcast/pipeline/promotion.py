@@ -39,8 +39,8 @@ BEFORE_PARAM = {
     "profile_weeks": 0,
     "profile_groups": 2,
     "n_bins": 5,
-    GRANULARITY.name: "chain",
-    RESTAURANT_MODEL.name: "local",
+    "granularity": "chain",
+    "restaurant_model": "local",
 }
 
 
@@ -55,15 +55,15 @@ def _param(run: Run, name: str) -> Any:
 
 def configuration(train_run: Run) -> Configuration:
     """The features and model parameters a checked train run was made with, and its training
-    weeks (read from its upstream runs, deleted or not: only their parameters are read); for a
-    model of restaurants (its load run's granularity), its restaurant_model."""
+    weeks (read from its upstream runs, deleted or not: only their parameters are read)."""
     features_run = check_run(train_run.data.params[names.run_id_param(names.FEATURES)], names.FEATURES, deleted_ok=True)
     load_run = check_run(features_run.data.params[names.run_id_param(names.LOAD)], names.LOAD, deleted_ok=True)
     features = {p.name: p.cast(_param(features_run, p.name)) for p in FEATURE_PARAMS}
     model = model_settings({p.name: p.cast(_param(train_run, p.name)) for p in MODEL_PARAMS})
     restaurants = None
     if _param(load_run, GRANULARITY.name) == "restaurant":
-        restaurants = str(_param(train_run, RESTAURANT_MODEL.name))
+        # closed_weeks is future's, not in the train run's lineage: the default.
+        restaurants = {"kind": _param(train_run, RESTAURANT_MODEL.name), "closed_weeks": CLOSED_WEEKS.default}
     return Configuration(
         features,
         model,
@@ -156,16 +156,12 @@ def gate(
     # The champion's train run deleted: its configuration still backtests (else no promote could pass).
     theirs = configuration(check_run(champion.tags[names.TRAIN_RUN_TAG], names.TRAIN, deleted_ok=True))
     history = max(forecast_history(**ours.features), forecast_history(**theirs.features))
-    if ours.restaurants is None and theirs.restaurants is None:
-        first, last = gate_weeks_read(ours.start_week, ours.end_week, gate_weeks, history)
-        hourly, _ = read_logged_batches(data_dir(), first, last, allow_missing)
-        decision = compare(ours, theirs, gate_weeks, margin, hourly)
-    else:
-        # Per restaurant: the weeks that tell an open restaurant from a closed one are read too.
-        closed_weeks = int(CLOSED_WEEKS.default)  # type: ignore[call-overload]
-        first, last = gate_weeks_read(ours.start_week, ours.end_week, gate_weeks, max(history, closed_weeks))
-        hourly, _ = read_logged_batches(data_dir(), first, last, allow_missing, "restaurant")
-        decision = compare(ours, theirs, gate_weeks, margin, hourly, closed_weeks, workers())
+    granularity = "chain" if ours.restaurants is None and theirs.restaurants is None else "restaurant"
+    if granularity == "restaurant":  # and the weeks that tell an open restaurant from a closed one
+        history = max(history, *(int(c.restaurants["closed_weeks"]) for c in (ours, theirs) if c.restaurants))
+    first, last = gate_weeks_read(ours.start_week, ours.end_week, gate_weeks, history)
+    hourly, _ = read_logged_batches(data_dir(), first, last, allow_missing, granularity=granularity)
+    decision = compare(ours, theirs, gate_weeks, margin, hourly, workers())
     if former:
         against = f"; against version {champion.version}, champion last: the alias champion points at no version"
         decision = replace(decision, reason=decision.reason + against)
