@@ -1,0 +1,79 @@
+"""backtest and validate with granularity=restaurant, each stage command run in this process on
+a small synthetic chain and a temporary sqlite store: what a user reads in the run (the tables
+per restaurant, the median and worst restaurant, the chain's figures under today's names).
+
+alpha and beta trade in weeks 1-14, late opens in week 9. Features of 4 weeks, n_models 2.
+"""
+
+from __future__ import annotations
+
+import mlflow
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
+
+from fixtures import make_batches
+from foodcast.tracking import names
+
+SETTINGS = ["--level-weeks", "4", "--profile-weeks", "4", "--n-models", "2"]
+
+
+def stage(command, *args):
+    """Run a stage command in this process, as a stage run alone; its run."""
+    result = CliRunner().invoke(command, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return MlflowClient().search_runs(["0"], order_by=["attributes.start_time DESC"], max_results=1)[0]
+
+
+def artifact(run, path: tuple[str, str]) -> pd.DataFrame:
+    local = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=names.artifact_path(path))
+    return pd.read_csv(local, dtype={"restaurant": str})
+
+
+@pytest.fixture
+def chain(tmp_path, monkeypatch, store):
+    root = make_batches(tmp_path / "data", weeks=range(1, 15))
+    make_batches(root, weeks=range(9, 15), restaurants=("late",), seed=2)
+    monkeypatch.setenv("FOODCAST_DATA_DIR", str(root))
+    monkeypatch.setenv("FOODCAST_WORKERS", "1")
+    return root
+
+
+def test_backtest_of_restaurants_logs_each_restaurant_and_the_chain_s_total(chain):
+    from steps.backtest import backtest
+
+    granularity = ["--granularity", "restaurant"]
+    run = stage(backtest, "--first-week", 13, "--last-week", 14, "--window-weeks", 6, *granularity, *SETTINGS)
+    weeks = artifact(run, names.BACKTEST_WEEKS)
+    assert list(weeks.columns) == ["week", "mae_model", "mae_naive", "mae_mean4", "coverage", "width", "coverage_open"]
+    assert weeks["week"].tolist() == [13, 14]
+    table = artifact(run, names.PER_RESTAURANT).set_index("restaurant")
+    assert list(table.index) == ["alpha", "beta", "late"]
+    assert table.loc["late", "status"] == "new" and list(table.loc[["alpha", "beta"], "status"]) == ["established"] * 2
+    metrics = run.data.metrics
+    assert metrics["restaurants"] == 3 and metrics["restaurants_new"] == 1
+    assert metrics["worst_restaurant_ratio_naive"] == pytest.approx(table.loc[["alpha", "beta"], "ratio_naive"].max())
+    # the chain's figures under today's names (the CSV is written to the cent)
+    assert metrics["ratio_naive"] == pytest.approx(weeks["mae_model"].mean() / weeks["mae_naive"].mean(), rel=1e-3)
+    history = MlflowClient().get_metric_history(run.info.run_id, "mae_model")
+    assert [m.step for m in history] == [13, 14]
+    assert len(artifact(run, names.BACKTEST_RESTAURANT_WEEKS)) == 6
+
+
+def test_validate_of_restaurants_logs_each_restaurant_and_the_chain_s_metrics(chain):
+    from steps.features import features
+    from steps.load import load
+    from steps.validate import validate
+
+    loaded = stage(load, "--start-week", 2, "--end-week", 14, "--granularity", "restaurant")
+    built = stage(features, "--load-run-id", loaded.info.run_id, *SETTINGS[:4])
+    run = stage(validate, "--features-run-id", built.info.run_id, "--n-fold", 3, *SETTINGS[4:])
+    table = artifact(run, names.PER_RESTAURANT).set_index("restaurant")
+    assert list(table.index) == ["alpha", "beta", "late"] and table.loc["late", "status"] == "new"
+    metrics = run.data.metrics
+    assert metrics["median_restaurant_scaled_mae"] == pytest.approx(table.loc[["alpha", "beta"], "scaled_mae"].median())
+    assert {"MAE_SIMPLE_MEAN", "MAE_MIN_MEAN", "MAE_MAX_MEAN"} <= set(metrics)
+    preds = artifact(run, names.CV_PREDICTIONS)
+    assert list(preds.columns[:3]) == ["order_date", "restaurant", "fallback"] and "actual" in preds
+    assert set(preds["fold"]) == {0, 1, 2}
