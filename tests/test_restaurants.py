@@ -180,8 +180,14 @@ def test_global_model_pools_every_restaurant(chain):
     assert pooled.local_models_ == {}
     preds = pooled.predict_frame(x_pred)
     assert np.isfinite(preds[POINT_COLUMN]).all()
-    with pytest.raises(FoodcastError, match="kind must be one of local, global"):
-        restaurants.RestaurantModel(MODEL, kind="both").fit(x, train["cash_in"])
+    # both: a restaurant's own model averaged with the pooled one (before the reconciliation).
+    both = restaurants.RestaurantModel(MODEL, kind="both", reconciliation="bottom_up").fit(x, train["cash_in"])
+    r1 = x_pred[x_pred["restaurant"] == "r1"]
+    own = both.local_models_["r1"].predict_frame(r1.iloc[:, 2:])[POINT_COLUMN]
+    pooled_r1 = both.pooled_model_.predict_frame(r1.iloc[:, 2:])[POINT_COLUMN]
+    np.testing.assert_allclose(both.predict_frame(r1)[POINT_COLUMN], (own + pooled_r1) / 2)
+    with pytest.raises(FoodcastError, match="kind must be one of local, global, both"):
+        restaurants.RestaurantModel(MODEL, kind="all").fit(x, train["cash_in"])
 
 
 def test_restaurant_of_one_week_waits_for_its_second():
