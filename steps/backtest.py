@@ -105,12 +105,12 @@ def backtest(first_week: int, last_week: int, window_weeks: int, allow_missing: 
     )
     if granularity == "restaurant":
         click.echo(
-            f"backtest: {s['restaurants'] - s['restaurants_new']:.0f} established restaurants "
-            f"({s['restaurants_new']:.0f} new apart): model / seasonal naive median "
-            f"{s['median_restaurant_ratio_naive']:.3f}, worst {s['worst_restaurant_ratio_naive']:.3f}; "
+            f"backtest: {s['restaurants'] - s['restaurants_new']:.0f} established restaurants, model / seasonal "
+            f"naive median {s['median_restaurant_ratio_naive']:.3f}, worst {s['worst_restaurant_ratio_naive']:.3f}; "
             f"model / 4-week mean median {s['median_restaurant_ratio_mean4']:.3f}, worst "
             f"{s['worst_restaurant_ratio_mean4']:.3f}; coverage median "
-            f"{100 * s['median_restaurant_coverage']:.1f} %, worst {100 * s['worst_restaurant_coverage']:.1f} %"
+            f"{100 * s['median_restaurant_coverage']:.1f} %, worst {100 * s['worst_restaurant_coverage']:.1f} % "
+            f"({s['restaurants_new']:.0f} new restaurants apart)"
         )
 
 

@@ -1,6 +1,7 @@
-"""backtest and validate with granularity=restaurant, each stage command run in this process on
-a small synthetic chain and a temporary sqlite store: what a user reads in the run (the tables
-per restaurant, the median and worst restaurant, the chain's figures under today's names).
+"""validate with granularity=restaurant, the stage commands run in this process on a small
+synthetic chain and a temporary sqlite store: what a user reads in the run (the table per
+restaurant, the median and worst restaurant, the chain's figures under today's names). The
+backtest stage's test is tests/test_restaurant_backtests.py's.
 
 alpha and beta trade in weeks 1-14, late opens in week 9. Features of 4 weeks, n_models 2.
 """
@@ -38,27 +39,6 @@ def chain(tmp_path, monkeypatch, store):
     monkeypatch.setenv("FOODCAST_DATA_DIR", str(root))
     monkeypatch.setenv("FOODCAST_WORKERS", "1")
     return root
-
-
-def test_backtest_of_restaurants_logs_each_restaurant_and_the_chain_s_total(chain):
-    from steps.backtest import backtest
-
-    granularity = ["--granularity", "restaurant"]
-    run = stage(backtest, "--first-week", 13, "--last-week", 14, "--window-weeks", 6, *granularity, *SETTINGS)
-    weeks = artifact(run, names.BACKTEST_WEEKS)
-    assert list(weeks.columns) == ["week", "mae_model", "mae_naive", "mae_mean4", "coverage", "width", "coverage_open"]
-    assert weeks["week"].tolist() == [13, 14]
-    table = artifact(run, names.PER_RESTAURANT).set_index("restaurant")
-    assert list(table.index) == ["alpha", "beta", "late"]
-    assert table.loc["late", "status"] == "new" and list(table.loc[["alpha", "beta"], "status"]) == ["established"] * 2
-    metrics = run.data.metrics
-    assert metrics["restaurants"] == 3 and metrics["restaurants_new"] == 1
-    assert metrics["worst_restaurant_ratio_naive"] == pytest.approx(table.loc[["alpha", "beta"], "ratio_naive"].max())
-    # the chain's figures under today's names (the CSV is written to the cent)
-    assert metrics["ratio_naive"] == pytest.approx(weeks["mae_model"].mean() / weeks["mae_naive"].mean(), rel=1e-3)
-    history = MlflowClient().get_metric_history(run.info.run_id, "mae_model")
-    assert [m.step for m in history] == [13, 14]
-    assert len(artifact(run, names.BACKTEST_RESTAURANT_WEEKS)) == 6
 
 
 def test_validate_of_restaurants_logs_each_restaurant_and_the_chain_s_metrics(chain):
