@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import mlflow
 import mlflow.pyfunc
@@ -23,14 +21,12 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import scoring_server
 
-from conftest import PROJECT, Runner
 from foodcast.core.estimators import DEFAULT_MODEL
 from foodcast.core.features import DEFAULT_FEATURES
 from foodcast.core.restaurants import CHAIN, RestaurantModel, prediction_rows, training_rows
 from foodcast.core.weeks import week_start
 from foodcast.errors import FoodcastError
 from foodcast.tracking import names
-from foodcast.tracking.artifacts import mlflow_log_pandas
 from foodcast.tracking.models import load_predictor, log_models
 from foodcast.tracking.plots import forecast_title, plotly_restaurant_predictions
 
@@ -70,7 +66,6 @@ def logged(tmp_path_factory):
         patch.chdir(root)
         mlflow.set_tracking_uri(uri)
         with mlflow.start_run() as run:
-            mlflow.set_tag(names.STEP_TAG, names.TRAIN)  # predict takes it as a train run
             info = log_models(model, x)
         loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/{names.MULTI_MODEL}")
         yield model, loaded, x_pred, run, info, uri
@@ -189,61 +184,6 @@ def test_the_served_model_answers_every_restaurant_and_refuses_an_unknown_one_wi
     pd.testing.assert_frame_equal(served.drop(columns="order_date"), expected, check_dtype=False)
     assert refused == 400 and refusal["error_code"] == "INVALID_PARAMETER_VALUE"
     assert "unknown restaurant 'omega'" in refusal["message"], refusal["message"]
-
-
-def _finished_run(step: str, params: dict, frames: dict) -> str:
-    """A FINISHED run of ``step`` with ``params`` and CSV artifacts, as the stage would leave it."""
-    with mlflow.start_run() as run:
-        mlflow.set_tag(names.STEP_TAG, step)
-        mlflow.log_params(params)
-        for artifact, frame in frames.items():
-            mlflow_log_pandas(frame, *artifact)
-    return run.info.run_id
-
-
-def test_the_predict_step_logs_one_long_forecast_and_a_plot_with_a_restaurant_picker(logged, tmp_path):
-    """predict run alone (``python -m steps.predict``, PNG off) with the logged model and a
-    future run made here: the cost of one stage process, not of a pipeline."""
-    _, _, x_pred, run, _, uri = logged
-    future = _finished_run(names.FUTURE, {"next_week": NEXT_WEEK}, {names.X_PRED: x_pred})
-    runner = Runner(tmp_path, uri, None)
-    runner.env.update(PYTHONPATH=str(PROJECT), FOODCAST_PLOT_PNG="0")
-    runner.run(sys.executable, "-m", "steps.predict", "--future-run-id", future, "--train-run-id", run.info.run_id)
-    client = mlflow.MlflowClient(uri)
-    [predict] = client.search_runs(["0"], filter_string=f"tags.`{names.STEP_TAG}` = '{names.PREDICT}'")
-
-    table = pd.read_csv(
-        mlflow.artifacts.download_artifacts(
-            run_id=predict.info.run_id, artifact_path=names.artifact_path(names.Y_PRED), dst_path=str(tmp_path / "y")
-        )
-    )
-    assert list(table.columns) == [
-        "restaurant",
-        "order_date",
-        "fallback",
-        *["y_pred_0", "y_pred_1", "y_pred_simple", "y_pred", "y_lower", "y_upper"],
-    ]
-    assert table.groupby("restaurant").size().to_dict() == {"alpha": 168, "beta": 168, CHAIN: 168, "newcomer": 168}
-    assert list(table["order_date"]) == list(x_pred["order_date"].dt.strftime("%Y-%m-%dT%H:%M:%S"))
-    # Coherent to the cent as written: the restaurants' rows add up to the chain's.
-    sums = table[table["restaurant"] != CHAIN].groupby("order_date")[["y_pred", "y_pred_0"]].sum()
-    chain = table[table["restaurant"] == CHAIN].set_index("order_date")[["y_pred", "y_pred_0"]]
-    assert (sums.reindex(chain.index) - chain).abs().max().max() < 1e-9
-    page = (
-        Path(
-            mlflow.artifacts.download_artifacts(
-                run_id=predict.info.run_id,
-                artifact_path=names.artifact_path(names.PREDICTIONS_PLOT),
-                dst_path=str(tmp_path / "p"),
-            )
-        )
-        .read_text()
-        .split('<script id="figure-json" type="application/json">')[1]
-        .split("</script>")[0]
-    )
-    [menu] = json.loads(page)["layout"]["updatemenus"]
-    labels = [button["label"] for button in menu["buttons"]]
-    assert labels == ["the chain (total)", "alpha", "beta", "newcomer (fallback)"]
 
 
 def test_the_plot_shows_the_chain_and_each_entry_of_its_dropdown_one_restaurant(logged):

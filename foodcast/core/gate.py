@@ -1,14 +1,22 @@
 """The champion gate's arithmetic: two configurations backtested on the same weeks, and the
-rule that decides between them."""
+rule that decides between them.
+
+A configuration per restaurant (``granularity=restaurant``) is backtested per restaurant
+(:func:`foodcast.core.restaurant_backtest.backtest_restaurants`): it is compared on the chain's
+total (its MAE, as a chain configuration's) and, when both are per restaurant, on the median
+established restaurant's MAE over seasonal naive's; it must pass the rule on both."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from foodcast.core.backtest import backtest
+from foodcast.core.restaurant_backtest import backtest_restaurants
+from foodcast.core.restaurants import RESTAURANT, chain_total
 from foodcast.core.windows import gate_targets, gate_window
 from foodcast.errors import FoodcastError
 
@@ -21,6 +29,9 @@ class Configuration:
     model: dict[str, Any]
     start_week: int
     end_week: int
+    #: None for the chain's model; for a model per restaurant, its ``RestaurantModel`` settings
+    #: (``kind``) and ``closed_weeks``, as ``backtest_restaurants`` takes them.
+    restaurants: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,9 @@ class Decision:
     reason: str
     challenger_mae: float | None = None
     champion_mae: float | None = None
+    #: Both per restaurant: the median established restaurant's MAE over seasonal naive's.
+    challenger_median_ratio: float | None = None
+    champion_median_ratio: float | None = None
 
 
 def decide(challenger_mae: float, champion_mae: float, margin: float) -> Decision:
@@ -51,6 +65,8 @@ def compare(
 
     The target weeks are the ``gate_weeks`` weeks that end with the challenger's last training
     week, each trained on as many weeks before it as the challenger was (``windows.gate_window``).
+    When one is per restaurant, the decision is on the chain's total (MAE); when both are, also
+    on the median established restaurant (MAE over seasonal naive's), and both must pass.
 
     Parameters
     ----------
@@ -58,7 +74,8 @@ def compare(
     gate_weeks : int
     margin : float
     hourly : DataFrame
-        The hourly cash-in of the weeks the backtests read (``windows.gate_weeks_read``).
+        The hourly cash-in of the weeks the backtests read (``windows.gate_weeks_read``): the
+        chain's, or each restaurant's (the long form) when a configuration is per restaurant.
 
     Raises
     ------
@@ -66,7 +83,11 @@ def compare(
         If the window leaves no training hour with all its lags and level for one of them.
     """
     start, end = challenger.start_week, challenger.end_week
-    if (challenger.features, challenger.model) == (champion.features, champion.model):
+    if (challenger.features, challenger.model, challenger.restaurants) == (
+        champion.features,
+        champion.model,
+        champion.restaurants,
+    ):
         return Decision(
             True,
             f"same features and model parameters as the champion (equal backtests), trained on weeks {start}-{end}",
@@ -81,6 +102,36 @@ def compare(
                 f"all its lags and level for the {who}'s lag_in_week={settings['lag_in_week']} and "
                 f"level_weeks={settings['level_weeks']}: lower gate_weeks (or train on more weeks)"
             )
-    ours = backtest(hourly, first, end, window, challenger.features, challenger.model).summary["mae_model"]
-    theirs = backtest(hourly, first, end, window, champion.features, champion.model).summary["mae_model"]
-    return decide(ours, theirs, margin)
+    ours, our_median = _scores(challenger, hourly, first, end, window)
+    theirs, their_median = _scores(champion, hourly, first, end, window)
+    chain = decide(ours, theirs, margin)
+    if our_median is None or their_median is None or math.isnan(our_median) or math.isnan(their_median):
+        if challenger.restaurants is None and champion.restaurants is None:
+            return chain
+        # Chain against restaurants, or no established restaurant in the gate's window.
+        return Decision(chain.promote, f"{chain.reason} (the chain's total)", ours, theirs)
+    median = decide(our_median, their_median, margin)
+    words = f"median restaurant's MAE over seasonal naive {our_median:.3f} against the champion's {their_median:.3f}"
+    if chain.promote and median.promote:
+        reason = f"{chain.reason} (the chain's total), and {words}"
+    elif not chain.promote:
+        reason = f"{chain.reason} (the chain's total)"
+    else:
+        reason = f"{chain.reason} (the chain's total), but worse by more than the margin of {margin:.1%} on the {words}"
+    return Decision(chain.promote and median.promote, reason, ours, theirs, our_median, their_median)
+
+
+def _scores(
+    configuration: Configuration, hourly: pd.DataFrame, first: int, end: int, window: int
+) -> tuple[float, float | None]:
+    """A configuration's backtest MAE of the chain's total, and (per restaurant) its median
+    established restaurant's MAE over seasonal naive's."""
+    if configuration.restaurants is None:
+        chain = chain_total(hourly) if RESTAURANT in hourly.columns else hourly
+        return float(
+            backtest(chain, first, end, window, configuration.features, configuration.model).summary["mae_model"]
+        ), None
+    result = backtest_restaurants(
+        hourly, first, end, window, configuration.features, configuration.model, **configuration.restaurants
+    )
+    return float(result.summary["chain_mae_model"]), float(result.summary["ratio_naive_median"])
