@@ -26,7 +26,7 @@ def evaluate(predict_run_id: str, allow_missing: bool) -> None:
     long (a restaurant column first); the plot's dropdown picks a restaurant, the chain first."""
     import mlflow
 
-    from foodcast.core.restaurant_forecasts import restaurant_scorecard
+    from foodcast.core.restaurant_scoring import restaurant_scorecard
     from foodcast.core.restaurants import RESTAURANT
     from foodcast.core.scoring import score_week, split_actuals
     from foodcast.core.windows import scored_weeks

@@ -14,7 +14,8 @@ import pytest
 
 from conftest import PROJECT, Runner
 from fixtures import make_batches
-from foodcast.core.restaurant_forecasts import restaurant_scorecard, to_cents_coherent
+from foodcast.core.restaurant_forecasts import to_cents_coherent
+from foodcast.core.restaurant_scoring import restaurant_scorecard
 from foodcast.core.restaurants import CHAIN
 from foodcast.core.weeks import week_start
 from foodcast.data.chain import read_restaurants

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 import urllib.error
@@ -62,6 +63,9 @@ def logged(tmp_path_factory):
     model = RestaurantModel(model=MODEL, kind="local", min_weeks=4).fit(x, rows["cash_in"])
     x_pred, notes = prediction_rows(long_hourly(NEXT_WEEK - 1), NEXT_WEEK, closed_weeks=4, **FEATURES)
     with pytest.MonkeyPatch.context() as patch:
+        # Loading the model puts its copy of the core first on sys.path: gone after this module,
+        # for the worker processes later tests start (see conftest's no_active_experiment).
+        patch.setattr(sys, "path", list(sys.path))
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         patch.chdir(root)
         mlflow.set_tracking_uri(uri)

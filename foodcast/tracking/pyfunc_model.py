@@ -16,9 +16,12 @@ schema lacks before the model sees them, so an input schema would let an unknown
 A restaurant model (``foodcast.core.restaurants.RestaurantModel``, trained on a long feature
 table) takes long rows as the future stage writes them: ``restaurant``, ``order_date``,
 ``fallback`` (0 or 1) and the features, the chain's total as the rows whose restaurant is
-``chain`` (the sum of the restaurants' rows of the same ``order_date``); it answers the long
-forecast, ``restaurant``, ``order_date`` and ``fallback`` first. Beyond the feature checks, it
-refuses a restaurant it was not trained on, in one line naming it.
+``chain``; it answers the long forecast, ``restaurant``, ``order_date`` and ``fallback`` first.
+Beyond the feature checks, it refuses a restaurant it was not trained on, in one line naming
+it. The rows of one hour are made coherent together (``RestaurantModel.predict_frame``): the
+chain's forecast is shared among (or summed from) the restaurant rows of its hour *in the
+request*, so a request with chain rows carries every restaurant's rows of those hours, as
+future's ``x_pred`` does; a request without chain rows gets each restaurant's own forecast.
 """
 
 import json
@@ -61,13 +64,15 @@ class SkopsMultiModel(PythonModel):
     def predict(
         self, context: PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        """Every column of the forecast (``MultiModel.predict_frame``) for valid feature rows.
+        """Every column of the forecast (``MultiModel.predict_frame``) for valid feature rows; of
+        a restaurant model, the long forecast (:meth:`_predict_long`).
 
         Raises
         ------
         MlflowException
             INVALID_PARAMETER_VALUE, naming the column (and row) of what
-            :func:`~foodcast.core.features.check_feature_frame` refuses.
+            :func:`~foodcast.core.features.check_feature_frame` refuses, or the unknown
+            restaurant.
         """
         frame = pd.DataFrame(model_input)
         if self.long_columns:

@@ -19,7 +19,17 @@ BACKTEST = Stage(
     names.BACKTEST,
     "replays the forecast over many past weeks, each trained on the weeks before it (rolling "
     "origin), next to seasonal naive and the 4-week same-hour mean",
-    params=(p.FIRST_WEEK, p.LAST_WEEK, p.WINDOW_WEEKS, *p.FEATURE_PARAMS, *p.MODEL_PARAMS, p.ALLOW_MISSING),
+    params=(
+        p.FIRST_WEEK,
+        p.LAST_WEEK,
+        p.WINDOW_WEEKS,
+        *p.FEATURE_PARAMS,
+        *p.MODEL_PARAMS,
+        p.GRANULARITY,
+        p.CLOSED_WEEKS,
+        p.RESTAURANT_MODEL,
+        p.ALLOW_MISSING,
+    ),
     artifacts=(names.BACKTEST_WEEKS, names.BACKTEST_PLOT),
     packages=(*SKLEARN_PACKAGES, *PLOT_PACKAGES, "joblib"),
     batch_weeks=backtest_batch_weeks,

@@ -1,12 +1,17 @@
-"""The champion gate for models per restaurant: a configuration per restaurant is backtested per
+"""Backtests per restaurant: the champion gate (a configuration per restaurant is backtested per
 restaurant and compared on the chain's total and, when both are per restaurant, on the median
-established restaurant. Small synthetic batches (3 restaurants), one gate week, 2 members."""
+established restaurant) and the backtest stage. Small synthetic batches (3 restaurants), one or
+two target weeks, 2 members."""
 
 from __future__ import annotations
 
+import sys
+
 import mlflow
+import pandas as pd
 import pytest
 
+from conftest import PROJECT, Runner
 from fixtures import make_batches
 from foodcast.core.backtest import backtest
 from foodcast.core.features import DEFAULT_FEATURES
@@ -27,9 +32,13 @@ LOCAL = Configuration(FEATURES, {**MODEL, "n_models": 2}, START, END, {"kind": "
 
 
 @pytest.fixture(scope="module")
-def hourly(tmp_path_factory):
-    data = make_batches(tmp_path_factory.mktemp("data"), range(1, END + 1), restaurants=("alpha", "beta", "gamma"))
-    return read_restaurants(data, *gate_weeks_read(START, END, GATE_WEEKS, 4))[0]
+def batches(tmp_path_factory):
+    return make_batches(tmp_path_factory.mktemp("data"), range(1, END + 1), restaurants=("alpha", "beta", "gamma"))
+
+
+@pytest.fixture(scope="module")
+def hourly(batches):
+    return read_restaurants(batches, *gate_weeks_read(START, END, GATE_WEEKS, 4))[0]
 
 
 def test_two_models_per_restaurant_are_compared_on_the_chain_and_the_median_restaurant(hourly):
@@ -92,3 +101,40 @@ def test_promote_reads_a_train_run_s_granularity_and_restaurant_model_from_its_l
     assert [c.restaurants for c in configurations] == [{"kind": "global", "closed_weeks": 4}, None, None]
     assert configurations[0].features == configurations[2].features
     assert (configurations[0].start_week, configurations[0].end_week) == (START, END)
+
+
+def test_the_backtest_stage_replays_the_restaurants_and_logs_the_chain_s_weeks_and_the_restaurants(
+    store, tmp_path, batches
+):
+    """backtest run alone (``python -m steps.backtest``, PNG off, one worker): the cost of one
+    stage process and two weeks of small fits (the pooled model: fewer fits than local)."""
+    runner = Runner(tmp_path, store, batches)
+    runner.env.update(PYTHONPATH=str(PROJECT), FOODCAST_PLOT_PNG="0", FOODCAST_WORKERS="1")
+    options = {"first-week": END - 1, "last-week": END, "window-weeks": 6, "level-weeks": 2, "profile-weeks": 4}
+    options |= {"n-models": 2, "granularity": "restaurant", "restaurant-model": "global"}
+    args = [item for name, value in options.items() for item in (f"--{name}", str(value))]
+    done = runner.run(sys.executable, "-m", "steps.backtest", *args)
+
+    client = mlflow.MlflowClient()
+    [run] = client.search_runs(["0"], filter_string=f"tags.`{names.STEP_TAG}` = '{names.BACKTEST}'")
+    weeks = pd.read_csv(
+        mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id, artifact_path=names.artifact_path(names.BACKTEST_WEEKS), dst_path=str(tmp_path)
+        )
+    )
+    assert sorted(set(zip(weeks["week"], weeks["restaurant"], strict=True))) == [
+        (week, name) for week in (END - 1, END) for name in ("alpha", "beta", "chain", "gamma")
+    ]
+    # The weekly metrics are the chain's total's, as a chain backtest's.
+    chain = weeks[weeks["restaurant"] == "chain"].set_index("week")["mae_model"]
+    history = client.get_metric_history(run.info.run_id, "mae_model")
+    assert {m.step: round(m.value, 2) for m in history} == chain.to_dict()
+    metrics = run.data.metrics
+    assert metrics["n_established"] == 3 and 0 < metrics["ratio_naive_median"] <= metrics["ratio_naive_worst"]
+    per_restaurant = pd.read_csv(
+        mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id, artifact_path=names.artifact_path(names.PER_RESTAURANT), dst_path=str(tmp_path)
+        )
+    )
+    assert list(per_restaurant["restaurant"]) == ["alpha", "beta", "gamma"]
+    assert "3 established restaurants, model / seasonal naive median" in done.stdout, done.stdout
