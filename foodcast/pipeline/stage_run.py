@@ -11,6 +11,7 @@ from contextlib import contextmanager
 import click
 import mlflow
 from joblib import parallel_config
+from joblib.externals.loky import reusable_executor
 from mlflow.entities import Run
 from mlflow.environment_variables import MLFLOW_RUN_ID
 from mlflow.exceptions import MlflowException
@@ -73,8 +74,11 @@ def stage_run(stage: Stage, params: dict[str, str], upstream: dict[str, str] | N
                 # killed outright: each asks for its lifeline as it starts (at once if the
                 # stage died while it started)
                 lifeline = functools.partial(die_with_parent, os.getpid())
-                with parallel_config(backend="loky", initializer=lifeline):
-                    yield run
+                try:
+                    with parallel_config(backend="loky", initializer=lifeline):
+                        yield run
+                finally:
+                    _end_pool()
             except (FoodcastError, Interrupted) as exc:
                 if isinstance(exc, Interrupted):  # the run's clean-up starts: say so at once
                     logger.warning("%s: %s: ending run %s FAILED", stage.name, exc, run_id)
@@ -99,6 +103,17 @@ def stage_run(stage: Stage, params: dict[str, str], upstream: dict[str, str] | N
         raise click.ClickException(f"{stage.name} (run {run_id or 'not started'}): {store_failure(exc)}") from None
     finally:
         exit_without_final_collection()
+
+
+def _end_pool() -> None:
+    """End joblib's process pool, if the stage started one (the per-restaurant work, the
+    backtest), and remove its temporary files: a stage forked by main's server ends with
+    ``os._exit``, which skips joblib's own clean-up at exit, and loky's resource tracker then
+    warned on the console of leaked semaphores and folders."""
+    executor = getattr(reusable_executor, "_executor", None)  # the pool joblib keeps and reuses (no public getter)
+    if executor is not None:
+        # joblib's memmapping pool removes its folders as it ends; a plain loky pool has none
+        getattr(executor, "terminate", executor.shutdown)(kill_workers=True)
 
 
 def _describe(stage: Stage, run_id: str, error: str | None = None) -> None:
