@@ -53,8 +53,9 @@ def generate(directory: Path, restaurants: int, first: int, last: int, seed: int
     subprocess.run(cmd, check=True, capture_output=True, text=True)
 
 
-def read_long(directory: Path):
-    """The long hourly cash-in of every restaurant: every hour of the weeks it has batches for."""
+def read_long(directory: Path, first: int = 1, last: int = 10_000):
+    """The long hourly cash-in of every restaurant: every hour of the weeks ``first .. last`` it
+    has batches for."""
     import pandas as pd
 
     from foodcast.core.hourly import hourly_cash_in
@@ -62,9 +63,10 @@ def read_long(directory: Path):
     from foodcast.data.orders import read_batches
 
     frames = []
-    for name, weeks in sorted(list_batches(directory).items()):
-        orders = read_batches([weeks[w] for w in sorted(weeks)])
-        hourly = hourly_cash_in(orders, sorted(weeks))
+    for name, batches in sorted(list_batches(directory).items()):
+        weeks = sorted(w for w in batches if first <= w <= last)
+        orders = read_batches([batches[w] for w in weeks])
+        hourly = hourly_cash_in(orders, weeks)
         hourly.insert(0, "restaurant", name)
         frames.append(hourly)
     return pd.concat(frames, ignore_index=True)
@@ -176,17 +178,22 @@ def main() -> None:
     parser.add_argument("--time-restaurants", default="10,50", help="chains timed with workers 1 and 2 ('' : none)")
     parser.add_argument("--repeats", type=int, default=2, help="repeats of each timing (median)")
     parser.add_argument("--no-backtest", action="store_true", help="only the timings")
+    parser.add_argument(
+        "--data-dir", help="backtest the batches of this directory (e.g. data/) instead of a generated chain"
+    )
     args = parser.parse_args()
     first, last = (int(w) for w in args.targets.split("-"))
     kinds = [(k, rec) for k in args.kinds.split(",") for rec in args.reconciliations.split(",")]
     text_parts, data = [], {"args": vars(args)}
     with tempfile.TemporaryDirectory(prefix="foodcast-bench-restaurants-") as tmp:
         if not args.no_backtest:
-            directory = Path(tmp) / "chain"
+            directory = Path(args.data_dir or Path(tmp) / "chain")
             started = time.perf_counter()
-            generate(directory, args.restaurants, first - args.window, last, args.seed)
-            hourly = read_long(directory)
-            c.log(f"generated and read {args.restaurants} restaurants in {time.perf_counter() - started:.0f} s")
+            if not args.data_dir:
+                generate(directory, args.restaurants, first - args.window, last, args.seed)
+            hourly = read_long(directory, first - args.window, last)
+            c.log(f"read {hourly['restaurant'].nunique()} restaurants in {time.perf_counter() - started:.0f} s")
+            source = args.data_dir or f"{args.restaurants} generated restaurants (seed {args.seed})"
             scored, chain_level = backtest(hourly, range(first, last + 1), args.window, kinds)
             rows, figures = summary(scored, chain_level, [f"{k} {rec}" for k, rec in kinds])
             data.update(
@@ -211,7 +218,7 @@ def main() -> None:
                     ],
                     rows,
                     title=(
-                        f"Per-restaurant backtest: {args.restaurants} restaurants (seed {args.seed}), target weeks "
+                        f"Per-restaurant backtest: {source}, target weeks "
                         f"{first}-{last}, window {args.window} weeks, default features and model"
                     ),
                 )
