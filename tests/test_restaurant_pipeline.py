@@ -49,6 +49,9 @@ def test_every_stage_runs_on_the_restaurants(restaurants):
     data = table(restaurants, "load", names.DATA)
     assert list(data.columns) == ["restaurant", "order_date", "cash_in"]
     assert list(data.groupby("restaurant").size().items()) == [(r, 21 * 168) for r in SHIPPED]
+    folds = table(restaurants, "validate", names.CV_PREDICTIONS)  # every restaurant cross-validated, then the chain
+    assert list(folds.columns[:3]) == ["restaurant", "order_date", "fallback"] and {"cash_in", "fold"} <= set(folds)
+    assert sorted(set(folds["restaurant"])) == sorted([*SHIPPED, CHAIN]) and sorted(set(folds["fold"])) == [0, 1, 2]
     parent = MlflowClient(restaurants.uri).get_run(restaurants.first.stdout.split()[2])
     assert parent.data.params["granularity"] == "restaurant" and parent.data.params["workers"] == "2"
     # the stages' process pools ended with them: no warning of loky's resource tracker
