@@ -1,4 +1,4 @@
-"""load: read the weekly batches of a range of weeks into the chain's hourly cash-in."""
+"""load: read the weekly batches of a range of weeks into the chain's hourly cash-in (or each restaurant's)."""
 
 from foodcast.pipeline.command import stage_command
 from foodcast.pipeline.stages.load import LOAD

@@ -15,11 +15,16 @@ def validate(features_run_id: str, n_fold: int, **model: Any) -> None:
     PNG), and metrics: MAE_MIN / MAE_MAX (best and worst member) and MAE{j} per member j with
     step = fold, MAE_SIMPLE (the point forecast) per fold, and their means over folds
     (MAE_SIMPLE_MEAN, MAE_MIN_MEAN, MAE_MAX_MEAN). A features run of restaurants
-    (granularity=restaurant): the chain's rows only, for now (restaurant chain)."""
-    from foodcast.core import restaurants
+    (granularity=restaurant): the restaurant model (RESTAURANT_MODEL, fitted on FOODCAST_WORKERS
+    processes) in folds of hours, each predicting every restaurant and the chain from the hours
+    before it; the predictions file is long (restaurant first, with cash_in), the metrics and the
+    plot are the chain's rows'."""
     from foodcast.core.forecast import cross_validate
     from foodcast.core.multi_model import forecast_model
+    from foodcast.core.restaurant_validation import cross_validate_restaurants
+    from foodcast.core.restaurants import CHAIN, FALLBACK, RESTAURANT, RestaurantModel
     from foodcast.pipeline.params import model_settings
+    from foodcast.settings import workers
     from foodcast.tracking import names
     from foodcast.tracking.artifacts import mlflow_log_pandas, mlflow_log_plotly
     from foodcast.tracking.datasets import training_set
@@ -29,11 +34,15 @@ def validate(features_run_id: str, n_fold: int, **model: Any) -> None:
 
     painter = png_painter()  # its Chromium boots while the folds are fitted
     x, y = training_set(features_run_id)
-    if restaurants.RESTAURANT in x.columns:  # the chain's total, until validate goes per restaurant
-        rows = (x[restaurants.RESTAURANT] == restaurants.CHAIN).to_numpy()
-        x, y = x[rows].drop(columns=[restaurants.RESTAURANT, restaurants.FALLBACK]), y[rows]
-    maes, preds = cross_validate(forecast_model(**model_settings(model)), x, y, n_fold=n_fold)
-    mlflow_log_pandas(preds.rename_axis("order_date").reset_index(), *names.CV_PREDICTIONS)
+    if RESTAURANT in x.columns:
+        estimator = RestaurantModel(model=model_settings(model), kind=model["restaurant_model"], workers=workers())
+        maes, long, y = cross_validate_restaurants(estimator, x, y, n_fold=n_fold)
+        table = long.rename_axis("order_date").reset_index()
+        mlflow_log_pandas(table[[RESTAURANT, *table.columns.drop(RESTAURANT)]], *names.CV_PREDICTIONS)
+        preds = long[long[RESTAURANT] == CHAIN].drop(columns=[RESTAURANT, FALLBACK, "cash_in"])
+    else:
+        maes, preds = cross_validate(forecast_model(**model_settings(model)), x, y, n_fold=n_fold)
+        mlflow_log_pandas(preds.rename_axis("order_date").reset_index(), *names.CV_PREDICTIONS)
     headline = log_validation_metrics(maes, preds, y)
     title = validation_title(n_fold, headline["MAE_SIMPLE_MEAN"])
     mlflow_log_plotly(plotly_predictions(preds, y.loc[preds.index], title), *names.VALIDATION_PLOT, painter)

@@ -193,3 +193,24 @@ def test_future_reads_the_closed_weeks_of_restaurants_and_the_chain_s_weeks_as_b
         == (29, 29)
     )
     assert future_weeks({**options, "granularity": "restaurant", "level_weeks": 10}) == (20, 29)
+
+
+def test_a_training_set_whose_target_rows_are_not_its_features_rows_is_refused(store):
+    import mlflow
+
+    from foodcast.tracking.artifacts import mlflow_log_pandas
+    from foodcast.tracking.datasets import training_set
+
+    hours = pd.date_range("2015-01-05", periods=2, freq="h")
+    x = pd.DataFrame({"restaurant": ["a", "b", "a", "b"], "order_date": hours.repeat(2), "fallback": 0.0, "hour": 1})
+    y = x[["restaurant", "order_date"]].assign(cash_in=1.0).iloc[[1, 0, 2, 3]]
+    with mlflow.start_run() as run:
+        mlflow.set_tag("foodcast.step", "features")
+        mlflow_log_pandas(x, "training_set", "x_train.csv")
+        mlflow_log_pandas(y, "training_set", "y_train.csv")
+    with mlflow.start_run(), pytest.raises(FoodcastError) as error:
+        training_set(run.info.run_id)
+    assert str(error.value) == (
+        f"run {run.info.run_id} (features): training_set/y_train.csv does not hold the rows of "
+        "training_set/x_train.csv (restaurant, order_date, in the same order)"
+    )

@@ -18,8 +18,8 @@ from foodcast.core.restaurants import CHAIN
 from foodcast.tracking import names
 
 SHIPPED = ["royal_tandoori_balham", "spice_garden_hackney"]
-# The shipped data's Monday run, smaller: 3 members, 3 folds; one worker.
-RESTAURANTS = {"granularity": "restaurant", "start_week": 240, "n_fold": 3, "n_models": 3, "workers": 1}
+# The shipped data's Monday run, smaller: 3 members, 3 folds; a pool of 2 processes.
+RESTAURANTS = {"granularity": "restaurant", "start_week": 240, "n_fold": 3, "n_models": 3, "workers": 2}
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +49,13 @@ def test_every_stage_runs_on_the_restaurants(restaurants):
     data = table(restaurants, "load", names.DATA)
     assert list(data.columns) == ["restaurant", "order_date", "cash_in"]
     assert list(data.groupby("restaurant").size().items()) == [(r, 21 * 168) for r in SHIPPED]
+    folds = table(restaurants, "validate", names.CV_PREDICTIONS)  # every restaurant cross-validated, then the chain
+    assert list(folds.columns[:3]) == ["restaurant", "order_date", "fallback"] and {"cash_in", "fold"} <= set(folds)
+    assert sorted(set(folds["restaurant"])) == sorted([*SHIPPED, CHAIN]) and sorted(set(folds["fold"])) == [0, 1, 2]
     parent = MlflowClient(restaurants.uri).get_run(restaurants.first.stdout.split()[2])
-    assert parent.data.params["granularity"] == "restaurant" and parent.data.params["workers"] == "1"
+    assert parent.data.params["granularity"] == "restaurant" and parent.data.params["workers"] == "2"
+    # the stages' process pools ended with them: no warning of loky's resource tracker
+    assert "leaked" not in restaurants.first.stderr, restaurants.first.stderr[-3000:]
     for stage in ("load", "future"):
         params = MlflowClient(restaurants.uri).get_run(restaurants.lines[stage][1]).data.params
         assert params["granularity"] == "restaurant" and "workers" not in params, stage
@@ -75,8 +80,8 @@ def test_the_forecast_covers_both_restaurants_and_the_chain_coherent_to_the_cent
 
 
 def test_a_second_run_reuses_every_stage_whatever_the_workers(restaurants):
-    """workers is in no cache key: a run with 2 reuses the run with 1."""
-    again = restaurants.runner.mlflow_run(**{**RESTAURANTS, "workers": 2})
+    """workers is in no cache key: a run with 1 reuses the run with 2."""
+    again = restaurants.runner.mlflow_run(**{**RESTAURANTS, "workers": 1})
     lines = stage_lines(again.stdout)
     assert lines == {stage: ("reused", run_id) for stage, (_, run_id) in restaurants.lines.items()}, again.stdout
 
@@ -96,3 +101,31 @@ def test_the_chain_s_rows_are_what_granularity_chain_forecasts_from(restaurants)
     assert (rows["order_date"] == chain_alone["order_date"]).all()
     features = [c for c in rows.columns if c != "order_date"]
     np.testing.assert_allclose(rows[features].to_numpy(), chain_alone[features].to_numpy(dtype="float64"), atol=0.01)
+
+
+def test_show_prints_the_chain_s_forecast_or_a_restaurant_s(restaurants, monkeypatch):
+    from click.testing import CliRunner
+
+    from foodcast.cli import cli
+
+    y_pred = table(restaurants, "predict", names.Y_PRED)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", restaurants.uri)
+    mlflow.set_tracking_uri(restaurants.uri)
+    try:
+        for name in (None, SHIPPED[0]):
+            result = CliRunner().invoke(
+                cli, ["show", "--experiment-name", "Default", *(["--restaurant", name] if name else [])]
+            )
+            assert result.exit_code == 0, result.output
+            lines = result.output.splitlines()
+            whose = "the chain" if name is None else name
+            assert lines[0].startswith(
+                f"week 261 (Mon 2019-12-23 to Sun 2019-12-29): hourly cash-in forecast of {whose} in GBP"
+            )
+            total = y_pred.loc[y_pred["restaurant"] == (name or CHAIN), "y_pred"].sum()
+            assert lines[-1] == f"week total: {total:.0f}"  # (not the chain and its restaurants summed)
+        result = CliRunner().invoke(cli, ["show", "--experiment-name", "Default", "--restaurant", "nowhere"])
+        assert result.exit_code == 1
+        assert result.output.strip().endswith(f"has no restaurant 'nowhere'; it has {', '.join([*SHIPPED, CHAIN])}")
+    finally:
+        mlflow.set_tracking_uri(None)
