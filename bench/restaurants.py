@@ -8,7 +8,8 @@ temporary directory, read back into the long form with ``orders.read_batches`` a
 * ``restaurant_week_sets``: the training rows of weeks w-window .. w-1 and the prediction rows
   of week w (``closed_weeks`` 4), as a weekly run of restaurants builds them; then
   ``RestaurantModel(kind=...)`` fitted and predicting, for each kind (``local``, ``global``) and
-  each reconciliation (``proportions``, ``bottom_up``: applied at prediction, one fit per kind);
+  each reconciliation (``quantiles``, ``proportions``, ``bottom_up``: applied at prediction, one
+  fit per kind);
 * ``score_restaurants``: each restaurant's forecast scored as the weekly scorecard scores the
   chain (``scoring.score_week``: model, seasonal naive, 4-week same-hour mean, coverage of the
   0.8 interval; ``coverage open``: among the hours that can sell) against its own cash-in of
@@ -52,8 +53,9 @@ def generate(directory: Path, restaurants: int, first: int, last: int, seed: int
     subprocess.run(cmd, check=True, capture_output=True, text=True)
 
 
-def read_long(directory: Path):
-    """The long hourly cash-in of every restaurant: every hour of the weeks it has batches for."""
+def read_long(directory: Path, first: int = 1, last: int = 10_000):
+    """The long hourly cash-in of every restaurant: every hour of the weeks ``first .. last`` it
+    has batches for."""
     import pandas as pd
 
     from foodcast.core.hourly import hourly_cash_in
@@ -61,9 +63,10 @@ def read_long(directory: Path):
     from foodcast.data.orders import read_batches
 
     frames = []
-    for name, weeks in sorted(list_batches(directory).items()):
-        orders = read_batches([weeks[w] for w in sorted(weeks)])
-        hourly = hourly_cash_in(orders, sorted(weeks))
+    for name, batches in sorted(list_batches(directory).items()):
+        weeks = sorted(w for w in batches if first <= w <= last)
+        orders = read_batches([batches[w] for w in weeks])
+        hourly = hourly_cash_in(orders, weeks)
         hourly.insert(0, "restaurant", name)
         frames.append(hourly)
     return pd.concat(frames, ignore_index=True)
@@ -171,71 +174,82 @@ def main() -> None:
     parser.add_argument("--targets", default="198-209", help="target weeks A-B (default 198-209: 12 weeks)")
     parser.add_argument("--window", type=int, default=21, help="training weeks before each target week")
     parser.add_argument("--kinds", default="local,global")
-    parser.add_argument("--reconciliations", default="proportions,bottom_up")
+    parser.add_argument("--reconciliations", default="quantiles,proportions,bottom_up")
     parser.add_argument("--time-restaurants", default="10,50", help="chains timed with workers 1 and 2 ('' : none)")
     parser.add_argument("--repeats", type=int, default=2, help="repeats of each timing (median)")
+    parser.add_argument("--no-backtest", action="store_true", help="only the timings")
+    parser.add_argument(
+        "--data-dir", help="backtest the batches of this directory (e.g. data/) instead of a generated chain"
+    )
     args = parser.parse_args()
     first, last = (int(w) for w in args.targets.split("-"))
     kinds = [(k, rec) for k in args.kinds.split(",") for rec in args.reconciliations.split(",")]
     text_parts, data = [], {"args": vars(args)}
     with tempfile.TemporaryDirectory(prefix="foodcast-bench-restaurants-") as tmp:
-        directory = Path(tmp) / "chain"
-        started = time.perf_counter()
-        generate(directory, args.restaurants, first - args.window, last, args.seed)
-        hourly = read_long(directory)
-        c.log(f"generated and read {args.restaurants} restaurants in {time.perf_counter() - started:.0f} s")
-        scored, chain_level = backtest(hourly, range(first, last + 1), args.window, kinds)
-        rows, figures = summary(scored, chain_level, [f"{k} {rec}" for k, rec in kinds])
-        data.update(
-            scored=scored.to_dict(orient="records"), chain_level=chain_level.to_dict(orient="records"), figures=figures
-        )
-        text_parts.append(
-            c.table(
-                [
-                    "kind",
-                    "established",
-                    "/naive med / worst",
-                    "/mean4 med / worst",
-                    "cov med / worst",
-                    "cov open med / worst",
-                    "fallback wks: /naive, cov open",
-                    "chain / chain model",
-                    "chain /naive (model's)",
-                    "chain cov (model's)",
-                    "chain cov open (model's)",
-                ],
-                rows,
-                title=(
-                    f"Per-restaurant backtest: {args.restaurants} restaurants (seed {args.seed}), target weeks "
-                    f"{first}-{last}, window {args.window} weeks, default features and model"
-                ),
-            )
-        )
-        timings = []
-        if args.time_restaurants:
-            # The pool's processes start once per process (joblib keeps them): timed apart.
-            from foodcast.core.restaurants import fan_out
-
+        if not args.no_backtest:
+            directory = Path(args.data_dir or Path(tmp) / "chain")
             started = time.perf_counter()
-            fan_out(abs, [-1, -2], 2)
-            data["pool_start"] = time.perf_counter() - started
-            c.log(f"joblib's pool of 2 processes started in {data['pool_start']:.1f} s")
-        for n in [int(v) for v in args.time_restaurants.split(",") if v]:
+            if not args.data_dir:
+                generate(directory, args.restaurants, first - args.window, last, args.seed)
+            hourly = read_long(directory, first - args.window, last)
+            c.log(f"read {hourly['restaurant'].nunique()} restaurants in {time.perf_counter() - started:.0f} s")
+            source = args.data_dir or f"{args.restaurants} generated restaurants (seed {args.seed})"
+            scored, chain_level = backtest(hourly, range(first, last + 1), args.window, kinds)
+            rows, figures = summary(scored, chain_level, [f"{k} {rec}" for k, rec in kinds])
+            data.update(
+                scored=scored.to_dict(orient="records"),
+                chain_level=chain_level.to_dict(orient="records"),
+                figures=figures,
+            )
+            text_parts.append(
+                c.table(
+                    [
+                        "kind",
+                        "established",
+                        "/naive med / worst",
+                        "/mean4 med / worst",
+                        "cov med / worst",
+                        "cov open med / worst",
+                        "fallback wks: /naive, cov open",
+                        "chain / chain model",
+                        "chain /naive (model's)",
+                        "chain cov (model's)",
+                        "chain cov open (model's)",
+                    ],
+                    rows,
+                    title=(
+                        f"Per-restaurant backtest: {source}, target weeks "
+                        f"{first}-{last}, window {args.window} weeks, default features and model"
+                    ),
+                )
+            )
+        timings = []
+        sizes = [int(v) for v in args.time_restaurants.split(",") if v]
+        chains = {}
+        for n in sizes:
             directory = Path(tmp) / f"time{n}"
             generate(directory, n, 180, 201, args.seed)
-            chain = read_long(directory)
+            chains[n] = read_long(directory)
+        if sizes:
+            # The first call on a pool starts its processes, which import pandas and scikit-learn
+            # (joblib then keeps them for the process's later calls, as a stage makes them): apart.
+            data["first_call"] = time_fit(chains[sizes[0]], 201, 21, 2)["total"]
+            c.log(f"first call with workers=2 ({sizes[0]} restaurants): {data['first_call']:.1f} s")
+        for n in sizes:
             samples: dict[int, list[dict]] = {1: [], 2: []}
             for _ in range(args.repeats):
                 for workers in (1, 2):
-                    samples[workers].append(time_fit(chain, 201, 21, workers))
+                    samples[workers].append(time_fit(chains[n], 201, 21, workers))
+            # Side by side in each repeat: the ratio per repeat, then its median (the machine is shared).
+            ratios = [two["total"] / one["total"] for one, two in zip(samples[1], samples[2], strict=True)]
             for workers in (1, 2):
                 median = {k: statistics.median(s[k] for s in samples[workers]) for k in samples[workers][0]}
-                timings.append({"restaurants": n, "workers": workers, **median})
-                c.log(f"{n} restaurants, workers={workers}: {median['total']:.1f} s")
+                ratio = statistics.median(ratios) if workers == 2 else 1.0
+                spread = f" ({c.spread(ratios)})" if workers == 2 else ""
+                timings.append({"restaurants": n, "workers": workers, **median, "ratio": ratio, "ratios": ratios})
+                c.log(f"{n} restaurants, workers={workers}: {median['total']:.1f} s{spread}")
         if timings:
             data["timings"] = timings
-            ratio = {t["restaurants"]: t["total"] for t in timings if t["workers"] == 2}
-            base = {t["restaurants"]: t["total"] for t in timings if t["workers"] == 1}
             text_parts.append(
                 c.table(
                     ["restaurants", "workers", "training_rows", "fit", "prediction_rows", "predict", "total", "/ w=1"],
@@ -244,13 +258,13 @@ def main() -> None:
                             t["restaurants"],
                             t["workers"],
                             *(f"{t[k]:.2f}s" for k in ("training_rows", "fit", "prediction_rows", "predict", "total")),
-                            f"{(ratio if t['workers'] == 2 else base)[t['restaurants']] / base[t['restaurants']]:.2f}x",
+                            f"{t['ratio']:.2f}x" + (f" ({c.spread(t['ratios'])})" if t["workers"] == 2 else ""),
                         ]
                         for t in timings
                     ],
                     title="One week's forecast (weeks 180-200 -> 201, local model), median of "
-                    f"{args.repeats}; shared 2-core machine; the pool of 2 processes started beforehand in "
-                    f"{data['pool_start']:.1f} s",
+                    f"{args.repeats} repeats, workers 1 and 2 side by side in each; shared 2-core machine; the "
+                    f"first call with workers=2 (the pool's start and imports) took {data['first_call']:.1f} s",
                 )
             )
     text = "\n\n".join(text_parts)

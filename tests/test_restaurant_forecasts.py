@@ -67,7 +67,7 @@ def test_each_restaurant_is_scored_on_its_own_cash_in_and_the_chain_on_their_sum
     # (whose naive, week 10's sum, includes gamma's last week).
     assert list(scored.loc[[CHAIN, "alpha", "beta", "delta"], "model_over_naive"]) == pytest.approx([1.0] * 4)
     assert list(scored["fallback"]) == [0.0, 0.0, 1.0, 0.0, 0.0]
-    assert "week 11 has no data yet in the batches of gamma" in scored.loc["gamma", "note"]
+    assert scored.loc["gamma", "note"] == "no batch of gamma for week 11 (its last: week 10): not scored"
     assert np.isnan(scored.loc["gamma", "mae_model"])
     chain_actual = hourly[(hourly["order_date"] >= week_start(WEEK))].groupby("order_date")["cash_in"].sum()
     chain_rows = table[table["restaurant"] == CHAIN]

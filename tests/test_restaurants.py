@@ -180,8 +180,14 @@ def test_global_model_pools_every_restaurant(chain):
     assert pooled.local_models_ == {}
     preds = pooled.predict_frame(x_pred)
     assert np.isfinite(preds[POINT_COLUMN]).all()
-    with pytest.raises(FoodcastError, match="kind must be one of local, global"):
-        restaurants.RestaurantModel(MODEL, kind="both").fit(x, train["cash_in"])
+    # both: a restaurant's own model averaged with the pooled one (before the reconciliation).
+    both = restaurants.RestaurantModel(MODEL, kind="both", reconciliation="bottom_up").fit(x, train["cash_in"])
+    r1 = x_pred[x_pred["restaurant"] == "r1"]
+    own = both.local_models_["r1"].predict_frame(r1.iloc[:, 2:])[POINT_COLUMN]
+    pooled_r1 = both.pooled_model_.predict_frame(r1.iloc[:, 2:])[POINT_COLUMN]
+    np.testing.assert_allclose(both.predict_frame(r1)[POINT_COLUMN], (own + pooled_r1) / 2)
+    with pytest.raises(FoodcastError, match="kind must be one of local, global, both"):
+        restaurants.RestaurantModel(MODEL, kind="all").fit(x, train["cash_in"])
 
 
 def test_restaurant_of_one_week_waits_for_its_second():
@@ -214,3 +220,26 @@ def test_backtest_scores_every_restaurant_and_the_chain():
     assert 0 < summary["ratio_naive_median"] <= summary["ratio_naive_worst"] < 2
     assert 0 <= summary["chain_coverage_open"] <= 1
     assert list(result.restaurants.index) == ["r1", "r2"]
+
+
+def test_cross_validation_folds_the_hours_of_every_restaurant_together(chain):
+    from foodcast.core.restaurant_backtest import cross_validate_restaurants
+
+    hourly, train, x_pred, notes, model = chain
+    x = train.drop(columns="cash_in").set_index("order_date")
+    maes, preds, per_restaurant = cross_validate_restaurants(model, x, train["cash_in"], n_fold=3)
+    assert maes.shape == (3, MODEL["n_models"])
+    # The folds cut the chain's hours (weeks 104-111: its level needs four weeks) in 4 blocks, the
+    # first for training only; "new" (training rows from week 110) is unknown to the last fold's
+    # past, so never predicted, and "closed" (week 101) has no row in any tested fold.
+    assert sorted(preds["restaurant"].unique()) == ["chain", "r1", "r2"]
+    assert sorted(preds["fold"].unique()) == [0, 1, 2]
+    assert len(preds) == 3 * 2 * 168 * 3
+    chain_rows = preds[preds["restaurant"] == "chain"]
+    summed = preds[preds["restaurant"] != "chain"].groupby(["fold", preds.index[preds["restaurant"] != "chain"]])
+    np.testing.assert_allclose(
+        chain_rows[POINT_COLUMN].to_numpy(), summed[POINT_COLUMN].sum().to_numpy(), rtol=0, atol=0.005
+    )
+    assert (maes > 0).all()
+    assert list(per_restaurant.columns) == ["fold", "restaurant", "mae", "rows"]
+    assert per_restaurant.groupby("restaurant")["rows"].sum().to_dict() == {"chain": 1008, "r1": 1008, "r2": 1008}

@@ -59,7 +59,12 @@ def decide(challenger_mae: float, champion_mae: float, margin: float) -> Decisio
 
 
 def compare(
-    challenger: Configuration, champion: Configuration, gate_weeks: int, margin: float, hourly: pd.DataFrame
+    challenger: Configuration,
+    champion: Configuration,
+    gate_weeks: int,
+    margin: float,
+    hourly: pd.DataFrame,
+    workers: int = 1,
 ) -> Decision:
     """Backtest both configurations on the same weeks and apply :func:`decide`.
 
@@ -76,6 +81,8 @@ def compare(
     hourly : DataFrame
         The hourly cash-in of the weeks the backtests read (``windows.gate_weeks_read``): the
         chain's, or each restaurant's (the long form) when a configuration is per restaurant.
+    workers : int
+        Processes of a backtest per restaurant (0: all cores); the decision does not depend on it.
 
     Raises
     ------
@@ -102,8 +109,8 @@ def compare(
                 f"all its lags and level for the {who}'s lag_in_week={settings['lag_in_week']} and "
                 f"level_weeks={settings['level_weeks']}: lower gate_weeks (or train on more weeks)"
             )
-    ours, our_median = _scores(challenger, hourly, first, end, window)
-    theirs, their_median = _scores(champion, hourly, first, end, window)
+    ours, our_median = _scores(challenger, hourly, first, end, window, workers)
+    theirs, their_median = _scores(champion, hourly, first, end, window, workers)
     chain = decide(ours, theirs, margin)
     if our_median is None or their_median is None or math.isnan(our_median) or math.isnan(their_median):
         if challenger.restaurants is None and champion.restaurants is None:
@@ -122,7 +129,7 @@ def compare(
 
 
 def _scores(
-    configuration: Configuration, hourly: pd.DataFrame, first: int, end: int, window: int
+    configuration: Configuration, hourly: pd.DataFrame, first: int, end: int, window: int, workers: int
 ) -> tuple[float, float | None]:
     """A configuration's backtest MAE of the chain's total, and (per restaurant) its median
     established restaurant's MAE over seasonal naive's."""
@@ -132,6 +139,13 @@ def _scores(
             backtest(chain, first, end, window, configuration.features, configuration.model).summary["mae_model"]
         ), None
     result = backtest_restaurants(
-        hourly, first, end, window, configuration.features, configuration.model, **configuration.restaurants
+        hourly,
+        first,
+        end,
+        window,
+        configuration.features,
+        configuration.model,
+        workers=workers,
+        **configuration.restaurants,
     )
     return float(result.summary["chain_mae_model"]), float(result.summary["ratio_naive_median"])

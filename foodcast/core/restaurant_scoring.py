@@ -17,6 +17,7 @@ import pandas as pd
 
 from foodcast.core.restaurants import CASH_IN, CHAIN, FALLBACK, ORDER_DATE, RESTAURANT, chain_total
 from foodcast.core.scoring import score_week, split_actuals
+from foodcast.core.weeks import weeks_of
 from foodcast.errors import FoodcastError
 
 #: The per-restaurant figures summarised: (metric, the worst is its max or min).
@@ -94,7 +95,13 @@ def restaurant_scorecard(
         }
         try:
             if name not in actuals:
-                raise FoodcastError(f"no cash-in of {name} in the weeks read")
+                raise FoodcastError(f"no batch of {name} in the weeks read: not scored")
+            read = weeks_of(actuals[name][ORDER_DATE])
+            if name != CHAIN and not (read == week).any():
+                # Closed since, or its batch not imported yet: the other restaurants are scored.
+                raise FoodcastError(
+                    f"no batch of {name} for week {week} (its last: week {int(read.max())}): not scored"
+                )
             truth, history = split_actuals(actuals[name], week, f"the batches of {name}")
             metrics, table = score_week(forecast, truth, history)
         except FoodcastError as exc:

@@ -57,7 +57,7 @@ CHAIN = "chain"
 FALLBACK = "fallback"
 ORDER_DATE = "order_date"
 CASH_IN = "cash_in"
-KINDS = ("local", "global")
+KINDS = ("local", "global", "both")
 #: How the restaurants' and the chain's point forecasts are made to agree (see RestaurantModel).
 RECONCILIATIONS = ("quantiles", "proportions", "bottom_up")
 DEFAULT_RECONCILIATION = "quantiles"
@@ -448,10 +448,13 @@ class RestaurantModel(RegressorMixin, BaseEstimator):
     model : dict, optional
         ``forecast_model(**model)`` settings of every ``MultiModel`` inside (default
         :data:`foodcast.core.estimators.DEFAULT_MODEL`).
-    kind : {"local", "global"}
+    kind : {"local", "global", "both"}
         ``local``: one ``MultiModel`` per restaurant with at least ``min_weeks`` weeks of
         non-fallback rows, fitted on those rows; the pooled model answers the other
         restaurants and every fallback row. ``global``: the pooled model answers every row.
+        ``both``: as ``local``, a restaurant's own model's columns averaged with the pooled
+        model's (bench/restaurants.py: local has the better median restaurant and worst
+        coverage, global the better worst restaurant; both sits between).
     workers : int, default 1
         Processes fitting the models (0: all cores); every fit is seeded, so the model does
         not depend on it.
@@ -551,7 +554,7 @@ class RestaurantModel(RegressorMixin, BaseEstimator):
         tasks: list[tuple[str, tuple[dict[str, Any], pd.DataFrame, np.ndarray]]] = [
             (_POOLED, ({**settings, "level_scaled": True}, features.iloc[pooled], target[pooled]))
         ]
-        if self.kind == "local":
+        if self.kind != "global":
             weeks = weeks_of(pd.Series(stamps)).to_numpy()
             for name in sorted(set(names[~chain])):
                 rows = np.flatnonzero((names == name) & ~fallback)
@@ -621,7 +624,7 @@ class RestaurantModel(RegressorMixin, BaseEstimator):
         chain = names == CHAIN
         keys = np.array(
             [
-                n if self.kind == "local" and n in self.local_models_ and f == 0 else _POOLED
+                n if self.kind != "global" and n in self.local_models_ and f == 0 else _POOLED
                 for n, f in zip(names, fallback, strict=True)
             ],
             dtype=object,
@@ -631,6 +634,9 @@ class RestaurantModel(RegressorMixin, BaseEstimator):
             rows = np.flatnonzero(keys == key)
             model = self.pooled_model_ if key == _POOLED else self.local_models_[key]
             values[rows] = model.predict_frame(features.iloc[rows])[columns].to_numpy(dtype="float64")
+            if self.kind == "both" and key != _POOLED:
+                pooled = self.pooled_model_.predict_frame(features.iloc[rows])[columns].to_numpy(dtype="float64")
+                values[rows] = (values[rows] + pooled) / 2
         if chain.any():
             self._reconcile(features, names, values, columns)
         out = pd.DataFrame(values, columns=columns, index=frame.index)

@@ -26,7 +26,7 @@ from foodcast.pipeline.params import (
     model_settings,
 )
 from foodcast.pipeline.stages.promote import last_champion
-from foodcast.settings import data_dir
+from foodcast.settings import data_dir, workers
 from foodcast.tracking import names
 from foodcast.tracking.datasets import read_logged_batches
 from foodcast.tracking.model_registry import champion_of, point_alias, version_of_train_run
@@ -159,7 +159,7 @@ def gate(
     first, last = gate_weeks_read(ours.start_week, ours.end_week, gate_weeks, history)
     granularity = "chain" if ours.restaurants is None and theirs.restaurants is None else "restaurant"
     hourly, _ = read_logged_batches(data_dir(), first, last, allow_missing, granularity=granularity)
-    decision = compare(ours, theirs, gate_weeks, margin, hourly)
+    decision = compare(ours, theirs, gate_weeks, margin, hourly, workers())
     if former:
         against = f"; against version {champion.version}, champion last: the alias champion points at no version"
         decision = replace(decision, reason=decision.reason + against)
