@@ -17,11 +17,11 @@ def validate(features_run_id: str, n_fold: int, **model: Any) -> None:
     (MAE_SIMPLE_MEAN, MAE_MIN_MEAN, MAE_MAX_MEAN). A features run of restaurants
     (granularity=restaurant): the restaurant model (RESTAURANT_MODEL, fitted on FOODCAST_WORKERS
     processes) in folds of hours, each predicting every restaurant and the chain from the hours
-    before it; the predictions file is long (restaurant first, with cash_in), the metrics and the
-    plot are the chain's rows'."""
+    before it; the predictions file is long (restaurant first, with cash_in), metrics/per_restaurant.csv
+    has the MAE of y_pred per fold and restaurant, the metrics and the plot are the chain's rows'."""
     from foodcast.core.forecast import cross_validate
     from foodcast.core.multi_model import forecast_model
-    from foodcast.core.restaurant_validation import cross_validate_restaurants
+    from foodcast.core.restaurant_backtest import cross_validate_restaurants
     from foodcast.core.restaurants import CHAIN, FALLBACK, RESTAURANT, RestaurantModel
     from foodcast.pipeline.params import model_settings
     from foodcast.settings import workers
@@ -36,10 +36,12 @@ def validate(features_run_id: str, n_fold: int, **model: Any) -> None:
     x, y = training_set(features_run_id)
     if RESTAURANT in x.columns:
         estimator = RestaurantModel(model=model_settings(model), kind=model["restaurant_model"], workers=workers())
-        maes, long, y = cross_validate_restaurants(estimator, x, y, n_fold=n_fold)
+        maes, long, per_restaurant = cross_validate_restaurants(estimator, x, y, n_fold=n_fold)
         table = long.rename_axis("order_date").reset_index()
         mlflow_log_pandas(table[[RESTAURANT, *table.columns.drop(RESTAURANT)]], *names.CV_PREDICTIONS)
-        preds = long[long[RESTAURANT] == CHAIN].drop(columns=[RESTAURANT, FALLBACK, "cash_in"])
+        mlflow_log_pandas(per_restaurant, *names.PER_RESTAURANT)
+        chain = long[long[RESTAURANT] == CHAIN]
+        preds, y = chain.drop(columns=[RESTAURANT, FALLBACK, "cash_in"]), chain["cash_in"]
     else:
         maes, preds = cross_validate(forecast_model(**model_settings(model)), x, y, n_fold=n_fold)
         mlflow_log_pandas(preds.rename_axis("order_date").reset_index(), *names.CV_PREDICTIONS)

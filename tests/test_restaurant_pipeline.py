@@ -52,6 +52,12 @@ def test_every_stage_runs_on_the_restaurants(restaurants):
     folds = table(restaurants, "validate", names.CV_PREDICTIONS)  # every restaurant cross-validated, then the chain
     assert list(folds.columns[:3]) == ["restaurant", "order_date", "fallback"] and {"cash_in", "fold"} <= set(folds)
     assert sorted(set(folds["restaurant"])) == sorted([*SHIPPED, CHAIN]) and sorted(set(folds["fold"])) == [0, 1, 2]
+    per_restaurant = pd.read_csv(
+        mlflow.artifacts.download_artifacts(
+            f"runs:/{restaurants.lines['validate'][1]}/metrics/per_restaurant.csv", tracking_uri=restaurants.uri
+        )
+    )
+    assert len(per_restaurant) == 3 * 3 and (per_restaurant["mae"] > 0).all()  # each fold: both restaurants, the chain
     parent = MlflowClient(restaurants.uri).get_run(restaurants.first.stdout.split()[2])
     assert parent.data.params["granularity"] == "restaurant" and parent.data.params["workers"] == "2"
     # the stages' process pools ended with them: no warning of loky's resource tracker
