@@ -135,3 +135,34 @@ def test_show_prints_the_chain_s_forecast_or_a_restaurant_s(restaurants, monkeyp
         assert result.output.strip().endswith(f"has no restaurant 'nowhere'; it has {', '.join([*SHIPPED, CHAIN])}")
     finally:
         mlflow.set_tracking_uri(None)
+
+
+def test_one_worker_writes_the_files_the_pipeline_s_two_wrote(restaurants, monkeypatch):
+    """features and future run alone (in this process) with FOODCAST_WORKERS=1 on the pipeline's
+    load run and weeks: the same files, byte for byte (their checksum tags), as its stages' with 2."""
+    from click.testing import CliRunner
+
+    from foodcast.tracking.names import artifact_tag
+    from steps.features import features
+    from steps.future import future
+
+    client = MlflowClient(restaurants.uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", restaurants.uri)
+    monkeypatch.setenv("FOODCAST_WORKERS", "1")
+    mlflow.set_tracking_uri(restaurants.uri)
+    runs = {
+        "features": (features, ["--load-run-id", restaurants.lines["load"][1]], [names.X_TRAIN, names.Y_TRAIN]),
+        "future": (future, ["--next-week", "261", "--granularity", "restaurant"], [names.X_PRED]),
+    }
+    try:
+        for stage, (command, args, artifacts) in runs.items():
+            result = CliRunner().invoke(command, args, catch_exceptions=False)
+            assert result.exit_code == 0, result.output
+            alone = client.search_runs(["0"], f"tags.`foodcast.step` = '{stage}'", max_results=1)[0]
+            assert alone.info.run_id != restaurants.lines[stage][1]
+            piped = client.get_run(restaurants.lines[stage][1])
+            for artifact in artifacts:
+                tag = artifact_tag(names.artifact_path(artifact))
+                assert alone.data.tags[tag] == piped.data.tags[tag], artifact
+    finally:
+        mlflow.set_tracking_uri(None)
