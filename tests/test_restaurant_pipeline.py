@@ -138,13 +138,15 @@ def test_show_prints_the_chain_s_forecast_or_a_restaurant_s(restaurants, monkeyp
 
 
 def test_one_worker_writes_the_files_the_pipeline_s_two_wrote(restaurants, monkeypatch):
-    """features and future run alone (in this process) with FOODCAST_WORKERS=1 on the pipeline's
-    load run and weeks: the same files, byte for byte (their checksum tags), as its stages' with 2."""
+    """features, validate and future run alone (in this process) with FOODCAST_WORKERS=1 on the
+    pipeline's runs and weeks: the same files, byte for byte (their checksum tags), as its
+    stages' with 2."""
     from click.testing import CliRunner
 
     from foodcast.tracking.names import artifact_tag
     from steps.features import features
     from steps.future import future
+    from steps.validate import validate
 
     client = MlflowClient(restaurants.uri)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", restaurants.uri)
@@ -152,6 +154,11 @@ def test_one_worker_writes_the_files_the_pipeline_s_two_wrote(restaurants, monke
     mlflow.set_tracking_uri(restaurants.uri)
     runs = {
         "features": (features, ["--load-run-id", restaurants.lines["load"][1]], [names.X_TRAIN, names.Y_TRAIN]),
+        "validate": (
+            validate,
+            ["--features-run-id", restaurants.lines["features"][1], "--n-fold", "3", "--n-models", "3"],
+            [names.CV_PREDICTIONS, names.PER_RESTAURANT],
+        ),
         "future": (future, ["--next-week", "261", "--granularity", "restaurant"], [names.X_PRED]),
     }
     try:
