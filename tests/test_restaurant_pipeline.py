@@ -173,3 +173,21 @@ def test_one_worker_writes_the_files_the_pipeline_s_two_wrote(restaurants, monke
                 assert alone.data.tags[tag] == piped.data.tags[tag], artifact
     finally:
         mlflow.set_tracking_uri(None)
+
+
+def test_model_champion_of_the_other_granularity_is_refused_before_anything_runs(restaurants):
+    """The pipeline's promote made its model per restaurant champion: main with model=champion
+    and granularity=chain would predict the chain's rows with it; refused at once, as other
+    feature parameters are."""
+    from foodcast.pipeline.promotion import champion_feature_differences
+    from foodcast.pipeline.stage_table import main_params
+
+    options = {**{p.name: p.default for p in main_params()}, **RESTAURANTS}
+    client = MlflowClient(restaurants.uri)
+    mlflow.set_tracking_uri(restaurants.uri)
+    try:
+        assert champion_feature_differences(client, options) is None
+        differences = champion_feature_differences(client, {**options, "granularity": "chain"})
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert differences == "version 1 of 'foodcast': granularity=chain (the champion's: restaurant)"
