@@ -22,8 +22,8 @@ def evaluate(predict_run_id: str, allow_missing: bool) -> None:
     the run's metrics are the chain's (the names above) and, over the established restaurants
     scored (no fallback hour), median_restaurant_* and worst_restaurant_* of model_over_naive,
     model_over_mean4 (worst: highest) and coverage (worst: lowest), and restaurants_scored,
-    fallback_restaurants_scored. forecast_vs_actual.csv is
-    long (a restaurant column first); the plot's dropdown picks a restaurant, the chain first."""
+    fallback_restaurants_scored. forecast_vs_actual.csv is long (a restaurant column first);
+    the plot's dropdown picks a restaurant, the chain first."""
     import mlflow
 
     from foodcast.core.restaurant_scoring import restaurant_scorecard

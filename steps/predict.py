@@ -16,8 +16,8 @@ def predict(future_run_id: str, train_run_id: str, model_uri: str) -> None:
     A prediction set per restaurant (granularity=restaurant) needs a model trained per
     restaurant: y_pred.csv is then one long table (restaurant, order_date, fallback and the
     columns above), every restaurant forecast and the chain's total as the rows named chain
-    (the sum of its restaurants', hour by hour, to the cent as written); the plot's dropdown picks a restaurant, the
-    chain first (the PNG shows the chain)."""
+    (the sum of its restaurants', hour by hour, to the cent as written); the plot's dropdown
+    picks a restaurant, the chain first (the PNG shows the chain)."""
     import mlflow
 
     from foodcast.core.restaurant_forecasts import to_cents_coherent

@@ -114,47 +114,24 @@ def test_two_restaurant_models_sharing_the_chain_model_tie_on_the_chain_and_the_
 
 @pytest.fixture(scope="module")
 def validated(hourly):
+    """core's cross-validation of a local model on the chain, 3 folds (weeks 106-107, 108-109, 110-111)."""
     train = restaurants.training_rows(hourly, **FEATURES)
     x, y = train.drop(columns="cash_in").set_index("order_date"), train["cash_in"]
-    preds, notes = pr.cross_validate_restaurants(restaurants.RestaurantModel(MODEL), x, y, n_fold=3)
-    return x, y, preds, notes
+    return restaurant_backtest.cross_validate_restaurants(restaurants.RestaurantModel(MODEL), x, y, n_fold=3)[1]
 
 
-def test_cross_validation_folds_are_whole_weeks_of_every_restaurant(validated):
-    x, y, preds, notes = validated
-    weeks = preds.index.isocalendar().week.to_numpy()  # any week numbering: only the grouping matters
-    by_fold = {fold: sorted(set(weeks[(preds["fold"] == fold).to_numpy()])) for fold in range(3)}
-    assert [len(w) for w in by_fold.values()] == [2, 2, 2]  # the chain's 8 weeks (104-111): 3 folds of 2 after 2
-    # young (training rows from week 107) is unknown to fold 0's model (weeks 100-105): left out, said once.
-    assert notes == [
-        "fold 0 (weeks 106-107): restaurant(s) young not in the weeks before: not predicted, "
-        "nor the chain at their hours"
-    ]
-    fold0 = preds[preds["fold"] == 0]
-    assert "young" not in set(fold0["restaurant"])
-    assert (fold0["restaurant"] == "chain").sum() == 168  # week 106's; week 107's hours are young's
-    for fold in (1, 2):
-        rows = preds[preds["fold"] == fold]
-        assert rows.groupby("restaurant").size().to_dict() == dict.fromkeys(("big", "chain", "small", "young"), 336)
-    # The last fold is a model fitted on every row before week 110, predicting weeks 110-111.
-    before = x.index < week_hours(110)[0]
-    by_hand = restaurants.RestaurantModel(MODEL).fit(x[before], y[before]).predict_frame(x[~before])
-    last = preds[preds["fold"] == 2]
-    np.testing.assert_allclose(last["y_pred"].to_numpy(), by_hand["y_pred"].to_numpy())
-    np.testing.assert_allclose(last["actual"].to_numpy(), y[~before].to_numpy())
-
-
-def test_cross_validation_scores_each_restaurant_and_the_chain(validated):
-    _, _, preds, _ = validated
-    table = pr.validation_table(preds).set_index("restaurant")
+def test_cross_validation_per_restaurant_median_and_worst_established(validated):
+    table = pr.validation_table(validated).set_index("restaurant")
     assert list(table.index) == ["big", "small", "young"]
     assert list(table["status"]) == ["established", "established", "new"]  # young's level is its fallback's
-    small = preds[preds["restaurant"] == "small"]
-    mae = (small["y_pred"] - small["actual"]).abs().mean()
-    assert table.loc["small", "mae"] == pytest.approx(mae)
-    assert table.loc["small", "scaled_mae"] == pytest.approx(mae / small["actual"].mean())
+    small = validated[validated["restaurant"] == "small"]
+    mae = (small["y_pred"] - small["cash_in"]).abs().mean()
+    assert table.loc["small", "rows"] == 3 * 336 and table.loc["small", "mae"] == pytest.approx(mae)
+    assert table.loc["small", "scaled_mae"] == pytest.approx(mae / small["cash_in"].mean())
+    inside = (small["cash_in"] >= small["y_lower"]) & (small["cash_in"] <= small["y_upper"])
+    assert table.loc["small", "coverage"] == pytest.approx(inside.mean())
     summary = pr.validation_summary(table.reset_index())
     assert summary["restaurants"] == 3 and summary["restaurants_new"] == 1
-    assert summary["worst_restaurant_scaled_mae"] == pytest.approx(table.loc[["big", "small"], "scaled_mae"].max())
-    chain, truth = pr.chain_predictions(preds)
-    assert "restaurant" not in chain.columns and chain.index.is_unique and len(truth) == len(chain) == 168 * 5
+    established = table.loc[["big", "small"]]
+    assert summary["worst_restaurant_scaled_mae"] == pytest.approx(established["scaled_mae"].max())
+    assert summary["median_restaurant_coverage"] == pytest.approx(established["coverage"].median())

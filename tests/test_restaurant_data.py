@@ -214,3 +214,17 @@ def test_a_training_set_whose_target_rows_are_not_its_features_rows_is_refused(s
         f"run {run.info.run_id} (features): training_set/y_train.csv does not hold the rows of "
         "training_set/x_train.csv (restaurant, order_date, in the same order)"
     )
+
+
+def test_main_refuses_restaurants_without_a_level_in_one_line(small_data, monkeypatch):
+    import main as main_module
+    from foodcast.pipeline.stage_table import main_params
+
+    monkeypatch.setenv("FOODCAST_DATA_DIR", str(small_data))
+    weeks = {"start_week": 2, "end_week": 12, "next_week": 13, "profile_weeks": 4, "level_weeks": 4}
+    options = {**{p.name: p.default for p in main_params()}, **weeks, "granularity": "restaurant"}
+    assert main_module.check_options(options)["granularity"] == "restaurant"
+    chain = {**options, "granularity": "chain", "level_weeks": 0, "level_scaled": False, "estimator": "random_forest"}
+    assert main_module.check_options(chain)["level_weeks"] == 0  # the chain's model needs no level
+    with pytest.raises(FoodcastError, match=r"^granularity=restaurant pools .* it needs level_weeks >= 1$"):
+        main_module.check_options({**chain, "granularity": "restaurant"})

@@ -49,6 +49,15 @@ def test_every_stage_runs_on_the_restaurants(restaurants):
     data = table(restaurants, "load", names.DATA)
     assert list(data.columns) == ["restaurant", "order_date", "cash_in"]
     assert list(data.groupby("restaurant").size().items()) == [(r, 21 * 168) for r in SHIPPED]
+    folds = table(restaurants, "validate", names.CV_PREDICTIONS)  # every restaurant cross-validated, then the chain
+    assert list(folds.columns[:3]) == ["restaurant", "order_date", "fallback"] and {"cash_in", "fold"} <= set(folds)
+    assert sorted(set(folds["restaurant"])) == sorted([*SHIPPED, CHAIN]) and sorted(set(folds["fold"])) == [0, 1, 2]
+    per_restaurant = pd.read_csv(
+        mlflow.artifacts.download_artifacts(
+            f"runs:/{restaurants.lines['validate'][1]}/metrics/per_restaurant.csv", tracking_uri=restaurants.uri
+        )
+    )
+    assert len(per_restaurant) == 3 * 3 and (per_restaurant["mae"] > 0).all()  # each fold: both restaurants, the chain
     parent = MlflowClient(restaurants.uri).get_run(restaurants.first.stdout.split()[2])
     assert parent.data.params["granularity"] == "restaurant" and parent.data.params["workers"] == "2"
     # the stages' process pools ended with them: no warning of loky's resource tracker
@@ -126,3 +135,59 @@ def test_show_prints_the_chain_s_forecast_or_a_restaurant_s(restaurants, monkeyp
         assert result.output.strip().endswith(f"has no restaurant 'nowhere'; it has {', '.join([*SHIPPED, CHAIN])}")
     finally:
         mlflow.set_tracking_uri(None)
+
+
+def test_one_worker_writes_the_files_the_pipeline_s_two_wrote(restaurants, monkeypatch):
+    """features, validate and future run alone (in this process) with FOODCAST_WORKERS=1 on the
+    pipeline's runs and weeks: the same files, byte for byte (their checksum tags), as its
+    stages' with 2."""
+    from click.testing import CliRunner
+
+    from foodcast.tracking.names import artifact_tag
+    from steps.features import features
+    from steps.future import future
+    from steps.validate import validate
+
+    client = MlflowClient(restaurants.uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", restaurants.uri)
+    monkeypatch.setenv("FOODCAST_WORKERS", "1")
+    mlflow.set_tracking_uri(restaurants.uri)
+    runs = {
+        "features": (features, ["--load-run-id", restaurants.lines["load"][1]], [names.X_TRAIN, names.Y_TRAIN]),
+        "validate": (
+            validate,
+            ["--features-run-id", restaurants.lines["features"][1], "--n-fold", "3", "--n-models", "3"],
+            [names.CV_PREDICTIONS, names.PER_RESTAURANT],
+        ),
+        "future": (future, ["--next-week", "261", "--granularity", "restaurant"], [names.X_PRED]),
+    }
+    try:
+        for stage, (command, args, artifacts) in runs.items():
+            result = CliRunner().invoke(command, args, catch_exceptions=False)
+            assert result.exit_code == 0, result.output
+            alone = client.search_runs(["0"], f"tags.`foodcast.step` = '{stage}'", max_results=1)[0]
+            assert alone.info.run_id != restaurants.lines[stage][1]
+            piped = client.get_run(restaurants.lines[stage][1])
+            for artifact in artifacts:
+                tag = artifact_tag(names.artifact_path(artifact))
+                assert alone.data.tags[tag] == piped.data.tags[tag], artifact
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+def test_model_champion_of_the_other_granularity_is_refused_before_anything_runs(restaurants):
+    """The pipeline's promote made its model per restaurant champion: main with model=champion
+    and granularity=chain would predict the chain's rows with it; refused at once, as other
+    feature parameters are."""
+    from foodcast.pipeline.promotion import champion_feature_differences
+    from foodcast.pipeline.stage_table import main_params
+
+    options = {**{p.name: p.default for p in main_params()}, **RESTAURANTS}
+    client = MlflowClient(restaurants.uri)
+    mlflow.set_tracking_uri(restaurants.uri)
+    try:
+        assert champion_feature_differences(client, options) is None
+        differences = champion_feature_differences(client, {**options, "granularity": "chain"})
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert differences == "version 1 of 'foodcast': granularity=chain (the champion's: restaurant)"

@@ -1,18 +1,18 @@
 """Forecasts per restaurant scored for the stages: a rolling-origin backtest on a process pool,
-a cross-validation on whole weeks, their tables per restaurant and the figures of the median and
-the worst restaurant.
+the tables per restaurant of a backtest and of a cross-validation, and the figures of the median
+and the worst restaurant.
 
-Nothing here forecasts differently from the pipeline with ``granularity=restaurant``: the
-backtest of a week is the core's (``restaurant_backtest.backtest_restaurants``: the rows of
+Nothing here forecasts: the backtest of a week is the core's
+(``restaurant_backtest.backtest_restaurants``: the rows of
 :func:`foodcast.core.restaurants.training_rows` and
 :func:`~foodcast.core.restaurants.prediction_rows`, a :class:`~foodcast.core.restaurants.RestaurantModel`,
 each restaurant scored against its own cash-in and the chain's total against the sum), and the
-cross-validation fits and predicts with the same ``RestaurantModel``.
+cross-validation's out-of-fold rows are ``restaurant_backtest.cross_validate_restaurants``'.
 
-A restaurant-week is *established* when the restaurant held every week of the training window
-and its forecast had no fallback row; otherwise it is *new* (a restaurant opened in the window,
-or back from weeks without batches). The median and the worst restaurant are those of the
-established ones; the new ones are counted apart.
+A restaurant-week of a backtest is *established* when the restaurant held every week of the
+training window and its forecast had no fallback row; otherwise it is *new* (a restaurant opened
+in the window, or back from weeks without batches). The median and the worst restaurant are
+those of the established ones; the new ones are counted apart.
 """
 
 from __future__ import annotations
@@ -24,17 +24,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from sklearn.base import clone
-from sklearn.model_selection import TimeSeriesSplit
 
 from foodcast.core.backtest import WEEK_COLUMNS, summarise
-from foodcast.core.columns import FOLD_COLUMN, LOWER_COLUMN, POINT_COLUMN, UPPER_COLUMN
+from foodcast.core.columns import LOWER_COLUMN, POINT_COLUMN, UPPER_COLUMN
 from foodcast.core.estimators import DEFAULT_MODEL
 from foodcast.core.features import DEFAULT_FEATURES
 from foodcast.core.restaurant_backtest import backtest_restaurants as replay
 from foodcast.core.restaurant_backtest import summarise_restaurants
-from foodcast.core.restaurants import CASH_IN, CHAIN, FALLBACK, ORDER_DATE, RESTAURANT, RestaurantModel, resolve_workers
-from foodcast.core.weeks import week_start, weeks_of
+from foodcast.core.restaurants import CASH_IN, CHAIN, FALLBACK, ORDER_DATE, RESTAURANT, resolve_workers
+from foodcast.core.weeks import week_start
 from foodcast.core.windows import backtest_reach, forecast_history
 from foodcast.errors import FoodcastError
 
@@ -69,7 +67,6 @@ VALIDATION_TABLE_COLUMNS = [
     "coverage",
     "coverage_open",
 ]
-ACTUAL = "actual"
 
 
 def _weeks(hourly: pd.DataFrame, first: int, last: int) -> pd.DataFrame:
@@ -247,83 +244,15 @@ def backtest_restaurants(
     return RestaurantBacktest(chain, restaurant_weeks, table, summary, notes)
 
 
-def cross_validate_restaurants(
-    model: RestaurantModel, x: pd.DataFrame, y: pd.Series | np.ndarray, n_fold: int = 10
-) -> tuple[pd.DataFrame, list[str]]:
-    """Chronological cross-validation of a :class:`RestaurantModel` on folds of whole weeks.
-
-    scikit-learn's ``TimeSeriesSplit`` of the weeks that hold the chain's rows (all of them if
-    none does): each fold's test rows are every row (each restaurant's and the chain's) of its
-    test weeks, and its model is fitted on every row of the weeks before them (the restaurants'
-    fallback weeks before the chain's first included), so that all restaurants' rows of an hour
-    are predicted together, as a forecast does. A restaurant first seen in a fold's test weeks
-    is unknown to its model: its rows, and the chain's rows of the hours it has, are not
-    predicted in that fold (a note says so).
-
-    Parameters
-    ----------
-    model : RestaurantModel
-        Cloned and fitted on each fold's past.
-    x : DataFrame
-        ``training_rows`` without ``cash_in``, indexed by ``order_date``.
-    y : Series or array
-        ``cash_in``, row by row with ``x``.
-    n_fold : int
-        Number of folds (>= 2), each of whole weeks.
-
-    Returns
-    -------
-    preds : DataFrame
-        Indexed by ``order_date``: ``predict_frame``'s columns (``restaurant``, ``fallback``,
-        members, ``y_pred_simple``, ``y_pred``, ``y_lower``, ``y_upper``), ``fold`` and
-        ``actual`` (the row's ``cash_in``).
-    notes : list of str
-        One line per fold that left a restaurant out.
-
-    Raises
-    ------
-    FoodcastError
-        If ``n_fold`` < 2 or there are not more weeks than folds.
-    """
-    n_fold = int(n_fold)
-    if n_fold < 2:
-        raise FoodcastError(f"n_fold must be >= 2, got {n_fold}")
-    target = np.asarray(y, dtype="float64").ravel()
-    names = x[RESTAURANT].astype(str).to_numpy()
-    stamps = pd.DatetimeIndex(x.index)
-    weeks = weeks_of(pd.Series(stamps)).to_numpy()
-    chain = names == CHAIN
-    split = np.unique(weeks[chain] if chain.any() else weeks)
-    if len(split) <= n_fold:
-        raise FoodcastError(f"cannot split {len(split)} weeks of training rows into {n_fold} folds of whole weeks")
-    frames, notes = [], []
-    for fold, (_, tested) in enumerate(TimeSeriesSplit(n_splits=n_fold).split(split)):
-        test_weeks = split[tested]
-        train = weeks < test_weeks.min()
-        test = np.isin(weeks, test_weeks)
-        fitted = clone(model).fit(x[train], target[train])
-        unknown = test & ~chain & ~np.isin(names, fitted.restaurants_)
-        if unknown.any():
-            left = sorted(set(names[unknown]))
-            test &= ~unknown & ~(chain & np.isin(stamps.asi8, stamps[unknown].asi8))
-            notes.append(
-                f"fold {fold} (weeks {int(test_weeks.min())}-{int(test_weeks.max())}): restaurant(s) "
-                f"{', '.join(left)} not in the weeks before: not predicted, nor the chain at their hours"
-            )
-        pred = fitted.predict_frame(x[test])
-        pred[FOLD_COLUMN] = fold
-        pred[ACTUAL] = target[test]
-        frames.append(pred)
-    return pd.concat(frames), notes
-
-
 def validation_table(preds: pd.DataFrame) -> pd.DataFrame:
     """Per restaurant, its out-of-fold predictions scored (``metrics/per_restaurant.csv``).
 
     Parameters
     ----------
     preds : DataFrame
-        :func:`cross_validate_restaurants`' (the chain's rows are left out).
+        ``restaurant_backtest.cross_validate_restaurants``' out-of-fold rows (``restaurant``,
+        ``fallback``, ``y_pred``, ``y_lower``, ``y_upper``, the truth ``cash_in``); the chain's
+        rows are left out.
 
     Returns
     -------
@@ -336,7 +265,7 @@ def validation_table(preds: pd.DataFrame) -> pd.DataFrame:
     """
     rows = []
     for name, mine in preds[preds[RESTAURANT] != CHAIN].groupby(RESTAURANT, sort=True):
-        actual = mine[ACTUAL].to_numpy(dtype="float64")
+        actual = mine[CASH_IN].to_numpy(dtype="float64")
         lower, upper = mine[LOWER_COLUMN].to_numpy(dtype="float64"), mine[UPPER_COLUMN].to_numpy(dtype="float64")
         inside = (actual >= lower) & (actual <= upper)
         open_hours = (upper > 0) | (actual != 0)
@@ -372,11 +301,3 @@ def validation_summary(table: pd.DataFrame) -> dict[str, float]:
         **_median_worst(established["coverage"], "coverage", "min"),
         **_median_worst(established["coverage_open"], "coverage_open", "min"),
     }
-
-
-def chain_predictions(preds: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
-    """The chain's rows of :func:`cross_validate_restaurants`' ``preds`` as ``forecast.cross_validate``
-    gives them (prediction columns and ``fold``, indexed by hour), and their truth."""
-    chain = preds[preds[RESTAURANT] == CHAIN]
-    truth = pd.Series(chain[ACTUAL].to_numpy(dtype="float64"), index=chain.index, name=CASH_IN)
-    return chain.drop(columns=[RESTAURANT, FALLBACK, ACTUAL]), truth

@@ -239,8 +239,9 @@ RESTAURANT_MODEL = Param(
     str,
     "local",
     "granularity=restaurant: local (a model per restaurant with enough history, the pooled model "
-    "for the others) or global (one pooled model for every restaurant, sizes scaled by their level).",
-    choices=("local", "global"),
+    "for the others), global (one pooled model for every restaurant, sizes scaled by their level) "
+    "or both (local, each restaurant's own model averaged with the pooled one).",
+    choices=("local", "global", "both"),
 )
 
 ALLOW_MISSING = Param(

@@ -82,6 +82,12 @@ def champion_feature_differences(client: MlflowClient, options: Mapping[str, Any
         return None
     features_run = check_run(champion.tags.get(names.FEATURES_RUN_TAG), names.FEATURES)
     differences = []
+    # A model per restaurant forecasts restaurants' rows, a chain's model the chain's: the
+    # champion's granularity is its load run's.
+    load_run = check_run(features_run.data.params[names.run_id_param(names.LOAD)], names.LOAD, deleted_ok=True)
+    ours, theirs = options.get(GRANULARITY.name, GRANULARITY.default), _param(load_run, GRANULARITY.name)
+    if ours != theirs:
+        differences.append(f"{GRANULARITY.name}={ours} (the champion's: {theirs})")
     for param in FEATURE_PARAMS:
         ours, theirs = param.cast(options[param.name]), param.cast(_param(features_run, param.name))
         if ours != theirs:

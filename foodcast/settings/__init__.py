@@ -58,7 +58,9 @@ def __getattr__(name: str) -> str:
 
 def workers() -> int:
     """The processes the per-restaurant work may use: ``FOODCAST_WORKERS`` (``main`` sets it from
-    its option ``workers``), every core when it is unset or 0.
+    its option ``workers``); 0, also when it is unset, for every core, which the core's pool
+    counts (``foodcast.core.restaurants.resolve_workers``: the CPUs this process may use, not
+    ``os.cpu_count()``, the machine's, which a container may not have).
 
     Raises
     ------
@@ -72,7 +74,7 @@ def workers() -> int:
         value = -1
     if value < 0:
         raise FoodcastError(f"{WORKERS_VARIABLE}={text!r} must be a whole number of processes (0: every core)")
-    return value or os.cpu_count() or 1
+    return value
 
 
 def log_level() -> str | None:
