@@ -21,6 +21,7 @@ if __name__ == "__main__":
     hand_down()
     quiet_interrupts("main")
 
+import os
 from typing import Any
 
 import click
@@ -30,7 +31,7 @@ from foodcast.pipeline.command import RefusingCommand, record_refusal, with_opti
 from foodcast.pipeline.main_options import check_options, read_params_file, resolve_weeks
 from foodcast.pipeline.params import PARAMS_FILE
 from foodcast.pipeline.stage_table import PIPELINE, main_params
-from foodcast.settings import data_dir
+from foodcast.settings import WORKERS_VARIABLE, data_dir
 
 
 class MainCommand(RefusingCommand):
@@ -89,7 +90,9 @@ Environment:
   FOODCAST_LOG_LEVEL     INFO: MLflow's and the stages' log lines too (as --verbose true)
   FOODCAST_MAX_PARALLEL  stages run at once (default: the number of cores)
   FOODCAST_PREFORK=0     start each launched stage in a fresh interpreter instead of
-                         forking it from main's server of pre-imported libraries""",
+                         forking it from main's server of pre-imported libraries
+  FOODCAST_WORKERS       set by main from --workers, for its stages (a stage run alone
+                         reads it too; default: every core)""",
 )
 @with_options(main_params())
 def main(**options: Any) -> None:
@@ -103,6 +106,9 @@ def main(**options: Any) -> None:
     except FoodcastError as exc:
         record_refusal("main", str(exc))
         raise click.ClickException(str(exc)) from None
+    # The stages read it (foodcast.settings.workers): not a stage parameter, as their results
+    # do not depend on it, so that no cache key does either.
+    os.environ[WORKERS_VARIABLE] = str(options["workers"])
     run_pipeline(options, weeks.line())
 
 

@@ -11,15 +11,23 @@ def predict(future_run_id: str, train_run_id: str, model_uri: str) -> None:
     registered model MODEL_URI (e.g. models:/foodcast@champion): exactly one of the two. Logs
     predictions/y_pred.csv (order_date, y_pred_0..y_pred_{n-1}, y_pred_simple, y_pred, y_lower,
     y_upper), plots/predictions.html and its PNG; tags the run with the week (foodcast.week) and
-    records the LoggedModel it used as an input of the run."""
+    records the LoggedModel it used as an input of the run.
+
+    A prediction set per restaurant (granularity=restaurant) needs a model trained per
+    restaurant: y_pred.csv is then one long table (restaurant, order_date, fallback and the
+    columns above), every restaurant forecast and the chain's total as the rows named chain
+    (the sum of its restaurants', hour by hour, to the cent as written); the plot's dropdown
+    picks a restaurant, the chain first (the PNG shows the chain)."""
     import mlflow
 
+    from foodcast.core.restaurant_forecasts import to_cents_coherent
+    from foodcast.core.restaurants import RESTAURANT
     from foodcast.tracking import names
     from foodcast.tracking.artifacts import mlflow_log_pandas, mlflow_log_plotly, read_frame
     from foodcast.tracking.datasets import log_input_frame
     from foodcast.tracking.models import load_predictor, resolve_model
     from foodcast.tracking.plot_files import png_painter
-    from foodcast.tracking.plots import forecast_title, plotly_predictions
+    from foodcast.tracking.plots import forecast_title, plotly_predictions, plotly_restaurant_predictions
     from foodcast.tracking.runs import check_run
 
     painter = png_painter()  # its Chromium boots while the model loads and predicts
@@ -31,9 +39,15 @@ def predict(future_run_id: str, train_run_id: str, model_uri: str) -> None:
     predict_with_model = load_predictor(uri, model, f"train run {train_run_id}" if train else model_uri)
     x_pred = read_frame(future_run_id, names.X_PRED, names.FUTURE)
     log_input_frame(x_pred, future_run_id, names.X_PRED, context="prediction", stage=names.FUTURE)
-    y_pred = predict_with_model(x_pred.set_index("order_date"))
-    mlflow_log_pandas(y_pred.reset_index(), *names.Y_PRED)
-    mlflow_log_plotly(plotly_predictions(y_pred, title=forecast_title(week)), *names.PREDICTIONS_PLOT, painter)
+    if RESTAURANT in x_pred.columns:  # long: the model takes order_date with each row
+        y_pred = predict_with_model(x_pred)
+        mlflow_log_pandas(to_cents_coherent(y_pred), *names.Y_PRED)
+        figure = plotly_restaurant_predictions(y_pred, title=forecast_title(week))
+    else:
+        y_pred = predict_with_model(x_pred.set_index("order_date"))
+        mlflow_log_pandas(y_pred.reset_index(), *names.Y_PRED)
+        figure = plotly_predictions(y_pred, title=forecast_title(week))
+    mlflow_log_plotly(figure, *names.PREDICTIONS_PLOT, painter)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,12 @@ def promote(
     GATE_MARGIN) times the champion's. The first model becomes champion; with no alias champion,
     the challenger is compared with the version that was champion last. Logs the two MAEs
     (challenger_mae, champion_mae), tags foodcast.decision (promoted / kept) and
-    foodcast.reason, and writes the decision in the model version's description."""
+    foodcast.reason, and writes the decision in the model version's description.
+
+    A model per restaurant (granularity=restaurant) is backtested per restaurant: the MAEs are
+    the chain's total's, and when both models are per restaurant the challenger must also pass
+    the rule on the median established restaurant's MAE over seasonal naive's
+    (challenger_median_restaurant_over_naive, champion_median_restaurant_over_naive)."""
     import mlflow
 
     from foodcast.pipeline import promotion
@@ -25,7 +30,12 @@ def promote(
     client = mlflow.tracking.MlflowClient()
     gating = promotion.gate(client, registered_model_name, train_run_id, gate_weeks, gate_margin, allow_missing)
     decision = gating.decision
-    scores = {"challenger_mae": decision.challenger_mae, "champion_mae": decision.champion_mae}
+    scores = {
+        "challenger_mae": decision.challenger_mae,
+        "champion_mae": decision.champion_mae,
+        "challenger_median_restaurant_over_naive": decision.challenger_median_ratio,
+        "champion_median_restaurant_over_naive": decision.champion_median_ratio,
+    }
     mlflow.log_metrics({k: v for k, v in scores.items() if v is not None})
     mlflow.set_tags(
         {

@@ -252,4 +252,5 @@ LONGEST_FIRST = [
     "test_concurrency",
     "test_tutorial",
     "test_uv_route",
+    "test_restaurant_pipeline",
 ]

@@ -140,3 +140,18 @@ def test_home_relative_data_dir_is_expanded(monkeypatch, tmp_path):
     monkeypatch.setenv("MLFLOW_RUN_ID", "0123456789abcdef")
     monkeypatch.setenv("FOODCAST_DATA_DIR", "~/batches")
     assert settings.data_dir() == str(tmp_path / "batches")
+
+
+def test_workers_come_from_foodcast_workers_every_core_by_default(monkeypatch):
+    from foodcast.core.restaurants import resolve_workers
+
+    monkeypatch.delenv(settings.WORKERS_VARIABLE, raising=False)
+    assert settings.workers() == 0 and resolve_workers(settings.workers()) >= 1  # 0: every core, the core counts
+    monkeypatch.setenv(settings.WORKERS_VARIABLE, "0")
+    assert settings.workers() == 0
+    monkeypatch.setenv(settings.WORKERS_VARIABLE, "3")
+    assert settings.workers() == 3
+    for bad in ("two", "-1"):
+        monkeypatch.setenv(settings.WORKERS_VARIABLE, bad)
+        with pytest.raises(FoodcastError, match=f"FOODCAST_WORKERS='{bad}' must be a whole number"):
+            settings.workers()

@@ -210,18 +210,25 @@ def status(pairs: tuple[str, ...], experiment_name: str) -> None:
     short_help="Print the latest forecast as a table.",
     help="Print the latest FINISHED forecast of the experiment (of week WEEK with --week): the "
     "hourly cash-in forecast (predictions/y_pred.csv, column y_pred) in whole pounds, hours by "
-    f"weekdays, with each day's total.\n\n{EXPERIMENT_HELP}",
+    "weekdays, with each day's total; of a forecast per restaurant (granularity=restaurant), the "
+    f"chain's rows, or RESTAURANT's with --restaurant.\n\n{EXPERIMENT_HELP}",
 )
 @click.option(
     "--week", type=click.IntRange(min=1), default=None, help="The week forecast (default: the latest forecast)."
 )
+@click.option(
+    "--restaurant",
+    default=None,
+    help="Of a forecast per restaurant: this restaurant's rows (default: the chain's, rows chain).",
+)
 @_experiment_option
 @_user_errors
-def show(week: int | None, experiment_name: str) -> None:
+def show(week: int | None, restaurant: str | None, experiment_name: str) -> None:
     """The latest forecast as a table."""
     import mlflow  # noqa: PLC0415 - MLflow and pandas: only once the command runs
     import pandas as pd  # noqa: PLC0415
 
+    from foodcast.core.restaurants import CHAIN, RESTAURANT  # noqa: PLC0415
     from foodcast.pipeline import status as planning  # noqa: PLC0415
     from foodcast.pipeline.console import week_dates  # noqa: PLC0415
     from foodcast.tracking import names  # noqa: PLC0415
@@ -232,10 +239,24 @@ def show(week: int | None, experiment_name: str) -> None:
         raise FoodcastError(f"no experiment {experiment_name} in {mlflow.get_tracking_uri()}: run the pipeline first")
     run = planning.latest_forecast(mlflow.tracking.MlflowClient(), experiment_id, week)
     path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=names.artifact_path(names.Y_PRED))
-    y_pred = pd.read_csv(path, parse_dates=["order_date"])
+    y_pred = pd.read_csv(path, parse_dates=["order_date"], dtype={RESTAURANT: str})
     week = forecast_week(run)
+    whose = ""
+    if RESTAURANT in y_pred.columns:
+        name = restaurant or CHAIN
+        held = list(dict.fromkeys(y_pred[RESTAURANT]))
+        if name not in held:
+            raise FoodcastError(
+                f"the forecast of week {week} (predict run {run.info.run_id}) has no restaurant {name!r}; "
+                f"it has {', '.join(held[:10])}{', ...' if len(held) > 10 else ''}"
+            )
+        y_pred, whose = y_pred[y_pred[RESTAURANT] == name], f" of {'the chain' if name == CHAIN else name}"
+    elif restaurant:
+        raise FoodcastError(
+            f"the forecast of week {week} (predict run {run.info.run_id}) is the chain's alone: no --restaurant"
+        )
     click.echo(
-        f"week {week} ({week_dates(week)}): hourly cash-in forecast in GBP, "
+        f"week {week} ({week_dates(week)}): hourly cash-in forecast{whose} in GBP, "
         f"predict run {run.info.run_id} ({path}; its interval in y_lower, y_upper)"
     )
     click.echo(planning.forecast_table(y_pred).to_string())

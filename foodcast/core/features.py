@@ -306,7 +306,9 @@ def build_features(
     return pd.DataFrame(out)
 
 
-def _history_columns(features: pd.DataFrame) -> list[str]:
+def history_columns(features: pd.DataFrame) -> list[str]:
+    """The columns of a feature frame read from the past (lags, level, profile): NaN where the
+    history lacks what they need."""
     return [c for c in features.columns if c.startswith(("lag_", LEVEL_PREFIX, PROFILE_PREFIX))]
 
 
@@ -359,7 +361,7 @@ def features_offline(
         profile_groups,
     )
     features["cash_in"] = df["cash_in"].to_numpy(dtype="float64")
-    features = features.dropna(subset=_history_columns(features)).reset_index(drop=True)
+    features = features.dropna(subset=history_columns(features)).reset_index(drop=True)
     if features.empty:
         weeks = max(history_weeks(lag_in_week, level_weeks), 1 if profile_weeks else 0)
         raise FoodcastError(
@@ -415,7 +417,7 @@ def features_online(
         profile_groups,
     )
     weeks = history_weeks(lag_in_week, level_weeks, profile_weeks)
-    missing = features[_history_columns(features)].isna().any(axis=1)
+    missing = features[history_columns(features)].isna().any(axis=1)
     if missing.any():
         first = features.loc[missing, "order_date"].iloc[0]
         raise FoodcastError(

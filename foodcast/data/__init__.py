@@ -2,5 +2,5 @@
 exports and the generator of the default dataset.
 
 ``batch_files`` and ``coverage`` only list files and peek at their first lines (no pandas);
-``orders`` reads and validates their content, ``chain`` turns it into the chain's hourly cash-in.
+``orders`` reads and validates their content, ``chain`` turns it into the chain's hourly cash-in, or each restaurant's.
 """

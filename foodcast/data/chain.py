@@ -1,9 +1,9 @@
-"""The chain's hourly cash-in, read from the weekly batches of a range of weeks.
+"""The chain's hourly cash-in, or each restaurant's, read from the weekly batches of a range of weeks.
 
-:func:`read_chain` (and :func:`etl`) refuse an incomplete week of the range they read (the rule
-of complete weeks, ``foodcast.data.coverage``) unless told ``allow_missing``, and return the
-:class:`~foodcast.data.coverage.Coverage` that says what the read held and lacked, for the
-caller to record.
+:func:`read_chain` (and :func:`etl`) and :func:`read_restaurants` refuse an incomplete week of
+the range they read (the rule of complete weeks, ``foodcast.data.coverage``) unless told
+``allow_missing``, and return the :class:`~foodcast.data.coverage.Coverage` that says what the
+read held and lacked, for the caller to record.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from foodcast.core.hourly import hourly_cash_in
+from foodcast.core.weeks import weeks_of
 from foodcast.core.windows import describe_weeks
 from foodcast.data.batch_files import list_batches
 from foodcast.data.coverage import Coverage, coverage_of
@@ -60,7 +61,67 @@ def read_chain(
         False (naming the restaurant and week), or a batch is unreadable or invalid (naming
         the file, row and column).
     """
+    orders, coverage = _checked_orders(list_batches(data_dir), data_dir, start_week, end_week, allow_missing)
+    return hourly_cash_in(orders, coverage.weeks), coverage
+
+
+def read_restaurants(
+    data_dir: str | Path, start_week: int, end_week: int, *, allow_missing: bool = False
+) -> tuple[pd.DataFrame, Coverage]:
+    """Hourly cash-in of each restaurant over weeks ``start_week..end_week`` (the long form),
+    and the coverage of the read.
+
+    The batches are read and checked as :func:`read_chain` reads them (the same rule of complete
+    weeks, the same refusals). A restaurant's rows are every hour of each week of the range it
+    has orders in (a non-empty batch; hours without orders = 0): not the weeks before it opened
+    or after it closed, nor a week it lacks (read with ``allow_missing``).
+
+    Returns
+    -------
+    DataFrame
+        ``restaurant`` (the batch directory's name), ``order_date``, ``cash_in``; sorted by
+        restaurant, then order_date.
+    Coverage
+        As :func:`read_chain`'s.
+
+    Raises
+    ------
+    FoodcastError
+        As :func:`read_chain`; and if a restaurant directory is named ``chain``, the name of the
+        chain's total in the forecasts.
+    """
+    # The names of the per-restaurant core, imported here: it loads scikit-learn, which a read of
+    # the chain (load with granularity=chain) never needs.
+    from foodcast.core.restaurants import CHAIN  # noqa: PLC0415
+
     batches = list_batches(data_dir)
+    if CHAIN in batches:
+        raise FoodcastError(
+            f"{Path(data_dir) / CHAIN}: a restaurant cannot be named {CHAIN} with granularity=restaurant, "
+            f"the name of the chain's total in the forecasts; rename the directory"
+        )
+    orders, coverage = _checked_orders(batches, data_dir, start_week, end_week, allow_missing)
+    return _per_restaurant(orders), coverage
+
+
+def _per_restaurant(orders: pd.DataFrame) -> pd.DataFrame:
+    """The long form of order lines (with ``restaurant``): each restaurant's hourly cash-in of the
+    weeks it has orders in, restaurants sorted."""
+    from foodcast.core.restaurants import RESTAURANT  # noqa: PLC0415  # (as in read_restaurants)
+
+    frames = []
+    for name, lines in orders.groupby(RESTAURANT, sort=True):
+        hourly = hourly_cash_in(lines, weeks_of(lines["order_date"]).unique())
+        hourly.insert(0, RESTAURANT, str(name))
+        frames.append(hourly)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _checked_orders(
+    batches: dict[str, dict[int, Path]], data_dir: str | Path, start_week: int, end_week: int, allow_missing: bool
+) -> tuple[pd.DataFrame, Coverage]:
+    """The order lines of weeks ``start_week..end_week`` among the listing ``batches``, and the
+    read's coverage; refused, or warned about, as :func:`read_chain` says."""
     coverage = coverage_of(batches, data_dir, start_week, end_week)
     if not coverage.weeks:
         held = {w for weeks in batches.values() for w in weeks}
@@ -88,7 +149,7 @@ def read_chain(
         )
     if coverage.left_out:
         logger.warning("weeks %s have no data in %s and are left out", describe_weeks(coverage.left_out), data_dir)
-    return hourly_cash_in(orders, coverage.weeks), coverage
+    return orders, coverage
 
 
 def etl(data_dir: str | Path, start_week: int, end_week: int, *, allow_missing: bool = False) -> pd.DataFrame:

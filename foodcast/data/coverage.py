@@ -71,6 +71,11 @@ class Coverage:
         """True when no restaurant-week of the range breaks the rule."""
         return not self.missing
 
+    def ended_before(self, week: int) -> list[tuple[str, int]]:
+        """``(restaurant, its last week with orders)`` of the restaurants whose orders all come
+        before ``week``, over the whole data directory (a read from ``week`` on has none of theirs)."""
+        return [(r, last) for r, _, last in self.spans if last < week]
+
     def summary(self) -> str:
         """One line for a log or a run description."""
         text = (

@@ -157,6 +157,11 @@ def check_options(options: dict[str, Any]) -> dict[str, Any]:
         )
     if options["level_scaled"] and not options["level_weeks"]:
         raise FoodcastError("level_scaled=true divides by the level feature: it needs level_weeks >= 1")
+    if options.get("granularity") == "restaurant" and not options["level_weeks"]:
+        raise FoodcastError(
+            "granularity=restaurant pools restaurants of every size by dividing by their level feature: "
+            "it needs level_weeks >= 1"
+        )
     if options["estimator"] == "profile" and not options["profile_weeks"]:
         raise FoodcastError("estimator=profile forecasts from the profile feature: it needs profile_weeks >= 1")
     check_model_settings(**model_settings(options))  # what the model would refuse, without scikit-learn

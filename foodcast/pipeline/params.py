@@ -218,6 +218,32 @@ def model_settings(values: Mapping[str, Any]) -> dict[str, Any]:
     return {"model": values[ESTIMATOR.name], **settings}
 
 
+GRANULARITY = Param(
+    "granularity",
+    str,
+    "chain",
+    "chain: forecast the chain's total; restaurant: forecast every restaurant and the chain's total "
+    "(rows named chain, the sum of the restaurants' forecasts hour by hour).",
+    choices=("chain", "restaurant"),
+)
+CLOSED_WEEKS = Param(
+    "closed_weeks",
+    int,
+    4,
+    "granularity=restaurant: a restaurant with no orders in the CLOSED_WEEKS weeks before the "
+    "forecast week is taken as closed and not forecast (the run says so).",
+    min=1,
+)
+RESTAURANT_MODEL = Param(
+    "restaurant_model",
+    str,
+    "local",
+    "granularity=restaurant: local (a model per restaurant with enough history, the pooled model "
+    "for the others), global (one pooled model for every restaurant, sizes scaled by their level) "
+    "or both (local, each restaurant's own model averaged with the pooled one).",
+    choices=("local", "global", "both"),
+)
+
 ALLOW_MISSING = Param(
     "allow_missing",
     bool,
@@ -289,7 +315,15 @@ VERBOSE = Param(
     "true: also show MLflow's and the stages' log lines (as FOODCAST_LOG_LEVEL=INFO does); "
     "false: one line per stage and the result.",
 )
-MAIN_ONLY = (MODEL, USE_CACHE, PARAMS_FILE, VERBOSE)
+WORKERS = Param(
+    "workers",
+    int,
+    0,
+    "Processes for the per-restaurant work (features, fits, predictions); 0: every core. Results "
+    "do not depend on it, so it is not part of any cache key (the stages read it as FOODCAST_WORKERS).",
+    min=0,
+)
+MAIN_ONLY = (MODEL, USE_CACHE, PARAMS_FILE, VERBOSE, WORKERS)
 # Weeks main trains on when none is given: as many as START_WEEK..END_WEEK's defaults.
 WINDOW_WEEKS_DEFAULT = END_WEEK.default - START_WEEK.default + 1  # type: ignore[operator]
 # main's own reading of a stage parameter, where it differs from the stage's: a week left at 0

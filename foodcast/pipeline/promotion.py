@@ -16,9 +16,17 @@ from mlflow.tracking import MlflowClient
 from foodcast.core.gate import Configuration, Decision, compare
 from foodcast.core.windows import forecast_history, gate_weeks_read
 from foodcast.errors import FoodcastError
-from foodcast.pipeline.params import FEATURE_PARAMS, MODEL_PARAMS, REGISTERED_MODEL_NAME, model_settings
+from foodcast.pipeline.params import (
+    CLOSED_WEEKS,
+    FEATURE_PARAMS,
+    GRANULARITY,
+    MODEL_PARAMS,
+    REGISTERED_MODEL_NAME,
+    RESTAURANT_MODEL,
+    model_settings,
+)
 from foodcast.pipeline.stages.promote import last_champion
-from foodcast.settings import data_dir
+from foodcast.settings import data_dir, workers
 from foodcast.tracking import names
 from foodcast.tracking.datasets import read_logged_batches
 from foodcast.tracking.model_registry import champion_of, point_alias, version_of_train_run
@@ -26,7 +34,14 @@ from foodcast.tracking.runs import check_run
 
 # What a parameter added later meant for the runs logged before it existed (their champion
 # is backtested with the configuration it was trained with).
-BEFORE_PARAM = {"level_halflife": 0.0, "profile_weeks": 0, "profile_groups": 2, "n_bins": 5}
+BEFORE_PARAM = {
+    "level_halflife": 0.0,
+    "profile_weeks": 0,
+    "profile_groups": 2,
+    "n_bins": 5,
+    "granularity": "chain",
+    "restaurant_model": "local",
+}
 
 
 def _param(run: Run, name: str) -> Any:
@@ -45,8 +60,16 @@ def configuration(train_run: Run) -> Configuration:
     load_run = check_run(features_run.data.params[names.run_id_param(names.LOAD)], names.LOAD, deleted_ok=True)
     features = {p.name: p.cast(_param(features_run, p.name)) for p in FEATURE_PARAMS}
     model = model_settings({p.name: p.cast(_param(train_run, p.name)) for p in MODEL_PARAMS})
+    restaurants = None
+    if _param(load_run, GRANULARITY.name) == "restaurant":
+        # closed_weeks is future's, not in the train run's lineage: the default.
+        restaurants = {"kind": _param(train_run, RESTAURANT_MODEL.name), "closed_weeks": CLOSED_WEEKS.default}
     return Configuration(
-        features, model, int(load_run.data.params["start_week"]), int(load_run.data.params["end_week"])
+        features,
+        model,
+        int(load_run.data.params["start_week"]),
+        int(load_run.data.params["end_week"]),
+        restaurants,
     )
 
 
@@ -59,6 +82,12 @@ def champion_feature_differences(client: MlflowClient, options: Mapping[str, Any
         return None
     features_run = check_run(champion.tags.get(names.FEATURES_RUN_TAG), names.FEATURES)
     differences = []
+    # A model per restaurant forecasts restaurants' rows, a chain's model the chain's: the
+    # champion's granularity is its load run's.
+    load_run = check_run(features_run.data.params[names.run_id_param(names.LOAD)], names.LOAD, deleted_ok=True)
+    ours, theirs = options.get(GRANULARITY.name, GRANULARITY.default), _param(load_run, GRANULARITY.name)
+    if ours != theirs:
+        differences.append(f"{GRANULARITY.name}={ours} (the champion's: {theirs})")
     for param in FEATURE_PARAMS:
         ours, theirs = param.cast(options[param.name]), param.cast(_param(features_run, param.name))
         if ours != theirs:
@@ -133,9 +162,12 @@ def gate(
     # The champion's train run deleted: its configuration still backtests (else no promote could pass).
     theirs = configuration(check_run(champion.tags[names.TRAIN_RUN_TAG], names.TRAIN, deleted_ok=True))
     history = max(forecast_history(**ours.features), forecast_history(**theirs.features))
+    granularity = "chain" if ours.restaurants is None and theirs.restaurants is None else "restaurant"
+    if granularity == "restaurant":  # and the weeks that tell an open restaurant from a closed one
+        history = max(history, *(int(c.restaurants["closed_weeks"]) for c in (ours, theirs) if c.restaurants))
     first, last = gate_weeks_read(ours.start_week, ours.end_week, gate_weeks, history)
-    hourly, _ = read_logged_batches(data_dir(), first, last, allow_missing)
-    decision = compare(ours, theirs, gate_weeks, margin, hourly)
+    hourly, _ = read_logged_batches(data_dir(), first, last, allow_missing, granularity=granularity)
+    decision = compare(ours, theirs, gate_weeks, margin, hourly, workers())
     if former:
         against = f"; against version {champion.version}, champion last: the alias champion points at no version"
         decision = replace(decision, reason=decision.reason + against)

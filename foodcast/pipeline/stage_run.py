@@ -11,6 +11,7 @@ from contextlib import contextmanager
 import click
 import mlflow
 from joblib import parallel_config
+from joblib.externals.loky import reusable_executor
 from mlflow.entities import Run
 from mlflow.environment_variables import MLFLOW_RUN_ID
 from mlflow.exceptions import MlflowException
@@ -27,6 +28,11 @@ from foodcast.tracking import names
 from foodcast.tracking.access import open_tracking_store, store_failure
 
 logger = logging.getLogger("foodcast.step")
+# The warnings of loky's resource tracker (a process of its own, started with joblib's first
+# pool; it inherits the environment): as it ends, it removes what the stage's pools left (those
+# joblib replaced along the way, whose clean-up waits for the interpreter's exit, which a stage
+# forked by main's server skips) and says so in a UserWarning, noise on a pipeline's console.
+QUIET_RESOURCE_TRACKER = "ignore:resource_tracker:UserWarning"
 
 
 @contextmanager
@@ -73,7 +79,7 @@ def stage_run(stage: Stage, params: dict[str, str], upstream: dict[str, str] | N
                 # killed outright: each asks for its lifeline as it starts (at once if the
                 # stage died while it started)
                 lifeline = functools.partial(die_with_parent, os.getpid())
-                with parallel_config(backend="loky", initializer=lifeline):
+                with parallel_config(backend="loky", initializer=lifeline), _pool_ended():
                     yield run
             except (FoodcastError, Interrupted) as exc:
                 if isinstance(exc, Interrupted):  # the run's clean-up starts: say so at once
@@ -99,6 +105,28 @@ def stage_run(stage: Stage, params: dict[str, str], upstream: dict[str, str] | N
         raise click.ClickException(f"{stage.name} (run {run_id or 'not started'}): {store_failure(exc)}") from None
     finally:
         exit_without_final_collection()
+
+
+@contextmanager
+def _pool_ended() -> Iterator[None]:
+    """End joblib's process pool, if the body started one (the per-restaurant work, the
+    backtest), and remove its temporary files, as the body ends: a stage forked by main's server
+    ends with ``os._exit``, which skips joblib's own clean-up at exit, and loky's resource tracker
+    then warned on the console of leaked semaphores and folders. The tracker, which removes what
+    is left as it ends, is started quiet (:data:`QUIET_RESOURCE_TRACKER`)."""
+    before = os.environ.get("PYTHONWARNINGS")
+    os.environ["PYTHONWARNINGS"] = ",".join(w for w in dict.fromkeys((before, QUIET_RESOURCE_TRACKER)) if w)
+    try:
+        yield
+    finally:
+        executor = getattr(reusable_executor, "_executor", None)  # the pool joblib reuses (no public getter)
+        if executor is not None:
+            # joblib's memmapping pool removes its folders as it ends; a plain loky pool has none
+            getattr(executor, "terminate", executor.shutdown)(kill_workers=True)
+        if before is None:
+            os.environ.pop("PYTHONWARNINGS", None)
+        else:
+            os.environ["PYTHONWARNINGS"] = before
 
 
 def _describe(stage: Stage, run_id: str, error: str | None = None) -> None:

@@ -24,6 +24,7 @@ LOGGING_CONFIGURATION_FILE = str(Path(__file__).resolve().parent / "logging.yaml
 DATA_DIR_VARIABLE = "FOODCAST_DATA_DIR"
 LOG_LEVEL_VARIABLE = "FOODCAST_LOG_LEVEL"  # level of the foodcast loggers (default: logging.yaml's)
 MLFLOW_RUN_VARIABLES = ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID")
+WORKERS_VARIABLE = "FOODCAST_WORKERS"  # processes for the per-restaurant work (main's -P workers)
 
 
 def data_dir() -> str:
@@ -53,6 +54,27 @@ def __getattr__(name: str) -> str:
     if name == "DATA_DIR":
         return data_dir()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def workers() -> int:
+    """The processes the per-restaurant work may use: ``FOODCAST_WORKERS`` (``main`` sets it from
+    its option ``workers``); 0, also when it is unset, for every core, which the core's pool
+    counts (``foodcast.core.restaurants.resolve_workers``: the CPUs this process may use, not
+    ``os.cpu_count()``, the machine's, which a container may not have).
+
+    Raises
+    ------
+    FoodcastError
+        If ``FOODCAST_WORKERS`` is not a whole number >= 0.
+    """
+    text = os.environ.get(WORKERS_VARIABLE, "").strip()
+    try:
+        value = int(text or 0)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise FoodcastError(f"{WORKERS_VARIABLE}={text!r} must be a whole number of processes (0: every core)")
+    return value
 
 
 def log_level() -> str | None:

@@ -276,7 +276,8 @@ def read_frame(
         if problem is not None:
             raise FoodcastError(f"run {run_id} ({stage}): {problem}")
         try:
-            return pd.read_csv(local, parse_dates=list(parse_dates))
+            # A restaurant's name is a directory name, 007 as well as r007: text, never a number.
+            return pd.read_csv(local, parse_dates=list(parse_dates), dtype={"restaurant": str})
         except (ValueError, pd.errors.ParserError) as exc:
             raise FoodcastError(
                 f"run {run_id} ({stage}): artifact {path} cannot be read as CSV ({' '.join(str(exc).split())[:200]})"

@@ -23,8 +23,9 @@ from mlflow.data.pandas_dataset import PandasDataset
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from foodcast.data.chain import read_chain
+from foodcast.data.chain import read_chain, read_restaurants
 from foodcast.data.coverage import Coverage, batches_fingerprint
+from foodcast.errors import FoodcastError
 from foodcast.tracking import names
 from foodcast.tracking.artifacts import read_frame
 from foodcast.tracking.runs import check_run, known_run
@@ -198,18 +199,21 @@ def log_batches_input(
 
 
 def read_logged_batches(
-    data_dir: str | Path, first_week: int, last_week: int, allow_missing: bool
+    data_dir: str | Path, first_week: int, last_week: int, allow_missing: bool, granularity: str = "chain"
 ) -> tuple[pd.DataFrame, Coverage]:
     """Read the chain's hourly cash-in of weeks ``first_week..last_week`` from the batches
-    (``data.chain.read_chain``) and record the read on the active run: what it held and lacked
-    (tag ``foodcast.coverage``) and the batches as an input dataset (:func:`log_batches_input`).
+    (``data.chain.read_chain``), or with ``granularity="restaurant"`` each restaurant's (the long
+    form, ``data.chain.read_restaurants``), and record the read on the active run: what it held
+    and lacked (tag ``foodcast.coverage``) and the batches as an input dataset
+    (:func:`log_batches_input`).
 
     Raises
     ------
     FoodcastError
         As ``read_chain``: an incomplete week without ``allow_missing``, an invalid batch...
     """
-    hourly, coverage = read_chain(data_dir, first_week, last_week, allow_missing=allow_missing)
+    read = read_restaurants if granularity == "restaurant" else read_chain
+    hourly, coverage = read(data_dir, first_week, last_week, allow_missing=allow_missing)
     mlflow.set_tag(names.COVERAGE_TAG, coverage.summary())
     log_batches_input(hourly, data_dir, first_week, last_week, notes=coverage_notes(coverage, allow_missing))
     return hourly, coverage
@@ -221,15 +225,30 @@ def training_set(features_run_id: str) -> tuple[pd.DataFrame, pd.Series]:
     Returns
     -------
     x : DataFrame
-        Features indexed by ``order_date``.
+        Features indexed by ``order_date`` (with ``restaurant`` and ``fallback`` columns for a
+        features run of restaurants).
     y : Series
-        ``cash_in`` indexed by ``order_date``.
+        ``cash_in`` indexed by ``order_date``, row by row with ``x``.
+
+    Raises
+    ------
+    FoodcastError
+        If the run's ``x_train`` and ``y_train`` do not list the same rows in the same order.
     """
+    # The per-restaurant core loads scikit-learn: imported here, not by load, which reads batches.
+    from foodcast.core.restaurants import RESTAURANT  # noqa: PLC0415
+
     check_run(features_run_id, names.FEATURES)
     x = read_frame(features_run_id, names.X_TRAIN, names.FEATURES)
     y = read_frame(features_run_id, names.Y_TRAIN, names.FEATURES)
+    keys = [k for k in (RESTAURANT, "order_date") if k in x.columns]
+    if list(y.columns) != [*keys, "cash_in"] or not x[keys].equals(y[keys]):
+        raise FoodcastError(
+            f"run {features_run_id} (features): {names.artifact_path(names.Y_TRAIN)} does not hold the rows of "
+            f"{names.artifact_path(names.X_TRAIN)} ({', '.join(keys)}, in the same order)"
+        )
     log_input_frame(
-        x.merge(y, on="order_date"),
+        x.merge(y, on=keys),
         features_run_id,
         names.X_TRAIN,
         context="training",

@@ -36,6 +36,7 @@ from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM
 from foodcast.core.columns import LOWER_COLUMN, POINT_COLUMN, UPPER_COLUMN
 from foodcast.core.features import check_feature_frame
 from foodcast.core.multi_model import MultiModel
+from foodcast.core.restaurants import ORDER_DATE, RESTAURANT, RestaurantModel
 from foodcast.errors import FoodcastError
 from foodcast.runtime.processes import temp_dir
 from foodcast.tracking import names
@@ -62,18 +63,23 @@ def pip_requirements() -> list[str]:
     return pins
 
 
-def log_models(model: MultiModel, x: pd.DataFrame, registered_model_name: str | None = None) -> ModelInfo:
-    """Log ``model.single_estimator`` as ``simple_model`` (sklearn, skops) and ``model`` as
+def log_models(
+    model: MultiModel | RestaurantModel, x: pd.DataFrame, registered_model_name: str | None = None
+) -> ModelInfo:
+    """Log the single estimator as ``simple_model`` (sklearn, skops) and ``model`` as
     ``multi_model`` (pyfunc from code, skops; its signature declares the outputs only, the
     model checking its input itself), both with signature and input example, and record
     their digests; register ``multi_model`` as a new version of ``registered_model_name``.
 
     Parameters
     ----------
-    model : MultiModel
-        Fitted.
+    model : MultiModel or RestaurantModel
+        Fitted. A ``MultiModel``'s ``simple_model`` is its ``single_estimator``; a
+        ``RestaurantModel``'s (trained on a long table, :mod:`foodcast.core.restaurants`) is
+        its pooled model's, which forecasts any restaurant from its features alone (level-scaled).
     x : DataFrame
-        Training features (the first rows become the input example).
+        Training features (the first rows become the input example; of a long table, the rows
+        of its last hour: every restaurant's then, and the chain's).
     registered_model_name : str, optional
         The registered model to add a version to (none if empty).
 
@@ -82,17 +88,21 @@ def log_models(model: MultiModel, x: pd.DataFrame, registered_model_name: str | 
     mlflow.models.model.ModelInfo
         Of ``multi_model`` (``registered_model_version`` set when registered).
     """
-    example = x.head(5).reset_index(drop=True)
+    example = model_example(model, x)
     requirements = pip_requirements()
-    estimator = model.single_estimator
+    if isinstance(model, MultiModel):
+        estimator, simple_example = model.single_estimator, example
+    else:
+        estimator = model.pooled_model_.single_estimator
+        simple_example = example[list(model.feature_names_in_)]
     simple = mlflow.sklearn.log_model(
         estimator,
         name=names.SIMPLE_MODEL,
         serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
         # The types skops will not load unless told: those of the estimator we just fitted.
         skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(estimator)),
-        signature=infer_signature(example, estimator.predict(example)),
-        input_example=example,
+        signature=infer_signature(simple_example, estimator.predict(simple_example)),
+        input_example=simple_example,
         pip_requirements=requirements,
     )
     with temp_dir("model") as tmp:
@@ -118,6 +128,19 @@ def log_models(model: MultiModel, x: pd.DataFrame, registered_model_name: str | 
             )
     record_model_digests({names.SIMPLE_MODEL: simple, names.MULTI_MODEL: multi})
     return multi
+
+
+def model_example(model: MultiModel | RestaurantModel, x: pd.DataFrame) -> pd.DataFrame:
+    """The input example of a model trained on ``x`` (indexed by ``order_date``): its first 5
+    rows; for a restaurant model (a long ``x``), the rows of the last hour, every restaurant's
+    and the chain's, ``order_date`` among the columns (the chain's row is the sum of the
+    restaurants' rows of its hour)."""
+    if isinstance(model, MultiModel):
+        return x.head(5).reset_index(drop=True)
+    last = x[x.index == x.index.max()].reset_index()
+    first = [RESTAURANT, ORDER_DATE]
+    example: pd.DataFrame = last[[*first, *(c for c in last.columns if c not in first)]]
+    return example
 
 
 @contextmanager
@@ -358,6 +381,13 @@ def load_predictor(model_uri: str, info: LoggedModel, what: str) -> Callable[[pd
 
     def predict(x: pd.DataFrame) -> pd.DataFrame:
         if expected is not None and list(x.columns) != list(expected):
+            per_restaurant, model_per_restaurant = RESTAURANT in x.columns, RESTAURANT in expected
+            if per_restaurant != model_per_restaurant:
+                given, wanted = ("per restaurant", "the chain") if per_restaurant else ("the chain", "per restaurant")
+                raise FoodcastError(
+                    f"the prediction set is {given} but the model of {what} forecasts {wanted}: use a model "
+                    "trained on features of the same granularity as the future run"
+                )
             raise FoodcastError(
                 f"the prediction set has features {list(x.columns)} but the model of {what} expects "
                 f"{expected}: use the same feature parameters for future as for the features run"

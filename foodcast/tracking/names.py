@@ -31,8 +31,11 @@ Y_PRED: Artifact = ("predictions", "y_pred.csv")
 PREDICTIONS_PLOT: Artifact = ("plots", "predictions.html")
 EVALUATION: Artifact = ("evaluation", "forecast_vs_actual.csv")
 EVALUATION_PLOT: Artifact = ("plots", "evaluation.html")
+# granularity=restaurant only: one row per restaurant (evaluate, validate, backtest)
+PER_RESTAURANT: Artifact = ("metrics", "per_restaurant.csv")
 BACKTEST_WEEKS: Artifact = ("backtest", "weeks.csv")
 BACKTEST_PLOT: Artifact = ("plots", "backtest.html")
+BACKTEST_RESTAURANT_WEEKS: Artifact = ("backtest", "restaurant_weeks.csv")
 LINEAGE_FILE = "lineage.json"
 
 # Columns holding money (GBP): written to the cent in every CSV artifact.
@@ -48,6 +51,7 @@ ERROR_TAG = "foodcast.error"  # why a run FAILED, in one line
 WEEK_TAG = "foodcast.week"  # on a predict run: the week it forecast; on an evaluate run: the week it scored
 NEXT_WEEK_TAG = "foodcast.next_week"  # on a main run: the week it forecasts
 COVERAGE_TAG = "foodcast.coverage"  # what a read of batches held and lacked
+LEFT_OUT_TAG = "foodcast.left_out"  # on a future run of restaurants: those not forecast, one line each
 BATCHES_TAG = "foodcast.batches_sha256"  # the fingerprint of exactly the batch files read
 SUMMARY_TAG = "foodcast.summary"  # a line the run's description shows (promote's decision)
 DECISION_TAG, REASON_TAG = "foodcast.decision", "foodcast.reason"  # promote: promoted / kept, and why

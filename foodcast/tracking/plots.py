@@ -12,6 +12,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from foodcast.core.columns import LOWER_COLUMN, POINT_COLUMN, SIMPLE_COLUMN, UPPER_COLUMN, member_columns
+from foodcast.core.restaurants import CASH_IN, CHAIN, FALLBACK, ORDER_DATE, RESTAURANT
+
+_BAND_AND_POINT = (LOWER_COLUMN, UPPER_COLUMN, POINT_COLUMN)
 
 
 def scores_text(mae_model: float, mae_naive: float | None = None, coverage: float | None = None) -> str:
@@ -124,6 +127,77 @@ def plotly_predictions(
     )
     if title is not None:
         fig.update_layout(title=title)
+    return fig
+
+
+def plotly_restaurant_predictions(
+    preds: pd.DataFrame, truth: pd.DataFrame | None = None, title: str | Mapping[str, Any] | None = None
+) -> go.Figure:
+    """A long forecast (every restaurant and the chain), one restaurant at a time: a dropdown
+    picks it, the chain's total first (what the figure shows at first, and its PNG; without
+    chain rows, the first restaurant).
+
+    The figure is :func:`plotly_predictions`' for the chain; each entry of the dropdown puts
+    the restaurant's forecast, interval and cash-in in its traces (its label says when its
+    forecast is the fallback's).
+
+    Parameters
+    ----------
+    preds : DataFrame
+        ``restaurant``, ``order_date``, ``y_pred``, ``y_lower``, ``y_upper`` (and ``fallback``):
+        predict's long table, the chain's total as its rows named ``chain``.
+    truth : DataFrame, optional
+        ``restaurant``, ``order_date``, ``cash_in``: the week's cash-in, long too.
+    title : str or dict, optional
+        plotly's ``layout.title``.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    named = [str(r) for r in dict.fromkeys(preds[RESTAURANT])]
+    restaurants = [CHAIN, *(r for r in named if r != CHAIN)] if CHAIN in named else named
+    by_restaurant = {str(name): rows for name, rows in preds.groupby(RESTAURANT, sort=False)}
+    actuals = {str(name): rows for name, rows in truth.groupby(RESTAURANT, sort=False)} if truth is not None else {}
+
+    def rows(name: str) -> tuple[pd.DataFrame, pd.Series | None]:
+        forecast = by_restaurant[name].set_index(ORDER_DATE)
+        if truth is None:
+            return forecast, None
+        cash = actuals.get(name)
+        series = cash.set_index(ORDER_DATE)[CASH_IN] if cash is not None else pd.Series(dtype="float64")
+        return forecast, series.reindex(forecast.index)
+
+    forecast, cash = rows(restaurants[0])
+    fig = plotly_predictions(forecast, cash, title)
+    buttons = []
+    for name in restaurants:
+        forecast, cash = rows(name)
+        lower, upper, point = (np.round(forecast[c].to_numpy(dtype="float64"), 2) for c in _BAND_AND_POINT)
+        values: dict[str, list[Any]] = {
+            "y": [upper, lower, point],
+            "customdata": [None, None, np.column_stack([lower, upper])],
+        }
+        if cash is not None:
+            values["y"].append(np.round(cash.to_numpy(dtype="float64"), 2))
+            values["customdata"].append(None)
+        fallback = FALLBACK in forecast.columns and bool((forecast[FALLBACK] > 0).any())
+        label = f"{name} (fallback)" if fallback else ("the chain (total)" if name == CHAIN else name)
+        buttons.append({"label": label, "method": "restyle", "args": [values, list(range(len(values["y"])))]})
+    fig.update_layout(
+        updatemenus=[
+            {
+                "buttons": buttons,
+                "active": 0,
+                "direction": "down",
+                "showactive": True,
+                "x": 1.0,
+                "xanchor": "right",
+                "y": 1.02,
+                "yanchor": "bottom",
+            }
+        ]
+    )
     return fig
 
 

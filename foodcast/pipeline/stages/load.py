@@ -1,4 +1,4 @@
-"""load: the chain's hourly cash-in of the training weeks, from the weekly batches."""
+"""load: the chain's hourly cash-in of the training weeks (or each restaurant's), from the weekly batches."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from foodcast.tracking import names
 
 LOAD = Stage(
     names.LOAD,
-    "reads the weekly batches of the training weeks into the chain's hourly cash-in",
-    params=(p.START_WEEK, p.END_WEEK, p.ALLOW_MISSING),
+    "reads the weekly batches of the training weeks into the chain's hourly cash-in (or each restaurant's)",
+    params=(p.START_WEEK, p.END_WEEK, p.ALLOW_MISSING, p.GRANULARITY),
     artifacts=(names.DATA,),
     batch_weeks=lambda o: (o["start_week"], o["end_week"]),
 )

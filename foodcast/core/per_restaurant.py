@@ -1,0 +1,303 @@
+"""Forecasts per restaurant scored for the stages: a rolling-origin backtest on a process pool,
+the tables per restaurant of a backtest and of a cross-validation, and the figures of the median
+and the worst restaurant.
+
+Nothing here forecasts: the backtest of a week is the core's
+(``restaurant_backtest.backtest_restaurants``: the rows of
+:func:`foodcast.core.restaurants.training_rows` and
+:func:`~foodcast.core.restaurants.prediction_rows`, a :class:`~foodcast.core.restaurants.RestaurantModel`,
+each restaurant scored against its own cash-in and the chain's total against the sum), and the
+cross-validation's out-of-fold rows are ``restaurant_backtest.cross_validate_restaurants``'.
+
+A restaurant-week of a backtest is *established* when the restaurant held every week of the
+training window and its forecast had no fallback row; otherwise it is *new* (a restaurant opened
+in the window, or back from weeks without batches). The median and the worst restaurant are
+those of the established ones; the new ones are counted apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+
+from foodcast.core.backtest import WEEK_COLUMNS, summarise
+from foodcast.core.columns import LOWER_COLUMN, POINT_COLUMN, UPPER_COLUMN
+from foodcast.core.estimators import DEFAULT_MODEL
+from foodcast.core.features import DEFAULT_FEATURES
+from foodcast.core.restaurant_backtest import backtest_restaurants as replay
+from foodcast.core.restaurant_backtest import summarise_restaurants
+from foodcast.core.restaurants import CASH_IN, CHAIN, FALLBACK, ORDER_DATE, RESTAURANT, resolve_workers
+from foodcast.core.weeks import week_start
+from foodcast.core.windows import backtest_reach, forecast_history
+from foodcast.errors import FoodcastError
+
+ESTABLISHED, NEW = "established", "new"
+SCORES = ["mae_model", "mae_naive", "mae_mean4", "coverage", "width", "coverage_open"]
+#: One row per restaurant and target week scored.
+RESTAURANT_WEEK_COLUMNS = ["week", RESTAURANT, ESTABLISHED, *SCORES]
+#: ``metrics/per_restaurant.csv`` of a backtest.
+BACKTEST_TABLE_COLUMNS = [
+    RESTAURANT,
+    "status",
+    "weeks",
+    "new_weeks",
+    "mae_model",
+    "mae_naive",
+    "mae_mean4",
+    "ratio_naive",
+    "ratio_mean4",
+    "coverage",
+    "coverage_open",
+    "width",
+]
+#: ``metrics/per_restaurant.csv`` of a cross-validation.
+VALIDATION_TABLE_COLUMNS = [
+    RESTAURANT,
+    "status",
+    "rows",
+    "fallback_rows",
+    "mae",
+    "mean_cash_in",
+    "scaled_mae",
+    "coverage",
+    "coverage_open",
+]
+
+
+def _weeks(hourly: pd.DataFrame, first: int, last: int) -> pd.DataFrame:
+    """The rows (every column) of weeks ``first .. last`` of an hourly frame."""
+    stamps = hourly[ORDER_DATE]
+    rows = (stamps >= week_start(first)) & (stamps < week_start(last + 1))
+    return hourly.loc[rows].reset_index(drop=True)
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else float("nan")
+
+
+@dataclass(frozen=True)
+class RestaurantBacktest:
+    """What :func:`backtest_restaurants` returns.
+
+    Attributes
+    ----------
+    weeks : DataFrame
+        The chain's total, one row per target week, as ``backtest.Backtest.weeks``.
+    restaurant_weeks : DataFrame
+        One :data:`RESTAURANT_WEEK_COLUMNS` row per restaurant and week scored.
+    restaurants : DataFrame
+        :func:`backtest_table` of ``restaurant_weeks``.
+    summary : dict
+        ``backtest.summarise(weeks)`` (the chain's total: ``mae_model``, ``ratio_naive``...),
+        ``restaurants`` and ``restaurants_new`` (of :attr:`restaurants`), and the figures of
+        ``restaurant_backtest.summarise_restaurants`` but the chain's, named as ``evaluate``
+        names its own (:func:`restaurant_names`): ``median_restaurant_ratio_naive`` /
+        ``worst_restaurant_ratio_naive``, ``*_restaurant_ratio_mean4``,
+        ``*_restaurant_coverage``, ``*_restaurant_coverage_open`` (over the established
+        restaurants), ``restaurants_established``, ``restaurant_fallback_weeks``,
+        ``restaurant_fallback_ratio_naive``, ``restaurant_fallback_coverage_open``.
+    notes : list of str
+        The restaurants left out of a week's forecast, one line each (``week N: ...``).
+    """
+
+    weeks: pd.DataFrame
+    restaurant_weeks: pd.DataFrame
+    restaurants: pd.DataFrame
+    summary: dict[str, Any]
+    notes: list[str]
+
+
+def backtest_table(restaurant_weeks: pd.DataFrame) -> pd.DataFrame:
+    """Per restaurant, its backtest (``metrics/per_restaurant.csv``).
+
+    Returns
+    -------
+    DataFrame
+        :data:`BACKTEST_TABLE_COLUMNS`, restaurants sorted: ``status`` ``established`` (some of
+        its weeks were) or ``new``; ``weeks`` scored and ``new_weeks`` among them; the MAEs (means
+        over its established weeks, or over all its weeks for a new one), ``ratio_naive`` and
+        ``ratio_mean4`` (model over seasonal naive, over the 4-week mean), ``coverage`` of the
+        interval, ``coverage_open`` (among the hours that can trade) and ``width`` (means).
+    """
+    rows = []
+    for name, weeks in restaurant_weeks.groupby(RESTAURANT, sort=True):
+        established = weeks[weeks[ESTABLISHED].astype(bool)]
+        used = established if len(established) else weeks
+        means = {score: float(used[score].mean()) for score in SCORES}
+        rows.append(
+            {
+                RESTAURANT: str(name),
+                "status": ESTABLISHED if len(established) else NEW,
+                "weeks": len(weeks),
+                "new_weeks": len(weeks) - len(established),
+                **{k: means[k] for k in ("mae_model", "mae_naive", "mae_mean4")},
+                "ratio_naive": _ratio(means["mae_model"], means["mae_naive"]),
+                "ratio_mean4": _ratio(means["mae_model"], means["mae_mean4"]),
+                **{k: means[k] for k in ("coverage", "coverage_open", "width")},
+            }
+        )
+    return pd.DataFrame(rows, columns=BACKTEST_TABLE_COLUMNS)
+
+
+def restaurant_names(figures: dict[str, Any]) -> dict[str, Any]:
+    """Figures over restaurants named as ``evaluate`` names its own: ``<m>_median`` ->
+    ``median_restaurant_<m>``, ``<m>_worst`` -> ``worst_restaurant_<m>``, ``n_established`` ->
+    ``restaurants_established``, any other ``<k>`` -> ``restaurant_<k>``."""
+    named = {}
+    for key, value in figures.items():
+        for end in ("median", "worst"):
+            if key.endswith(f"_{end}"):
+                named[f"{end}_restaurant_{key[: -len(end) - 1]}"] = value
+                break
+        else:
+            named["restaurants_established" if key == "n_established" else f"restaurant_{key}"] = value
+    return named
+
+
+def _median_worst(values: pd.Series, metric: str, worst: str) -> dict[str, float]:
+    """``median_restaurant_<metric>`` and ``worst_restaurant_<metric>`` (the largest, or with
+    ``worst="min"`` the smallest); NaN without values."""
+    median = float(values.median()) if len(values) else float("nan")
+    extreme = float(getattr(values, worst)()) if len(values) else float("nan")
+    return {f"median_restaurant_{metric}": median, f"worst_restaurant_{metric}": extreme}
+
+
+def backtest_restaurants(
+    hourly: pd.DataFrame,
+    first_week: int,
+    last_week: int,
+    window_weeks: int = 21,
+    features: dict[str, Any] | None = None,
+    model: dict[str, Any] | None = None,
+    kind: str = "local",
+    closed_weeks: int = 4,
+    jobs: int = 0,
+    progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+) -> RestaurantBacktest:
+    """Rolling-origin backtest of every restaurant's forecast and the chain's, target weeks
+    ``first_week .. last_week``: ``restaurant_backtest.backtest_restaurants`` (the core's) of
+    each week, the weeks on a process pool, and the tables and figures of the stages.
+
+    Parameters
+    ----------
+    hourly : DataFrame
+        Long hourly cash-in (``restaurant``, ``order_date``, ``cash_in``) of the weeks the
+        backtest reads: ``windows.backtest_weeks(first_week, last_week, window_weeks,
+        max(forecast_history(**features), closed_weeks))``.
+    first_week, last_week, window_weeks, features, model
+        As ``backtest.backtest``.
+    kind : {"local", "global"}
+        The :class:`RestaurantModel`'s (its reconciliation: the default, as ``train`` fits it).
+    closed_weeks : int
+        A restaurant without orders in that many weeks before a target week is not forecast.
+    jobs : int, default 0
+        Processes, one target week each (0: every core); every model is seeded, so the result
+        does not depend on it.
+    progress : callable, optional
+        ``progress(done, total, chain_row)`` after each week, in week order.
+
+    Raises
+    ------
+    FoodcastError
+        If the weeks are out of range or ``hourly`` lacks a week the backtest needs.
+    """
+    features = dict(DEFAULT_FEATURES if features is None else features)
+    model = dict(DEFAULT_MODEL if model is None else model)
+    first_week, last_week, window_weeks = int(first_week), int(last_week), int(window_weeks)
+    if window_weeks < 1 or first_week > last_week:
+        raise FoodcastError(
+            f"need window_weeks >= 1 and first_week <= last_week, got {window_weeks}, {first_week}..{last_week}"
+        )
+    before = backtest_reach(window_weeks, max(forecast_history(**features), int(closed_weeks)))
+    if first_week - before < 1:
+        raise FoodcastError(f"target week {first_week} needs {before} weeks before it (week 1 is the first)")
+    weeks = range(first_week, last_week + 1)
+    tasks = (
+        delayed(replay)(
+            _weeks(hourly, w - before, w), w, w, window_weeks, features, model, kind, closed_weeks=closed_weeks
+        )
+        for w in weeks
+    )
+    frames: list[pd.DataFrame] = []
+    notes: list[str] = []
+    processes = min(resolve_workers(jobs), len(weeks))
+    for week in Parallel(n_jobs=processes, return_as="generator")(tasks):
+        frames.append(week.weeks)
+        notes.extend(week.notes)
+        chain = week.weeks[week.weeks[RESTAURANT] == CHAIN]
+        if progress is not None and len(chain):  # a week without the chain's truth is not scored
+            row = {column: chain[column].iloc[0] for column in WEEK_COLUMNS}
+            progress(len(frames), len(weeks), {**row, "week": int(row["week"])})
+    scored = pd.concat(frames, ignore_index=True)
+    _, figures = summarise_restaurants(scored)
+    chain = scored[scored[RESTAURANT] == CHAIN][WEEK_COLUMNS].reset_index(drop=True)
+    restaurant_weeks = scored[scored[RESTAURANT] != CHAIN][RESTAURANT_WEEK_COLUMNS].reset_index(drop=True)
+    table = backtest_table(restaurant_weeks)
+    counts = {"restaurants": float(len(table)), "restaurants_new": float((table["status"] == NEW).sum())}
+    restaurants = restaurant_names({k: v for k, v in figures.items() if not k.startswith("chain_")})
+    summary = {**summarise(chain), **counts, **restaurants}
+    return RestaurantBacktest(chain, restaurant_weeks, table, summary, notes)
+
+
+def validation_table(preds: pd.DataFrame) -> pd.DataFrame:
+    """Per restaurant, its out-of-fold predictions scored (``metrics/per_restaurant.csv``).
+
+    Parameters
+    ----------
+    preds : DataFrame
+        ``restaurant_backtest.cross_validate_restaurants``' out-of-fold rows (``restaurant``,
+        ``fallback``, ``y_pred``, ``y_lower``, ``y_upper``, the truth ``cash_in``); the chain's
+        rows are left out.
+
+    Returns
+    -------
+    DataFrame
+        :data:`VALIDATION_TABLE_COLUMNS`, restaurants sorted: ``status`` ``new`` if some of its
+        rows were fallback rows, else ``established``; ``rows`` and ``fallback_rows`` predicted;
+        ``mae`` (of ``y_pred``), ``mean_cash_in``, ``scaled_mae`` (``mae / mean_cash_in``,
+        comparable between restaurants of any size), ``coverage`` of the interval and
+        ``coverage_open`` (among the hours that can trade, as a backtest's).
+    """
+    rows = []
+    for name, mine in preds[preds[RESTAURANT] != CHAIN].groupby(RESTAURANT, sort=True):
+        actual = mine[CASH_IN].to_numpy(dtype="float64")
+        lower, upper = mine[LOWER_COLUMN].to_numpy(dtype="float64"), mine[UPPER_COLUMN].to_numpy(dtype="float64")
+        inside = (actual >= lower) & (actual <= upper)
+        open_hours = (upper > 0) | (actual != 0)
+        fallback = int((mine[FALLBACK].to_numpy(dtype="float64") > 0).sum())
+        mae = float(np.mean(np.abs(mine[POINT_COLUMN].to_numpy(dtype="float64") - actual)))
+        mean = float(actual.mean())
+        rows.append(
+            {
+                RESTAURANT: str(name),
+                "status": NEW if fallback else ESTABLISHED,
+                "rows": len(mine),
+                "fallback_rows": fallback,
+                "mae": mae,
+                "mean_cash_in": mean,
+                "scaled_mae": _ratio(mae, mean),
+                "coverage": float(inside.mean()),
+                "coverage_open": float(inside[open_hours].mean()) if open_hours.any() else 1.0,
+            }
+        )
+    return pd.DataFrame(rows, columns=VALIDATION_TABLE_COLUMNS)
+
+
+def validation_summary(table: pd.DataFrame) -> dict[str, float]:
+    """The median and the worst established restaurant of a :func:`validation_table`:
+    ``restaurants``, ``restaurants_new``, ``median_restaurant_scaled_mae`` / ``worst_...`` (the
+    largest), ``*_restaurant_coverage`` and ``*_restaurant_coverage_open`` (the worst: the
+    smallest); NaN without an established restaurant."""
+    established = table[table["status"] == ESTABLISHED]
+    return {
+        "restaurants": float(len(table)),
+        "restaurants_new": float(len(table) - len(established)),
+        **_median_worst(established["scaled_mae"].dropna(), "scaled_mae", "max"),
+        **_median_worst(established["coverage"], "coverage", "min"),
+        **_median_worst(established["coverage_open"], "coverage_open", "min"),
+    }
