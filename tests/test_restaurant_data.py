@@ -228,3 +228,12 @@ def test_main_refuses_restaurants_without_a_level_in_one_line(small_data, monkey
     assert main_module.check_options(chain)["level_weeks"] == 0  # the chain's model needs no level
     with pytest.raises(FoodcastError, match=r"^granularity=restaurant pools .* it needs level_weeks >= 1$"):
         main_module.check_options({**chain, "granularity": "restaurant"})
+
+
+def test_main_s_closing_block_lists_the_restaurants_left_out_after_the_forecast():
+    from foodcast.pipeline.console import closing_block
+
+    args = ("main: 7 launched, 0 reused in 30.0s", "week 15 (…)", "/y_pred.csv", [], None, "http://ui")
+    notes = ["restaurant gamma: no orders since week 4 (10 weeks before week 15): not forecast"]
+    assert closing_block(*args, left_out=notes)[2:4] == ["  forecast:  /y_pred.csv", f"  left out:  {notes[0]}"]
+    assert not [line for line in closing_block(*args) if "left out" in line]  # the chain's: as before

@@ -86,12 +86,14 @@ def closing_block(
     scores: Sequence[tuple[str, Mapping[str, float] | None, str | None]],
     promote: str | None,
     link: str,
+    left_out: Sequence[str] = (),
 ) -> list[str]:
     """The lines after the stages' (each of ``scores``: a week, its evaluate run's metrics or why
-    it was not scored)."""
+    it was not scored; each of ``left_out``: a restaurant the forecast leaves out, and why)."""
     lines = [summary, f"  week:      {week_line}"]
     if forecast is not None:
         lines.append(f"  forecast:  {forecast}")
+    lines += [f"  left out:  {note}" for note in left_out]
     for week, metrics, reason in scores:
         if metrics is not None:
             lines.append(f"  scorecard: {scorecard_line(week, metrics)}")

@@ -421,7 +421,10 @@ def result_lines(pipeline: Pipeline, summary: str, parent_id: str, experiment_id
     if promote is not None:
         decision = client.get_run(promote.run_id).data.tags.get(names.SUMMARY_TAG)
     link = ui_link(mlflow.get_tracking_uri(), experiment_id, parent_id)
-    return closing_block(summary, f"week {week} ({week_dates(week)})", forecast, scores, decision, link)
+    ahead = resolved.get((names.FUTURE, None))  # restaurants not forecast (closed, too new): future's notes
+    notes = client.get_run(ahead.run_id).data.tags.get(names.LEFT_OUT_TAG, "") if ahead is not None else ""
+    week_line = f"week {week} ({week_dates(week)})"
+    return closing_block(summary, week_line, forecast, scores, decision, link, notes.splitlines())
 
 
 def check_champion_features(options: Mapping[str, Any]) -> None:
