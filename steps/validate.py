@@ -27,8 +27,7 @@ def validate(features_run_id: str, n_fold: int, **model: Any) -> None:
 
     from foodcast.core.forecast import cross_validate
     from foodcast.core.multi_model import forecast_model
-    from foodcast.core.per_restaurant import validation_summary, validation_table
-    from foodcast.core.restaurant_backtest import cross_validate_restaurants
+    from foodcast.core.restaurant_validation import cross_validate_restaurants, validation_summary, validation_table
     from foodcast.core.restaurants import CHAIN, FALLBACK, RESTAURANT, RestaurantModel
     from foodcast.pipeline.params import model_settings
     from foodcast.settings import workers

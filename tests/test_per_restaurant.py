@@ -14,7 +14,7 @@ import pytest
 
 from foodcast.core import gate as pr_gate
 from foodcast.core import per_restaurant as pr
-from foodcast.core import restaurant_backtest, restaurants
+from foodcast.core import restaurant_backtest, restaurant_validation, restaurants
 from foodcast.core.weeks import week_hours
 
 FEATURES = {
@@ -117,11 +117,11 @@ def validated(hourly):
     """core's cross-validation of a local model on the chain, 3 folds (weeks 106-107, 108-109, 110-111)."""
     train = restaurants.training_rows(hourly, **FEATURES)
     x, y = train.drop(columns="cash_in").set_index("order_date"), train["cash_in"]
-    return restaurant_backtest.cross_validate_restaurants(restaurants.RestaurantModel(MODEL), x, y, n_fold=3)[1]
+    return restaurant_validation.cross_validate_restaurants(restaurants.RestaurantModel(MODEL), x, y, n_fold=3)[1]
 
 
 def test_cross_validation_per_restaurant_median_and_worst_established(validated):
-    table = pr.validation_table(validated).set_index("restaurant")
+    table = restaurant_validation.validation_table(validated).set_index("restaurant")
     assert list(table.index) == ["big", "small", "young"]
     assert list(table["status"]) == ["established", "established", "new"]  # young's level is its fallback's
     small = validated[validated["restaurant"] == "small"]
@@ -130,7 +130,7 @@ def test_cross_validation_per_restaurant_median_and_worst_established(validated)
     assert table.loc["small", "scaled_mae"] == pytest.approx(mae / small["cash_in"].mean())
     inside = (small["cash_in"] >= small["y_lower"]) & (small["cash_in"] <= small["y_upper"])
     assert table.loc["small", "coverage"] == pytest.approx(inside.mean())
-    summary = pr.validation_summary(table.reset_index())
+    summary = restaurant_validation.validation_summary(table.reset_index())
     assert summary["restaurants"] == 3 and summary["restaurants_new"] == 1
     established = table.loc[["big", "small"]]
     assert summary["worst_restaurant_scaled_mae"] == pytest.approx(established["scaled_mae"].max())

@@ -223,7 +223,7 @@ def test_backtest_scores_every_restaurant_and_the_chain():
 
 
 def test_cross_validation_folds_the_hours_of_every_restaurant_together(chain):
-    from foodcast.core.restaurant_backtest import cross_validate_restaurants
+    from foodcast.core.restaurant_validation import cross_validate_restaurants
 
     hourly, train, x_pred, notes, model = chain
     x = train.drop(columns="cash_in").set_index("order_date")

@@ -1,13 +1,12 @@
 """Forecasts per restaurant scored for the stages: a rolling-origin backtest on a process pool,
-the tables per restaurant of a backtest and of a cross-validation, and the figures of the median
-and the worst restaurant.
+the table per restaurant of a backtest, and the figures of the median and the worst restaurant
+(a cross-validation's are ``restaurant_validation``'s).
 
 Nothing here forecasts: the backtest of a week is the core's
 (``restaurant_backtest.backtest_restaurants``: the rows of
 :func:`foodcast.core.restaurants.training_rows` and
 :func:`~foodcast.core.restaurants.prediction_rows`, a :class:`~foodcast.core.restaurants.RestaurantModel`,
-each restaurant scored against its own cash-in and the chain's total against the sum), and the
-cross-validation's out-of-fold rows are ``restaurant_backtest.cross_validate_restaurants``'.
+each restaurant scored against its own cash-in and the chain's total against the sum).
 
 A restaurant-week of a backtest is *established* when the restaurant held every week of the
 training window and its forecast had no fallback row; otherwise it is *new* (a restaurant opened
@@ -21,22 +20,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
 from foodcast.core.backtest import WEEK_COLUMNS, summarise
-from foodcast.core.columns import LOWER_COLUMN, POINT_COLUMN, UPPER_COLUMN
 from foodcast.core.estimators import DEFAULT_MODEL
 from foodcast.core.features import DEFAULT_FEATURES
 from foodcast.core.restaurant_backtest import backtest_restaurants as replay
 from foodcast.core.restaurant_backtest import summarise_restaurants
-from foodcast.core.restaurants import CASH_IN, CHAIN, FALLBACK, ORDER_DATE, RESTAURANT, resolve_workers
+from foodcast.core.restaurant_validation import ESTABLISHED, NEW, ratio
+from foodcast.core.restaurants import CHAIN, ORDER_DATE, RESTAURANT, resolve_workers
 from foodcast.core.weeks import week_start
 from foodcast.core.windows import backtest_reach, forecast_history
 from foodcast.errors import FoodcastError
 
-ESTABLISHED, NEW = "established", "new"
 SCORES = ["mae_model", "mae_naive", "mae_mean4", "coverage", "width", "coverage_open"]
 #: One row per restaurant and target week scored.
 RESTAURANT_WEEK_COLUMNS = ["week", RESTAURANT, ESTABLISHED, *SCORES]
@@ -55,18 +52,6 @@ BACKTEST_TABLE_COLUMNS = [
     "coverage_open",
     "width",
 ]
-#: ``metrics/per_restaurant.csv`` of a cross-validation.
-VALIDATION_TABLE_COLUMNS = [
-    RESTAURANT,
-    "status",
-    "rows",
-    "fallback_rows",
-    "mae",
-    "mean_cash_in",
-    "scaled_mae",
-    "coverage",
-    "coverage_open",
-]
 
 
 def _weeks(hourly: pd.DataFrame, first: int, last: int) -> pd.DataFrame:
@@ -74,10 +59,6 @@ def _weeks(hourly: pd.DataFrame, first: int, last: int) -> pd.DataFrame:
     stamps = hourly[ORDER_DATE]
     rows = (stamps >= week_start(first)) & (stamps < week_start(last + 1))
     return hourly.loc[rows].reset_index(drop=True)
-
-
-def _ratio(numerator: float, denominator: float) -> float:
-    return numerator / denominator if denominator else float("nan")
 
 
 @dataclass(frozen=True)
@@ -136,8 +117,8 @@ def backtest_table(restaurant_weeks: pd.DataFrame) -> pd.DataFrame:
                 "weeks": len(weeks),
                 "new_weeks": len(weeks) - len(established),
                 **{k: means[k] for k in ("mae_model", "mae_naive", "mae_mean4")},
-                "ratio_naive": _ratio(means["mae_model"], means["mae_naive"]),
-                "ratio_mean4": _ratio(means["mae_model"], means["mae_mean4"]),
+                "ratio_naive": ratio(means["mae_model"], means["mae_naive"]),
+                "ratio_mean4": ratio(means["mae_model"], means["mae_mean4"]),
                 **{k: means[k] for k in ("coverage", "coverage_open", "width")},
             }
         )
@@ -157,14 +138,6 @@ def restaurant_names(figures: dict[str, Any]) -> dict[str, Any]:
         else:
             named["restaurants_established" if key == "n_established" else f"restaurant_{key}"] = value
     return named
-
-
-def _median_worst(values: pd.Series, metric: str, worst: str) -> dict[str, float]:
-    """``median_restaurant_<metric>`` and ``worst_restaurant_<metric>`` (the largest, or with
-    ``worst="min"`` the smallest); NaN without values."""
-    median = float(values.median()) if len(values) else float("nan")
-    extreme = float(getattr(values, worst)()) if len(values) else float("nan")
-    return {f"median_restaurant_{metric}": median, f"worst_restaurant_{metric}": extreme}
 
 
 def backtest_restaurants(
@@ -242,62 +215,3 @@ def backtest_restaurants(
     restaurants = restaurant_names({k: v for k, v in figures.items() if not k.startswith("chain_")})
     summary = {**summarise(chain), **counts, **restaurants}
     return RestaurantBacktest(chain, restaurant_weeks, table, summary, notes)
-
-
-def validation_table(preds: pd.DataFrame) -> pd.DataFrame:
-    """Per restaurant, its out-of-fold predictions scored (``metrics/per_restaurant.csv``).
-
-    Parameters
-    ----------
-    preds : DataFrame
-        ``restaurant_backtest.cross_validate_restaurants``' out-of-fold rows (``restaurant``,
-        ``fallback``, ``y_pred``, ``y_lower``, ``y_upper``, the truth ``cash_in``); the chain's
-        rows are left out.
-
-    Returns
-    -------
-    DataFrame
-        :data:`VALIDATION_TABLE_COLUMNS`, restaurants sorted: ``status`` ``new`` if some of its
-        rows were fallback rows, else ``established``; ``rows`` and ``fallback_rows`` predicted;
-        ``mae`` (of ``y_pred``), ``mean_cash_in``, ``scaled_mae`` (``mae / mean_cash_in``,
-        comparable between restaurants of any size), ``coverage`` of the interval and
-        ``coverage_open`` (among the hours that can trade, as a backtest's).
-    """
-    rows = []
-    for name, mine in preds[preds[RESTAURANT] != CHAIN].groupby(RESTAURANT, sort=True):
-        actual = mine[CASH_IN].to_numpy(dtype="float64")
-        lower, upper = mine[LOWER_COLUMN].to_numpy(dtype="float64"), mine[UPPER_COLUMN].to_numpy(dtype="float64")
-        inside = (actual >= lower) & (actual <= upper)
-        open_hours = (upper > 0) | (actual != 0)
-        fallback = int((mine[FALLBACK].to_numpy(dtype="float64") > 0).sum())
-        mae = float(np.mean(np.abs(mine[POINT_COLUMN].to_numpy(dtype="float64") - actual)))
-        mean = float(actual.mean())
-        rows.append(
-            {
-                RESTAURANT: str(name),
-                "status": NEW if fallback else ESTABLISHED,
-                "rows": len(mine),
-                "fallback_rows": fallback,
-                "mae": mae,
-                "mean_cash_in": mean,
-                "scaled_mae": _ratio(mae, mean),
-                "coverage": float(inside.mean()),
-                "coverage_open": float(inside[open_hours].mean()) if open_hours.any() else 1.0,
-            }
-        )
-    return pd.DataFrame(rows, columns=VALIDATION_TABLE_COLUMNS)
-
-
-def validation_summary(table: pd.DataFrame) -> dict[str, float]:
-    """The median and the worst established restaurant of a :func:`validation_table`:
-    ``restaurants``, ``restaurants_new``, ``median_restaurant_scaled_mae`` / ``worst_...`` (the
-    largest), ``*_restaurant_coverage`` and ``*_restaurant_coverage_open`` (the worst: the
-    smallest); NaN without an established restaurant."""
-    established = table[table["status"] == ESTABLISHED]
-    return {
-        "restaurants": float(len(table)),
-        "restaurants_new": float(len(table) - len(established)),
-        **_median_worst(established["scaled_mae"].dropna(), "scaled_mae", "max"),
-        **_median_worst(established["coverage"], "coverage", "min"),
-        **_median_worst(established["coverage_open"], "coverage_open", "min"),
-    }

@@ -1,4 +1,4 @@
-"""Rolling-origin backtest and cross-validation per restaurant: ``granularity=restaurant``'s forecast replayed.
+"""Rolling-origin backtest per restaurant: ``granularity=restaurant``'s forecast replayed.
 
 For each target week ``w``, as a weekly run of restaurants with ``start_week = w - window_weeks``,
 ``end_week = w - 1`` and ``next_week = w`` would (:func:`restaurant_week_sets`):
@@ -13,9 +13,8 @@ For each target week ``w``, as a weekly run of restaurants with ``start_week = w
 
 :func:`summarise_restaurants` gives the figures of issue 20: the median and the worst
 *established* restaurant (every week of the window in the data and no fallback row), the
-restaurants with fallback rows apart, and the chain. :func:`cross_validate_restaurants` is
-``forecast.cross_validate`` for a :class:`~foodcast.core.restaurants.RestaurantModel` (the
-folds cut the hours, every restaurant's rows of an hour in the same fold).
+restaurants with fallback rows apart, and the chain. (The cross-validation of a restaurant model
+is ``restaurant_validation``'s: validate does not score weeks.)
 """
 
 from __future__ import annotations
@@ -24,15 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from sklearn.base import clone
-from sklearn.model_selection import TimeSeriesSplit
 
-from foodcast.core.columns import FOLD_COLUMN, POINT_COLUMN, member_columns
 from foodcast.core.estimators import DEFAULT_MODEL
 from foodcast.core.features import DEFAULT_FEATURES
-from foodcast.core.forecast import fold_maes
 from foodcast.core.restaurants import (
     CHAIN,
     DEFAULT_RECONCILIATION,
@@ -306,75 +300,3 @@ def backtest_restaurants(
     table = pd.concat(frames, ignore_index=True)
     restaurants, summary = summarise_restaurants(table)
     return RestaurantBacktest(weeks=table, restaurants=restaurants, summary=summary, notes=notes)
-
-
-def cross_validate_restaurants(
-    model: RestaurantModel, x: pd.DataFrame, y: pd.Series | np.ndarray, n_fold: int = 10
-) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
-    """Chronological cross-validation of a restaurant model, as ``forecast.cross_validate`` does the chain's.
-
-    scikit-learn's ``TimeSeriesSplit`` cuts the hours of the chain's rows of ``x`` (every row of
-    an hour, the restaurants' and the chain's, in the same fold); ``model`` is cloned, fitted on
-    every row before the fold (the restaurants' earlier fallback rows too) and predicts the
-    fold. A restaurant the fold's model was not fitted with (opened in the fold) is not
-    predicted, nor a chain row at an hour left without any restaurant row.
-
-    Parameters
-    ----------
-    model : RestaurantModel
-    x : DataFrame
-        :func:`~foodcast.core.restaurants.training_rows` without ``cash_in``, indexed by
-        ``order_date`` (``restaurant``, ``fallback``, the features).
-    y : Series or array
-        ``cash_in``, aligned with ``x`` row by row.
-    n_fold : int
-        Number of splits (>= 2).
-
-    Returns
-    -------
-    maes : ndarray of shape (n_fold, n_members)
-        The chain rows' MAE of each bootstrap member on each fold (``forecast.cross_validate``'s).
-    preds : DataFrame
-        Out-of-fold ``predict_frame`` rows with their ``fold`` and the truth ``cash_in``,
-        indexed by ``order_date``.
-    per_restaurant : DataFrame
-        One row per fold and restaurant (the chain's too): ``fold``, ``restaurant``, ``mae``
-        (of ``y_pred``), ``rows``.
-
-    Raises
-    ------
-    FoodcastError
-        If ``n_fold`` < 2 or the hours are too few for it.
-    """
-    n_fold = int(n_fold)
-    if n_fold < 2:
-        raise FoodcastError(f"n_fold must be >= 2, got {n_fold}")
-    stamps = pd.DatetimeIndex(x.index)
-    names = x[RESTAURANT].astype(str).to_numpy()
-    # The chain's hours are cut: its rows start after the restaurants' fallback rows (its level
-    # needs its own weeks), and each fold's model needs chain rows to forecast the chain.
-    hours = pd.DatetimeIndex(stamps[names == CHAIN] if (names == CHAIN).any() else stamps).unique().sort_values()
-    if len(hours) <= n_fold:
-        raise FoodcastError(f"cannot split {len(hours)} training hours into {n_fold} folds")
-    target = np.asarray(y, dtype="float64").ravel()
-    frames = []
-    for fold, (_, test) in enumerate(TimeSeriesSplit(n_splits=n_fold).split(hours)):
-        train_rows = np.flatnonzero(stamps < hours[test][0])
-        fitted = clone(model).fit(x.iloc[train_rows], target[train_rows])
-        test_rows = stamps.isin(hours[test]) & np.isin(names, [*fitted.restaurants_, CHAIN])
-        served = pd.DatetimeIndex(stamps[test_rows & (names != CHAIN)]).unique()
-        test_rows &= (names != CHAIN) | stamps.isin(served)
-        rows = np.flatnonzero(test_rows)
-        pred = fitted.predict_frame(x.iloc[rows])
-        pred[FOLD_COLUMN] = fold
-        pred["cash_in"] = target[rows]
-        frames.append(pred)
-    preds = pd.concat(frames)
-    chain = preds[preds[RESTAURANT] == CHAIN]
-    maes = fold_maes(chain.drop(columns=[RESTAURANT, FALLBACK, "cash_in"]), chain["cash_in"].to_numpy())
-    errors = (preds[POINT_COLUMN] - preds["cash_in"]).abs()
-    grouped = errors.groupby([preds[FOLD_COLUMN].to_numpy(), preds[RESTAURANT].to_numpy()], sort=False)
-    per_restaurant = pd.DataFrame({"mae": grouped.mean(), "rows": grouped.size()}).rename_axis(
-        [FOLD_COLUMN, RESTAURANT]
-    )
-    return maes[member_columns(maes)].to_numpy(), preds, per_restaurant.reset_index()
