@@ -113,6 +113,26 @@ def week_sets(
     return x, y, x_pred.set_index("order_date")
 
 
+def checked_reach(first_week: int, last_week: int, window_weeks: int, history: int) -> int:
+    """The weeks a backtest of target weeks ``first_week .. last_week`` reads before each target
+    week (``windows.backtest_reach``), once the range is checked.
+
+    Raises
+    ------
+    FoodcastError
+        If ``window_weeks`` < 1, ``first_week`` > ``last_week``, or the first target week would
+        read before week 1.
+    """
+    if window_weeks < 1 or first_week > last_week:
+        raise FoodcastError(
+            f"need window_weeks >= 1 and first_week <= last_week, got {window_weeks}, {first_week}..{last_week}"
+        )
+    before = backtest_reach(window_weeks, history)
+    if first_week - before < 1:
+        raise FoodcastError(f"target week {first_week} needs {before} weeks before it (week 1 is the first)")
+    return before
+
+
 def backtest_week(
     hourly: pd.DataFrame, week: int, window_weeks: int, features: dict[str, Any], model: dict[str, Any]
 ) -> dict[str, Any]:
@@ -174,13 +194,7 @@ def backtest(
     features = dict(DEFAULT_FEATURES if features is None else features)
     model = dict(DEFAULT_MODEL if model is None else model)
     first_week, last_week, window_weeks = int(first_week), int(last_week), int(window_weeks)
-    if window_weeks < 1 or first_week > last_week:
-        raise FoodcastError(
-            f"need window_weeks >= 1 and first_week <= last_week, got {window_weeks}, {first_week}..{last_week}"
-        )
-    before = backtest_reach(window_weeks, forecast_history(**features))
-    if first_week - before < 1:
-        raise FoodcastError(f"target week {first_week} needs {before} weeks before it (week 1 is the first)")
+    checked_reach(first_week, last_week, window_weeks, forecast_history(**features))
     weeks = range(first_week, last_week + 1)
     jobs = int(jobs or cpu_count())
     tasks = (delayed(backtest_week)(hourly, w, window_weeks, features, model) for w in weeks)

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 from joblib import Parallel, delayed
 
-from foodcast.core.backtest import WEEK_COLUMNS, summarise
+from foodcast.core.backtest import WEEK_COLUMNS, checked_reach, summarise
 from foodcast.core.estimators import DEFAULT_MODEL
 from foodcast.core.features import DEFAULT_FEATURES
 from foodcast.core.restaurant_backtest import backtest_restaurants as replay
@@ -31,8 +31,7 @@ from foodcast.core.restaurant_backtest import summarise_restaurants
 from foodcast.core.restaurant_validation import ESTABLISHED, NEW, ratio
 from foodcast.core.restaurants import CHAIN, ORDER_DATE, RESTAURANT, resolve_workers
 from foodcast.core.weeks import week_start
-from foodcast.core.windows import backtest_reach, forecast_history
-from foodcast.errors import FoodcastError
+from foodcast.core.windows import forecast_history
 
 SCORES = ["mae_model", "mae_naive", "mae_mean4", "coverage", "width", "coverage_open"]
 #: One row per restaurant and target week scored.
@@ -182,13 +181,7 @@ def backtest_restaurants(
     features = dict(DEFAULT_FEATURES if features is None else features)
     model = dict(DEFAULT_MODEL if model is None else model)
     first_week, last_week, window_weeks = int(first_week), int(last_week), int(window_weeks)
-    if window_weeks < 1 or first_week > last_week:
-        raise FoodcastError(
-            f"need window_weeks >= 1 and first_week <= last_week, got {window_weeks}, {first_week}..{last_week}"
-        )
-    before = backtest_reach(window_weeks, max(forecast_history(**features), int(closed_weeks)))
-    if first_week - before < 1:
-        raise FoodcastError(f"target week {first_week} needs {before} weeks before it (week 1 is the first)")
+    before = checked_reach(first_week, last_week, window_weeks, max(forecast_history(**features), int(closed_weeks)))
     weeks = range(first_week, last_week + 1)
     tasks = (
         delayed(replay)(

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from foodcast.core.backtest import checked_reach
 from foodcast.core.estimators import DEFAULT_MODEL
 from foodcast.core.features import DEFAULT_FEATURES
 from foodcast.core.restaurants import (
@@ -39,7 +40,7 @@ from foodcast.core.restaurants import (
 )
 from foodcast.core.scoring import score_week, split_actuals
 from foodcast.core.weeks import HOURS_PER_WEEK, week_start
-from foodcast.core.windows import REFERENCE_WEEKS, backtest_reach, forecast_history
+from foodcast.core.windows import REFERENCE_WEEKS, forecast_history
 from foodcast.errors import FoodcastError
 
 #: One row per restaurant (and the chain) per target week.
@@ -277,13 +278,7 @@ def backtest_restaurants(
     features = dict(DEFAULT_FEATURES if features is None else features)
     model = dict(DEFAULT_MODEL if model is None else model)
     first_week, last_week, window_weeks = int(first_week), int(last_week), int(window_weeks)
-    if window_weeks < 1 or first_week > last_week:
-        raise FoodcastError(
-            f"need window_weeks >= 1 and first_week <= last_week, got {window_weeks}, {first_week}..{last_week}"
-        )
-    before = backtest_reach(window_weeks, forecast_history(**features))
-    if first_week - before < 1:
-        raise FoodcastError(f"target week {first_week} needs {before} weeks before it (week 1 is the first)")
+    checked_reach(first_week, last_week, window_weeks, forecast_history(**features))
     # The chain's total once: its reference weeks are read for every target week.
     total = chain_total(hourly)
     frames: list[pd.DataFrame] = []
