@@ -15,6 +15,19 @@ from foodcast.data.batch_files import batch_name
 from foodcast.data.orders import to_export, write_batch
 from foodcast.errors import FoodcastError
 
+# Features and model for a few weeks of synthetic restaurants (the per-restaurant core's tests):
+# a level and a profile of 4 weeks, the profile model, 3 members.
+SHORT_FEATURES = {
+    "degree": 1,
+    "lag_in_week": 0,
+    "level_weeks": 4,
+    "calendar_index": True,
+    "level_halflife": 2.0,
+    "profile_weeks": 4,
+    "profile_groups": 2,
+}
+SHORT_MODEL = {"model": "profile", "level_scaled": True, "n_models": 3}
+
 
 def orders_for_week(week: int, restaurant_index: int, rng: np.random.Generator) -> pd.DataFrame:
     """A few evening orders a day with a weekday pattern: enough structure to learn from."""

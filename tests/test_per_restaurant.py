@@ -12,21 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fixtures import SHORT_FEATURES, SHORT_MODEL
 from foodcast.core import gate as pr_gate
 from foodcast.core import per_restaurant as pr
 from foodcast.core import restaurant_backtest, restaurant_validation, restaurants
 from foodcast.core.weeks import week_hours
 
-FEATURES = {
-    "degree": 1,
-    "lag_in_week": 0,
-    "level_weeks": 4,
-    "calendar_index": True,
-    "level_halflife": 2.0,
-    "profile_weeks": 4,
-    "profile_groups": 2,
-}
-MODEL = {"model": "profile", "level_scaled": True, "n_models": 3}
+FEATURES, MODEL = SHORT_FEATURES, SHORT_MODEL
 # name: (first week, last week, orders an open hour takes on average)
 CHAIN = {"big": (100, 111, 8.0), "small": (100, 111, 3.0), "young": (106, 111, 2.0)}
 FIRST, LAST, WINDOW = 108, 111, 6

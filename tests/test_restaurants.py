@@ -14,21 +14,13 @@ import pandas as pd
 import pytest
 import skops.io
 
+from fixtures import SHORT_FEATURES, SHORT_MODEL
 from foodcast.core import restaurants
 from foodcast.core.columns import LOWER_COLUMN, POINT_COLUMN, SIMPLE_COLUMN, UPPER_COLUMN, member_columns
 from foodcast.core.weeks import week_hours
 from foodcast.errors import FoodcastError
 
-FEATURES = {
-    "degree": 1,
-    "lag_in_week": 0,
-    "level_weeks": 4,
-    "calendar_index": True,
-    "level_halflife": 2.0,
-    "profile_weeks": 4,
-    "profile_groups": 2,
-}
-MODEL = {"model": "profile", "level_scaled": True, "n_models": 3}
+FEATURES, MODEL = SHORT_FEATURES, SHORT_MODEL
 NEXT_WEEK = 112
 # name: (first week, last week, orders an open hour takes on average)
 CHAIN = {
