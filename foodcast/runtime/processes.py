@@ -67,12 +67,20 @@ def interruptible() -> Iterator[None]:
             hook(unraisable)
             return
         signum = unraisable.exc_value.signum
-        with contextlib.suppress(ValueError):  # (not the main thread: cannot happen, handlers run there)
-            signal.signal(signum, stop)
-        # once the destructor has returned (sent now, it would be handled inside it again)
+        # Sent again once the destructor has returned (sent now, it would be handled inside it
+        # again). The timer first, `stop` back after: a second signal landing meanwhile (the
+        # lifeline's SIGTERM after the group's) meets `_swallow`, not an exception in this hook,
+        # which Python would print as a traceback and drop, redelivery and all.
         later = threading.Timer(_REDELIVERY, os.kill, (os.getpid(), signum))
         later.daemon = True
         later.start()
+        while True:
+            try:
+                with contextlib.suppress(ValueError):  # (not the main thread: cannot happen, handlers run there)
+                    signal.signal(signum, stop)
+                return
+            except Interrupted:  # one landed just after: `stop` swallowed it; the timer still redelivers
+                continue
 
     previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
     hook, sys.unraisablehook = sys.unraisablehook, swallowed
