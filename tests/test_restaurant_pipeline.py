@@ -179,7 +179,7 @@ def test_model_champion_of_the_other_granularity_is_refused_before_anything_runs
     """The pipeline's promote made its model per restaurant champion: main with model=champion
     and granularity=chain would predict the chain's rows with it; refused at once, as other
     feature parameters are."""
-    from foodcast.pipeline.promotion import champion_feature_differences
+    from foodcast.pipeline.champion import champion_feature_differences
     from foodcast.pipeline.stage_table import main_params
 
     options = {**{p.name: p.default for p in main_params()}, **RESTAURANTS}

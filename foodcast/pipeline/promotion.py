@@ -5,9 +5,7 @@ against the champion, each backtested with the configuration its train run was m
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 from mlflow.entities import Run
 from mlflow.entities.model_registry import ModelVersion
@@ -15,13 +13,12 @@ from mlflow.tracking import MlflowClient
 
 from foodcast.core.gate import Configuration, Decision, compare
 from foodcast.core.windows import forecast_history, gate_weeks_read
-from foodcast.errors import FoodcastError
+from foodcast.pipeline.champion import recorded_param
 from foodcast.pipeline.params import (
     CLOSED_WEEKS,
     FEATURE_PARAMS,
     GRANULARITY,
     MODEL_PARAMS,
-    REGISTERED_MODEL_NAME,
     RESTAURANT_MODEL,
     model_settings,
 )
@@ -32,38 +29,18 @@ from foodcast.tracking.datasets import read_logged_batches
 from foodcast.tracking.model_registry import champion_of, point_alias, version_of_train_run
 from foodcast.tracking.runs import check_run
 
-# What a parameter added later meant for the runs logged before it existed (their champion
-# is backtested with the configuration it was trained with).
-BEFORE_PARAM = {
-    "level_halflife": 0.0,
-    "profile_weeks": 0,
-    "profile_groups": 2,
-    "n_bins": 5,
-    "granularity": "chain",
-    "restaurant_model": "local",
-}
-
-
-def _param(run: Run, name: str) -> Any:
-    try:
-        return run.data.params[name]
-    except KeyError:
-        if name in BEFORE_PARAM:
-            return BEFORE_PARAM[name]
-        raise FoodcastError(f"run {run.info.run_id} has no parameter {name}: it cannot be backtested again") from None
-
 
 def configuration(train_run: Run) -> Configuration:
     """The features and model parameters a checked train run was made with, and its training
     weeks (read from its upstream runs, deleted or not: only their parameters are read)."""
     features_run = check_run(train_run.data.params[names.run_id_param(names.FEATURES)], names.FEATURES, deleted_ok=True)
     load_run = check_run(features_run.data.params[names.run_id_param(names.LOAD)], names.LOAD, deleted_ok=True)
-    features = {p.name: p.cast(_param(features_run, p.name)) for p in FEATURE_PARAMS}
-    model = model_settings({p.name: p.cast(_param(train_run, p.name)) for p in MODEL_PARAMS})
+    features = {p.name: p.cast(recorded_param(features_run, p.name)) for p in FEATURE_PARAMS}
+    model = model_settings({p.name: p.cast(recorded_param(train_run, p.name)) for p in MODEL_PARAMS})
     restaurants = None
-    if _param(load_run, GRANULARITY.name) == "restaurant":
+    if recorded_param(load_run, GRANULARITY.name) == "restaurant":
         # closed_weeks is future's, not in the train run's lineage: the default.
-        restaurants = {"kind": _param(train_run, RESTAURANT_MODEL.name), "closed_weeks": CLOSED_WEEKS.default}
+        restaurants = {"kind": recorded_param(train_run, RESTAURANT_MODEL.name), "closed_weeks": CLOSED_WEEKS.default}
     return Configuration(
         features,
         model,
@@ -71,30 +48,6 @@ def configuration(train_run: Run) -> Configuration:
         int(load_run.data.params["end_week"]),
         restaurants,
     )
-
-
-def champion_feature_differences(client: MlflowClient, options: Mapping[str, Any]) -> str | None:
-    """How ``main``'s feature parameters differ from those of the registered champion, which
-    ``model=champion`` forecasts with: ``"lag_in_week=1 (the champion's: 0), ..."``, or ``None``
-    when they are the same or there is no champion (promote decides which one it is)."""
-    champion = champion_of(client, options[REGISTERED_MODEL_NAME.name])
-    if champion is None:
-        return None
-    features_run = check_run(champion.tags.get(names.FEATURES_RUN_TAG), names.FEATURES)
-    differences = []
-    # A model per restaurant forecasts restaurants' rows, a chain's model the chain's: the
-    # champion's granularity is its load run's.
-    load_run = check_run(features_run.data.params[names.run_id_param(names.LOAD)], names.LOAD, deleted_ok=True)
-    ours, theirs = options.get(GRANULARITY.name, GRANULARITY.default), _param(load_run, GRANULARITY.name)
-    if ours != theirs:
-        differences.append(f"{GRANULARITY.name}={ours} (the champion's: {theirs})")
-    for param in FEATURE_PARAMS:
-        ours, theirs = param.cast(options[param.name]), param.cast(_param(features_run, param.name))
-        if ours != theirs:
-            differences.append(f"{param.name}={param.text(ours)} (the champion's: {param.text(theirs)})")
-    if not differences:
-        return None
-    return f"version {champion.version} of {options[REGISTERED_MODEL_NAME.name]!r}: " + ", ".join(differences)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from mlflow.tracking import MlflowClient
 from foodcast.data.coverage import batches_fingerprint
 from foodcast.errors import FoodcastError
 from foodcast.pipeline.cache import cache_key, environment_fingerprint, find_reusable, pass_cache_key
+from foodcast.pipeline.champion import champion_feature_differences
 from foodcast.pipeline.console import (
     artifact_location,
     closing_block,
@@ -42,7 +43,6 @@ from foodcast.pipeline.console import (
 from foodcast.pipeline.lineage import main_description, main_name, scorecard_line
 from foodcast.pipeline.params import param_texts
 from foodcast.pipeline.plan import Node, NodeKey, Resolution, find_earlier_run, plan, stage_params
-from foodcast.pipeline.promotion import champion_feature_differences
 from foodcast.pipeline.stage_code import code_fingerprint, project_imports
 from foodcast.pipeline.stage_table import FORECAST, PIPELINE, main_params
 from foodcast.runtime.fork_server import ForkServer
