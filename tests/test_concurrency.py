@@ -45,12 +45,15 @@ def test_two_pipelines_at_once(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     runner = Runner(tmp_path, uri, data)
 
-    # Different parameters: each parent's lineage holds its own stages, nested under it. Both
-    # start on a store that does not exist yet.
-    outs = finish([start(runner, **SMALL), start(runner, **{**SMALL, "n_estimators": 7})])
+    # Three pipelines at once, on a store that does not exist yet. Different parameters: each
+    # parent's lineage holds its own stages, nested under it. The same new parameters twice
+    # (the last two): neither finds the other's stages finished, so each computes its own, and
+    # the forecasts are byte-identical.
+    estimators = ("5", "9", "9")
+    outs = finish([start(runner, **{**SMALL, "n_estimators": n}) for n in estimators])
     client = MlflowClient(uri)
     mlflow.set_tracking_uri(uri)
-    for stdout, n_estimators in zip(outs, ("5", "7"), strict=True):
+    for stdout, n_estimators in zip(outs, estimators, strict=True):
         parent_id, stages = lineage(client, stdout)
         assert {s: (v["status"], v["run_id"]) for s, v in stages.items()} == stage_lines(stdout)
         for stage in ("validate", "train"):
@@ -60,19 +63,15 @@ def test_two_pipelines_at_once(tmp_path):
         assert {r.info.run_id for r in children} == launched
         assert all(r.info.status == "FINISHED" for r in children)
 
-    # The same new parameters twice at once: neither finds the other's stages finished, so each
-    # computes its own, and the forecasts are byte-identical.
-    same = {**SMALL, "n_estimators": 9}
-    outs = finish([start(runner, **same), start(runner, **same)])
     predictions = []
-    for stdout in outs:
+    for stdout in outs[1:]:
         run_id = stage_lines(stdout)["predict"][1]
         predictions.append(
             Path(
                 mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=names.artifact_path(names.Y_PRED))
             ).read_bytes()
         )
-    assert stage_lines(outs[0])["predict"][1] != stage_lines(outs[1])["predict"][1]
+    assert stage_lines(outs[1])["predict"][1] != stage_lines(outs[2])["predict"][1]
     assert predictions[0] == predictions[1]
 
 
