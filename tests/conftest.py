@@ -225,14 +225,24 @@ def pytest_configure(config):
     signal.signal(signal.SIGTERM, _stop)
 
 
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: a worker more than the CPUs this process may use. Most tests wait on the
+    pipelines they start (subprocesses, servers, polls of the store): with a worker per CPU the
+    CPUs were busy 83 % of the suite's time on 2 cores."""
+    return len(os.sched_getaffinity(0)) + 1
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups
 def pytest_collection_modifyitems(config, items):
     """With pytest-xdist (``-n``, ``--dist loadgroup``): the tests of a file run in one worker,
-    so that its module's fixtures are built once, and every test of the session's small store
-    (``small``) in one worker, in file order; the longest groups are handed out first, so that
-    no worker is left with one at the end."""
+    so that its module's fixtures are built once; a file's tests of the session's small store
+    (``small``) are a group apart, in file order (each worker builds that store once, for the
+    first such group it gets: the groups of two files can then run side by side, where one group
+    of them all was the suite's longest by far); the longest groups are handed out first, so
+    that no worker is left with one at the end."""
     for item in items:
-        group = "small" if "small" in getattr(item, "fixturenames", ()) else item.module.__name__
+        module = item.module.__name__
+        group = f"small-{module}" if "small" in getattr(item, "fixturenames", ()) else module
         item.add_marker(pytest.mark.xdist_group(group))
         item.stash[_GROUP] = group
     items.sort(
@@ -243,7 +253,8 @@ def pytest_collection_modifyitems(config, items):
 _GROUP = pytest.StashKey[str]()
 # The groups that take longest (each several minutes of pipelines), in that order.
 LONGEST_FIRST = [
-    "small",
+    "small-test_pipeline",
+    "small-test_stage_code",
     "test_team_server",
     "test_pipeline",
     "test_interruptions",
