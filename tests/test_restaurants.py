@@ -8,6 +8,7 @@ without orders for ten weeks is left out.
 from __future__ import annotations
 
 import copy
+import threading
 
 import numpy as np
 import pandas as pd
@@ -235,3 +236,29 @@ def test_cross_validation_folds_the_hours_of_every_restaurant_together(chain):
     assert (maes > 0).all()
     assert list(per_restaurant.columns) == ["fold", "restaurant", "mae", "rows"]
     assert per_restaurant.groupby("restaurant")["rows"].sum().to_dict() == {"chain": 1008, "r1": 1008, "r2": 1008}
+
+
+def _square_or_fail(item):
+    if item in (7, 11):
+        raise ValueError(f"item {item}")
+    return item * item
+
+
+def test_fan_out_keeps_the_order_and_raises_the_first_error_on_a_forked_pool_or_not():
+    """Forked from a single-threaded process (Linux), else joblib's pool: the same results, in
+    order, and the error of the first item that fails."""
+    items = list(range(20))
+    ok = [i for i in items if i not in (7, 11)]
+    assert restaurants.fan_out(_square_or_fail, ok, 2) == [i * i for i in ok]
+    with pytest.raises(ValueError, match="item 7"):
+        restaurants.fan_out(_square_or_fail, items, 2)
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()  # another thread: no fork (joblib's pool)
+    try:
+        assert not restaurants._forkable()
+        assert restaurants.fan_out(_square_or_fail, ok, 2) == [i * i for i in ok]
+    finally:
+        release.set()
+        other.join()
+    assert restaurants._FORKED is None  # nothing kept from the forked call

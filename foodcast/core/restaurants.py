@@ -488,9 +488,12 @@ def _split(
     return moved
 
 
-def _fit_one(task: tuple[dict[str, Any], pd.DataFrame, np.ndarray]) -> MultiModel:
-    settings, x, y = task
-    return forecast_model(**settings).fit(x, y)
+def _fit_rows(task: tuple[dict[str, Any], np.ndarray], features: pd.DataFrame, target: np.ndarray) -> MultiModel:
+    """A ``MultiModel`` of ``settings`` fitted on the ``rows`` of ``features`` (``task``: the
+    two). The rows are cut here, one task at a time, not all at once before the pool: the
+    pooled model's alone are a copy of every restaurant's."""
+    settings, rows = task
+    return forecast_model(**settings).fit(features.iloc[rows], target[rows])
 
 
 def _time_index(X: Any) -> pd.DataFrame:
@@ -615,20 +618,20 @@ class RestaurantModel(RegressorMixin, BaseEstimator):
         stamps = pd.DatetimeIndex(features.index)
         own = np.flatnonzero(~chain)
         pooled = own[np.lexsort((names[own], stamps[own].asi8))]
-        tasks: list[tuple[str, tuple[dict[str, Any], pd.DataFrame, np.ndarray]]] = [
-            (_POOLED, ({**settings, "level_scaled": True}, features.iloc[pooled], target[pooled]))
+        tasks: list[tuple[str, tuple[dict[str, Any], np.ndarray]]] = [
+            (_POOLED, ({**settings, "level_scaled": True}, pooled))
         ]
         if self.kind != "global":
             weeks = weeks_of(pd.Series(stamps)).to_numpy()
             for name in sorted(set(names[~chain])):
                 rows = np.flatnonzero((names == name) & ~fallback)
                 if len(np.unique(weeks[rows])) >= int(self.min_weeks):
-                    tasks.append((name, (settings, features.iloc[rows], target[rows])))
+                    tasks.append((name, (settings, rows)))
         if chain.any():
-            rows = np.flatnonzero(chain)
-            tasks.append((_CHAIN_MODEL, (settings, features.iloc[rows], target[rows])))
+            tasks.append((_CHAIN_MODEL, (settings, np.flatnonzero(chain))))
+        fit = partial(_fit_rows, features=features, target=target)
         fitted = dict(
-            zip([key for key, _ in tasks], fan_out(_fit_one, [task for _, task in tasks], self.workers), strict=True)
+            zip([key for key, _ in tasks], fan_out(fit, [task for _, task in tasks], self.workers), strict=True)
         )
         self.pooled_model_ = fitted.pop(_POOLED)
         self.chain_model_: MultiModel | None = fitted.pop(_CHAIN_MODEL, None)
