@@ -262,3 +262,15 @@ def test_fan_out_keeps_the_order_and_raises_the_first_error_on_a_forked_pool_or_
         release.set()
         other.join()
     assert restaurants._FORKED is None  # nothing kept from the forked call
+
+
+def test_fit_rows_is_fit_on_those_rows(chain):
+    """What a cross-validation's folds use: the rows cut model by model, the model the same."""
+    hourly, train, x_pred, notes, model = chain
+    x = train.drop(columns="cash_in").set_index("order_date")
+    rows = np.flatnonzero(x.index < x.index.max() - pd.Timedelta(weeks=2))
+    copied = restaurants.RestaurantModel(MODEL).fit(x.iloc[rows], train["cash_in"].to_numpy()[rows])
+    cut = restaurants.RestaurantModel(MODEL).fit_rows(x, train["cash_in"], rows)
+    assert cut.restaurants_ == copied.restaurants_ and sorted(cut.local_models_) == sorted(copied.local_models_)
+    seen = x.iloc[rows]
+    pd.testing.assert_frame_equal(cut.predict_frame(seen), copied.predict_frame(seen), check_exact=True)

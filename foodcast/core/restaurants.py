@@ -596,6 +596,23 @@ class RestaurantModel(RegressorMixin, BaseEstimator):
         FoodcastError
             On an unknown ``kind`` or ``reconciliation``, missing columns, or no restaurant row.
         """
+        return self.fit_rows(X, y)
+
+    def fit_rows(self, X: Any, y: Any, rows: Any = None) -> RestaurantModel:
+        """:meth:`fit` on the rows ``rows`` of ``X`` and ``y`` (positions; all if None), as
+        ``fit(X.iloc[rows], y[rows])`` without copying them: each model's rows are cut as it is
+        fitted (a cross-validation's folds, each on most of the rows).
+
+        Returns
+        -------
+        RestaurantModel
+            ``self``.
+
+        Raises
+        ------
+        FoodcastError
+            As :meth:`fit`.
+        """
         if self.kind not in KINDS:
             raise FoodcastError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if self.reconciliation not in RECONCILIATIONS:
@@ -606,8 +623,9 @@ class RestaurantModel(RegressorMixin, BaseEstimator):
         target = np.asarray(y, dtype="float64").ravel()
         if len(target) != len(frame):
             raise ValueError(f"X has {len(frame)} rows and y {len(target)}")
-        names = frame[RESTAURANT].astype(str).to_numpy()
-        fallback = frame[FALLBACK].to_numpy(dtype="float64") > 0
+        rows = np.arange(len(frame)) if rows is None else np.asarray(rows, dtype=np.intp)
+        names = frame[RESTAURANT].astype(str).to_numpy()[rows]
+        fallback = (frame[FALLBACK].to_numpy(dtype="float64") > 0)[rows]
         features = frame.drop(columns=[RESTAURANT, FALLBACK])
         chain = names == CHAIN
         if chain.all():
@@ -615,20 +633,21 @@ class RestaurantModel(RegressorMixin, BaseEstimator):
         settings = self._model_settings()
         # Rows in time order, restaurants of one hour together: the interval's calibration cuts
         # the rows into consecutive blocks, which are then blocks of weeks as for the chain.
-        stamps = pd.DatetimeIndex(features.index)
+        stamps = pd.DatetimeIndex(features.index[rows])
         own = np.flatnonzero(~chain)
+        # (positions among ``rows`` below; the tasks carry positions in ``features``)
         pooled = own[np.lexsort((names[own], stamps[own].asi8))]
         tasks: list[tuple[str, tuple[dict[str, Any], np.ndarray]]] = [
-            (_POOLED, ({**settings, "level_scaled": True}, pooled))
+            (_POOLED, ({**settings, "level_scaled": True}, rows[pooled]))
         ]
         if self.kind != "global":
             weeks = weeks_of(pd.Series(stamps)).to_numpy()
             for name in sorted(set(names[~chain])):
-                rows = np.flatnonzero((names == name) & ~fallback)
-                if len(np.unique(weeks[rows])) >= int(self.min_weeks):
-                    tasks.append((name, (settings, rows)))
+                mine = np.flatnonzero((names == name) & ~fallback)
+                if len(np.unique(weeks[mine])) >= int(self.min_weeks):
+                    tasks.append((name, (settings, rows[mine])))
         if chain.any():
-            tasks.append((_CHAIN_MODEL, (settings, np.flatnonzero(chain))))
+            tasks.append((_CHAIN_MODEL, (settings, rows[np.flatnonzero(chain)])))
         fit = partial(_fit_rows, features=features, target=target)
         fitted = dict(
             zip([key for key, _ in tasks], fan_out(fit, [task for _, task in tasks], self.workers), strict=True)
