@@ -90,8 +90,8 @@ def fan_out(function: Callable[[T], R], items: Iterable[T], workers: int) -> lis
     """``[function(item) for item in items]``, on ``workers`` processes, in the items' order.
 
     The one process pool of the per-restaurant work. One worker, or one item, runs in this
-    process. Otherwise, where a process can be forked safely (Linux, and this process runs no
-    other thread), the pool is forked from this process for the call: its workers start in
+    process. Otherwise, on Linux (see :func:`_forkable`), the pool is forked from this process
+    for the call: its workers start in
     ~0.1 s with every library imported, and read ``function`` and ``items`` from the memory they
     share with it (only the results are sent back). Elsewhere it is joblib's loky pool, whose
     fresh workers import what ``function`` needs (~2-4 s for the first call of a process: more
@@ -127,12 +127,18 @@ _FORKED: tuple[Callable[[Any], Any], list[Any]] | None = None
 
 
 def _forkable() -> bool:
-    """Whether a pool can be forked from this process now: on Linux, from a process that runs
-    no other thread (a lock another thread held would stay locked in the forks), itself not a
-    daemonic multiprocessing worker (which may not have children)."""
+    """Whether the pool can be forked from this process: on Linux, from a process that is not
+    itself a daemonic multiprocessing worker (which may not have children).
+
+    A stage has other threads by then, MLflow's (its idle pool of artifact downloads, which
+    stays once a stage has read its inputs; its telemetry): a lock one of them held as the pool
+    forked would stay locked in the workers, but the workers run none of MLflow's code, only
+    the core's (numpy, pandas, scikit-learn), and the interpreter's own locks (imports, logging)
+    are reset in a fork. Refusing to fork with threads had left train and validate, which read
+    their training set through MLflow first, on loky's pool (bench/restaurant_pipeline.py).
+    """
     return (
         sys.platform.startswith("linux")
-        and threading.active_count() == 1
         and not multiprocessing.current_process().daemon
         and "fork" in multiprocessing.get_all_start_methods()
     )
