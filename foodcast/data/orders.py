@@ -286,13 +286,14 @@ def read_orders(path: str | Path, week: int | None = None) -> tuple[pd.DataFrame
     FoodcastError
         Naming the file (and the row and column of a bad value).
     """
-    orders, source = _read_file(Path(path), week)
+    orders, source = read_file(Path(path), week)
     check_order_ids(orders, [source])
     return orders, source
 
 
-def _read_file(path: Path, week: int | None) -> tuple[pd.DataFrame, Source]:
-    """:func:`read_orders` but for the order ids, which the caller checks across files."""
+def read_file(path: Path, week: int | None) -> tuple[pd.DataFrame, Source]:
+    """:func:`read_orders` but for the order ids, which the caller checks across files (all of a
+    restaurant's: ``read_batch_files``, ``chain.read_restaurants``)."""
     text = _read_text(path)
     try:
         raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
@@ -326,7 +327,7 @@ def read_batch_files(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, list[So
     """
     frames, sources = [], []
     for path in paths:
-        orders, source = _read_file(Path(path), batch_week(path))
+        orders, source = read_file(Path(path), batch_week(path))
         orders["restaurant"] = Path(path).parent.name
         frames.append(orders)
         sources.append(source)

@@ -319,8 +319,9 @@ WORKERS = Param(
     "workers",
     int,
     0,
-    "Processes for the per-restaurant work (features, fits, predictions); 0: every core. Results "
-    "do not depend on it, so it is not part of any cache key (the stages read it as FOODCAST_WORKERS).",
+    "Processes the pipeline keeps busy: main runs at most that many stages at once, and each "
+    "stage's per-restaurant work (reading batches, features, fits) runs on that many; 0: every core. "
+    "Results do not depend on it, so it is not part of any cache key (the stages read it as FOODCAST_WORKERS).",
     min=0,
 )
 MAIN_ONLY = (MODEL, USE_CACHE, PARAMS_FILE, VERBOSE, WORKERS)

@@ -77,9 +77,17 @@ class StageFailed(Exception):
         super().__init__(f"stage {label} failed (run {run_id or 'unknown'}): {message}")
 
 
-def max_parallel() -> int:
-    """How many stages may run at once: ``FOODCAST_MAX_PARALLEL``, else the number of cores."""
-    value = os.environ.get("FOODCAST_MAX_PARALLEL") or os.cpu_count() or 1
+def max_parallel(workers: int = 0) -> int:
+    """How many stages may run at once: ``FOODCAST_MAX_PARALLEL``, else ``workers`` (main's
+    option: the processes the pipeline may keep busy, each stage's pool that many too), else
+    (0) the number of cores.
+
+    ``workers=1`` is thus one process at a time, stages included: run side by side (``load``
+    and ``future``, ``validate`` and ``train``), two stages each with a pool of ``workers`` kept
+    two cores busy with ``workers=1`` and four processes on two cores with ``workers=2``
+    (bench/restaurant_pipeline.py, docs/restaurants.md).
+    """
+    value = os.environ.get("FOODCAST_MAX_PARALLEL") or int(workers) or os.cpu_count() or 1
     try:
         return max(1, int(value))
     except ValueError:
@@ -147,7 +155,7 @@ class Pipeline:
             nodes = plan(options, find_earlier=find, skipped=self.skipped)
         self.nodes = {n.key: n for n in nodes}
         self.resolved: dict[NodeKey, Resolution] = {}
-        self.max_parallel = max_parallel()
+        self.max_parallel = max_parallel(options.get("workers", 0))
         self.storage_dir: str | None = None
         self.verbose = verbose(options.get("verbose", False))
         self._code: dict[str, str] = {}  # stage -> fingerprint of the code its run executes

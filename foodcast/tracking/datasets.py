@@ -26,6 +26,7 @@ from mlflow.tracking import MlflowClient
 from foodcast.data.chain import read_chain, read_restaurants
 from foodcast.data.coverage import Coverage, batches_fingerprint
 from foodcast.errors import FoodcastError
+from foodcast.settings import workers
 from foodcast.tracking import names
 from foodcast.tracking.artifacts import read_frame
 from foodcast.tracking.runs import check_run, known_run
@@ -212,8 +213,12 @@ def read_logged_batches(
     FoodcastError
         As ``read_chain``: an incomplete week without ``allow_missing``, an invalid batch...
     """
-    read = read_restaurants if granularity == "restaurant" else read_chain
-    hourly, coverage = read(data_dir, first_week, last_week, allow_missing=allow_missing)
+    if granularity == "restaurant":  # a restaurant per task of the stage's processes
+        hourly, coverage = read_restaurants(
+            data_dir, first_week, last_week, allow_missing=allow_missing, workers=workers()
+        )
+    else:
+        hourly, coverage = read_chain(data_dir, first_week, last_week, allow_missing=allow_missing)
     mlflow.set_tag(names.COVERAGE_TAG, coverage.summary())
     log_batches_input(hourly, data_dir, first_week, last_week, notes=coverage_notes(coverage, allow_missing))
     return hourly, coverage
