@@ -5,7 +5,7 @@ from foodcast.pipeline.stages.load import LOAD
 
 
 @stage_command(LOAD)
-def load(start_week: int, end_week: int, allow_missing: bool, granularity: str) -> None:
+def load(start_week: int, end_week: int, allow_missing: bool, granularity: str, engine: str) -> None:
     """Read every restaurant's weekly batches of weeks START_WEEK..END_WEEK from the data
     directory (FOODCAST_DATA_DIR, default data/) and log the chain's hourly cash-in as artifact
     data/data.csv (columns order_date, cash_in; every hour of the weeks held, hours without

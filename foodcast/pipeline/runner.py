@@ -40,7 +40,7 @@ from foodcast.pipeline.console import (
     week_dates,
 )
 from foodcast.pipeline.lineage import main_description, main_name, scorecard_line
-from foodcast.pipeline.params import param_texts
+from foodcast.pipeline.params import keyed_params, param_texts
 from foodcast.pipeline.plan import Node, NodeKey, Resolution, find_earlier_run, plan, stage_params
 from foodcast.pipeline.promotion import champion_feature_differences
 from foodcast.pipeline.stage_code import code_fingerprint, project_imports
@@ -171,7 +171,8 @@ class Pipeline:
             "environment": environment.split("|", 1)[0],
             "context": context,
         }
-        return cache_key(node.stage.name, params, sources, batches, environment)
+        # A parameter that says how, not what (engine), is left out: both ways give the same result.
+        return cache_key(node.stage.name, keyed_params(params, node.stage.params), sources, batches, environment)
 
     def late_values(self, node: Node) -> dict[str, Any]:
         """The parameters main works out for ``node`` now that what it waits for has ended."""
