@@ -226,13 +226,18 @@ def spark_map(function: Callable[[Any], Any], items: list[Any]) -> list[Any]:
 def spark_engine(started: Callable[[dict[str, str]], None] | None = None) -> Iterator[None]:
     """Within: the core's per-restaurant work runs on Spark. The session starts with the first
     work that needs it (a stage with nothing to fan out, a chain's, starts none), and then
-    ``started(run_tags(session))`` is called; it is stopped, its JVM ended, as the block ends."""
+    ``started(run_tags(session))`` is called; it is stopped, its JVM ended, as the block ends
+    (a session started before the block is used, and left running)."""
     global _started
+    owned = _session is None  # a session this process had before (a test's) is left running
     before = restaurants.use_mapper(spark_map)
     _started = started
     try:
+        if not owned and started is not None:
+            started(run_tags(_session))  # type: ignore[arg-type]
         yield
     finally:
         _started = None
         restaurants.use_mapper(before)
-        stop()
+        if owned:
+            stop()
