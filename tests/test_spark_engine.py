@@ -12,6 +12,7 @@ pipeline that launches Spark itself.
 from __future__ import annotations
 
 import functools
+import gzip
 import os
 import signal
 import subprocess
@@ -27,9 +28,10 @@ from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
 from conftest import Runner, stage_lines
-from fixtures import SHORT_FEATURES
+from fixtures import DAMAGES, SHORT_FEATURES, csv_bytes, make_batches
 from foodcast.core import restaurants
-from foodcast.data.chain import read_restaurants
+from foodcast.data.chain import read_chain, read_restaurants
+from foodcast.data.orders import read_batches
 from foodcast.errors import FoodcastError
 from foodcast.tracking import names
 from foodcast.tracking.names import artifact_tag
@@ -111,12 +113,13 @@ def test_a_pipeline_with_engine_spark_reuses_every_stage_of_engine_local(chain):
 
 
 def test_every_per_restaurant_stage_on_spark_writes_the_files_of_engine_local(chain, spark, monkeypatch):
-    """features, validate, train, future and predict with --engine spark: the same files as the
+    """load, features, validate, train, future and predict with --engine spark: the same files as the
     pipeline's (every restaurant and the chain's rows, to the last bit), and the runs name their
     Spark application."""
     from foodcast.spark.engine import APP_ID_TAG, MASTER_TAG
     from steps.features import features
     from steps.future import future
+    from steps.load import load
     from steps.predict import predict
     from steps.train import train
     from steps.validate import validate
@@ -144,7 +147,9 @@ def test_every_per_restaurant_stage_on_spark_writes_the_files_of_engine_local(ch
         spark_runs[stage] = mine.info.run_id
 
     try:
-        run("features", features, ["--load-run-id", run_of["load"]], [names.X_TRAIN, names.Y_TRAIN])
+        weeks = ["--start-week", "180", "--end-week", "199", "--granularity", "restaurant"]
+        run("load", load, weeks, [names.DATA])  # the batches read and summed on Spark
+        run("features", features, ["--load-run-id", spark_runs["load"]], [names.X_TRAIN, names.Y_TRAIN])
         run(
             "validate",
             validate,
@@ -239,3 +244,56 @@ def test_sigterm_of_a_spark_pipeline_leaves_no_jvm_and_no_run_running(chain):
     assert proc.returncode != 0
     running = MlflowClient(chain.uri).search_runs(["0"], "attributes.status = 'RUNNING'")
     assert running == []
+
+
+def _refusal(read) -> str:
+    with pytest.raises(FoodcastError) as caught:
+        read()
+    return str(caught.value)
+
+
+def _damage(root: Path, damage: str) -> None:
+    good = root / "beta" / "week_002.csv.gz"
+    suffix, make = DAMAGES[damage]
+    data = csv_bytes(pd.read_csv(good, dtype=str))
+    good.unlink()
+    good.with_name("week_002" + suffix).write_bytes(make(data))
+
+
+def _rewrite(root: Path, change) -> None:
+    path = root / "beta" / "week_002.csv.gz"
+    export = pd.read_csv(path, dtype=str)
+    path.write_bytes(gzip.compress(csv_bytes(change(export))))
+
+
+MALFORMED = {
+    "truncated gzip": lambda root: _damage(root, "truncated-gzip"),
+    "latin-1 text": lambda root: _damage(root, "latin-1-text"),
+    "ragged rows": lambda root: _damage(root, "ragged-rows"),
+    "a negative quantity": lambda root: _rewrite(
+        root, lambda e: e.assign(Quantity=e["Quantity"].where(e.index != 3, "-2"))
+    ),
+    "an order id reused in another week": lambda root: _rewrite(
+        root,
+        lambda e: e.assign(
+            **{
+                e.columns[0]: e[e.columns[0]].where(
+                    e.index != 0, pd.read_csv(root / "beta" / "week_001.csv.gz", dtype=str).iloc[0, 0]
+                )
+            }
+        ),
+    ),
+    "a missing batch": lambda root: (root / "beta" / "week_002.csv.gz").unlink(),
+}
+
+
+@pytest.mark.parametrize("fault", list(MALFORMED))
+def test_a_malformed_batch_is_refused_under_spark_with_the_pandas_line(spark, tmp_path, fault):
+    from foodcast.spark.load import read_batches_on_spark
+
+    root = make_batches(tmp_path / "data", weeks=range(1, 4))
+    MALFORMED[fault](root)
+    pandas_line = _refusal(lambda: read_restaurants(root, 1, 3, reader=read_batches))
+    assert "\n" not in pandas_line
+    assert _refusal(lambda: read_restaurants(root, 1, 3, reader=read_batches_on_spark)) == pandas_line
+    assert _refusal(lambda: read_chain(root, 1, 3, reader=read_batches_on_spark)) == pandas_line

@@ -9,6 +9,7 @@ read held and lacked, for the caller to record.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -23,9 +24,15 @@ from foodcast.errors import FoodcastError
 
 logger = logging.getLogger(__name__)
 
+#: ``reader(paths) -> order lines`` with ``restaurant``, ``order_date``, ``quantity``,
+#: ``product_price``, checked as :func:`foodcast.data.orders.read_batches` checks them (its
+#: default): another engine's reader (``foodcast.spark.load``) may return each restaurant's
+#: hours already summed, one line per hour (quantity 1, product_price the hour's cash-in).
+Reader = Callable[[list[Path]], pd.DataFrame]
+
 
 def read_chain(
-    data_dir: str | Path, start_week: int, end_week: int, *, allow_missing: bool = False
+    data_dir: str | Path, start_week: int, end_week: int, *, allow_missing: bool = False, reader: Reader = read_batches
 ) -> tuple[pd.DataFrame, Coverage]:
     """Hourly cash-in of the whole chain over weeks ``start_week..end_week``, and its coverage.
 
@@ -45,6 +52,8 @@ def read_chain(
         has no batch, or an empty one, for it) is an error. True: read it anyway, its
         cash-in being that of the restaurants that have a batch, and warn; the returned
         coverage lists what was missing.
+    reader : callable, optional
+        What reads and checks the batch files (see :data:`Reader`); ``read_batches`` by default.
 
     Returns
     -------
@@ -61,12 +70,12 @@ def read_chain(
         False (naming the restaurant and week), or a batch is unreadable or invalid (naming
         the file, row and column).
     """
-    orders, coverage = _checked_orders(list_batches(data_dir), data_dir, start_week, end_week, allow_missing)
+    orders, coverage = _checked_orders(list_batches(data_dir), data_dir, start_week, end_week, allow_missing, reader)
     return hourly_cash_in(orders, coverage.weeks), coverage
 
 
 def read_restaurants(
-    data_dir: str | Path, start_week: int, end_week: int, *, allow_missing: bool = False
+    data_dir: str | Path, start_week: int, end_week: int, *, allow_missing: bool = False, reader: Reader = read_batches
 ) -> tuple[pd.DataFrame, Coverage]:
     """Hourly cash-in of each restaurant over weeks ``start_week..end_week`` (the long form),
     and the coverage of the read.
@@ -100,7 +109,7 @@ def read_restaurants(
             f"{Path(data_dir) / CHAIN}: a restaurant cannot be named {CHAIN} with granularity=restaurant, "
             f"the name of the chain's total in the forecasts; rename the directory"
         )
-    orders, coverage = _checked_orders(batches, data_dir, start_week, end_week, allow_missing)
+    orders, coverage = _checked_orders(batches, data_dir, start_week, end_week, allow_missing, reader)
     return _per_restaurant(orders), coverage
 
 
@@ -118,7 +127,12 @@ def _per_restaurant(orders: pd.DataFrame) -> pd.DataFrame:
 
 
 def _checked_orders(
-    batches: dict[str, dict[int, Path]], data_dir: str | Path, start_week: int, end_week: int, allow_missing: bool
+    batches: dict[str, dict[int, Path]],
+    data_dir: str | Path,
+    start_week: int,
+    end_week: int,
+    allow_missing: bool,
+    reader: Reader = read_batches,
 ) -> tuple[pd.DataFrame, Coverage]:
     """The order lines of weeks ``start_week..end_week`` among the listing ``batches``, and the
     read's coverage; refused, or warned about, as :func:`read_chain` says."""
@@ -131,7 +145,7 @@ def _checked_orders(
         )
     # Damaged or invalid files are reported first: that diagnosis is the more precise one.
     wanted = set(coverage.weeks)
-    orders = read_batches(sorted(path for weeks in batches.values() for w, path in weeks.items() if w in wanted))
+    orders = reader(sorted(path for weeks in batches.values() for w, path in weeks.items() if w in wanted))
     if coverage.missing and not allow_missing:
         first, others = coverage.missing[0], coverage.missing[1:]
         more = ""

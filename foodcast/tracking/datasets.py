@@ -23,8 +23,9 @@ from mlflow.data.pandas_dataset import PandasDataset
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from foodcast.data.chain import read_chain, read_restaurants
+from foodcast.data.chain import Reader, read_chain, read_restaurants
 from foodcast.data.coverage import Coverage, batches_fingerprint
+from foodcast.data.orders import read_batches
 from foodcast.errors import FoodcastError
 from foodcast.tracking import names
 from foodcast.tracking.artifacts import read_frame
@@ -199,13 +200,19 @@ def log_batches_input(
 
 
 def read_logged_batches(
-    data_dir: str | Path, first_week: int, last_week: int, allow_missing: bool, granularity: str = "chain"
+    data_dir: str | Path,
+    first_week: int,
+    last_week: int,
+    allow_missing: bool,
+    granularity: str = "chain",
+    reader: Reader = read_batches,
 ) -> tuple[pd.DataFrame, Coverage]:
     """Read the chain's hourly cash-in of weeks ``first_week..last_week`` from the batches
     (``data.chain.read_chain``), or with ``granularity="restaurant"`` each restaurant's (the long
     form, ``data.chain.read_restaurants``), and record the read on the active run: what it held
     and lacked (tag ``foodcast.coverage``) and the batches as an input dataset
-    (:func:`log_batches_input`).
+    (:func:`log_batches_input`). ``reader`` reads and checks the batch files (``data.chain.Reader``:
+    pandas by default, Spark's with ``engine=spark``).
 
     Raises
     ------
@@ -213,7 +220,7 @@ def read_logged_batches(
         As ``read_chain``: an incomplete week without ``allow_missing``, an invalid batch...
     """
     read = read_restaurants if granularity == "restaurant" else read_chain
-    hourly, coverage = read(data_dir, first_week, last_week, allow_missing=allow_missing)
+    hourly, coverage = read(data_dir, first_week, last_week, allow_missing=allow_missing, reader=reader)
     mlflow.set_tag(names.COVERAGE_TAG, coverage.summary())
     log_batches_input(hourly, data_dir, first_week, last_week, notes=coverage_notes(coverage, allow_missing))
     return hourly, coverage
