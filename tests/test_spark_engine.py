@@ -28,7 +28,7 @@ from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
 from conftest import Runner, stage_lines
-from fixtures import DAMAGES, SHORT_FEATURES, csv_bytes, make_batches
+from fixtures import DAMAGES, SHORT_FEATURES, SHORT_MODEL, csv_bytes, make_batches
 from foodcast.core import restaurants
 from foodcast.data.chain import read_chain, read_restaurants
 from foodcast.data.orders import read_batches
@@ -297,3 +297,22 @@ def test_a_malformed_batch_is_refused_under_spark_with_the_pandas_line(spark, tm
     assert "\n" not in pandas_line
     assert _refusal(lambda: read_restaurants(root, 1, 3, reader=read_batches_on_spark)) == pandas_line
     assert _refusal(lambda: read_chain(root, 1, 3, reader=read_batches_on_spark)) == pandas_line
+
+
+def test_the_restaurant_backtest_on_spark_gives_the_local_tables(chain, spark):
+    """The backtest's weeks go to Spark one item each: the same tables and figures."""
+    from foodcast.core.per_restaurant import backtest_restaurants
+    from foodcast.spark.engine import spark_map
+
+    hourly, _ = read_restaurants(chain.data, 170, 200)
+    run = functools.partial(backtest_restaurants, hourly, 199, 200, 10, SHORT_FEATURES, SHORT_MODEL, jobs=1)
+    local = run()
+    before = restaurants.use_mapper(spark_map)
+    try:
+        on_spark = run()
+    finally:
+        restaurants.use_mapper(before)
+    pd.testing.assert_frame_equal(on_spark.weeks, local.weeks, check_exact=True)
+    pd.testing.assert_frame_equal(on_spark.restaurant_weeks, local.restaurant_weeks, check_exact=True)
+    pd.testing.assert_series_equal(pd.Series(on_spark.summary), pd.Series(local.summary), check_exact=True)
+    assert on_spark.notes == local.notes

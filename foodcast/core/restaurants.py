@@ -95,6 +95,11 @@ def use_mapper(mapper: Mapper | None) -> Mapper | None:
     return before
 
 
+def current_mapper() -> Mapper | None:
+    """The mapper :func:`fan_out` hands its work to, if one is set (:func:`use_mapper`)."""
+    return _mapper
+
+
 def fan_out(function: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
     """``[function(item) for item in items]``, on ``workers`` processes, in the items' order.
 
