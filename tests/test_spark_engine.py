@@ -158,10 +158,10 @@ def test_every_per_restaurant_stage_on_spark_writes_the_files_of_engine_local(ch
         )
         run("train", train, ["--features-run-id", spark_runs["features"], "--n-models", "3"], [])
         run("future", future, ["--next-week", "200", "--granularity", "restaurant"], [names.X_PRED])
-        # predict fans nothing out: the model trained on Spark forecasts what the local one did
+        # the model trained on Spark, scored by its spark_udf: what the local one forecast
         result = CliRunner().invoke(
             predict,
-            ["--future-run-id", spark_runs["future"], "--train-run-id", spark_runs["train"]],
+            ["--future-run-id", spark_runs["future"], "--train-run-id", spark_runs["train"], "--engine", "spark"],
             catch_exceptions=False,
         )
         assert result.exit_code == 0, result.output
