@@ -212,7 +212,7 @@ def test_stage_params_never_fill_in_a_default():
     predict = Node(PREDICT, inputs={"future": ("future", None)})
     resolved[("future", None)] = Resolution("c" * 32, "launched", "k")
     late = {"train_run_id": "d" * 32, "model_uri": ""}
-    assert stage_params(predict, OPTIONS, resolved, late) == {"future_run_id": "c" * 32, **late}
+    assert stage_params(predict, OPTIONS, resolved, late) == {"future_run_id": "c" * 32, **late, "engine": "local"}
     with pytest.raises(KeyError, match="no value worked out for train_run_id"):
         stage_params(predict, OPTIONS, resolved)
 
