@@ -86,6 +86,9 @@ def max_parallel() -> int:
         raise click.ClickException(f"FOODCAST_MAX_PARALLEL must be a whole number, got {value!r}") from None
 
 
+SPARK_PACKAGE = "foodcast.spark"
+
+
 def server_preloads(project_dir: str | Path = PROJECT_ROOT) -> tuple[list[str], list[str]]:
     """What the fork server imports: before serving, the modules the stages without upstream
     and their direct successors import (``stage_code``: each stage's closure, their libraries
@@ -104,10 +107,11 @@ def server_preloads(project_dir: str | Path = PROJECT_ROOT) -> tuple[list[str], 
     for stage in PIPELINE:
         target = ready if stage.name in early else idle
         # The commands themselves run as __main__ in the fork: their package is not preloaded.
+        # Nor the Spark engine: pyspark is an extra, imported by a stage only with engine=spark.
         target.extend(
             m
             for m in imports.stage_modules(stage.name)
-            if m.split(".")[0] != "steps" and m not in ready and m not in idle
+            if m.split(".")[0] != "steps" and not m.startswith(SPARK_PACKAGE) and m not in ready and m not in idle
         )
     return ready, idle
 
