@@ -86,16 +86,38 @@ def resolve_workers(workers: int) -> int:
     return workers or int(cpu_count())
 
 
+#: ``mapper(function, items) -> [function(item) for item in items]`` that :func:`fan_out` hands
+#: its work to instead of its process pool when set (:func:`use_mapper`): another engine (the
+#: Spark one, ``foodcast.spark``) runs the same functions elsewhere. None: the process pool.
+Mapper = Callable[[Callable[[Any], Any], list[Any]], list[Any]]
+_mapper: Mapper | None = None
+
+
+def use_mapper(mapper: Mapper | None) -> Mapper | None:
+    """Have :func:`fan_out` hand its work to ``mapper`` (None: its own process pool again);
+    returns the one set before. The mapper must return the results in the items' order."""
+    global _mapper  # the one switch of the engine, set by the stage command
+    before, _mapper = _mapper, mapper
+    return before
+
+
+def current_mapper() -> Mapper | None:
+    """The mapper :func:`fan_out` hands its work to, if one is set (:func:`use_mapper`)."""
+    return _mapper
+
+
 def fan_out(function: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
     """``[function(item) for item in items]``, on ``workers`` processes, in the items' order.
 
+    With a mapper set (:func:`use_mapper`), the mapper does the work instead (``workers`` is
+    then not read).
+
     The one process pool of the per-restaurant work. One worker, or one item, runs in this
     process. Otherwise, on Linux (see :func:`_forkable`), the pool is forked from this process
-    for the call: its workers start in
-    ~0.1 s with every library imported, and read ``function`` and ``items`` from the memory they
-    share with it (only the results are sent back). Elsewhere it is joblib's loky pool, whose
-    fresh workers import what ``function`` needs (~2-4 s for the first call of a process: more
-    than a small chain's whole work).
+    for the call: its workers start in ~0.1 s with every library imported, and read ``function``
+    and ``items`` from the memory they share with it (only the results are sent back).
+    Elsewhere it is joblib's loky pool, whose fresh workers import what ``function`` needs
+    (~2-4 s for the first call of a process: more than a small chain's whole work).
 
     Parameters
     ----------
@@ -112,6 +134,8 @@ def fan_out(function: Callable[[T], R], items: Iterable[T], workers: int) -> lis
         The results, in the order of ``items``.
     """
     items = list(items)
+    if _mapper is not None and items:
+        return _mapper(function, items)
     processes = min(resolve_workers(workers), len(items))
     if processes <= 1:
         return [function(item) for item in items]

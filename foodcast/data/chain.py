@@ -9,6 +9,7 @@ read held and lacked, for the caller to record.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -25,9 +26,15 @@ from foodcast.errors import FoodcastError
 
 logger = logging.getLogger(__name__)
 
+#: ``reader(paths) -> order lines`` with ``restaurant``, ``order_date``, ``quantity``,
+#: ``product_price``, checked as :func:`foodcast.data.orders.read_batches` checks them (its
+#: default): another engine's reader (``foodcast.spark.load``) may return each restaurant's
+#: hours already summed, one line per hour (quantity 1, product_price the hour's cash-in).
+Reader = Callable[[list[Path]], pd.DataFrame]
+
 
 def read_chain(
-    data_dir: str | Path, start_week: int, end_week: int, *, allow_missing: bool = False
+    data_dir: str | Path, start_week: int, end_week: int, *, allow_missing: bool = False, reader: Reader = read_batches
 ) -> tuple[pd.DataFrame, Coverage]:
     """Hourly cash-in of the whole chain over weeks ``start_week..end_week``, and its coverage.
 
@@ -47,6 +54,8 @@ def read_chain(
         has no batch, or an empty one, for it) is an error. True: read it anyway, its
         cash-in being that of the restaurants that have a batch, and warn; the returned
         coverage lists what was missing.
+    reader : callable, optional
+        What reads and checks the batch files (see :data:`Reader`); ``read_batches`` by default.
 
     Returns
     -------
@@ -63,12 +72,18 @@ def read_chain(
         False (naming the restaurant and week), or a batch is unreadable or invalid (naming
         the file, row and column).
     """
-    orders, coverage = _checked_orders(list_batches(data_dir), data_dir, start_week, end_week, allow_missing)
+    orders, coverage = _checked_orders(list_batches(data_dir), data_dir, start_week, end_week, allow_missing, reader)
     return hourly_cash_in(orders, coverage.weeks), coverage
 
 
 def read_restaurants(
-    data_dir: str | Path, start_week: int, end_week: int, *, allow_missing: bool = False, workers: int = 1
+    data_dir: str | Path,
+    start_week: int,
+    end_week: int,
+    *,
+    allow_missing: bool = False,
+    workers: int = 1,
+    reader: Reader | None = None,
 ) -> tuple[pd.DataFrame, Coverage]:
     """Hourly cash-in of each restaurant over weeks ``start_week..end_week`` (the long form),
     and the coverage of the read.
@@ -90,6 +105,10 @@ def read_restaurants(
         As :func:`read_chain`'s.
     workers : int, default 1
         Processes reading the restaurants (0: all cores); the result does not depend on it.
+    reader : callable, optional
+        Another engine's reader of the batch files (see :data:`Reader`), which reads every
+        restaurant's at once and returns their order lines (``engine=spark``: summed per hour on
+        Spark); ``workers`` is then unused.
 
     Returns
     -------
@@ -115,6 +134,9 @@ def read_restaurants(
             f"{Path(data_dir) / CHAIN}: a restaurant cannot be named {CHAIN} with granularity=restaurant, "
             f"the name of the chain's total in the forecasts; rename the directory"
         )
+    if reader is not None:
+        orders, coverage = _checked_orders(batches, data_dir, start_week, end_week, allow_missing, reader)
+        return _per_restaurant(orders), coverage
     coverage, paths = _covered_paths(batches, data_dir, start_week, end_week)
     # The paths sorted, as read_chain reads them: each restaurant's are consecutive (they share
     # the prefix of its directory), so that its tasks in order meet the errors in read_chain's order.
@@ -177,6 +199,19 @@ def _restaurant_hourly(task: tuple[str, list[Path]]) -> _RestaurantRead:
     return _RestaurantRead(name, hourly)
 
 
+def _per_restaurant(orders: pd.DataFrame) -> pd.DataFrame:
+    """The long form of order lines (with ``restaurant``), as another engine's reader returns
+    them: each restaurant's hourly cash-in of the weeks it has orders in, restaurants sorted."""
+    from foodcast.core.restaurants import RESTAURANT  # noqa: PLC0415  # (as in read_restaurants)
+
+    frames = []
+    for name, lines in orders.groupby(RESTAURANT, sort=True):
+        hourly = hourly_cash_in(lines, weeks_of(lines["order_date"]).unique())
+        hourly.insert(0, RESTAURANT, str(name))
+        frames.append(hourly)
+    return pd.concat(frames, ignore_index=True)
+
+
 def _covered_paths(
     batches: dict[str, dict[int, Path]], data_dir: str | Path, start_week: int, end_week: int
 ) -> tuple[Coverage, list[Path]]:
@@ -216,13 +251,18 @@ def _refuse_or_warn(coverage: Coverage, data_dir: str | Path, allow_missing: boo
 
 
 def _checked_orders(
-    batches: dict[str, dict[int, Path]], data_dir: str | Path, start_week: int, end_week: int, allow_missing: bool
+    batches: dict[str, dict[int, Path]],
+    data_dir: str | Path,
+    start_week: int,
+    end_week: int,
+    allow_missing: bool,
+    reader: Reader = read_batches,
 ) -> tuple[pd.DataFrame, Coverage]:
     """The order lines of weeks ``start_week..end_week`` among the listing ``batches``, and the
     read's coverage; refused, or warned about, as :func:`read_chain` says."""
     coverage, paths = _covered_paths(batches, data_dir, start_week, end_week)
     # Damaged or invalid files are reported first: that diagnosis is the more precise one.
-    orders = read_batches(paths)
+    orders = reader(paths)
     _refuse_or_warn(coverage, data_dir, allow_missing)
     return orders, coverage
 

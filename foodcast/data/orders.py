@@ -307,6 +307,16 @@ def read_file(path: Path, week: int | None) -> tuple[pd.DataFrame, Source]:
     return orders, Source(str(path), _id_column(raw, str(path)), len(orders))
 
 
+def read_batch_file(path: str | Path) -> tuple[pd.DataFrame, Source]:
+    """One batch file's order lines, checked as :func:`read_orders` checks a file, its rows in
+    the week its name gives, with a ``restaurant`` column (its directory's name); its order ids
+    are checked across files by the caller (:func:`check_order_ids`), as
+    :func:`read_batch_files` does."""
+    orders, source = read_file(Path(path), batch_week(path))
+    orders["restaurant"] = Path(path).parent.name
+    return orders, source
+
+
 def read_batch_files(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, list[Source]]:
     """Read and validate batch files; one frame of order lines with a ``restaurant`` column.
 
@@ -327,8 +337,7 @@ def read_batch_files(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, list[So
     """
     frames, sources = [], []
     for path in paths:
-        orders, source = read_file(Path(path), batch_week(path))
-        orders["restaurant"] = Path(path).parent.name
+        orders, source = read_batch_file(path)
         frames.append(orders)
         sources.append(source)
     if not frames:

@@ -41,7 +41,7 @@ from foodcast.pipeline.console import (
     week_dates,
 )
 from foodcast.pipeline.lineage import main_description, main_name, scorecard_line
-from foodcast.pipeline.params import param_texts
+from foodcast.pipeline.params import keyed_params, param_texts
 from foodcast.pipeline.plan import Node, NodeKey, Resolution, find_earlier_run, plan, stage_params
 from foodcast.pipeline.stage_code import code_fingerprint, project_imports
 from foodcast.pipeline.stage_table import FORECAST, PIPELINE, main_params
@@ -94,6 +94,9 @@ def max_parallel(workers: int = 0) -> int:
         raise click.ClickException(f"FOODCAST_MAX_PARALLEL must be a whole number, got {value!r}") from None
 
 
+SPARK_PACKAGE = "foodcast.spark"
+
+
 def server_preloads(project_dir: str | Path = PROJECT_ROOT) -> tuple[list[str], list[str]]:
     """What the fork server imports: before serving, the modules the stages without upstream
     and their direct successors import (``stage_code``: each stage's closure, their libraries
@@ -112,10 +115,11 @@ def server_preloads(project_dir: str | Path = PROJECT_ROOT) -> tuple[list[str], 
     for stage in PIPELINE:
         target = ready if stage.name in early else idle
         # The commands themselves run as __main__ in the fork: their package is not preloaded.
+        # Nor the Spark engine: pyspark is an extra, imported by a stage only with engine=spark.
         target.extend(
             m
             for m in imports.stage_modules(stage.name)
-            if m.split(".")[0] != "steps" and m not in ready and m not in idle
+            if m.split(".")[0] != "steps" and not m.startswith(SPARK_PACKAGE) and m not in ready and m not in idle
         )
     return ready, idle
 
@@ -179,7 +183,8 @@ class Pipeline:
             "environment": environment.split("|", 1)[0],
             "context": context,
         }
-        return cache_key(node.stage.name, params, sources, batches, environment)
+        # A parameter that says how, not what (engine), is left out: both ways give the same result.
+        return cache_key(node.stage.name, keyed_params(params, node.stage.params), sources, batches, environment)
 
     def late_values(self, node: Node) -> dict[str, Any]:
         """The parameters main works out for ``node`` now that what it waits for has ended."""
