@@ -88,7 +88,7 @@ is an option --name value.
 Environment:
   FOODCAST_DATA_DIR      batch directory (default: data/ in the project)
   FOODCAST_LOG_LEVEL     INFO: MLflow's and the stages' log lines too (as --verbose true)
-  FOODCAST_MAX_PARALLEL  stages run at once (default: the number of cores)
+  FOODCAST_MAX_PARALLEL  stages run at once (default: --workers, 0: the number of cores)
   FOODCAST_PREFORK=0     start each launched stage in a fresh interpreter instead of
                          forking it from main's server of pre-imported libraries
   FOODCAST_WORKERS       set by main from --workers, for its stages (a stage run alone

@@ -141,6 +141,13 @@ def time_binary() -> str:
 def run_time_v(cmd, env, cwd, check=True) -> tuple[Result, int]:
     """Run ``cmd`` under ``/usr/bin/time -v``; returns the result and the maximum resident set
     size in KiB (of the process and of its descendants, whichever is largest)."""
+    result, peak_kib, _ = run_time_v_cpu(cmd, env, cwd, check)
+    return result, peak_kib
+
+
+def run_time_v_cpu(cmd, env, cwd, check=True) -> tuple[Result, int, float]:
+    """:func:`run_time_v`, and the CPU seconds (user + system) of the process and of the
+    descendants it and they waited for."""
     with tempfile.NamedTemporaryFile("r", suffix=".time", delete=False) as f:
         report = f.name
     try:
@@ -149,7 +156,8 @@ def run_time_v(cmd, env, cwd, check=True) -> tuple[Result, int]:
     finally:
         os.unlink(report)
     match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
-    return result, int(match.group(1)) if match else -1
+    cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", text))
+    return result, int(match.group(1)) if match else -1, cpu
 
 
 # The weeks the figures were measured on (main's default before it followed the data: weeks

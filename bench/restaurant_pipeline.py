@@ -12,6 +12,8 @@ granularity=restaurant -P workers=W`` for W = 1 and 2, each in a fresh store, un
 complete week from the 21 weeks before it, as on a Monday). Figures:
 
 * wall time of the whole run, and its ratio workers=2 / workers=1 (per repeat, then median);
+* CPU seconds: user + system time of every process of the run (GNU time's, of the processes
+  waited for): what the work costs whatever the machine's load, and what a pool adds to it;
 * peak memory: the largest resident set of any process of the run (GNU time's maximum over the
   process and its descendants), i.e. the biggest stage's, which is where the restaurants' frames
   and models live;
@@ -97,11 +99,16 @@ def pipeline(data_dir: Path, workers: int, probe: bool) -> dict[str, float]:
             "-P",
             f"workers={workers}",
         ]
-        result, peak_kib = c.run_time_v(cmd, env, store.dir)
+        result, peak_kib, cpu = c.run_time_v_cpu(cmd, env, store.dir)
         summary = c.main_summary(result.stdout)
         if not summary or summary[1]:
             raise RuntimeError(f"the run was not cold: {summary}\n{result.stdout}")
-        figures: dict[str, float] = {"seconds": result.seconds, "peak MB": peak_kib / 1024, "stages": summary[0]}
+        figures: dict[str, float] = {
+            "seconds": result.seconds,
+            "peak MB": peak_kib / 1024,
+            "CPU s": cpu,
+            "stages": summary[0],
+        }
         figures.update(store_load(store.uri))
         if probe:
             figures["SQL statements"] = sum(c.sql_stats(record)[0] for record in c.read_probe(probe_dir))
@@ -140,11 +147,12 @@ def main() -> None:
                     f"{seconds:.1f}",
                     f"{seconds / n:.2f}",
                     f"{c.median([s['peak MB'] for s in samples]):.0f}",
+                    f"{c.median([s.get('CPU s', float('nan')) for s in samples]):.0f}",
                     f"{c.median(ratios):.2f} {c.spread(ratios)}" if w == 2 else "",
                 ]
             )
     text = c.table(
-        ["restaurants", "workers", "wall s", "s per restaurant", "peak MB", "workers=2 / workers=1"],
+        ["restaurants", "workers", "wall s", "s per restaurant", "peak MB", "CPU s", "workers=2 / workers=1"],
         rows,
         title="Cold pipeline, granularity=restaurant (median of the repeats)",
     )

@@ -5,7 +5,7 @@ from foodcast.pipeline.stages.predict import PREDICT
 
 
 @stage_command(PREDICT)
-def predict(future_run_id: str, train_run_id: str, model_uri: str) -> None:
+def predict(future_run_id: str, train_run_id: str, model_uri: str, engine: str) -> None:
     """Forecast the week of the future run FUTURE_RUN_ID (its prediction_set/x_pred.csv, through
     MLflow) with the multi_model of the train run TRAIN_RUN_ID (runs:/<id>/multi_model) or the
     registered model MODEL_URI (e.g. models:/foodcast@champion): exactly one of the two. Logs
@@ -17,7 +17,9 @@ def predict(future_run_id: str, train_run_id: str, model_uri: str) -> None:
     restaurant: y_pred.csv is then one long table (restaurant, order_date, fallback and the
     columns above), every restaurant forecast and the chain's total as the rows named chain
     (the sum of its restaurants', hour by hour, to the cent as written); the plot's dropdown
-    picks a restaurant, the chain first (the PNG shows the chain)."""
+    picks a restaurant, the chain first (the PNG shows the chain). With ENGINE spark, that long
+    prediction set is scored on Spark by mlflow.pyfunc.spark_udf of the model, whole hours to a
+    batch (the same y_pred.csv)."""
     import mlflow
 
     from foodcast.core.restaurant_forecasts import to_cents_coherent
@@ -39,7 +41,13 @@ def predict(future_run_id: str, train_run_id: str, model_uri: str) -> None:
     predict_with_model = load_predictor(uri, model, f"train run {train_run_id}" if train else model_uri)
     x_pred = read_frame(future_run_id, names.X_PRED, names.FUTURE)
     log_input_frame(x_pred, future_run_id, names.X_PRED, context="prediction", stage=names.FUTURE)
-    if RESTAURANT in x_pred.columns:  # long: the model takes order_date with each row
+    if RESTAURANT in x_pred.columns and engine == "spark":  # scored by the model's spark_udf
+        from foodcast.spark.score import score_on_spark
+
+        y_pred = score_on_spark(uri, x_pred)
+        figure = plotly_restaurant_predictions(y_pred, title=forecast_title(week))
+        mlflow_log_pandas(to_cents_coherent(y_pred), *names.Y_PRED)
+    elif RESTAURANT in x_pred.columns:  # long: the model takes order_date with each row
         y_pred = predict_with_model(x_pred)
         mlflow_log_pandas(to_cents_coherent(y_pred), *names.Y_PRED)
         figure = plotly_restaurant_predictions(y_pred, title=forecast_title(week))

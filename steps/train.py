@@ -39,6 +39,10 @@ def train(features_run_id: str, registered_model_name: str, set_alias: bool, **s
     model_params = model_settings(settings)
     if RESTAURANT in x.columns:
         fitted = RestaurantModel(model=model_params, kind=settings["restaurant_model"], workers=workers()).fit(x, y)
+        # Only the input example (the rows of the last hour) is needed now: the training set is
+        # let go before the models are serialized, the stage's other peak of memory.
+        x = x[x.index == x.index.max()]
+        del y
         # The processes it was fitted on change nothing in its forecasts: logged as fitted on one,
         # so that its parameters (a served model's, a reloaded one's) do not say FOODCAST_WORKERS.
         info = log_models(fitted.set_params(workers=1), x, registered_model_name)

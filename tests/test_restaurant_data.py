@@ -237,3 +237,50 @@ def test_main_s_closing_block_lists_the_restaurants_left_out_after_the_forecast(
     notes = ["restaurant gamma: no orders since week 4 (10 weeks before week 15): not forecast"]
     assert closing_block(*args, left_out=notes)[2:4] == ["  forecast:  /y_pred.csv", f"  left out:  {notes[0]}"]
     assert not [line for line in closing_block(*args) if "left out" in line]  # the chain's: as before
+
+
+def test_the_long_form_is_the_same_on_two_processes(tmp_path):
+    """Each restaurant is read on its own, one per task of read_restaurants' pool."""
+    root = opening_and_closing(tmp_path / "data")
+    make_batches(root, weeks=range(1, 7), restaurants=("gamma", "delta"), seed=3)
+    one, coverage_one = read_restaurants(root, 1, 6)
+    two, coverage_two = read_restaurants(root, 1, 6, workers=2)
+    pd.testing.assert_frame_equal(two, one)
+    assert coverage_two == coverage_one
+    assert sorted(one["restaurant"].unique()) == ["alpha", "beta", "delta", "gamma"]
+
+
+def test_the_long_form_reports_errors_in_the_chain_s_order(tmp_path):
+    """Read one restaurant at a time (on one process or two), the errors still come as read_chain
+    gives them: a bad file (of any restaurant) before an order id given to two orders (of an
+    earlier restaurant), before an incomplete week."""
+
+    def chain_with(name, bad_file, reused_id):
+        root = make_batches(tmp_path / name, weeks=range(1, 5), restaurants=("alpha", "beta", "gamma"))
+        (root / "gamma" / "week_002.csv.gz").unlink()  # incomplete week 2
+        if reused_id:
+            lines = read_batches([root / "alpha" / "week_003.csv.gz"])
+            lines.loc[lines["order_id"] == lines["order_id"].iloc[-1], "order_id"] = lines["order_id"].iloc[0]
+            write_batch(to_export(lines), root / "alpha" / "week_003.csv.gz")
+        if bad_file:
+            (root / "beta" / "week_004.csv.gz").write_bytes(b"not gzip")
+        return root
+
+    expected = {
+        "all three": "beta/week_004.csv.gz",
+        "a reused id": "already names another order",
+        "the week": "week 2 is incomplete: restaurant gamma ",
+    }
+    for name, bad_file, reused_id in (
+        ("all three", True, True),
+        ("a reused id", False, True),
+        ("the week", False, False),
+    ):
+        root = chain_with(name, bad_file, reused_id)
+        with pytest.raises(FoodcastError) as chain_error:
+            etl(root, 1, 4)
+        assert expected[name] in str(chain_error.value)
+        for workers in (1, 2):
+            with pytest.raises(FoodcastError) as restaurant_error:
+                read_restaurants(root, 1, 4, workers=workers)
+            assert str(restaurant_error.value) == str(chain_error.value)

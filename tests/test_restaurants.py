@@ -8,6 +8,7 @@ without orders for ten weeks is left out.
 from __future__ import annotations
 
 import copy
+import threading
 
 import numpy as np
 import pandas as pd
@@ -235,3 +236,43 @@ def test_cross_validation_folds_the_hours_of_every_restaurant_together(chain):
     assert (maes > 0).all()
     assert list(per_restaurant.columns) == ["fold", "restaurant", "mae", "rows"]
     assert per_restaurant.groupby("restaurant")["rows"].sum().to_dict() == {"chain": 1008, "r1": 1008, "r2": 1008}
+
+
+def _square_or_fail(item):
+    if item in (7, 11):
+        raise ValueError(f"item {item}")
+    return item * item
+
+
+def test_fan_out_keeps_the_order_and_raises_the_first_error_on_a_forked_pool_or_not(monkeypatch):
+    """Forked from this process (Linux: with this test's threads too, which the workers do not
+    use), else joblib's pool: the same results, in order, and the error of the first item that fails."""
+    items = list(range(20))
+    ok = [i for i in items if i not in (7, 11)]
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()  # another thread, idle, as MLflow's download pool in a stage
+    try:
+        assert restaurants.fan_out(_square_or_fail, ok, 2) == [i * i for i in ok]
+        with pytest.raises(ValueError, match="item 7"):
+            restaurants.fan_out(_square_or_fail, items, 2)
+    finally:
+        release.set()
+        other.join()
+    assert restaurants._FORKED is None  # nothing kept from the forked calls
+    monkeypatch.setattr(restaurants, "_forkable", lambda: False)
+    assert restaurants.fan_out(_square_or_fail, ok, 2) == [i * i for i in ok]
+    with pytest.raises(ValueError, match="item 7"):
+        restaurants.fan_out(_square_or_fail, items, 2)
+
+
+def test_fit_rows_is_fit_on_those_rows(chain):
+    """What a cross-validation's folds use: the rows cut model by model, the model the same."""
+    hourly, train, x_pred, notes, model = chain
+    x = train.drop(columns="cash_in").set_index("order_date")
+    rows = np.flatnonzero(x.index < x.index.max() - pd.Timedelta(weeks=2))
+    copied = restaurants.RestaurantModel(MODEL).fit(x.iloc[rows], train["cash_in"].to_numpy()[rows])
+    cut = restaurants.RestaurantModel(MODEL).fit_rows(x, train["cash_in"], rows)
+    assert cut.restaurants_ == copied.restaurants_ and sorted(cut.local_models_) == sorted(copied.local_models_)
+    seen = x.iloc[rows]
+    pd.testing.assert_frame_equal(cut.predict_frame(seen), copied.predict_frame(seen), check_exact=True)

@@ -56,6 +56,7 @@ OPTIONS = {
     "gate_weeks": 2,
     "gate_margin": 0.0,
     "model": "trained",
+    "engine": "local",
 }
 
 
@@ -200,6 +201,7 @@ def test_stage_params_never_fill_in_a_default():
         "calendar_index": False,
         "profile_weeks": 0,
         "profile_groups": 2,
+        "engine": "local",
     }
     renamed = {k: v for k, v in OPTIONS.items() if k != "degree"} | {"degrees": 1}
     with pytest.raises(KeyError, match="takes degree"):
@@ -210,7 +212,7 @@ def test_stage_params_never_fill_in_a_default():
     predict = Node(PREDICT, inputs={"future": ("future", None)})
     resolved[("future", None)] = Resolution("c" * 32, "launched", "k")
     late = {"train_run_id": "d" * 32, "model_uri": ""}
-    assert stage_params(predict, OPTIONS, resolved, late) == {"future_run_id": "c" * 32, **late}
+    assert stage_params(predict, OPTIONS, resolved, late) == {"future_run_id": "c" * 32, **late, "engine": "local"}
     with pytest.raises(KeyError, match="no value worked out for train_run_id"):
         stage_params(predict, OPTIONS, resolved)
 
@@ -324,3 +326,23 @@ def test_a_run_without_recorded_checksums_is_not_reused(store):
         mlflow.log_artifact("data.csv", names.DATA[0])  # logged without its checksum
     client = mlflow.tracking.MlflowClient()
     assert not outputs_present(client, client.get_run(run.info.run_id), LOAD)
+
+
+def test_engine_is_in_no_cache_key(tmp_path, monkeypatch):
+    """engine says how a stage computes, not what (both engines give the same numbers): a stage's
+    key is the same with engine=local and engine=spark, unlike with another keyed parameter."""
+    from foodcast.pipeline.runner import Pipeline
+
+    monkeypatch.setenv("FOODCAST_DATA_DIR", str(make_batches(tmp_path / "data", range(2, 13))))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    node = Node(FEATURES, inputs={"load": ("load", None)})
+    resolved = {("load", None): Resolution("a" * 32, "reused", "k")}
+    keys = {}
+    for engine in ("local", "spark"):
+        options = {**OPTIONS, "engine": engine}
+        keys[engine] = Pipeline(options, PROJECT, nodes=[node]).node_key(node, stage_params(node, options, resolved))
+    assert keys["local"] == keys["spark"]
+    options = {**OPTIONS, "degree": 2}
+    other = Pipeline(options, PROJECT, nodes=[node]).node_key(node, stage_params(node, options, resolved))
+    assert other != keys["local"]
+    assert not params.ENGINE.keyed and all(p.keyed for p in params.FEATURE_PARAMS)

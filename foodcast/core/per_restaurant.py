@@ -16,8 +16,9 @@ those of the established ones; the new ones are counted apart.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -29,7 +30,7 @@ from foodcast.core.features import DEFAULT_FEATURES
 from foodcast.core.restaurant_backtest import backtest_restaurants as replay
 from foodcast.core.restaurant_backtest import summarise_restaurants
 from foodcast.core.restaurant_validation import ESTABLISHED, NEW, ratio
-from foodcast.core.restaurants import CHAIN, ORDER_DATE, RESTAURANT, resolve_workers
+from foodcast.core.restaurants import CHAIN, ORDER_DATE, RESTAURANT, current_mapper, fan_out, resolve_workers
 from foodcast.core.weeks import week_start
 from foodcast.core.windows import forecast_history
 
@@ -51,6 +52,12 @@ BACKTEST_TABLE_COLUMNS = [
     "coverage_open",
     "width",
 ]
+
+
+def _replay_week(item: tuple[pd.DataFrame, int], **settings: Any) -> Any:
+    """One target week's backtest (``item``: the hours it reads, the week), as the pool runs it."""
+    hours, week = item
+    return replay(hours, week, week, **settings)
 
 
 def _weeks(hourly: pd.DataFrame, first: int, last: int) -> pd.DataFrame:
@@ -183,16 +190,23 @@ def backtest_restaurants(
     first_week, last_week, window_weeks = int(first_week), int(last_week), int(window_weeks)
     before = checked_reach(first_week, last_week, window_weeks, max(forecast_history(**features), int(closed_weeks)))
     weeks = range(first_week, last_week + 1)
-    tasks = (
-        delayed(replay)(
-            _weeks(hourly, w - before, w), w, w, window_weeks, features, model, kind, closed_weeks=closed_weeks
-        )
-        for w in weeks
-    )
     frames: list[pd.DataFrame] = []
     notes: list[str] = []
-    processes = min(resolve_workers(jobs), len(weeks))
-    for week in Parallel(n_jobs=processes, return_as="generator")(tasks):
+    replayed: Iterable[Any]
+    if current_mapper() is not None:  # another engine (Spark): the weeks go to it, one item each
+        settings: dict[str, Any] = {"features": features, "model": model, "kind": kind, "closed_weeks": closed_weeks}
+        week_of = partial(_replay_week, window_weeks=window_weeks, **settings)
+        replayed = fan_out(week_of, [(_weeks(hourly, w - before, w), w) for w in weeks], jobs)
+    else:
+        tasks = (
+            delayed(replay)(
+                _weeks(hourly, w - before, w), w, w, window_weeks, features, model, kind, closed_weeks=closed_weeks
+            )
+            for w in weeks
+        )
+        processes = min(resolve_workers(jobs), len(weeks))
+        replayed = Parallel(n_jobs=processes, return_as="generator")(tasks)
+    for week in replayed:
         frames.append(week.weeks)
         notes.extend(week.notes)
         chain = week.weeks[week.weeks[RESTAURANT] == CHAIN]

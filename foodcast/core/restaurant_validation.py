@@ -101,7 +101,8 @@ def cross_validate_restaurants(
     frames = []
     for fold, (_, test) in enumerate(TimeSeriesSplit(n_splits=n_fold).split(hours)):
         train_rows = np.flatnonzero(stamps < hours[test][0])
-        fitted = clone(model).fit(x.iloc[train_rows], target[train_rows])
+        # (fit_rows: the fold's rows cut model by model, not copied whole: most of x, fold after fold)
+        fitted = clone(model).fit_rows(x, target, train_rows)
         test_rows = stamps.isin(hours[test]) & np.isin(names, [*fitted.restaurants_, CHAIN])
         served = pd.DatetimeIndex(stamps[test_rows & (names != CHAIN)]).unique()
         test_rows &= (names != CHAIN) | stamps.isin(served)

@@ -26,8 +26,14 @@ depend on the number of workers.
 
 from __future__ import annotations
 
+import multiprocessing
+import signal
+import sys
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from functools import partial
+from multiprocessing.connection import wait
 from typing import Any, TypeVar
 
 import numpy as np
@@ -80,12 +86,38 @@ def resolve_workers(workers: int) -> int:
     return workers or int(cpu_count())
 
 
+#: ``mapper(function, items) -> [function(item) for item in items]`` that :func:`fan_out` hands
+#: its work to instead of its process pool when set (:func:`use_mapper`): another engine (the
+#: Spark one, ``foodcast.spark``) runs the same functions elsewhere. None: the process pool.
+Mapper = Callable[[Callable[[Any], Any], list[Any]], list[Any]]
+_mapper: Mapper | None = None
+
+
+def use_mapper(mapper: Mapper | None) -> Mapper | None:
+    """Have :func:`fan_out` hand its work to ``mapper`` (None: its own process pool again);
+    returns the one set before. The mapper must return the results in the items' order."""
+    global _mapper  # the one switch of the engine, set by the stage command
+    before, _mapper = _mapper, mapper
+    return before
+
+
+def current_mapper() -> Mapper | None:
+    """The mapper :func:`fan_out` hands its work to, if one is set (:func:`use_mapper`)."""
+    return _mapper
+
+
 def fan_out(function: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
     """``[function(item) for item in items]``, on ``workers`` processes, in the items' order.
 
-    The one process pool of the per-restaurant work (joblib's, which ships the frames to its
-    workers by memory map and keeps them between calls). One worker, or one item, runs in this
-    process: a pool costs ~1 s to start, more than a small chain's whole work.
+    With a mapper set (:func:`use_mapper`), the mapper does the work instead (``workers`` is
+    then not read).
+
+    The one process pool of the per-restaurant work. One worker, or one item, runs in this
+    process. Otherwise, on Linux (see :func:`_forkable`), the pool is forked from this process
+    for the call: its workers start in ~0.1 s with every library imported, and read ``function``
+    and ``items`` from the memory they share with it (only the results are sent back).
+    Elsewhere it is joblib's loky pool, whose fresh workers import what ``function`` needs
+    (~2-4 s for the first call of a process: more than a small chain's whole work).
 
     Parameters
     ----------
@@ -102,11 +134,73 @@ def fan_out(function: Callable[[T], R], items: Iterable[T], workers: int) -> lis
         The results, in the order of ``items``.
     """
     items = list(items)
+    if _mapper is not None and items:
+        return _mapper(function, items)
     processes = min(resolve_workers(workers), len(items))
     if processes <= 1:
         return [function(item) for item in items]
+    if _forkable():
+        return _forked(function, items, processes)
     results: list[R] = Parallel(n_jobs=processes)(delayed(function)(item) for item in items)
     return results
+
+
+# What the forked workers of the current fan_out apply, and to what: set before they are forked,
+# read from the memory they share with this process (so that the items are never pickled).
+_FORKED: tuple[Callable[[Any], Any], list[Any]] | None = None
+
+
+def _forkable() -> bool:
+    """Whether the pool can be forked from this process: on Linux, from a process that is not
+    itself a daemonic multiprocessing worker (which may not have children).
+
+    A stage has other threads by then, MLflow's (its idle pool of artifact downloads, which
+    stays once a stage has read its inputs; its telemetry): a lock one of them held as the pool
+    forked would stay locked in the workers, but the workers run none of MLflow's code, only
+    the core's (numpy, pandas, scikit-learn), and the interpreter's own locks (imports, logging)
+    are reset in a fork. Refusing to fork with threads had left train and validate, which read
+    their training set through MLflow first, on loky's pool (bench/restaurant_pipeline.py).
+    """
+    return (
+        sys.platform.startswith("linux")
+        and not multiprocessing.current_process().daemon
+        and "fork" in multiprocessing.get_all_start_methods()
+    )
+
+
+def _forked(function: Callable[[T], R], items: list[T], processes: int) -> list[R]:
+    """``fan_out`` on a pool forked from this process (see :func:`fan_out`)."""
+    global _FORKED
+    _FORKED = (function, items)
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(processes, mp_context=context, initializer=_forked_worker) as pool:
+            return list(pool.map(_apply_forked, range(len(items))))
+    finally:
+        _FORKED = None
+
+
+def _apply_forked(index: int) -> Any:
+    assert _FORKED is not None, "not a worker of fan_out's forked pool"
+    function, items = _FORKED
+    return function(items[index])
+
+
+def _forked_worker() -> None:
+    """The start of a forked worker: the stop signals back to their default (a worker ends at
+    once, leaving the stage's handlers, which end its run, to the stage), and a watch on the
+    process that forked it, which ends the worker if that process dies without ending the pool
+    (``kill -9``: its workers would otherwise wait for work forever)."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_end_with, args=(parent.sentinel,), daemon=True, name="fan-out-watch").start()
+
+
+def _end_with(sentinel: int) -> None:
+    wait([sentinel])
+    signal.raise_signal(signal.SIGKILL)
 
 
 def _settings(features: dict[str, Any]) -> dict[str, Any]:
@@ -424,9 +518,12 @@ def _split(
     return moved
 
 
-def _fit_one(task: tuple[dict[str, Any], pd.DataFrame, np.ndarray]) -> MultiModel:
-    settings, x, y = task
-    return forecast_model(**settings).fit(x, y)
+def _fit_rows(task: tuple[dict[str, Any], np.ndarray], features: pd.DataFrame, target: np.ndarray) -> MultiModel:
+    """A ``MultiModel`` of ``settings`` fitted on the ``rows`` of ``features`` (``task``: the
+    two). The rows are cut here, one task at a time, not all at once before the pool: the
+    pooled model's alone are a copy of every restaurant's."""
+    settings, rows = task
+    return forecast_model(**settings).fit(features.iloc[rows], target[rows])
 
 
 def _time_index(X: Any) -> pd.DataFrame:
@@ -529,6 +626,23 @@ class RestaurantModel(RegressorMixin, BaseEstimator):
         FoodcastError
             On an unknown ``kind`` or ``reconciliation``, missing columns, or no restaurant row.
         """
+        return self.fit_rows(X, y)
+
+    def fit_rows(self, X: Any, y: Any, rows: Any = None) -> RestaurantModel:
+        """:meth:`fit` on the rows ``rows`` of ``X`` and ``y`` (positions; all if None), as
+        ``fit(X.iloc[rows], y[rows])`` without copying them: each model's rows are cut as it is
+        fitted (a cross-validation's folds, each on most of the rows).
+
+        Returns
+        -------
+        RestaurantModel
+            ``self``.
+
+        Raises
+        ------
+        FoodcastError
+            As :meth:`fit`.
+        """
         if self.kind not in KINDS:
             raise FoodcastError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if self.reconciliation not in RECONCILIATIONS:
@@ -539,8 +653,9 @@ class RestaurantModel(RegressorMixin, BaseEstimator):
         target = np.asarray(y, dtype="float64").ravel()
         if len(target) != len(frame):
             raise ValueError(f"X has {len(frame)} rows and y {len(target)}")
-        names = frame[RESTAURANT].astype(str).to_numpy()
-        fallback = frame[FALLBACK].to_numpy(dtype="float64") > 0
+        rows = np.arange(len(frame)) if rows is None else np.asarray(rows, dtype=np.intp)
+        names = frame[RESTAURANT].astype(str).to_numpy()[rows]
+        fallback = (frame[FALLBACK].to_numpy(dtype="float64") > 0)[rows]
         features = frame.drop(columns=[RESTAURANT, FALLBACK])
         chain = names == CHAIN
         if chain.all():
@@ -548,23 +663,24 @@ class RestaurantModel(RegressorMixin, BaseEstimator):
         settings = self._model_settings()
         # Rows in time order, restaurants of one hour together: the interval's calibration cuts
         # the rows into consecutive blocks, which are then blocks of weeks as for the chain.
-        stamps = pd.DatetimeIndex(features.index)
+        stamps = pd.DatetimeIndex(features.index[rows])
         own = np.flatnonzero(~chain)
+        # (positions among ``rows`` below; the tasks carry positions in ``features``)
         pooled = own[np.lexsort((names[own], stamps[own].asi8))]
-        tasks: list[tuple[str, tuple[dict[str, Any], pd.DataFrame, np.ndarray]]] = [
-            (_POOLED, ({**settings, "level_scaled": True}, features.iloc[pooled], target[pooled]))
+        tasks: list[tuple[str, tuple[dict[str, Any], np.ndarray]]] = [
+            (_POOLED, ({**settings, "level_scaled": True}, rows[pooled]))
         ]
         if self.kind != "global":
             weeks = weeks_of(pd.Series(stamps)).to_numpy()
             for name in sorted(set(names[~chain])):
-                rows = np.flatnonzero((names == name) & ~fallback)
-                if len(np.unique(weeks[rows])) >= int(self.min_weeks):
-                    tasks.append((name, (settings, features.iloc[rows], target[rows])))
+                mine = np.flatnonzero((names == name) & ~fallback)
+                if len(np.unique(weeks[mine])) >= int(self.min_weeks):
+                    tasks.append((name, (settings, rows[mine])))
         if chain.any():
-            rows = np.flatnonzero(chain)
-            tasks.append((_CHAIN_MODEL, (settings, features.iloc[rows], target[rows])))
+            tasks.append((_CHAIN_MODEL, (settings, rows[np.flatnonzero(chain)])))
+        fit = partial(_fit_rows, features=features, target=target)
         fitted = dict(
-            zip([key for key, _ in tasks], fan_out(_fit_one, [task for _, task in tasks], self.workers), strict=True)
+            zip([key for key, _ in tasks], fan_out(fit, [task for _, task in tasks], self.workers), strict=True)
         )
         self.pooled_model_ = fitted.pop(_POOLED)
         self.chain_model_: MultiModel | None = fitted.pop(_CHAIN_MODEL, None)

@@ -9,6 +9,9 @@ read held and lacked, for the caller to record.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 
 import pandas as pd
@@ -16,16 +19,22 @@ import pandas as pd
 from foodcast.core.hourly import hourly_cash_in
 from foodcast.core.weeks import weeks_of
 from foodcast.core.windows import describe_weeks
-from foodcast.data.batch_files import list_batches
+from foodcast.data.batch_files import batch_week, list_batches
 from foodcast.data.coverage import Coverage, coverage_of
-from foodcast.data.orders import read_batches
+from foodcast.data.orders import check_order_ids, read_batches, read_file
 from foodcast.errors import FoodcastError
 
 logger = logging.getLogger(__name__)
 
+#: ``reader(paths) -> order lines`` with ``restaurant``, ``order_date``, ``quantity``,
+#: ``product_price``, checked as :func:`foodcast.data.orders.read_batches` checks them (its
+#: default): another engine's reader (``foodcast.spark.load``) may return each restaurant's
+#: hours already summed, one line per hour (quantity 1, product_price the hour's cash-in).
+Reader = Callable[[list[Path]], pd.DataFrame]
+
 
 def read_chain(
-    data_dir: str | Path, start_week: int, end_week: int, *, allow_missing: bool = False
+    data_dir: str | Path, start_week: int, end_week: int, *, allow_missing: bool = False, reader: Reader = read_batches
 ) -> tuple[pd.DataFrame, Coverage]:
     """Hourly cash-in of the whole chain over weeks ``start_week..end_week``, and its coverage.
 
@@ -45,6 +54,8 @@ def read_chain(
         has no batch, or an empty one, for it) is an error. True: read it anyway, its
         cash-in being that of the restaurants that have a batch, and warn; the returned
         coverage lists what was missing.
+    reader : callable, optional
+        What reads and checks the batch files (see :data:`Reader`); ``read_batches`` by default.
 
     Returns
     -------
@@ -61,20 +72,43 @@ def read_chain(
         False (naming the restaurant and week), or a batch is unreadable or invalid (naming
         the file, row and column).
     """
-    orders, coverage = _checked_orders(list_batches(data_dir), data_dir, start_week, end_week, allow_missing)
+    orders, coverage = _checked_orders(list_batches(data_dir), data_dir, start_week, end_week, allow_missing, reader)
     return hourly_cash_in(orders, coverage.weeks), coverage
 
 
 def read_restaurants(
-    data_dir: str | Path, start_week: int, end_week: int, *, allow_missing: bool = False
+    data_dir: str | Path,
+    start_week: int,
+    end_week: int,
+    *,
+    allow_missing: bool = False,
+    workers: int = 1,
+    reader: Reader | None = None,
 ) -> tuple[pd.DataFrame, Coverage]:
     """Hourly cash-in of each restaurant over weeks ``start_week..end_week`` (the long form),
     and the coverage of the read.
 
     The batches are read and checked as :func:`read_chain` reads them (the same rule of complete
-    weeks, the same refusals). A restaurant's rows are every hour of each week of the range it
-    has orders in (a non-empty batch; hours without orders = 0): not the weeks before it opened
-    or after it closed, nor a week it lacks (read with ``allow_missing``).
+    weeks, the same refusals in the same words and order: a bad file first, then an order id
+    given to two orders, then an incomplete week). A restaurant's rows are every hour of each
+    week of the range it has orders in (a non-empty batch; hours without orders = 0): not the
+    weeks before it opened or after it closed, nor a week it lacks (read with ``allow_missing``).
+
+    Each restaurant's batches are read, checked and summed per hour on their own, one restaurant
+    per task of ``workers`` processes (``foodcast.core.restaurants.fan_out``): only its hourly
+    cash-in comes back, so that the order lines of one restaurant at a time are held, not the
+    chain's (the memory of a read does not grow with the restaurants).
+
+    Parameters
+    ----------
+    data_dir, start_week, end_week, allow_missing
+        As :func:`read_chain`'s.
+    workers : int, default 1
+        Processes reading the restaurants (0: all cores); the result does not depend on it.
+    reader : callable, optional
+        Another engine's reader of the batch files (see :data:`Reader`), which reads every
+        restaurant's at once and returns their order lines (``engine=spark``: summed per hour on
+        Spark); ``workers`` is then unused.
 
     Returns
     -------
@@ -90,9 +124,9 @@ def read_restaurants(
         As :func:`read_chain`; and if a restaurant directory is named ``chain``, the name of the
         chain's total in the forecasts.
     """
-    # The names of the per-restaurant core, imported here: it loads scikit-learn, which a read of
-    # the chain (load with granularity=chain) never needs.
-    from foodcast.core.restaurants import CHAIN  # noqa: PLC0415
+    # The per-restaurant core, imported here: it loads scikit-learn, which a read of the chain
+    # (load with granularity=chain) never needs.
+    from foodcast.core.restaurants import CASH_IN, CHAIN, ORDER_DATE, RESTAURANT, fan_out  # noqa: PLC0415
 
     batches = list_batches(data_dir)
     if CHAIN in batches:
@@ -100,13 +134,74 @@ def read_restaurants(
             f"{Path(data_dir) / CHAIN}: a restaurant cannot be named {CHAIN} with granularity=restaurant, "
             f"the name of the chain's total in the forecasts; rename the directory"
         )
-    orders, coverage = _checked_orders(batches, data_dir, start_week, end_week, allow_missing)
-    return _per_restaurant(orders), coverage
+    if reader is not None:
+        orders, coverage = _checked_orders(batches, data_dir, start_week, end_week, allow_missing, reader)
+        return _per_restaurant(orders), coverage
+    coverage, paths = _covered_paths(batches, data_dir, start_week, end_week)
+    # The paths sorted, as read_chain reads them: each restaurant's are consecutive (they share
+    # the prefix of its directory), so that its tasks in order meet the errors in read_chain's order.
+    tasks = [(str(name), list(group)) for name, group in groupby(paths, key=lambda path: path.parent.name)]
+    reads = fan_out(_restaurant_hourly, tasks, workers)
+    # Damaged or invalid files are reported first: that diagnosis is the more precise one.
+    for read in reads:
+        if read.file_error is not None:
+            raise FoodcastError(read.file_error)
+    for read in reads:
+        if read.id_error is not None:
+            raise FoodcastError(read.id_error)
+    _refuse_or_warn(coverage, data_dir, allow_missing)
+    frames = [read.hourly for read in sorted(reads, key=lambda read: read.name) if read.hourly is not None]
+    if not frames:
+        return pd.DataFrame({RESTAURANT: [], ORDER_DATE: pd.DatetimeIndex([], dtype="datetime64[us]"), CASH_IN: []}), (
+            coverage
+        )
+    return pd.concat(frames, ignore_index=True), coverage
+
+
+@dataclass(frozen=True)
+class _RestaurantRead:
+    """One restaurant's batches read (:func:`_restaurant_hourly`): its hourly cash-in (None
+    without any order line), or the one-line error of its first bad file, or of an order id
+    given to two of its orders."""
+
+    name: str
+    hourly: pd.DataFrame | None
+    file_error: str | None = None
+    id_error: str | None = None
+
+
+def _restaurant_hourly(task: tuple[str, list[Path]]) -> _RestaurantRead:
+    """The hourly cash-in of one restaurant's batches (``task``: its name and its paths, sorted),
+    checked as ``orders.read_batch_files`` checks them; the order lines are dropped once summed."""
+    # (as in read_restaurants)
+    from foodcast.core.restaurants import RESTAURANT  # noqa: PLC0415
+
+    name, paths = task
+    frames, sources = [], []
+    try:
+        for path in paths:
+            orders, source = read_file(path, batch_week(path))
+            frames.append(orders)
+            sources.append(source)
+    except FoodcastError as exc:
+        return _RestaurantRead(name, None, file_error=str(exc))
+    lines = pd.concat(frames, ignore_index=True)
+    del frames
+    try:
+        # Within one restaurant: order ids are a restaurant's own (read_batch_files checks them by restaurant).
+        check_order_ids(lines, sources)
+    except FoodcastError as exc:
+        return _RestaurantRead(name, None, id_error=str(exc))
+    if lines.empty:  # header-only batches: no week it has orders in
+        return _RestaurantRead(name, None)
+    hourly = hourly_cash_in(lines, weeks_of(lines["order_date"]).unique())
+    hourly.insert(0, RESTAURANT, name)
+    return _RestaurantRead(name, hourly)
 
 
 def _per_restaurant(orders: pd.DataFrame) -> pd.DataFrame:
-    """The long form of order lines (with ``restaurant``): each restaurant's hourly cash-in of the
-    weeks it has orders in, restaurants sorted."""
+    """The long form of order lines (with ``restaurant``), as another engine's reader returns
+    them: each restaurant's hourly cash-in of the weeks it has orders in, restaurants sorted."""
     from foodcast.core.restaurants import RESTAURANT  # noqa: PLC0415  # (as in read_restaurants)
 
     frames = []
@@ -117,11 +212,11 @@ def _per_restaurant(orders: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _checked_orders(
-    batches: dict[str, dict[int, Path]], data_dir: str | Path, start_week: int, end_week: int, allow_missing: bool
-) -> tuple[pd.DataFrame, Coverage]:
-    """The order lines of weeks ``start_week..end_week`` among the listing ``batches``, and the
-    read's coverage; refused, or warned about, as :func:`read_chain` says."""
+def _covered_paths(
+    batches: dict[str, dict[int, Path]], data_dir: str | Path, start_week: int, end_week: int
+) -> tuple[Coverage, list[Path]]:
+    """The coverage of weeks ``start_week..end_week`` among the listing ``batches``, and the
+    batches of its weeks, sorted; refused when no week has data."""
     coverage = coverage_of(batches, data_dir, start_week, end_week)
     if not coverage.weeks:
         held = {w for weeks in batches.values() for w in weeks}
@@ -129,9 +224,13 @@ def _checked_orders(
             f"no data for weeks {coverage.start_week}-{coverage.end_week} in {data_dir}; "
             f"it holds weeks {describe_weeks(held)}"
         )
-    # Damaged or invalid files are reported first: that diagnosis is the more precise one.
     wanted = set(coverage.weeks)
-    orders = read_batches(sorted(path for weeks in batches.values() for w, path in weeks.items() if w in wanted))
+    return coverage, sorted(path for weeks in batches.values() for w, path in weeks.items() if w in wanted)
+
+
+def _refuse_or_warn(coverage: Coverage, data_dir: str | Path, allow_missing: bool) -> None:
+    """Refuse an incomplete week of a read unless ``allow_missing`` (then warn), and warn of the
+    weeks without data, as :func:`read_chain` says."""
     if coverage.missing and not allow_missing:
         first, others = coverage.missing[0], coverage.missing[1:]
         more = ""
@@ -149,6 +248,22 @@ def _checked_orders(
         )
     if coverage.left_out:
         logger.warning("weeks %s have no data in %s and are left out", describe_weeks(coverage.left_out), data_dir)
+
+
+def _checked_orders(
+    batches: dict[str, dict[int, Path]],
+    data_dir: str | Path,
+    start_week: int,
+    end_week: int,
+    allow_missing: bool,
+    reader: Reader = read_batches,
+) -> tuple[pd.DataFrame, Coverage]:
+    """The order lines of weeks ``start_week..end_week`` among the listing ``batches``, and the
+    read's coverage; refused, or warned about, as :func:`read_chain` says."""
+    coverage, paths = _covered_paths(batches, data_dir, start_week, end_week)
+    # Damaged or invalid files are reported first: that diagnosis is the more precise one.
+    orders = reader(paths)
+    _refuse_or_warn(coverage, data_dir, allow_missing)
     return orders, coverage
 
 

@@ -286,13 +286,14 @@ def read_orders(path: str | Path, week: int | None = None) -> tuple[pd.DataFrame
     FoodcastError
         Naming the file (and the row and column of a bad value).
     """
-    orders, source = _read_file(Path(path), week)
+    orders, source = read_file(Path(path), week)
     check_order_ids(orders, [source])
     return orders, source
 
 
-def _read_file(path: Path, week: int | None) -> tuple[pd.DataFrame, Source]:
-    """:func:`read_orders` but for the order ids, which the caller checks across files."""
+def read_file(path: Path, week: int | None) -> tuple[pd.DataFrame, Source]:
+    """:func:`read_orders` but for the order ids, which the caller checks across files (all of a
+    restaurant's: ``read_batch_files``, ``chain.read_restaurants``)."""
     text = _read_text(path)
     try:
         raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
@@ -304,6 +305,16 @@ def _read_file(path: Path, week: int | None) -> tuple[pd.DataFrame, Source]:
         raise FoodcastError(f"{path}: its rows have more fields than its header line")
     orders = parse_orders(raw, str(path), week)
     return orders, Source(str(path), _id_column(raw, str(path)), len(orders))
+
+
+def read_batch_file(path: str | Path) -> tuple[pd.DataFrame, Source]:
+    """One batch file's order lines, checked as :func:`read_orders` checks a file, its rows in
+    the week its name gives, with a ``restaurant`` column (its directory's name); its order ids
+    are checked across files by the caller (:func:`check_order_ids`), as
+    :func:`read_batch_files` does."""
+    orders, source = read_file(Path(path), batch_week(path))
+    orders["restaurant"] = Path(path).parent.name
+    return orders, source
 
 
 def read_batch_files(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, list[Source]]:
@@ -326,8 +337,7 @@ def read_batch_files(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, list[So
     """
     frames, sources = [], []
     for path in paths:
-        orders, source = _read_file(Path(path), batch_week(path))
-        orders["restaurant"] = Path(path).parent.name
+        orders, source = read_batch_file(path)
         frames.append(orders)
         sources.append(source)
     if not frames:

@@ -36,6 +36,9 @@ class Param:
         Smallest and largest accepted values (numbers).
     choices : tuple of str, optional
         The accepted values (strings).
+    keyed : bool, default True
+        Whether its value is part of a stage's cache key. False for a parameter that says how
+        a result is computed, not what it is (``engine``: both engines give the same numbers).
     """
 
     name: str
@@ -45,6 +48,7 @@ class Param:
     min: float | None = None
     max: float | None = None
     choices: tuple[str, ...] | None = None
+    keyed: bool = True
 
     @property
     def option(self) -> str:
@@ -75,6 +79,12 @@ class Param:
 def run_id_param(stage: str) -> Param:
     """The required parameter through which a stage receives an upstream ``stage``'s run id."""
     return Param(names.run_id_param(stage), str, None, f"Run id of a FINISHED {stage} run.")
+
+
+def keyed_params(params: Mapping[str, Any], declared: Iterable[Param]) -> dict[str, Any]:
+    """``params`` without those of ``declared`` that are not part of a cache key (``keyed``)."""
+    unkeyed = {p.name for p in declared if not p.keyed}
+    return {name: value for name, value in params.items() if name not in unkeyed}
 
 
 def param_texts(params: Iterable[Param], values: Mapping[str, Any]) -> dict[str, str]:
@@ -319,9 +329,21 @@ WORKERS = Param(
     "workers",
     int,
     0,
-    "Processes for the per-restaurant work (features, fits, predictions); 0: every core. Results "
-    "do not depend on it, so it is not part of any cache key (the stages read it as FOODCAST_WORKERS).",
+    "Processes the pipeline keeps busy: main runs at most that many stages at once, and each "
+    "stage's per-restaurant work (reading batches, features, fits) runs on that many; 0: every core. "
+    "Results do not depend on it, so it is not part of any cache key (the stages read it as FOODCAST_WORKERS).",
     min=0,
+)
+ENGINE = Param(
+    "engine",
+    str,
+    "local",
+    "Where the per-restaurant work runs: local (this machine's processes, see workers) or spark "
+    "(Apache Spark, master from FOODCAST_SPARK_MASTER, default local[*]; needs the spark extra and "
+    "Java); load then reads the batches with Spark. Both give the same numbers, so it is not part "
+    "of any cache key.",
+    choices=("local", "spark"),
+    keyed=False,
 )
 MAIN_ONLY = (MODEL, USE_CACHE, PARAMS_FILE, VERBOSE, WORKERS)
 # Weeks main trains on when none is given: as many as START_WEEK..END_WEEK's defaults.

@@ -41,7 +41,7 @@ from foodcast.pipeline.console import (
     week_dates,
 )
 from foodcast.pipeline.lineage import main_description, main_name, scorecard_line
-from foodcast.pipeline.params import param_texts
+from foodcast.pipeline.params import keyed_params, param_texts
 from foodcast.pipeline.plan import Node, NodeKey, Resolution, find_earlier_run, plan, stage_params
 from foodcast.pipeline.stage_code import code_fingerprint, project_imports
 from foodcast.pipeline.stage_table import FORECAST, PIPELINE, main_params
@@ -77,13 +77,24 @@ class StageFailed(Exception):
         super().__init__(f"stage {label} failed (run {run_id or 'unknown'}): {message}")
 
 
-def max_parallel() -> int:
-    """How many stages may run at once: ``FOODCAST_MAX_PARALLEL``, else the number of cores."""
-    value = os.environ.get("FOODCAST_MAX_PARALLEL") or os.cpu_count() or 1
+def max_parallel(workers: int = 0) -> int:
+    """How many stages may run at once: ``FOODCAST_MAX_PARALLEL``, else ``workers`` (main's
+    option: the processes the pipeline may keep busy, each stage's pool that many too), else
+    (0) the number of cores.
+
+    ``workers=1`` is thus one process at a time, stages included: run side by side (``load``
+    and ``future``, ``validate`` and ``train``), two stages each with a pool of ``workers`` kept
+    two cores busy with ``workers=1`` and four processes on two cores with ``workers=2``
+    (bench/restaurant_pipeline.py, docs/restaurants.md).
+    """
+    value = os.environ.get("FOODCAST_MAX_PARALLEL") or int(workers) or os.cpu_count() or 1
     try:
         return max(1, int(value))
     except ValueError:
         raise click.ClickException(f"FOODCAST_MAX_PARALLEL must be a whole number, got {value!r}") from None
+
+
+SPARK_PACKAGE = "foodcast.spark"
 
 
 def server_preloads(project_dir: str | Path = PROJECT_ROOT) -> tuple[list[str], list[str]]:
@@ -104,10 +115,11 @@ def server_preloads(project_dir: str | Path = PROJECT_ROOT) -> tuple[list[str], 
     for stage in PIPELINE:
         target = ready if stage.name in early else idle
         # The commands themselves run as __main__ in the fork: their package is not preloaded.
+        # Nor the Spark engine: pyspark is an extra, imported by a stage only with engine=spark.
         target.extend(
             m
             for m in imports.stage_modules(stage.name)
-            if m.split(".")[0] != "steps" and m not in ready and m not in idle
+            if m.split(".")[0] != "steps" and not m.startswith(SPARK_PACKAGE) and m not in ready and m not in idle
         )
     return ready, idle
 
@@ -147,7 +159,7 @@ class Pipeline:
             nodes = plan(options, find_earlier=find, skipped=self.skipped)
         self.nodes = {n.key: n for n in nodes}
         self.resolved: dict[NodeKey, Resolution] = {}
-        self.max_parallel = max_parallel()
+        self.max_parallel = max_parallel(options.get("workers", 0))
         self.storage_dir: str | None = None
         self.verbose = verbose(options.get("verbose", False))
         self._code: dict[str, str] = {}  # stage -> fingerprint of the code its run executes
@@ -171,7 +183,8 @@ class Pipeline:
             "environment": environment.split("|", 1)[0],
             "context": context,
         }
-        return cache_key(node.stage.name, params, sources, batches, environment)
+        # A parameter that says how, not what (engine), is left out: both ways give the same result.
+        return cache_key(node.stage.name, keyed_params(params, node.stage.params), sources, batches, environment)
 
     def late_values(self, node: Node) -> dict[str, Any]:
         """The parameters main works out for ``node`` now that what it waits for has ended."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import click
@@ -20,6 +20,7 @@ from mlflow.tracking import MlflowClient
 from foodcast.errors import FoodcastError
 from foodcast.pipeline.cache import cache_tags, passed_cache_key
 from foodcast.pipeline.lineage import stage_description
+from foodcast.pipeline.params import ENGINE
 from foodcast.pipeline.stage import Stage
 from foodcast.runtime.lifeline import die_with_parent
 from foodcast.runtime.processes import Interrupted, exit_without_final_collection, interruptible, owner_tags
@@ -79,7 +80,7 @@ def stage_run(stage: Stage, params: dict[str, str], upstream: dict[str, str] | N
                 # killed outright: each asks for its lifeline as it starts (at once if the
                 # stage died while it started)
                 lifeline = functools.partial(die_with_parent, os.getpid())
-                with parallel_config(backend="loky", initializer=lifeline), _pool_ended():
+                with parallel_config(backend="loky", initializer=lifeline), _pool_ended(), _engine(params):
                     yield run
             except (FoodcastError, Interrupted) as exc:
                 if isinstance(exc, Interrupted):  # the run's clean-up starts: say so at once
@@ -105,6 +106,30 @@ def stage_run(stage: Stage, params: dict[str, str], upstream: dict[str, str] | N
         raise click.ClickException(f"{stage.name} (run {run_id or 'not started'}): {store_failure(exc)}") from None
     finally:
         exit_without_final_collection()
+
+
+def _tag_run(tags: dict[str, str]) -> None:
+    mlflow.set_tags(tags)
+
+
+@contextmanager
+def _engine(params: Mapping[str, str]) -> Iterator[None]:
+    """Within: the stage's per-restaurant work on the engine its ``engine`` parameter names (a
+    stage without one: this process). With ``spark``, the run is tagged with the Spark
+    application once its session starts (``foodcast.spark.*``), and the session stopped, its JVM
+    ended, as the body ends."""
+    if params.get(ENGINE.name, ENGINE.default) != "spark":
+        yield
+        return
+    try:
+        # pyspark is an extra (foodcast[spark]): only engine=spark imports it
+        from foodcast.spark.engine import spark_engine  # noqa: PLC0415
+    except ImportError as exc:
+        raise FoodcastError(
+            f"engine=spark needs pyspark ({exc}): pip install 'foodcast[spark]', and a Java runtime"
+        ) from None
+    with spark_engine(started=_tag_run):
+        yield
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 from foodcast.errors import FoodcastError
 from foodcast.pipeline.cache import KEY_PART_PREFIX, find_reusable
 from foodcast.pipeline.main_options import check_options, read_params_file, resolve_weeks
-from foodcast.pipeline.params import PARAMS_FILE, param_texts
+from foodcast.pipeline.params import PARAMS_FILE, keyed_params, param_texts
 from foodcast.pipeline.plan import NodeKey, Resolution, stage_params
 from foodcast.pipeline.runner import Pipeline
 from foodcast.pipeline.stage_table import main_params
@@ -102,7 +102,8 @@ def pipeline_status(options: dict[str, Any], experiment_id: str) -> list[StageSt
         texts = param_texts(node.stage.all_params, params)
         reason = "use_cache=false" if not options["use_cache"] else None
         if reason is None:
-            reason = why_launched(client, experiment_id, node.stage.name, texts, pipeline.key_parts[key])
+            keyed = keyed_params(texts, node.stage.params)  # engine does not make a run another
+            reason = why_launched(client, experiment_id, node.stage.name, keyed, pipeline.key_parts[key])
         out.append(StageStatus(node.label, "launch", reason=reason))
     out += [StageStatus(label, "skip", reason=reason) for label, reason in pipeline.skipped]
     return out

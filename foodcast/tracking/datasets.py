@@ -23,9 +23,11 @@ from mlflow.data.pandas_dataset import PandasDataset
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from foodcast.data.chain import read_chain, read_restaurants
+from foodcast.data.chain import Reader, read_chain, read_restaurants
 from foodcast.data.coverage import Coverage, batches_fingerprint
+from foodcast.data.orders import read_batches
 from foodcast.errors import FoodcastError
+from foodcast.settings import workers
 from foodcast.tracking import names
 from foodcast.tracking.artifacts import read_frame
 from foodcast.tracking.runs import check_run, known_run
@@ -199,21 +201,39 @@ def log_batches_input(
 
 
 def read_logged_batches(
-    data_dir: str | Path, first_week: int, last_week: int, allow_missing: bool, granularity: str = "chain"
+    data_dir: str | Path,
+    first_week: int,
+    last_week: int,
+    allow_missing: bool,
+    granularity: str = "chain",
+    reader: Reader | None = None,
 ) -> tuple[pd.DataFrame, Coverage]:
     """Read the chain's hourly cash-in of weeks ``first_week..last_week`` from the batches
     (``data.chain.read_chain``), or with ``granularity="restaurant"`` each restaurant's (the long
     form, ``data.chain.read_restaurants``), and record the read on the active run: what it held
     and lacked (tag ``foodcast.coverage``) and the batches as an input dataset
-    (:func:`log_batches_input`).
+    (:func:`log_batches_input`). ``reader`` reads and checks the batch files (``data.chain.Reader``:
+    Spark's with ``engine=spark``); without one, pandas does, each restaurant on a task of the
+    stage's processes (``FOODCAST_WORKERS``).
 
     Raises
     ------
     FoodcastError
         As ``read_chain``: an incomplete week without ``allow_missing``, an invalid batch...
     """
-    read = read_restaurants if granularity == "restaurant" else read_chain
-    hourly, coverage = read(data_dir, first_week, last_week, allow_missing=allow_missing)
+    if granularity == "restaurant":  # a restaurant per task of the stage's processes, or the engine's reader
+        hourly, coverage = read_restaurants(
+            data_dir,
+            first_week,
+            last_week,
+            allow_missing=allow_missing,
+            workers=workers(),
+            reader=reader,
+        )
+    else:
+        hourly, coverage = read_chain(
+            data_dir, first_week, last_week, allow_missing=allow_missing, reader=reader or read_batches
+        )
     mlflow.set_tag(names.COVERAGE_TAG, coverage.summary())
     log_batches_input(hourly, data_dir, first_week, last_week, notes=coverage_notes(coverage, allow_missing))
     return hourly, coverage

@@ -32,6 +32,7 @@ BACKTEST = Stage(
         p.CLOSED_WEEKS,
         p.RESTAURANT_MODEL,
         p.ALLOW_MISSING,
+        p.ENGINE,
     ),
     artifacts=(names.BACKTEST_WEEKS, names.BACKTEST_PLOT),
     packages=(*SKLEARN_PACKAGES, *PLOT_PACKAGES, "joblib"),

@@ -9,7 +9,7 @@ from foodcast.tracking import names
 FEATURES = Stage(
     names.FEATURES,
     "builds the training features and target from the hourly cash-in",
-    params=p.FEATURE_PARAMS,
+    params=(*p.FEATURE_PARAMS, p.ENGINE),
     upstream=(names.LOAD,),
     artifacts=(names.X_TRAIN, names.Y_TRAIN),
 )

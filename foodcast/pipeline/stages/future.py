@@ -21,7 +21,7 @@ def future_weeks(options: Options) -> tuple[int, int]:
 FUTURE = Stage(
     names.FUTURE,
     "builds the prediction set of the week to forecast from the weeks before it",
-    params=(p.NEXT_WEEK, *p.FEATURE_PARAMS, p.ALLOW_MISSING, p.GRANULARITY, p.CLOSED_WEEKS),
+    params=(p.NEXT_WEEK, *p.FEATURE_PARAMS, p.ALLOW_MISSING, p.GRANULARITY, p.CLOSED_WEEKS, p.ENGINE),
     artifacts=(names.X_PRED,),
     batch_weeks=future_weeks,
 )

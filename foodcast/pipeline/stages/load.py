@@ -9,7 +9,7 @@ from foodcast.tracking import names
 LOAD = Stage(
     names.LOAD,
     "reads the weekly batches of the training weeks into the chain's hourly cash-in (or each restaurant's)",
-    params=(p.START_WEEK, p.END_WEEK, p.ALLOW_MISSING, p.GRANULARITY),
+    params=(p.START_WEEK, p.END_WEEK, p.ALLOW_MISSING, p.GRANULARITY, p.ENGINE),
     artifacts=(names.DATA,),
     batch_weeks=lambda o: (o["start_week"], o["end_week"]),
 )

@@ -33,7 +33,7 @@ def predict_model(options: Options, runs: Mapping[str, str], client: MlflowClien
 PREDICT = Stage(
     names.PREDICT,
     "forecasts the week with the trained model",
-    params=(p.TRAIN_RUN_ID, p.MODEL_URI),
+    params=(p.TRAIN_RUN_ID, p.MODEL_URI, p.ENGINE),
     upstream=(names.FUTURE,),
     artifacts=(names.Y_PRED, names.PREDICTIONS_PLOT),
     packages=(*SKLEARN_PACKAGES, "skops", *PLOT_PACKAGES),

@@ -9,7 +9,7 @@ from foodcast.tracking import names
 TRAIN = Stage(
     names.TRAIN,
     "fits the multi-model on the whole training set and logs it",
-    params=(*p.MODEL_PARAMS, p.RESTAURANT_MODEL, p.REGISTERED_MODEL_NAME, p.SET_ALIAS),
+    params=(*p.MODEL_PARAMS, p.RESTAURANT_MODEL, p.REGISTERED_MODEL_NAME, p.SET_ALIAS, p.ENGINE),
     upstream=(names.FEATURES,),
     models=(names.SIMPLE_MODEL, names.MULTI_MODEL),
     registers=True,

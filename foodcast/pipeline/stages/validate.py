@@ -9,7 +9,7 @@ from foodcast.tracking import names
 VALIDATE = Stage(
     names.VALIDATE,
     "cross-validates the multi-model chronologically on the training set",
-    params=(p.N_FOLD, *p.MODEL_PARAMS, p.RESTAURANT_MODEL),
+    params=(p.N_FOLD, *p.MODEL_PARAMS, p.RESTAURANT_MODEL, p.ENGINE),
     upstream=(names.FEATURES,),
     artifacts=(names.CV_PREDICTIONS, names.VALIDATION_PLOT),
     packages=(*SKLEARN_PACKAGES, *PLOT_PACKAGES),
