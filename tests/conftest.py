@@ -264,4 +264,5 @@ LONGEST_FIRST = [
     "test_tutorial",
     "test_uv_route",
     "test_restaurant_pipeline",
+    "test_spark_engine",
 ]
