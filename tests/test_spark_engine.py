@@ -35,6 +35,7 @@ from foodcast.data.orders import read_batches
 from foodcast.errors import FoodcastError
 from foodcast.tracking import names
 from foodcast.tracking.names import artifact_tag
+from test_interruptions import group_members
 
 pytest.importorskip("pyspark")
 
@@ -52,26 +53,14 @@ MASTER = "local[2]"
 def _java_in_group(group: int) -> list[int]:
     """The pids of the java processes of process group ``group``."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for pid in group_members(group):
         try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes().split(b"\0")[0]
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
         except OSError:
             continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == group and command.endswith(b"java"):
-            found.append(int(entry.name))
+        if command.endswith(b"java"):
+            found.append(pid)
     return found
-
-
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")
@@ -234,12 +223,12 @@ def test_sigterm_of_a_spark_pipeline_leaves_no_jvm_and_no_run_running(chain):
         os.killpg(group, signal.SIGTERM)
         proc.communicate(timeout=120)
         deadline = time.monotonic() + 60
-        while _group_alive(group) and time.monotonic() < deadline:
+        while group_members(group) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert not _java_in_group(group)
-        assert not _group_alive(group)
+        assert not group_members(group)
     finally:
-        if _group_alive(group):
+        if group_members(group):
             os.killpg(group, signal.SIGKILL)
     assert proc.returncode != 0
     running = MlflowClient(chain.uri).search_runs(["0"], "attributes.status = 'RUNNING'")

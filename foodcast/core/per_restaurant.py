@@ -192,20 +192,15 @@ def backtest_restaurants(
     weeks = range(first_week, last_week + 1)
     frames: list[pd.DataFrame] = []
     notes: list[str] = []
+    settings: dict[str, Any] = {"features": features, "model": model, "kind": kind, "closed_weeks": closed_weeks}
+    week_of = partial(_replay_week, window_weeks=window_weeks, **settings)
+    items = [(_weeks(hourly, w - before, w), w) for w in weeks]
     replayed: Iterable[Any]
     if current_mapper() is not None:  # another engine (Spark): the weeks go to it, one item each
-        settings: dict[str, Any] = {"features": features, "model": model, "kind": kind, "closed_weeks": closed_weeks}
-        week_of = partial(_replay_week, window_weeks=window_weeks, **settings)
-        replayed = fan_out(week_of, [(_weeks(hourly, w - before, w), w) for w in weeks], jobs)
-    else:
-        tasks = (
-            delayed(replay)(
-                _weeks(hourly, w - before, w), w, w, window_weeks, features, model, kind, closed_weeks=closed_weeks
-            )
-            for w in weeks
-        )
+        replayed = fan_out(week_of, items, jobs)
+    else:  # each week's result as it ends (``progress``)
         processes = min(resolve_workers(jobs), len(weeks))
-        replayed = Parallel(n_jobs=processes, return_as="generator")(tasks)
+        replayed = Parallel(n_jobs=processes, return_as="generator")(delayed(week_of)(item) for item in items)
     for week in replayed:
         frames.append(week.weeks)
         notes.extend(week.notes)

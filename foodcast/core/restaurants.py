@@ -631,17 +631,8 @@ class RestaurantModel(RegressorMixin, BaseEstimator):
     def fit_rows(self, X: Any, y: Any, rows: Any = None) -> RestaurantModel:
         """:meth:`fit` on the rows ``rows`` of ``X`` and ``y`` (positions; all if None), as
         ``fit(X.iloc[rows], y[rows])`` without copying them: each model's rows are cut as it is
-        fitted (a cross-validation's folds, each on most of the rows).
-
-        Returns
-        -------
-        RestaurantModel
-            ``self``.
-
-        Raises
-        ------
-        FoodcastError
-            As :meth:`fit`.
+        fitted (a cross-validation's folds, each on most of the rows). Returns and raises as
+        :meth:`fit`.
         """
         if self.kind not in KINDS:
             raise FoodcastError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")

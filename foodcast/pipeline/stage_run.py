@@ -108,10 +108,6 @@ def stage_run(stage: Stage, params: dict[str, str], upstream: dict[str, str] | N
         exit_without_final_collection()
 
 
-def _tag_run(tags: dict[str, str]) -> None:
-    mlflow.set_tags(tags)
-
-
 @contextmanager
 def _engine(params: Mapping[str, str]) -> Iterator[None]:
     """Within: the stage's per-restaurant work on the engine its ``engine`` parameter names (a
@@ -128,7 +124,7 @@ def _engine(params: Mapping[str, str]) -> Iterator[None]:
         raise FoodcastError(
             f"engine=spark needs pyspark ({exc}): pip install 'foodcast[spark]', and a Java runtime"
         ) from None
-    with spark_engine(started=_tag_run):
+    with spark_engine(started=mlflow.set_tags):
         yield
 
 

@@ -55,7 +55,7 @@ _LOCAL = re.compile(r"local\[(\*|\d+)\]")
 _RESULT_SCHEMA = "item long, error string, result binary"
 
 _session: SparkSession | None = None
-_started: Callable[[dict[str, str]], None] | None = None  # told of a session started (spark_engine)
+_started: Callable[[dict[str, str]], object] | None = None  # told of a session started (spark_engine)
 
 
 def master() -> str:
@@ -223,7 +223,7 @@ def spark_map(function: Callable[[Any], Any], items: list[Any]) -> list[Any]:
 
 
 @contextmanager
-def spark_engine(started: Callable[[dict[str, str]], None] | None = None) -> Iterator[None]:
+def spark_engine(started: Callable[[dict[str, str]], object] | None = None) -> Iterator[None]:
     """Within: the core's per-restaurant work runs on Spark. The session starts with the first
     work that needs it (a stage with nothing to fan out, a chain's, starts none), and then
     ``started(run_tags(session))`` is called; it is stopped, its JVM ended, as the block ends
