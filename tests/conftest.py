@@ -18,6 +18,8 @@ PROJECT = TESTS.parent
 sys.path.insert(0, str(TESTS))  # tests/fixtures.py
 
 from fixtures import make_batches  # noqa: E402
+from foodcast.runtime.fork_server import SOCKET_ENV, ForkServer  # noqa: E402
+from foodcast.runtime.fork_server import enabled as fork_server_enabled  # noqa: E402
 
 # No PNG beside each plot (kaleido starts a Chromium for each, ~5 s): tests/test_mlflow_utils.py
 # turns them on where it checks them; FOODCAST_PLOT_PNG=1 in the environment keeps them everywhere.
@@ -118,9 +120,14 @@ class Runner:
         # without an experiment named goes to "foodcast" (tested in test_pipeline.py).
         self.env["MLFLOW_EXPERIMENT_NAME"] = "Default"
 
-    def run(self, *args, check=True, timeout=900) -> subprocess.CompletedProcess:
+    def run(self, *args, check=True, timeout=900, cwd=None, env=None) -> subprocess.CompletedProcess:
         proc = subprocess.run(
-            list(args), cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=timeout
+            list(args),
+            cwd=cwd or self.workdir,
+            env=env or self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check and proc.returncode != 0:
             raise AssertionError(
@@ -129,12 +136,43 @@ class Runner:
         return proc
 
     def mlflow_run(self, entry_point="main", check=True, env_manager="local", **params):
-        args = [sys.executable, "-m", "mlflow", "run", str(self.project), "--env-manager", env_manager]
+        """``mlflow run <project> --env-manager <env_manager> [-e entry_point] -P name=value...``,
+        started warm (:func:`warm_mlflow`)."""
+        args = ["run", str(self.project), "--env-manager", env_manager]
         if entry_point != "main":
             args += ["-e", entry_point]
         for name, value in params.items():
             args += ["-P", f"{name}={value}"]
-        return self.run(*args, check=check)
+        command, cwd, env = warm_mlflow(self.workdir, self.env, args)
+        return self.run(*command, check=check, cwd=cwd, env=env)
+
+
+_warm_socket: str | None = None  # this worker's warm server (its FOODCAST_PREFORK_SOCKET)
+
+
+def warm_mlflow(workdir: Path, env: dict[str, str], args: list[str]) -> tuple[list[str], Path, dict[str, str]]:
+    """``(command, cwd, env)`` of ``python -m mlflow <args>`` run in ``workdir`` with ``env``
+    by a fork of this worker's warm server (tests/launcher; started at the first call with
+    MLflow's command line imported, it ends with the worker). A command the server refuses
+    (one started in a session of its own) runs by itself, as ``python -m mlflow`` would."""
+    global _warm_socket
+    if _warm_socket is None and fork_server_enabled():
+        server = ForkServer(ready=WARM_MODULES, idle=[], cwd=TESTS)
+        server.start()  # (stopped by its lifeline: its stdin closes with this worker)
+        _warm_socket = os.environ.pop(SOCKET_ENV)
+    warm = {"FOODCAST_TEST_CWD": str(workdir)}
+    if _warm_socket is not None:
+        warm[SOCKET_ENV] = _warm_socket
+    return [sys.executable, "-m", "launcher.mlflow_cli", *args], TESTS, env | warm
+
+
+# What `mlflow run` imports before it starts the entry point's command.
+WARM_MODULES = [
+    "mlflow.cli",
+    "mlflow.projects",
+    "mlflow.projects.backend.local",
+    "mlflow.store.tracking.sqlalchemy_store",
+]
 
 
 # Records, at the exit of every Python process it is loaded in (as ``sitecustomize``), the
