@@ -18,7 +18,7 @@ PROJECT = TESTS.parent
 sys.path.insert(0, str(TESTS))  # tests/fixtures.py
 
 from fixtures import make_batches  # noqa: E402
-from foodcast.runtime.fork_server import SOCKET_ENV, ForkServer  # noqa: E402
+from foodcast.runtime.fork_server import SOCKET_ENV, SWITCH_ENV, ForkServer  # noqa: E402
 from foodcast.runtime.fork_server import enabled as fork_server_enabled  # noqa: E402
 
 # No PNG beside each plot (kaleido starts a Chromium for each, ~5 s): tests/test_mlflow_utils.py
@@ -137,33 +137,71 @@ class Runner:
 
     def mlflow_run(self, entry_point="main", check=True, env_manager="local", **params):
         """``mlflow run <project> --env-manager <env_manager> [-e entry_point] -P name=value...``,
-        started warm (:func:`warm_mlflow`)."""
+        started warm (:class:`WarmServers`)."""
         args = ["run", str(self.project), "--env-manager", env_manager]
         if entry_point != "main":
             args += ["-e", entry_point]
         for name, value in params.items():
             args += ["-P", f"{name}={value}"]
-        command, cwd, env = warm_mlflow(self.workdir, self.env, args)
+        stage_project = self.project if entry_point != "main" else None
+        command, cwd, env = WARM.command(self.workdir, self.env, args, stage_project)
         return self.run(*command, check=check, cwd=cwd, env=env)
 
 
-_warm_socket: str | None = None  # this worker's warm server (its FOODCAST_PREFORK_SOCKET)
+class WarmServers:
+    """This worker's fork servers (the product's, ``foodcast.runtime.fork_server``), each
+    started at its first use and ended with the worker (their stdin closes with it):
+
+    * one with MLflow's command line imported, that the tests' ``mlflow run`` commands hand
+      their work to (``python -m launcher.mlflow_cli``, tests/launcher): ~3.8 s of CPU less each;
+    * per project directory, one with the stages' libraries imported (what main's own server
+      imports: ``server_preloads``), for the stage commands of ``mlflow run -e <stage>``: they
+      start as the stages of a pipeline do. Restarted when a source file of the project changed
+      (a test that edits the project's code).
+
+    A command a server refuses (one started in a session of its own) runs by itself, as
+    ``python -m mlflow`` would."""
+
+    def __init__(self) -> None:
+        self.cli: str | None = None
+        self.stages: dict[Path, tuple[float, ForkServer, str]] = {}
+
+    def command(self, workdir: Path, env: dict[str, str], args: list[str], stage_project: Path | None):
+        """``(command, cwd, env)`` of ``python -m mlflow <args>`` run in ``workdir`` with ``env``
+        (a stage of ``stage_project`` launched by it starts in that project's server)."""
+        warm = {"FOODCAST_TEST_CWD": str(workdir)}
+        if fork_server_enabled() and env.get(SWITCH_ENV, "1").strip() != "0":
+            if self.cli is None:
+                self.cli = self._start(WARM_MODULES, [], TESTS)
+            warm[SOCKET_ENV] = self.cli
+            if stage_project is not None:
+                warm["FOODCAST_TEST_STAGE_SOCKET"] = self._stage_server(stage_project)
+        return [sys.executable, "-m", "launcher.mlflow_cli", *args], TESTS, env | warm
+
+    def _stage_server(self, project: Path) -> str:
+        stamp = max(p.stat().st_mtime for p in [project / "main.py", *project.glob("*/**/*.py")])
+        known = self.stages.get(project)
+        if known is not None and known[0] == stamp:
+            return known[2]
+        if known is not None:
+            known[1].stop()
+        from foodcast.pipeline.runner import server_preloads  # (MLflow: not in pytest's own process)
+
+        server = ForkServer(*server_preloads(project), project)
+        name = self._start_server(server)
+        self.stages[project] = (stamp, server, name)
+        return name
+
+    def _start(self, ready: list[str], idle: list[str], cwd: Path) -> str:
+        return self._start_server(ForkServer(ready, idle, cwd))
+
+    @staticmethod
+    def _start_server(server: ForkServer) -> str:
+        server.start()
+        return os.environ.pop(SOCKET_ENV)  # (start() names it for this process's commands)
 
 
-def warm_mlflow(workdir: Path, env: dict[str, str], args: list[str]) -> tuple[list[str], Path, dict[str, str]]:
-    """``(command, cwd, env)`` of ``python -m mlflow <args>`` run in ``workdir`` with ``env``
-    by a fork of this worker's warm server (tests/launcher; started at the first call with
-    MLflow's command line imported, it ends with the worker). A command the server refuses
-    (one started in a session of its own) runs by itself, as ``python -m mlflow`` would."""
-    global _warm_socket
-    if _warm_socket is None and fork_server_enabled():
-        server = ForkServer(ready=WARM_MODULES, idle=[], cwd=TESTS)
-        server.start()  # (stopped by its lifeline: its stdin closes with this worker)
-        _warm_socket = os.environ.pop(SOCKET_ENV)
-    warm = {"FOODCAST_TEST_CWD": str(workdir)}
-    if _warm_socket is not None:
-        warm[SOCKET_ENV] = _warm_socket
-    return [sys.executable, "-m", "launcher.mlflow_cli", *args], TESTS, env | warm
+WARM = WarmServers()
 
 
 # What `mlflow run` imports before it starts the entry point's command.
