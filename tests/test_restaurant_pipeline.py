@@ -19,7 +19,14 @@ from foodcast.tracking import names
 
 SHIPPED = ["royal_tandoori_balham", "spice_garden_hackney"]
 # The shipped data's Monday run, smaller: 3 members, 3 folds; a pool of 2 processes.
-RESTAURANTS = {"granularity": "restaurant", "start_week": 240, "n_fold": 3, "n_models": 3, "workers": 2}
+RESTAURANTS = {
+    "granularity": "restaurant",
+    "start_week": 240,
+    "n_fold": 3,
+    "n_models": 3,
+    "n_estimators": 10,  # (100 by default: what these tests check does not need them)
+    "workers": 2,
+}
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +163,16 @@ def test_one_worker_writes_the_files_the_pipeline_s_two_wrote(restaurants, monke
         "features": (features, ["--load-run-id", restaurants.lines["load"][1]], [names.X_TRAIN, names.Y_TRAIN]),
         "validate": (
             validate,
-            ["--features-run-id", restaurants.lines["features"][1], "--n-fold", "3", "--n-models", "3"],
+            [
+                "--features-run-id",
+                restaurants.lines["features"][1],
+                "--n-fold",
+                "3",
+                "--n-models",
+                "3",
+                "--n-estimators",
+                "10",
+            ],
             [names.CV_PREDICTIONS, names.PER_RESTAURANT],
         ),
         "future": (future, ["--next-week", "261", "--granularity", "restaurant"], [names.X_PRED]),

@@ -45,6 +45,7 @@ OPTIONS = {
     "end_week": 199,
     "n_fold": 3,
     "n_models": 3,
+    "n_estimators": 10,  # (100 by default: the engines' agreement does not need them)
     "workers": 2,
 }
 MASTER = "local[2]"
@@ -142,10 +143,12 @@ def test_every_per_restaurant_stage_on_spark_writes_the_files_of_engine_local(ch
         run(
             "validate",
             validate,
-            ["--features-run-id", spark_runs["features"], "--n-fold", "3", "--n-models", "3"],
+            ["--features-run-id", spark_runs["features"], "--n-fold", "3", "--n-models", "3", "--n-estimators", "10"],
             [names.CV_PREDICTIONS, names.PER_RESTAURANT],
         )
-        run("train", train, ["--features-run-id", spark_runs["features"], "--n-models", "3"], [])
+        run(
+            "train", train, ["--features-run-id", spark_runs["features"], "--n-models", "3", "--n-estimators", "10"], []
+        )
         run("future", future, ["--next-week", "200", "--granularity", "restaurant"], [names.X_PRED])
         # the model trained on Spark, scored by its spark_udf: what the local one forecast
         result = CliRunner().invoke(
