@@ -179,7 +179,8 @@ class WarmServers:
         return [sys.executable, "-m", "launcher.mlflow_cli", *args], TESTS, env | warm
 
     def _stage_server(self, project: Path) -> str:
-        stamp = max(p.stat().st_mtime for p in [project / "main.py", *project.glob("*/**/*.py")])
+        sources = [project / "main.py", *(project / "foodcast").rglob("*.py"), *(project / "steps").rglob("*.py")]
+        stamp = max(p.stat().st_mtime for p in sources)
         known = self.stages.get(project)
         if known is not None and known[0] == stamp:
             return known[2]
