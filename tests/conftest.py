@@ -143,8 +143,7 @@ class Runner:
             args += ["-e", entry_point]
         for name, value in params.items():
             args += ["-P", f"{name}={value}"]
-        stage_project = self.project if entry_point != "main" else None
-        command, cwd, env = WARM.command(self.workdir, self.env, args, stage_project)
+        command, cwd, env = WARM.command(self.workdir, self.env, args, self.project)
         return self.run(*command, check=check, cwd=cwd, env=env)
 
 
@@ -155,9 +154,10 @@ class WarmServers:
     * one with MLflow's command line imported, that the tests' ``mlflow run`` commands hand
       their work to (``python -m launcher.mlflow_cli``, tests/launcher): ~3.8 s of CPU less each;
     * per project directory, one with the stages' libraries imported (what main's own server
-      imports: ``server_preloads``), for the stage commands of ``mlflow run -e <stage>``: they
-      start as the stages of a pipeline do. Restarted when a source file of the project changed
-      (a test that edits the project's code).
+      imports: ``server_preloads``), that the stage commands hand their work to: those of
+      ``mlflow run -e <stage>``, and those of main, which then starts no server of its own
+      (~5 s of CPU less for each pipeline that launches a stage). Restarted when a source file
+      of the project changed (a test that edits the project's code).
 
     A command a server refuses (one started in a session of its own) runs by itself, as
     ``python -m mlflow`` would."""
@@ -166,16 +166,15 @@ class WarmServers:
         self.cli: str | None = None
         self.stages: dict[Path, tuple[float, ForkServer, str]] = {}
 
-    def command(self, workdir: Path, env: dict[str, str], args: list[str], stage_project: Path | None):
+    def command(self, workdir: Path, env: dict[str, str], args: list[str], project: Path):
         """``(command, cwd, env)`` of ``python -m mlflow <args>`` run in ``workdir`` with ``env``
-        (a stage of ``stage_project`` launched by it starts in that project's server)."""
+        (the stages of ``project`` it launches start in that project's server)."""
         warm = {"FOODCAST_TEST_CWD": str(workdir)}
         if fork_server_enabled() and env.get(SWITCH_ENV, "1").strip() != "0":
             if self.cli is None:
                 self.cli = self._start(WARM_MODULES, [], TESTS)
             warm[SOCKET_ENV] = self.cli
-            if stage_project is not None:
-                warm["FOODCAST_TEST_STAGE_SOCKET"] = self._stage_server(stage_project)
+            warm["FOODCAST_TEST_STAGE_SOCKET"] = self._stage_server(project)
         return [sys.executable, "-m", "launcher.mlflow_cli", *args], TESTS, env | warm
 
     def _stage_server(self, project: Path) -> str:

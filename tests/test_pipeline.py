@@ -312,7 +312,8 @@ def test_backtest_logs_a_step_per_week_and_its_table(small_store):
 
 def test_use_cache_false_relaunches_all_and_is_deterministic(small):
     # The cold run started its stages cold (each in a fresh interpreter); this one forks them
-    # from main's server of pre-imported libraries: the same forecast, byte for byte.
+    # from a server of pre-imported libraries: the same forecast, byte for byte. (The suite's
+    # server of the project, named in FOODCAST_PREFORK_SOCKET: main then starts none of its own.)
     proc = small.runner.mlflow_run(**{**SMALL, "use_cache": "false"})
     try:
         lines = stage_lines(proc.stdout)

@@ -45,7 +45,7 @@ from foodcast.pipeline.params import keyed_params, param_texts
 from foodcast.pipeline.plan import Node, NodeKey, Resolution, find_earlier_run, plan, stage_params
 from foodcast.pipeline.stage_code import code_fingerprint, project_imports
 from foodcast.pipeline.stage_table import FORECAST, PIPELINE, main_params
-from foodcast.runtime.fork_server import ForkServer
+from foodcast.runtime.fork_server import SOCKET_ENV, ForkServer
 from foodcast.runtime.fork_server import enabled as fork_server_enabled
 from foodcast.runtime.processes import (
     Interrupted,
@@ -197,7 +197,9 @@ class Pipeline:
         """Resolve every node, launching ready ones concurrently; raise the first failure once
         the stages already running have ended (so that they can be reused next time)."""
         server = None
-        if fork_server_enabled():
+        # A server named already in FOODCAST_PREFORK_SOCKET (kept by the caller across
+        # pipelines, as the test suite does per project) serves the stages instead.
+        if fork_server_enabled() and not os.environ.get(SOCKET_ENV):
             server = ForkServer(*server_preloads(self.project_dir), self.project_dir)
         with temp_dir("launches") as self.storage_dir:
             try:

@@ -25,7 +25,9 @@ serves only processes of its own user (``SO_PEERCRED``) in its own session.
 The command runs the stage itself when the variable is absent (a stage run on its own), when
 the server cannot be reached or refuses (another Python or environment, another project
 directory or session), and on platforms without a safe ``fork`` (only Linux uses the server).
-``FOODCAST_PREFORK=0`` switches the server off. The server imports modules only; before each
+``FOODCAST_PREFORK=0`` switches the server off. A ``main`` that finds ``FOODCAST_PREFORK_SOCKET``
+set already starts none: its stages go to that server, one its caller keeps across pipelines
+(the test suite keeps one per project, tests/conftest.py). The server imports modules only; before each
 fork it checks that it holds no thread and no descriptor beyond its own sockets, so a fork
 starts from a clean state.
 
