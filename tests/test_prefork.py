@@ -342,3 +342,35 @@ def test_neither_the_forks_nor_the_server_run_the_exit_handlers_of_its_imports(t
     assert "code 0" in proc.stdout and "to stderr" in proc.stderr, proc.stderr
     assert "exit handler ran" not in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_fork_that_ends_while_the_server_looks_for_a_gone_command_s_fork_does_not_stop_the_server(monkeypatch):
+    """The server's SIGCHLD handler removes a fork that ends from the forks it waits for, between
+    any two steps of the server's loop; here, while it looks for the fork of a command that has
+    gone (seen once in CI: ``RuntimeError: dictionary changed size during iteration``, and the
+    server died with its other forks). The handler is played where it can land: as the loop
+    checks the first fork it looks at."""
+    import socket
+
+    from foodcast.runtime import fork_server
+
+    gone, other_end = socket.socketpair()
+    other_end.close()  # the command has gone: its connection reads EOF
+    alive, _peer = socket.socketpair()
+    state = fork_server._Server(gone)
+    state.waiting = {101: alive, 102: gone}  # fork pid -> its command's connection
+
+    class HandlerLandsHere(dict):
+        def __contains__(self, pid):
+            state.waiting.pop(101, None)  # fork 101 ended: report_ended took it out
+            return super().__contains__(pid)
+
+    state.orphans = HandlerLandsHere()
+    signalled = []
+    monkeypatch.setattr(fork_server, "_forward", lambda pid, signum: signalled.append((pid, signum)))
+    try:
+        fork_server._check_command(gone, state, now=1.0)
+    finally:
+        for sock in (gone, alive, _peer):
+            sock.close()
+    assert signalled == [(102, signal.SIGTERM)] and dict(state.orphans) == {102: 1.0}

@@ -260,7 +260,7 @@ class _Server:
         if threading.active_count() != 1:
             return f"the server runs {threading.active_count()} Python threads"
         ours = self.inherited | {self.listener.fileno(), conn.fileno(), *fds}
-        ours |= {c.fileno() for c in self.waiting.values()}
+        ours |= {c.fileno() for c in list(self.waiting.values())}  # (a snapshot: see _check_command)
         extra = sorted(_open_descriptors() - ours)
         if extra:
             return "the server holds descriptors it did not open itself: " + ", ".join(
@@ -311,7 +311,7 @@ def serve(listener: socket.socket, ready: list[str], idle: list[str]) -> None:
 
     def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
         state.stop(time.monotonic())
-        for pid in state.waiting:  # commands ended or stopped: their forks end too (a second
+        for pid in list(state.waiting):  # commands ended or stopped: their forks end too (a second
             _forward(pid, signal.SIGTERM)  # SIGTERM to one already stopping is ignored)
         if not state.waiting:
             _leave(0)  # no fork to wait for: end now, even in the middle of an import (or of exiting)
@@ -372,7 +372,9 @@ def _check_command(conn: socket.socket, state: _Server, now: float) -> None:
         gone = True
     if not gone:
         return
-    for pid, c in state.waiting.items():
+    # A snapshot: the SIGCHLD handler (report_ended) removes the forks that end from `waiting`,
+    # and may run between two steps of this loop.
+    for pid, c in list(state.waiting.items()):
         if c is conn and pid not in state.orphans:
             state.orphans[pid] = now
             _forward(pid, signal.SIGTERM)
