@@ -172,7 +172,7 @@ class WarmServers:
         warm = {"FOODCAST_TEST_CWD": str(workdir)}
         if fork_server_enabled() and env.get(SWITCH_ENV, "1").strip() != "0":
             if self.cli is None:
-                self.cli = self._start(WARM_MODULES, [], TESTS)
+                self.cli = self._start(ForkServer(WARM_MODULES, [], TESTS))
             warm[SOCKET_ENV] = self.cli
             warm["FOODCAST_TEST_STAGE_SOCKET"] = self._stage_server(project)
         return [sys.executable, "-m", "launcher.mlflow_cli", *args], TESTS, env | warm
@@ -188,15 +188,12 @@ class WarmServers:
         from foodcast.pipeline.runner import server_preloads  # (MLflow: not in pytest's own process)
 
         server = ForkServer(*server_preloads(project), project)
-        name = self._start_server(server)
+        name = self._start(server)
         self.stages[project] = (stamp, server, name)
         return name
 
-    def _start(self, ready: list[str], idle: list[str], cwd: Path) -> str:
-        return self._start_server(ForkServer(ready, idle, cwd))
-
     @staticmethod
-    def _start_server(server: ForkServer) -> str:
+    def _start(server: ForkServer) -> str:
         server.start()
         return os.environ.pop(SOCKET_ENV)  # (start() names it for this process's commands)
 
