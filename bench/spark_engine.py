@@ -67,7 +67,7 @@ def _jvm_peak_mib() -> float:
 
 def child(engine: str, data_dir: str) -> dict:
     """The Monday's per-restaurant work with ``engine`` in this process; its timings."""
-    from foodcast.core import restaurants
+    from foodcast.core import pool, restaurants
     from foodcast.core.restaurants import RestaurantModel
     from foodcast.data.chain import read_restaurants
     from foodcast.data.orders import read_batches
@@ -85,7 +85,7 @@ def child(engine: str, data_dir: str) -> dict:
         mark = time.perf_counter()
         spark.spark_map(abs, [-1, 2])
         phases["first job"] = time.perf_counter() - mark
-        restaurants.use_mapper(spark.spark_map)
+        pool.use_mapper(spark.spark_map)
         reader = read_batches_on_spark
     try:
         mark = time.perf_counter()

@@ -8,7 +8,6 @@ without orders for ten weeks is left out.
 from __future__ import annotations
 
 import copy
-import threading
 
 import numpy as np
 import pandas as pd
@@ -236,34 +235,6 @@ def test_cross_validation_folds_the_hours_of_every_restaurant_together(chain):
     assert (maes > 0).all()
     assert list(per_restaurant.columns) == ["fold", "restaurant", "mae", "rows"]
     assert per_restaurant.groupby("restaurant")["rows"].sum().to_dict() == {"chain": 1008, "r1": 1008, "r2": 1008}
-
-
-def _square_or_fail(item):
-    if item in (7, 11):
-        raise ValueError(f"item {item}")
-    return item * item
-
-
-def test_fan_out_keeps_the_order_and_raises_the_first_error_on_a_forked_pool_or_not(monkeypatch):
-    """Forked from this process (Linux: with this test's threads too, which the workers do not
-    use), else joblib's pool: the same results, in order, and the error of the first item that fails."""
-    items = list(range(20))
-    ok = [i for i in items if i not in (7, 11)]
-    release = threading.Event()
-    other = threading.Thread(target=release.wait)
-    other.start()  # another thread, idle, as MLflow's download pool in a stage
-    try:
-        assert restaurants.fan_out(_square_or_fail, ok, 2) == [i * i for i in ok]
-        with pytest.raises(ValueError, match="item 7"):
-            restaurants.fan_out(_square_or_fail, items, 2)
-    finally:
-        release.set()
-        other.join()
-    assert restaurants._FORKED is None  # nothing kept from the forked calls
-    monkeypatch.setattr(restaurants, "_forkable", lambda: False)
-    assert restaurants.fan_out(_square_or_fail, ok, 2) == [i * i for i in ok]
-    with pytest.raises(ValueError, match="item 7"):
-        restaurants.fan_out(_square_or_fail, items, 2)
 
 
 def test_fit_rows_is_fit_on_those_rows(chain):

@@ -143,7 +143,7 @@ def test_home_relative_data_dir_is_expanded(monkeypatch, tmp_path):
 
 
 def test_workers_come_from_foodcast_workers_every_core_by_default(monkeypatch):
-    from foodcast.core.restaurants import resolve_workers
+    from foodcast.core.pool import resolve_workers
 
     monkeypatch.delenv(settings.WORKERS_VARIABLE, raising=False)
     assert settings.workers() == 0 and resolve_workers(settings.workers()) >= 1  # 0: every core, the core counts

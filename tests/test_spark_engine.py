@@ -29,7 +29,7 @@ from mlflow.tracking import MlflowClient
 
 from conftest import Runner, stage_lines
 from fixtures import DAMAGES, SHORT_FEATURES, SHORT_MODEL, csv_bytes, make_batches
-from foodcast.core import restaurants
+from foodcast.core import pool, restaurants
 from foodcast.data.chain import read_chain, read_restaurants
 from foodcast.data.orders import read_batches
 from foodcast.errors import FoodcastError
@@ -177,11 +177,11 @@ def test_a_python_worker_killed_mid_task_is_retried_with_the_same_numbers(chain,
     local = restaurants.training_rows(hourly, workers=1)
     marker = tmp_path / "killed"
     monkeypatch.setenv(FAULT_ENV, str(marker))
-    before = restaurants.use_mapper(spark_map)
+    before = pool.use_mapper(spark_map)
     try:
         on_spark = restaurants.training_rows(hourly, workers=1)
     finally:
-        restaurants.use_mapper(before)
+        pool.use_mapper(before)
     assert marker.exists()  # a worker was killed (its pid inside), and its task ran again
     assert int(marker.read_text()) != os.getpid()
     pd.testing.assert_frame_equal(on_spark, local, check_exact=True)
@@ -299,11 +299,11 @@ def test_the_restaurant_backtest_on_spark_gives_the_local_tables(chain, spark):
     hourly, _ = read_restaurants(chain.data, 170, 200)
     run = functools.partial(backtest_restaurants, hourly, 199, 200, 10, SHORT_FEATURES, SHORT_MODEL, jobs=1)
     local = run()
-    before = restaurants.use_mapper(spark_map)
+    before = pool.use_mapper(spark_map)
     try:
         on_spark = run()
     finally:
-        restaurants.use_mapper(before)
+        pool.use_mapper(before)
     pd.testing.assert_frame_equal(on_spark.weeks, local.weeks, check_exact=True)
     pd.testing.assert_frame_equal(on_spark.restaurant_weeks, local.restaurant_weeks, check_exact=True)
     pd.testing.assert_series_equal(pd.Series(on_spark.summary), pd.Series(local.summary), check_exact=True)

@@ -19,16 +19,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pandas as pd
-from joblib import Parallel, cpu_count, delayed
 
 from foodcast.core.estimators import DEFAULT_MODEL
 from foodcast.core.features import DEFAULT_FEATURES, features_offline
 from foodcast.core.forecast import week_rows
 from foodcast.core.hourly import week_slice
 from foodcast.core.multi_model import forecast_model
+from foodcast.core.pool import fan_out_each
 from foodcast.core.scoring import score_week, split_actuals
 from foodcast.core.windows import REFERENCE_WEEKS, backtest_reach, forecast_history
 from foodcast.errors import FoodcastError
@@ -177,8 +178,8 @@ def backtest(
     model : dict, optional
         ``multi_model.forecast_model`` settings; default ``estimators.DEFAULT_MODEL``.
     jobs : int, optional
-        Worker processes (default: the number of CPUs); weeks are independent, and every
-        model is seeded, so the result does not depend on it.
+        Worker processes of the core's pool (``pool.fan_out_each``; default: the number of CPUs);
+        weeks are independent, and every model is seeded, so the result does not depend on it.
     progress : callable, optional
         Called as ``progress(done, total, row)`` after each week, in week order.
 
@@ -196,10 +197,9 @@ def backtest(
     first_week, last_week, window_weeks = int(first_week), int(last_week), int(window_weeks)
     checked_reach(first_week, last_week, window_weeks, forecast_history(**features))
     weeks = range(first_week, last_week + 1)
-    jobs = int(jobs or cpu_count())
-    tasks = (delayed(backtest_week)(hourly, w, window_weeks, features, model) for w in weeks)
+    week_of = partial(backtest_week, hourly, window_weeks=window_weeks, features=features, model=model)
     rows: list[dict[str, Any]] = []
-    for row in Parallel(n_jobs=jobs, return_as="generator")(tasks):
+    for row in fan_out_each(week_of, weeks, jobs or 0):
         rows.append(row)
         if progress is not None:
             progress(len(rows), len(weeks), row)

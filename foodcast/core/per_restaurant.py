@@ -16,21 +16,21 @@ those of the established ones; the new ones are counted apart.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import pandas as pd
-from joblib import Parallel, delayed
 
 from foodcast.core.backtest import WEEK_COLUMNS, checked_reach, summarise
 from foodcast.core.estimators import DEFAULT_MODEL
 from foodcast.core.features import DEFAULT_FEATURES
+from foodcast.core.pool import fan_out_each
 from foodcast.core.restaurant_backtest import backtest_restaurants as replay
 from foodcast.core.restaurant_backtest import summarise_restaurants
 from foodcast.core.restaurant_validation import ESTABLISHED, NEW, ratio
-from foodcast.core.restaurants import CHAIN, ORDER_DATE, RESTAURANT, current_mapper, fan_out, resolve_workers
+from foodcast.core.restaurants import CHAIN, ORDER_DATE, RESTAURANT
 from foodcast.core.weeks import week_start
 from foodcast.core.windows import forecast_history
 
@@ -195,13 +195,7 @@ def backtest_restaurants(
     settings: dict[str, Any] = {"features": features, "model": model, "kind": kind, "closed_weeks": closed_weeks}
     week_of = partial(_replay_week, window_weeks=window_weeks, **settings)
     items = [(_weeks(hourly, w - before, w), w) for w in weeks]
-    replayed: Iterable[Any]
-    if current_mapper() is not None:  # another engine (Spark): the weeks go to it, one item each
-        replayed = fan_out(week_of, items, jobs)
-    else:  # each week's result as it ends (``progress``)
-        processes = min(resolve_workers(jobs), len(weeks))
-        replayed = Parallel(n_jobs=processes, return_as="generator")(delayed(week_of)(item) for item in items)
-    for week in replayed:
+    for week in fan_out_each(week_of, items, jobs):  # each week's result as it ends (``progress``)
         frames.append(week.weeks)
         notes.extend(week.notes)
         chain = week.weeks[week.weeks[RESTAURANT] == CHAIN]

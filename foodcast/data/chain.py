@@ -95,7 +95,7 @@ def read_restaurants(
     weeks before it opened or after it closed, nor a week it lacks (read with ``allow_missing``).
 
     Each restaurant's batches are read, checked and summed per hour on their own, one restaurant
-    per task of ``workers`` processes (``foodcast.core.restaurants.fan_out``): only its hourly
+    per task of ``workers`` processes (``foodcast.core.pool.fan_out``): only its hourly
     cash-in comes back, so that the order lines of one restaurant at a time are held, not the
     chain's (the memory of a read does not grow with the restaurants).
 
@@ -126,7 +126,8 @@ def read_restaurants(
     """
     # The per-restaurant core, imported here: it loads scikit-learn, which a read of the chain
     # (load with granularity=chain) never needs.
-    from foodcast.core.restaurants import CASH_IN, CHAIN, ORDER_DATE, RESTAURANT, fan_out  # noqa: PLC0415
+    from foodcast.core.pool import fan_out  # noqa: PLC0415
+    from foodcast.core.restaurants import CASH_IN, CHAIN, ORDER_DATE, RESTAURANT  # noqa: PLC0415
 
     batches = list_batches(data_dir)
     if CHAIN in batches:

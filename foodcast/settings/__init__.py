@@ -59,7 +59,7 @@ def __getattr__(name: str) -> str:
 def workers() -> int:
     """The processes the per-restaurant work may use: ``FOODCAST_WORKERS`` (``main`` sets it from
     its option ``workers``); 0, also when it is unset, for every core, which the core's pool
-    counts (``foodcast.core.restaurants.resolve_workers``: the CPUs this process may use, not
+    counts (``foodcast.core.pool.resolve_workers``: the CPUs this process may use, not
     ``os.cpu_count()``, the machine's, which a container may not have).
 
     Raises

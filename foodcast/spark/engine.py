@@ -1,7 +1,7 @@
 """A Spark session for one stage run, and the mapper that runs the core's per-restaurant work on it.
 
 :func:`spark_engine` (a stage with ``-P engine=spark``) starts the session, sets the core's
-mapper (``foodcast.core.restaurants.use_mapper``) to :func:`spark_map`, and stops both as the
+mapper (``foodcast.core.pool.use_mapper``) to :func:`spark_map`, and stops both as the
 stage's body ends, however it ends (an error, a stop signal turned into an exception by
 ``foodcast.runtime.processes.interruptible``): the session's JVM is ended with it, so that no
 JVM outlives a stage run. A JVM whose Python driver dies outright (``kill -9``) ends too: the
@@ -35,7 +35,7 @@ from pyspark import SparkConf, SparkContext
 from pyspark.java_gateway import launch_gateway
 from pyspark.sql import SparkSession
 
-from foodcast.core import restaurants
+from foodcast.core import pool
 from foodcast.errors import FoodcastError
 
 logger = logging.getLogger(__name__)
@@ -230,7 +230,7 @@ def spark_engine(started: Callable[[dict[str, str]], object] | None = None) -> I
     (a session started before the block is used, and left running)."""
     global _started
     owned = _session is None  # a session this process had before (a test's) is left running
-    before = restaurants.use_mapper(spark_map)
+    before = pool.use_mapper(spark_map)
     _started = started
     try:
         if not owned and started is not None:
@@ -238,6 +238,6 @@ def spark_engine(started: Callable[[dict[str, str]], object] | None = None) -> I
         yield
     finally:
         _started = None
-        restaurants.use_mapper(before)
+        pool.use_mapper(before)
         if owned:
             stop()
