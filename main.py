@@ -12,6 +12,7 @@ MLproject's ``main`` declares no parameter: ``mlflow run`` passes each ``-P name
 others, then the defaults, some of which follow from the data).
 """
 
+from foodcast.runtime.fork_server import run_script_in_fork_server
 from foodcast.runtime.lifeline import die_with_parent, hand_down, quiet_interrupts
 
 if __name__ == "__main__":
@@ -20,6 +21,9 @@ if __name__ == "__main__":
     die_with_parent()
     hand_down()
     quiet_interrupts("main")
+    # Then, under a fork server its caller keeps across pipelines (FOODCAST_PREFORK_SOCKET set:
+    # the test suite's), run in a fork of it, its libraries imported already.
+    run_script_in_fork_server("main")
 
 import os
 from typing import Any

@@ -154,10 +154,11 @@ class WarmServers:
     * one with MLflow's command line imported, that the tests' ``mlflow run`` commands hand
       their work to (``python -m launcher.mlflow_cli``, tests/launcher): ~3.8 s of CPU less each;
     * per project directory, one with the stages' libraries imported (what main's own server
-      imports: ``server_preloads``), that the stage commands hand their work to: those of
-      ``mlflow run -e <stage>``, and those of main, which then starts no server of its own
-      (~5 s of CPU less for each pipeline that launches a stage). Restarted when a source file
-      of the project changed (a test that edits the project's code).
+      imports: ``server_preloads``) and main's, that the pipelines' ``python main.py`` and the
+      stage commands hand their work to: those of ``mlflow run -e <stage>``, and those of
+      main, which then starts no server of its own (~5 s of CPU less for each pipeline that
+      launches a stage, ~3 s for each main). Restarted when a source file of the project
+      changed (a test that edits the project's code).
 
     A command a server refuses (one started in a session of its own) runs by itself, as
     ``python -m mlflow`` would."""
@@ -187,7 +188,8 @@ class WarmServers:
             known[1].stop()
         from foodcast.pipeline.runner import server_preloads  # (MLflow: not in pytest's own process)
 
-        server = ForkServer(*server_preloads(project), project)
+        ready, idle = server_preloads(project)
+        server = ForkServer([*MAIN_MODULES, *ready], idle, project)
         name = self._start(server)
         self.stages[project] = (stamp, server, name)
         return name
@@ -200,6 +202,10 @@ class WarmServers:
 
 WARM = WarmServers()
 
+
+# What main imports (``python -X importtime main.py --help`` and its runner) beyond the stages'
+# libraries, for the mains of the project's pipelines, which run in forks of its server too.
+MAIN_MODULES = ["click", "yaml", "foodcast.pipeline.runner", "mlflow.projects", "mlflow.projects.backend.local"]
 
 # What `mlflow run` imports before it starts the entry point's command.
 WARM_MODULES = [

@@ -150,6 +150,17 @@ def descendant(pid: int, needle: str) -> int:
     raise AssertionError(f"no {needle!r} under {pid}")
 
 
+def pool_workers(pid: int) -> list[int]:
+    """The workers of the backtest stage's process pool under ``pid``: forked from the stage,
+    they are its children with its command line."""
+    try:
+        stage = descendant(pid, "-m steps.backtest")
+    except AssertionError:
+        return []  # not started yet
+    line = command_line(stage)
+    return [child for child in children_of(stage) if command_line(child) == line]
+
+
 @pytest.fixture
 def pipeline_dir(tmp_path):
     data = make_batches(tmp_path / "data", range(1, 15))
@@ -371,13 +382,13 @@ def test_one_process_of_a_pipeline_killed_ends_every_process_below_it(shared, ki
 
 @pytest.mark.parametrize("target", ["mlflow run", "stage"])
 def test_a_backtest_stopped_ends_with_its_workers(shared, target):
-    """SIGTERM to `mlflow run -e backtest` left the stage, its joblib workers and a RUNNING run;
+    """SIGTERM to `mlflow run -e backtest` left the stage, its pool's workers and a RUNNING run;
     the stage itself killed outright (SIGKILL) left its workers at work."""
     runner, client = shared
     params = {"first_week": 11, "last_week": 13, "window_weeks": 8, "level_weeks": 4, "profile_weeks": 8}
     started = Started(runner, entry_point="backtest", n_models=40, **params)
     deadline = time.monotonic() + 300
-    while len(workers := [p for p in group_members(started.proc.pid) if "popen_loky" in command_line(p)]) < 2:
+    while len(workers := pool_workers(started.proc.pid)) < 2:
         assert time.monotonic() < deadline and started.proc.poll() is None, "".join(started.stderr)[-3000:]
         time.sleep(0.1)
     time.sleep(0.5)

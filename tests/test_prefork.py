@@ -44,6 +44,22 @@ TOY = {
         print("subprocess", subprocess.run([sys.executable, "-c", "raise SystemExit(5)"]).returncode)
         sys.exit(int(sys.argv[1]))
     """,
+    "toy_main.py": """
+        import os, subprocess, sys
+
+        if __name__ == "__main__":
+            from foodcast.runtime.fork_server import run_script_in_fork_server
+
+            run_script_in_fork_server("toy_main")
+        print("ppid", os.getppid())
+        print("argv", sys.argv[1:])
+        print("socket", os.environ.get("FOODCAST_PREFORK_SOCKET") is not None)
+        # a command it launches, as main launches its stages
+        here = os.path.dirname(os.path.abspath(__file__))
+        stage = subprocess.run([sys.executable, "-m", "toy.report", "3"], cwd=here, capture_output=True, text=True)
+        print("stage", stage.returncode, stage.stdout.split("ppid ")[1].split()[0])
+        sys.exit(int(sys.argv[1]))
+    """,
     "toy/crash.py": """
         raise RuntimeError("the toy crashed")
     """,
@@ -120,6 +136,25 @@ def test_command_runs_in_a_fork_of_the_server_with_its_own_args_env_cwd_and_outp
     assert out["socket"] == "None"  # a fork never hands over again
     assert out["subprocess"] == "5"  # the server does not reap the stage's own children
     assert proc.stderr.strip() == "to stderr"
+
+
+def test_a_script_runs_in_a_fork_that_keeps_the_server_for_the_commands_it_launches(server, toy, tmp_path):
+    """main.py under a server its caller keeps (the test suite's): main and its stages forked."""
+    proc = subprocess.run(
+        [sys.executable, "toy_main.py", "4", "--x"], cwd=toy, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 4, proc.stderr
+    out = fields(proc.stdout)
+    assert out["ppid"] == str(server.process.pid)
+    assert out["argv"] == "['4', '--x']"
+    assert out["socket"] == "True"
+    assert out["stage"] == f"3 {server.process.pid}"  # its own command went to the server too
+    # Run from another directory, it is not the server's main.py: it runs by itself.
+    away = subprocess.run(
+        [sys.executable, str(toy / "toy_main.py"), "0"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert away.returncode == 0, away.stderr
+    assert fields(away.stdout)["ppid"] != str(server.process.pid)
 
 
 def test_successive_commands_each_get_a_fresh_fork(server, toy):
@@ -310,7 +345,7 @@ def test_a_server_holding_an_open_file_does_not_fork(toy, monkeypatch):
 def test_a_command_of_another_python_or_environment_is_refused(toy):
     from foodcast.runtime import fork_server as prefork
 
-    own = {"interpreter": prefork._interpreter(), "cwd": os.getcwd()}
+    own = {"interpreter": prefork._interpreter(), "path": prefork._SEARCH_PATH, "cwd": os.getcwd()}
     assert prefork._refusal(own, [0, 1, 2]) is None
     own_group = {**own, "pgid": os.getpgrp()}
     assert prefork._refusal(own_group, [0, 1, 2], (os.getpid(), os.getuid())) is None
@@ -318,6 +353,9 @@ def test_a_command_of_another_python_or_environment_is_refused(toy):
     other_env = {**own, "interpreter": [sys.version, "/some/other/venv", "/some/other/venv"]}
     assert "/some/other/venv" in prefork._refusal(other_env, [0, 1, 2])
     assert "descriptors" in prefork._refusal(own, [0, 1])
+    # Another PYTHONPATH (what main's cache keys read the libraries' versions from) is another environment.
+    other_path = {**own, "path": ["/some/shadow", *prefork._SEARCH_PATH]}
+    assert "PYTHONPATH" in prefork._refusal(other_path, [0, 1, 2])
 
 
 def test_neither_the_forks_nor_the_server_run_the_exit_handlers_of_its_imports(toy, tmp_path):

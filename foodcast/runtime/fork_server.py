@@ -23,11 +23,12 @@ command hands its work over to a fork of that server:
 The socket is in Linux's abstract namespace: nothing on disk to leave behind, and the server
 serves only processes of its own user (``SO_PEERCRED``) in its own session.
 The command runs the stage itself when the variable is absent (a stage run on its own), when
-the server cannot be reached or refuses (another Python or environment, another project
+the server cannot be reached or refuses (another Python, environment or PYTHONPATH, another project
 directory or session), and on platforms without a safe ``fork`` (only Linux uses the server).
 ``FOODCAST_PREFORK=0`` switches the server off. A ``main`` that finds ``FOODCAST_PREFORK_SOCKET``
-set already starts none: its stages go to that server, one its caller keeps across pipelines
-(the test suite keeps one per project, tests/conftest.py). The server imports modules only; before each
+set already, naming a server its caller keeps across pipelines (the test suite keeps one per
+project, tests/conftest.py), starts none: it runs in a fork of that server itself
+(``run_script_in_fork_server``), and its stages go to the server too. The server imports modules only; before each
 fork it checks that it holds no thread and no descriptor beyond its own sockets, so a fork
 starts from a clean state.
 
@@ -70,6 +71,10 @@ _HELD = {signal.SIGCHLD, *_FORWARDED}  # blocked from fork() until the fork has 
 _IDLE_WAIT = 0.5  # seconds; select() wakes up earlier for a command, a signal or main's exit
 _ORPHAN_GRACE = 5.0  # seconds a fork whose command has gone gets to end before SIGKILL
 _STOP_GRACE = 10.0  # seconds a stopping server gives its forks before SIGKILL
+# Where this process imports from, beyond the script's or the working directory (sys.path[0]):
+# PYTHONPATH, the standard library, site-packages. Read at import, before anything is preloaded.
+_SEARCH_PATH = sys.path[1:]
+_in_fork = False  # True in a fork of the server: a script it runs does not hand itself over again
 
 
 def enabled() -> bool:
@@ -102,16 +107,43 @@ def run_in_fork_server(package: str) -> None:
     # run alone), and Ctrl-C before the stage's run has its handlers says one line.
     die_with_parent(os.environ.get(PARENT_ENV))
     quiet_interrupts(command[at + 1].rsplit(".", 1)[-1])
+    _hand_over(command[at + 1], command[at + 2 :], keep_server=False)
+
+
+def run_script_in_fork_server(module: str) -> None:
+    """Run the script ``python <module>.py ...`` (``main.py``) in a fork of a server its caller
+    keeps (named in ``FOODCAST_PREFORK_SOCKET``), then exit with its status; the server stays
+    named in the fork, so that the stage commands the script launches go to it too.
+
+    Call it from the script's ``if __name__ == "__main__"`` block, first. It returns, and the
+    script goes on by itself, in the fork itself, without such a server, when the server refuses
+    (another directory: the script runs as a module of the server's, found in its directory),
+    or when the script is not ``<module>.py`` of the working directory.
+    """
+    if _in_fork or not os.environ.get(SOCKET_ENV):
+        return
+    script = os.path.realpath(sys.argv[0])
+    if script != os.path.join(os.path.realpath(os.getcwd()), module + ".py"):
+        return
+    _hand_over(module, sys.argv[1:], keep_server=True)
+
+
+def _hand_over(module: str, args: list[str], keep_server: bool) -> None:
+    """Have the server named in ``FOODCAST_PREFORK_SOCKET`` run ``module`` with ``args`` as this
+    process would, wait for it and exit as it ended; return if there is no such server or it
+    refuses."""
     name = os.environ.get(SOCKET_ENV)
     if not name:
         return  # no server: run here
     request = {
-        "module": command[at + 1],
-        "args": command[at + 2 :],
+        "module": module,
+        "args": args,
         "cwd": os.getcwd(),
         "env": dict(os.environ),
         "interpreter": _interpreter(),
+        "path": _SEARCH_PATH,
         "pgid": os.getpgrp(),
+        "keep_server": keep_server,
     }
     try:
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -126,7 +158,7 @@ def run_in_fork_server(package: str) -> None:
             replies = conn.makefile("r", encoding="utf-8")
             accepted = json.loads(replies.readline() or "{}")
         except OSError as exc:  # killed while it took the request: it may have forked already
-            print(f"foodcast: the fork server ended while it took {request['module']}: {exc}", file=sys.stderr)
+            print(f"foodcast: the fork server ended while it took {module}: {exc}", file=sys.stderr)
             raise SystemExit(1) from None
         if "pid" not in accepted:
             return  # refused (accepted["refused"] says why): run here
@@ -139,8 +171,8 @@ def run_in_fork_server(package: str) -> None:
             ended = ""
     if not ended:
         print(
-            f"foodcast: the fork server ended before reporting how {request['module']} (pid {pid}) "
-            "ended; the stage was stopped with it",
+            f"foodcast: the fork server ended before reporting how {module} (pid {pid}) "
+            f"ended; {module} was stopped with it",
             file=sys.stderr,
         )
         raise SystemExit(1)
@@ -419,6 +451,8 @@ def _refusal(request: dict[str, Any], fds: list[int], peer: tuple[int, int] | No
         return f"expected stdin, stdout and stderr, got {len(fds)} descriptors"
     if request["interpreter"] != _interpreter():
         return f"the command runs Python {request['interpreter']}, the server {_interpreter()}"
+    if request.get("path") != _SEARCH_PATH:
+        return "the command imports from another path (PYTHONPATH) than the server"
     if os.path.realpath(request["cwd"]) != os.path.realpath(os.getcwd()):
         return f"the command runs in {request['cwd']}, the server in {os.getcwd()}"
     if peer is not None:
@@ -469,6 +503,8 @@ def _become(request: dict[str, Any], fds: list[int], inherited: list[socket.sock
     up, and where a late signal turned them into tracebacks). A KeyboardInterrupt or anything
     else the module lets out ends it with one line on stderr.
     """
+    global _in_fork
+    _in_fork = True
     status = 1
     try:
         # SIGTERM when the server dies, so that the stage ends its run FAILED with the reason.
@@ -491,7 +527,8 @@ def _become(request: dict[str, Any], fds: list[int], inherited: list[socket.sock
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
-        os.environ.pop(SOCKET_ENV, None)
+        if not request.get("keep_server"):
+            os.environ.pop(SOCKET_ENV, None)
         os.environ.pop(PARENT_ENV, None)  # its parent is the server, not the command's
         sys.argv = [request["module"], *request["args"]]
         runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
@@ -529,9 +566,18 @@ def _leave(status: int) -> NoReturn:
         os._exit(status)
 
 
-if __name__ == "__main__":
-    _names = sys.argv[2:]
-    _split = _names.index("--")
+def _serve_command(argv: list[str]) -> NoReturn:
+    """``python -m foodcast.runtime.fork_server <listener fd> <ready...> -- <idle...>``."""
+    names = argv[1:]
+    split = names.index("--")
     die_with_parent(os.environ.get(PARENT_ENV))  # ends (its forks first) when main ends
-    serve(socket.socket(fileno=int(sys.argv[1])), _names[:_split], _names[_split + 1 :])
+    serve(socket.socket(fileno=int(argv[0])), names[:split], names[split + 1 :])
     _leave(0)  # without the atexit handlers its imports registered: it ran none of their code
+
+
+if __name__ == "__main__":
+    # Served from the module itself, not from __main__ (a copy of it): a script a fork runs
+    # reads the module's state (run_script_in_fork_server reads _in_fork).
+    from foodcast.runtime import fork_server
+
+    fork_server._serve_command(sys.argv[1:])
