@@ -102,11 +102,54 @@ def copy_project(dst: Path) -> Path:
     return dst
 
 
-class Runner:
-    """Runs commands the way a user does, against one tracking store and data directory."""
+class EmptyStore:
+    """This worker's empty sqlite tracking store, created once by MLflow (its schema migrations:
+    ~2 s of CPU for each new store), copied for each test's new store (:meth:`copy_to`)."""
 
-    def __init__(self, workdir: Path, tracking_uri: str, data_dir: Path | None, project: Path = PROJECT):
+    def __init__(self) -> None:
+        self.dir: Path | None = None
+
+    def copy_to(self, database: Path, workdir: Path) -> None:
+        """A new store at ``database`` as MLflow creates it for a command run in ``workdir``:
+        experiment 0's artifacts under ``<workdir>/mlruns``."""
+        import sqlite3
+        import tempfile
+
+        if self.dir is None:
+            self.dir = Path(os.path.realpath(tempfile.mkdtemp(prefix="foodcast-empty-store-")))
+            opened = (
+                "from mlflow.tracking import MlflowClient; MlflowClient('sqlite:///mlflow.db').search_experiments()"
+            )
+            subprocess.run([sys.executable, "-c", opened], cwd=self.dir, check=True, capture_output=True)
+        shutil.copyfile(self.dir / "mlflow.db", database)
+        with sqlite3.connect(database) as db:
+            [(location,)] = db.execute("SELECT artifact_location FROM experiments WHERE experiment_id = 0").fetchall()
+            moved = location.replace(str(self.dir), os.path.realpath(workdir), 1)
+            db.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0", (moved,))
+        db.close()
+
+    def remove(self) -> None:
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+EMPTY_STORE = EmptyStore()
+
+
+class Runner:
+    """Runs commands the way a user does, against one tracking store and data directory.
+
+    A ``sqlite:///`` store that does not exist yet is copied from an empty one
+    (:class:`EmptyStore`), unless ``new_store``: left for MLflow to create (the tests of that)."""
+
+    def __init__(
+        self, workdir: Path, tracking_uri: str, data_dir: Path | None, project: Path = PROJECT, new_store: bool = False
+    ):
         self.workdir = Path(workdir)
+        database = Path(self.workdir, tracking_uri.removeprefix("sqlite:///"))
+        sqlite = tracking_uri.startswith("sqlite:///") and database.suffix == ".db"
+        if sqlite and not new_store and database.parent.is_dir() and not database.exists():
+            EMPTY_STORE.copy_to(database, self.workdir)
         self.project = Path(project)
         self.env = dict(os.environ)
         self.env["MLFLOW_TRACKING_URI"] = tracking_uri
@@ -302,6 +345,10 @@ def pytest_configure(config):
     and their PostgreSQL are stopped, their directories removed), where Python's default would
     end the process at once and leave them behind. In each xdist worker too."""
     signal.signal(signal.SIGTERM, _stop)
+
+
+def pytest_unconfigure(config):
+    EMPTY_STORE.remove()
 
 
 def pytest_xdist_auto_num_workers(config):

@@ -43,7 +43,7 @@ def lineage(client: MlflowClient, stdout: str) -> tuple[str, dict]:
 def test_two_pipelines_at_once(tmp_path):
     data = make_batches(tmp_path / "data", range(1, 15))
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    runner = Runner(tmp_path, uri, data)
+    runner = Runner(tmp_path, uri, data, new_store=True)  # MLflow creates it: the race
 
     # Three pipelines at once, on a store that does not exist yet. Different parameters: each
     # parent's lineage holds its own stages, nested under it. The same new parameters twice

@@ -104,8 +104,21 @@ def fan_out_each(function: Callable[[T], R], items: Iterable[T], workers: int) -
             yield function(item)
     elif _forkable():
         yield from _forked(function, items, processes)
-    else:
-        yield from Parallel(n_jobs=processes, return_as="generator")(delayed(function)(item) for item in items)
+    else:  # each task's error comes back as its result, so that the first in order is raised
+        for failed, result in Parallel(n_jobs=processes, return_as="generator")(
+            delayed(_outcome)(function, item) for item in items
+        ):
+            if failed:
+                raise result
+            yield result
+
+
+def _outcome(function: Callable[[T], R], item: T) -> tuple[bool, Any]:
+    """``(False, function(item))``, or ``(True, the exception it raised)``."""
+    try:
+        return False, function(item)
+    except Exception as exc:  # noqa: BLE001 - raised again by the caller, in the items' order
+        return True, exc
 
 
 def _forkable() -> bool:
