@@ -60,6 +60,20 @@ TOY = {
         print("stage", stage.returncode, stage.stdout.split("ppid ")[1].split()[0])
         sys.exit(int(sys.argv[1]))
     """,
+    "toy/cache.py": """
+        import os
+
+        FILLED_BY = []
+
+
+        def fill():
+            FILLED_BY.append(os.getpid())
+    """,
+    "toy/read_cache.py": """
+        from toy.cache import FILLED_BY
+
+        print("filled by", FILLED_BY)
+    """,
     "toy/crash.py": """
         raise RuntimeError("the toy crashed")
     """,
@@ -155,6 +169,22 @@ def test_a_script_runs_in_a_fork_that_keeps_the_server_for_the_commands_it_launc
     )
     assert away.returncode == 0, away.stderr
     assert fields(away.stdout)["ppid"] != str(server.process.pid)
+
+
+def test_a_preload_named_with_a_function_fills_a_cache_the_forks_share(toy, monkeypatch):
+    monkeypatch.delenv(SOCKET_ENV, raising=False)
+    """What the stages' server does with plotly.js, gzipped once for every stage that plots."""
+    forks = ForkServer(["toy.cache:fill"], [], toy)
+    forks.start()
+    assert forks.process is not None
+    server_pid = forks.process.pid
+    try:
+        first = command("toy.read_cache", cwd=toy)
+        second = command("toy.read_cache", cwd=toy)
+    finally:
+        forks.stop()
+    assert first.returncode == second.returncode == 0, first.stderr
+    assert first.stdout == second.stdout == f"filled by [{server_pid}]\n"  # once, in the server
 
 
 def test_successive_commands_each_get_a_fresh_fork(server, toy):
@@ -412,3 +442,16 @@ def test_a_fork_that_ends_while_the_server_looks_for_a_gone_command_s_fork_does_
         for sock in (gone, alive, _peer):
             sock.close()
     assert signalled == [(102, signal.SIGTERM)] and dict(state.orphans) == {102: 1.0}
+
+
+def test_the_stage_server_s_cache_fillers_exist():
+    """The stages' server fills a cache named as text (main does not import what it names)."""
+    import importlib
+
+    from foodcast.pipeline.runner import server_preloads
+
+    ready, idle = server_preloads()
+    fillers = [name.split(":") for name in ready + idle if ":" in name]
+    assert fillers, "no cache filled in the stages' server"
+    for module, function in fillers:
+        assert callable(getattr(importlib.import_module(module), function))

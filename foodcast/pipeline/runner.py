@@ -95,6 +95,7 @@ def max_parallel(workers: int = 0) -> int:
 
 
 SPARK_PACKAGE = "foodcast.spark"
+PLOT_FILES = "foodcast.tracking.plot_files"  # (named, not imported: main draws no plot)
 
 
 def server_preloads(project_dir: str | Path = PROJECT_ROOT) -> tuple[list[str], list[str]]:
@@ -121,6 +122,10 @@ def server_preloads(project_dir: str | Path = PROJECT_ROOT) -> tuple[list[str], 
             for m in imports.stage_modules(stage.name)
             if m.split(".")[0] != "steps" and not m.startswith(SPARK_PACKAGE) and m not in ready and m not in idle
         )
+    if PLOT_FILES in ready or PLOT_FILES in idle:
+        # plotly.js packed into each plot page: gzipped once for the stages that plot (~0.5 s
+        # each), first thing once the first stages are served.
+        idle.insert(0, f"{PLOT_FILES}:packed_plotly_js")
     return ready, idle
 
 

@@ -210,9 +210,10 @@ class ForkServer:
     ----------
     ready : sequence of str
         Modules to import before serving: what the first stages need (their commands wait
-        meanwhile, instead of each importing them itself).
+        meanwhile, instead of each importing them itself). ``module:function`` also calls
+        ``function()`` of the module once imported: a cache the stages share.
     idle : sequence of str
-        Modules to import afterwards, one at a time between commands, in order.
+        Modules to import afterwards, one at a time between commands, in order (the same forms).
     cwd : path
         The project directory the stage commands run in.
     """
@@ -413,8 +414,13 @@ def _check_command(conn: socket.socket, state: _Server, now: float) -> None:
 
 
 def _preload(name: str) -> None:
+    """Import module ``name``; for ``module:function``, then call ``function()``: a cache every
+    stage would fill itself (its result stays in the forks' memory)."""
+    module, _, function = name.partition(":")
     try:
-        importlib.import_module(name)
+        imported = importlib.import_module(module)
+        if function:
+            getattr(imported, function)()
     except Exception:  # noqa: BLE001 - the stage will import it, or fail, itself
         print(f"foodcast prefork: could not preload {name}:", file=sys.stderr)
         traceback.print_exc()
