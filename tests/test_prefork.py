@@ -169,6 +169,19 @@ def test_a_script_runs_in_a_fork_that_keeps_the_server_for_the_commands_it_launc
     )
     assert away.returncode == 0, away.stderr
     assert fields(away.stdout)["ppid"] != str(server.process.pid)
+    # Refused (another PYTHONPATH: main in an environment MLflow built), it runs by itself, and
+    # forgets the server: main then starts one of its own, in its own environment.
+    refused = subprocess.run(
+        [sys.executable, "toy_main.py", "0"],
+        cwd=toy,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    assert refused.returncode == 0, refused.stderr
+    assert fields(refused.stdout)["ppid"] != str(server.process.pid)
+    assert fields(refused.stdout)["socket"] == "False"
 
 
 def test_a_preload_named_with_a_function_fills_a_cache_the_forks_share(toy, monkeypatch):

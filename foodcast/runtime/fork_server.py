@@ -149,7 +149,8 @@ def _hand_over(module: str, args: list[str], keep_server: bool) -> None:
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         conn.connect(_address(name))
     except OSError:
-        return  # the server is gone: run here
+        os.environ.pop(SOCKET_ENV)  # the server is gone: run here (main: with a server of its own)
+        return
     with conn:
         payload = json.dumps(request).encode()
         try:
@@ -161,7 +162,10 @@ def _hand_over(module: str, args: list[str], keep_server: bool) -> None:
             print(f"foodcast: the fork server ended while it took {module}: {exc}", file=sys.stderr)
             raise SystemExit(1) from None
         if "pid" not in accepted:
-            return  # refused (accepted["refused"] says why): run here
+            # Refused (accepted["refused"] says why: another environment, say): run here, and
+            # main with a server of its own, in its own environment.
+            os.environ.pop(SOCKET_ENV)
+            return
         pid = accepted["pid"]
         for signum in _FORWARDED:
             signal.signal(signum, lambda s, _frame: _forward(pid, s))
