@@ -277,24 +277,36 @@ atexit.register(_record)
 class SmallStore:
     """The small pipeline's store that the tests only reading it, or restoring what they
     change, share: a copy of the project (for the tests that edit its code and put it back),
-    the small data, and the cold run of the pipeline, whose every process (stages started cold,
-    each in its own interpreter) recorded the project modules it imported."""
+    the small data, and the first run of the pipeline (``cold``: every stage launched)."""
 
     def __init__(self, root: Path):
+        self.root = root
         self.project = copy_project(root / "project")
         self.data = make_batches(root / "data", SMALL_WEEKS)
         self.uri = f"sqlite:///{root}/mlflow.db"
         self.runner = Runner(root, self.uri, self.data, project=self.project)
-        self.imports = root / "imports"
-        self.imports.mkdir()
-        (root / "recorder").mkdir()
-        (root / "recorder" / "sitecustomize.py").write_text(IMPORT_RECORDER)
-        self.runner.env.update(
-            FOODCAST_PREFORK="0", FOODCAST_TEST_IMPORTS=str(self.imports), PYTHONPATH=str(root / "recorder")
-        )
         self.cold = self.runner.mlflow_run(**SMALL)
-        for name in ("FOODCAST_PREFORK", "FOODCAST_TEST_IMPORTS", "PYTHONPATH"):
-            self.runner.env.pop(name)
+        self._imports: Path | None = None
+
+    @property
+    def imports(self) -> Path:
+        """The project modules each process of the small pipeline imported, one JSON file per
+        process (``{"argv": ..., "modules": [...]}``): the pipeline run once more on a store of
+        its own, every stage started cold, each in its own interpreter (no fork server: a fork
+        holds what its server imported)."""
+        if self._imports is None:
+            root = self.root / "recorded"
+            (root / "recorder").mkdir(parents=True)
+            (root / "recorder" / "sitecustomize.py").write_text(IMPORT_RECORDER)
+            imports = root / "imports"
+            imports.mkdir()
+            runner = Runner(root, f"sqlite:///{root}/mlflow.db", self.data, project=self.project)
+            runner.env.update(
+                FOODCAST_PREFORK="0", FOODCAST_TEST_IMPORTS=str(imports), PYTHONPATH=str(root / "recorder")
+            )
+            runner.mlflow_run(**SMALL)
+            self._imports = imports
+        return self._imports
 
     @property
     def lines(self) -> dict[str, tuple[str, str]]:
