@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -216,11 +217,15 @@ def test_upgraded_scikit_learn_relaunches_what_depends_on_it(small_store, tmp_pa
     (shadow / "scikit_learn-99.0.dist-info" / "METADATA").write_text(
         "Metadata-Version: 2.1\nName: scikit-learn\nVersion: 99.0\n"
     )
-    runner.env["PYTHONPATH"] = str(shadow)
+    before = runner.env.get("PYTHONPATH")
+    runner.env["PYTHONPATH"] = os.pathsep.join([str(shadow), *([before] if before else [])])
     try:
         proc = runner.mlflow_run(**SMALL)
-    finally:
-        runner.env.pop("PYTHONPATH")
+    finally:  # the shared store's runner as it was (the warm servers refuse another PYTHONPATH)
+        if before is None:
+            runner.env.pop("PYTHONPATH")
+        else:
+            runner.env["PYTHONPATH"] = before
     status = {s: st for s, (st, _) in stage_lines(proc.stdout).items()}
     assert status == {
         "load": "reused",
