@@ -112,11 +112,13 @@ class EmptyStore:
     def copy_to(self, database: Path, workdir: Path) -> None:
         """A new store at ``database`` as MLflow creates it for a command run in ``workdir``:
         experiment 0's artifacts under ``<workdir>/mlruns``."""
+        import atexit
         import sqlite3
         import tempfile
 
         if self.dir is None:
             self.dir = Path(os.path.realpath(tempfile.mkdtemp(prefix="foodcast-empty-store-")))
+            atexit.register(shutil.rmtree, self.dir, True)  # whoever made it (a worker, a script)
             opened = (
                 "from mlflow.tracking import MlflowClient; MlflowClient('sqlite:///mlflow.db').search_experiments()"
             )
@@ -127,10 +129,6 @@ class EmptyStore:
             moved = location.replace(str(self.dir), os.path.realpath(workdir), 1)
             db.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0", (moved,))
         db.close()
-
-    def remove(self) -> None:
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 EMPTY_STORE = EmptyStore()
@@ -246,8 +244,8 @@ class WarmServers:
 WARM = WarmServers()
 
 
-# What main imports (``python -X importtime main.py --help`` and its runner) beyond the stages'
-# libraries, for the mains of the project's pipelines, which run in forks of its server too.
+# What main.py and its runner import beyond the stages' libraries, for the mains of the
+# project's pipelines, which run in forks of its server too.
 MAIN_MODULES = ["click", "yaml", "foodcast.pipeline.runner", "mlflow.projects", "mlflow.projects.backend.local"]
 
 # What `mlflow run` imports before it starts the entry point's command.
@@ -357,10 +355,6 @@ def pytest_configure(config):
     and their PostgreSQL are stopped, their directories removed), where Python's default would
     end the process at once and leave them behind. In each xdist worker too."""
     signal.signal(signal.SIGTERM, _stop)
-
-
-def pytest_unconfigure(config):
-    EMPTY_STORE.remove()
 
 
 def pytest_xdist_auto_num_workers(config):
